@@ -1,0 +1,154 @@
+#include "client/experiment_client.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+
+namespace gdaqd::client {
+namespace {
+
+constexpr absl::Duration kUnaryDeadline = absl::Seconds(30);
+constexpr absl::Duration kExportDeadline = absl::Minutes(10);
+constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
+
+void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+bool IsFinal(gdaqd::v1::ExperimentState state) {
+  return state == gdaqd::v1::SUCCEEDED || state == gdaqd::v1::FAILED ||
+         state == gdaqd::v1::CANCELLED;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ExperimentClient>> ExperimentClient::Connect(
+    const std::string& address, absl::Duration connect_timeout) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + connect_timeout))) {
+    return absl::UnavailableError(absl::StrCat("cannot reach the coordinator at ", address,
+                                               " within ", absl::FormatDuration(connect_timeout)));
+  }
+  return std::unique_ptr<ExperimentClient>(new ExperimentClient(address, std::move(channel)));
+}
+
+ExperimentClient::ExperimentClient(std::string address, std::shared_ptr<grpc::Channel> channel)
+    : address_(std::move(address)),
+      channel_(std::move(channel)),
+      stub_(gdaqd::v1::ExperimentService::NewStub(channel_)) {}
+
+absl::StatusOr<std::string> ExperimentClient::Submit(const gdaqd::v1::ExperimentConfig& config) {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  gdaqd::v1::SubmitExperimentRequest request;
+  *request.mutable_config() = config;
+  gdaqd::v1::SubmitExperimentResponse response;
+  absl::Status status =
+      common::FromGrpcStatus(stub_->SubmitExperiment(&context, request, &response));
+  if (!status.ok()) return status;
+  return response.id();
+}
+
+absl::StatusOr<gdaqd::v1::ExperimentStatus> ExperimentClient::Get(const std::string& id) {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  gdaqd::v1::GetExperimentRequest request;
+  request.set_id(id);
+  gdaqd::v1::ExperimentStatus response;
+  absl::Status status = common::FromGrpcStatus(stub_->GetExperiment(&context, request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<std::vector<gdaqd::v1::ExperimentStatus>> ExperimentClient::List() {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  gdaqd::v1::ListExperimentsResponse response;
+  absl::Status status = common::FromGrpcStatus(
+      stub_->ListExperiments(&context, gdaqd::v1::ListExperimentsRequest(), &response));
+  if (!status.ok()) return status;
+  return std::vector<gdaqd::v1::ExperimentStatus>(response.experiments().begin(),
+                                                  response.experiments().end());
+}
+
+absl::StatusOr<gdaqd::v1::ExperimentStatus> ExperimentClient::Cancel(const std::string& id) {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  gdaqd::v1::CancelExperimentRequest request;
+  request.set_id(id);
+  gdaqd::v1::CancelExperimentResponse response;
+  absl::Status status =
+      common::FromGrpcStatus(stub_->CancelExperiment(&context, request, &response));
+  if (!status.ok()) return status;
+  return response.status();
+}
+
+absl::StatusOr<gdaqd::v1::ExperimentStatus> ExperimentClient::Watch(
+    const std::string& id,
+    const std::function<void(const gdaqd::v1::ExperimentStatus&)>& on_status) {
+  grpc::ClientContext context;
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    watch_context_ = &context;
+  }
+  gdaqd::v1::WatchExperimentRequest request;
+  request.set_id(id);
+  std::unique_ptr<grpc::ClientReader<gdaqd::v1::ExperimentStatus>> reader =
+      stub_->WatchExperiment(&context, request);
+  gdaqd::v1::ExperimentStatus status, last;
+  bool any = false;
+  while (reader->Read(&status)) {
+    on_status(status);
+    last = status;
+    any = true;
+  }
+  absl::Status finish = common::FromGrpcStatus(reader->Finish());
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    watch_context_ = nullptr;
+  }
+  if (!finish.ok()) return finish;
+  if (!any || !IsFinal(last.state())) {
+    return absl::UnavailableError("watch stream ended before the experiment finished");
+  }
+  return last;
+}
+
+void ExperimentClient::TryCancelWatch() {
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  if (watch_context_ != nullptr) watch_context_->TryCancel();
+}
+
+absl::StatusOr<ExportedArchive> ExperimentClient::Export(const std::string& id) {
+  grpc::ClientContext context;
+  SetDeadline(&context, kExportDeadline);
+  gdaqd::v1::ExportArchiveRequest request;
+  request.set_id(id);
+  std::unique_ptr<grpc::ClientReader<gdaqd::v1::ExportArchiveResponse>> reader =
+      stub_->ExportArchive(&context, request);
+  ExportedArchive archive;
+  gdaqd::v1::ExportArchiveResponse message;
+  bool have_header = false;
+  while (reader->Read(&message)) {
+    if (message.has_header()) {
+      archive.header = std::move(*message.mutable_header());
+      have_header = true;
+    } else if (message.has_elite()) {
+      archive.elites.push_back(std::move(*message.mutable_elite()));
+    }
+  }
+  absl::Status finish = common::FromGrpcStatus(reader->Finish());
+  if (!finish.ok()) return finish;
+  if (!have_header) return absl::InternalError("export stream had no header");
+  if (static_cast<int64_t>(archive.elites.size()) != archive.header.num_elites()) {
+    return absl::InternalError(absl::StrCat("export announced ", archive.header.num_elites(),
+                                            " elites and sent ", archive.elites.size()));
+  }
+  return archive;
+}
+
+}  // namespace gdaqd::client

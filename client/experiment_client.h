@@ -1,0 +1,60 @@
+// Client side of ExperimentService: every call with a deadline, every failure as one
+// absl::Status whose ToString() is "CODE: message" (what the CLI prints).
+#ifndef GDAQD_CLIENT_EXPERIMENT_CLIENT_H_
+#define GDAQD_CLIENT_EXPERIMENT_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gdaqd/v1/coordinator.grpc.pb.h"
+
+namespace gdaqd::client {
+
+// Everything ExportArchive streams, gathered.
+struct ExportedArchive {
+  gdaqd::v1::ArchiveHeader header;
+  std::vector<gdaqd::v1::Elite> elites;  // ascending cell
+};
+
+// Thread-safe (gRPC stubs are).
+class ExperimentClient {
+ public:
+  // Connects to `address` ("host:port"). Unavailable, naming the address, if the coordinator is
+  // not reachable within `connect_timeout`.
+  static absl::StatusOr<std::unique_ptr<ExperimentClient>> Connect(const std::string& address,
+                                                                   absl::Duration connect_timeout);
+
+  absl::StatusOr<std::string> Submit(const gdaqd::v1::ExperimentConfig& config);
+  absl::StatusOr<gdaqd::v1::ExperimentStatus> Get(const std::string& id);
+  absl::StatusOr<std::vector<gdaqd::v1::ExperimentStatus>> List();
+  absl::StatusOr<gdaqd::v1::ExperimentStatus> Cancel(const std::string& id);
+  // Calls `on_status` for every streamed status until the experiment reaches a final state;
+  // returns that last status. No overall deadline (experiments run for hours); the stream is
+  // cancelled by TryCancelWatch() from another thread.
+  absl::StatusOr<gdaqd::v1::ExperimentStatus> Watch(
+      const std::string& id, const std::function<void(const gdaqd::v1::ExperimentStatus&)>& on_status);
+  void TryCancelWatch();
+  // Streams the whole archive. Deadline scales with nothing: 10 minutes.
+  absl::StatusOr<ExportedArchive> Export(const std::string& id);
+
+  const std::string& address() const { return address_; }
+
+ private:
+  ExperimentClient(std::string address, std::shared_ptr<grpc::Channel> channel);
+
+  const std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<gdaqd::v1::ExperimentService::Stub> stub_;
+  std::mutex watch_mu_;
+  grpc::ClientContext* watch_context_ = nullptr;  // guarded by watch_mu_
+};
+
+}  // namespace gdaqd::client
+
+#endif  // GDAQD_CLIENT_EXPERIMENT_CLIENT_H_

@@ -1,0 +1,70 @@
+#include "client/progress.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace gdaqd::client {
+
+std::string WithThousands(int64_t value) {
+  std::string digits = absl::StrCat(value < 0 ? -value : value);
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(i, ",");
+  return value < 0 ? "-" + digits : digits;
+}
+
+std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_width) {
+  const gdaqd::v1::ProgressSnapshot& p = status.progress();
+  const int64_t budget = std::max<int64_t>(1, status.config().budget().max_evaluations());
+  const double fraction = std::clamp(static_cast<double>(p.evaluations()) / budget, 0.0, 1.0);
+  const int filled = static_cast<int>(std::round(fraction * bar_width));
+  std::string line = absl::StrCat("[", std::string(filled, '#'), std::string(bar_width - filled, '-'),
+                                  "] ", absl::StrFormat("%3d%%", static_cast<int>(fraction * 100)));
+  absl::StrAppend(&line, " it ", p.iteration(), " | evals ", WithThousands(p.evaluations()), "/",
+                  WithThousands(budget));
+  absl::StrAppend(&line, absl::StrFormat(" | QD %.1f%% | cov %.1f%%", p.qd_score_pct(),
+                                         p.coverage_pct()));
+  if (std::isfinite(p.max_fitness())) {
+    absl::StrAppend(&line, absl::StrFormat(" | max %.2f", p.max_fitness()));
+  }
+  absl::StrAppend(&line, " | ", WithThousands(static_cast<int64_t>(p.evaluations_per_s())),
+                  " ev/s | ", status.connected_workers(), " workers");
+  if (status.state() != gdaqd::v1::RUNNING) {
+    absl::StrAppend(&line, " | ", gdaqd::v1::ExperimentState_Name(status.state()));
+  }
+  return line;
+}
+
+ProgressPrinter::ProgressPrinter(std::FILE* out) : out_(out), tty_(isatty(fileno(out)) != 0) {}
+
+void ProgressPrinter::Update(const gdaqd::v1::ExperimentStatus& status) {
+  const std::string line = FormatProgress(status, 20);
+  if (tty_) {
+    std::fprintf(out_, "\r%s\033[K", line.c_str());
+    std::fflush(out_);
+    dirty_ = true;
+    return;
+  }
+  const int64_t budget = std::max<int64_t>(1, status.config().budget().max_evaluations());
+  const int decile = static_cast<int>(10 * status.progress().evaluations() / budget);
+  const double now_s = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  const bool final_state = status.state() != gdaqd::v1::RUNNING &&
+                           status.state() != gdaqd::v1::PENDING;
+  if (decile != last_decile_ || now_s - last_print_s_ >= 30 || final_state) {
+    std::fprintf(out_, "%s\n", line.c_str());
+    std::fflush(out_);
+    last_decile_ = decile;
+    last_print_s_ = now_s;
+  }
+}
+
+void ProgressPrinter::Finish() {
+  if (tty_ && dirty_) std::fprintf(out_, "\n");
+  dirty_ = false;
+}
+
+}  // namespace gdaqd::client

@@ -1,0 +1,67 @@
+// CSV tables of a run for pandas / spreadsheets: the progress metrics (one row per logged
+// iteration) and the archive contents (one row per filled cell).
+//
+// Numbers are written so that reading them back gives bit-identical values: doubles with
+// %.17g, floats with %.9g. Non-finite values are written as "inf", "-inf" and "nan" (the
+// spellings pandas.read_csv and numpy accept); max_fitness is -inf while the archive is
+// empty. Fields are never quoted, since every field is a number.
+#ifndef GDAQD_CLIENT_RESULTS_CSV_H_
+#define GDAQD_CLIENT_RESULTS_CSV_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace gdaqd::client {
+
+// One line of metrics.csv.
+struct MetricsRow {
+  int64_t iteration;    // algorithm iterations (generations) completed
+  int64_t evaluations;  // environment evaluations completed, real rollouts only
+  double qd_score;      // sum over filled cells of (fitness - min_fitness offset)
+  double qd_score_pct;  // qd_score as a percentage of its maximum for the task, 0..100
+  double coverage_pct;  // filled cells / total cells, 0..100
+  double max_fitness;   // best fitness in the archive; -inf while it is empty
+  double wall_seconds;  // seconds since the run started
+};
+
+// Writes `rows` under the header
+//   iteration,evaluations,qd_score,qd_score_pct,coverage_pct,max_fitness,wall_seconds
+// atomically (see atomic_file.h). Returns an errno-derived code if the file cannot be
+// written.
+absl::Status WriteMetricsCsv(const std::string& path, absl::Span<const MetricsRow> rows);
+
+// Reads a file written by WriteMetricsCsv(). Accepts "\r\n" line ends and a missing final
+// newline. Returns NotFound if `path` does not exist, and InvalidArgument naming the line
+// (1-based, the header is line 1) and the column (1-based, with its name) for a wrong
+// header, a wrong number of fields, or a field that is not a number of the column's type.
+absl::StatusOr<std::vector<MetricsRow>> ReadMetricsCsv(const std::string& path);
+
+// One line of archive.csv: a filled cell and its elite.
+struct ArchiveRow {
+  int64_t cell;                   // cell index in the archive
+  std::vector<float> centroid;    // [descriptor_dim], the cell's centre / CVT centroid
+  std::vector<float> descriptor;  // [descriptor_dim], the elite's behaviour descriptor
+  float fitness;                  // the elite's fitness
+};
+
+// Writes `rows` under the header
+//   cell,centroid_0,...,centroid_{D-1},descriptor_0,...,descriptor_{D-1},fitness
+// with D = descriptor_dim, atomically. Returns InvalidArgument if descriptor_dim < 1 or a
+// row's centroid or descriptor does not have descriptor_dim values (nothing is written
+// then), or an errno-derived code if the file cannot be written.
+absl::Status WriteArchiveCsv(const std::string& path, int descriptor_dim,
+                             absl::Span<const ArchiveRow> rows);
+
+// Reads a file written by WriteArchiveCsv(); D is taken from the header. Returns NotFound
+// if `path` does not exist, and InvalidArgument naming the line and column for a malformed
+// header, a wrong number of fields, or a field that does not parse.
+absl::StatusOr<std::vector<ArchiveRow>> ReadArchiveCsv(const std::string& path);
+
+}  // namespace gdaqd::client
+
+#endif  // GDAQD_CLIENT_RESULTS_CSV_H_

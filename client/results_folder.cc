@@ -1,0 +1,157 @@
+#include "client/results_folder.h"
+
+#include <filesystem>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/config/config.h"
+#include "common/status_macros.h"
+#include "common/task.h"
+#include "client/results/atomic_file.h"
+#include "client/progress.h"
+#include "client/results/svg_plots.h"
+#include "google/protobuf/text_format.h"
+
+namespace gdaqd::client {
+namespace {
+
+std::string Join(const std::string& dir, const char* name) {
+  return (std::filesystem::path(dir) / name).string();
+}
+
+std::string AlgorithmLabel(gdaqd::v1::Algorithm algorithm) {
+  switch (algorithm) {
+    case gdaqd::v1::MAP_ELITES: return "MAP-Elites";
+    case gdaqd::v1::PGA_ME: return "PGA-ME";
+    case gdaqd::v1::DA_QD_EXT: return "DA-QD-ext";
+    case gdaqd::v1::GDA_QD: return "GDA-QD";
+    default: return "unknown algorithm";
+  }
+}
+
+absl::Status WriteArchivePicture(const std::string& dir, const ExportedArchive& archive) {
+  const gdaqd::v1::ArchiveHeader& header = archive.header;
+  if (header.descriptor_dim() != 2) return absl::OkStatus();  // only 2-D archives are drawn
+  const gdaqd::v1::ExperimentConfig& config = header.status().config();
+  ArchivePlot plot;
+  plot.title = absl::StrCat(config.env().task(), " · ", AlgorithmLabel(config.algorithm()), " · ",
+                            WithThousands(header.status().progress().evaluations()),
+                            " evaluations");
+  plot.x_low = header.descriptor_low(0);
+  plot.x_high = header.descriptor_high(0);
+  plot.y_low = header.descriptor_low(1);
+  plot.y_high = header.descriptor_high(1);
+  if (header.cells_per_dim_size() == 2) {
+    plot.cells_x = header.cells_per_dim(0);
+    plot.cells_y = header.cells_per_dim(1);
+  }
+  for (const gdaqd::v1::Elite& elite : archive.elites) {
+    if (elite.centroid_size() != 2) continue;
+    plot.filled.push_back({elite.cell(), elite.centroid(0), elite.centroid(1), elite.fitness()});
+  }
+  absl::StatusOr<common::TaskSpec> spec =
+      common::GetTaskSpec(config.env().task(), config.env().episode_length());
+  if (spec.ok()) {
+    for (const common::Obstacle& o : spec->obstacles) {
+      plot.obstacles.push_back({o.x0, o.y0, o.x1, o.y1, o.radius});
+    }
+  }
+  return WriteTextFile(Join(dir, "archive.svg"), RenderArchiveSvg(plot));
+}
+
+absl::Status WriteProgressPicture(const std::string& dir, const ExportedArchive& archive) {
+  const gdaqd::v1::ExperimentConfig& config = archive.header.status().config();
+  Series qd{AlgorithmLabel(config.algorithm()), {}, {}, {}, {}};
+  Series coverage = qd, fitness = qd;
+  for (const gdaqd::v1::ProgressSnapshot& row : archive.header.history()) {
+    const double x = static_cast<double>(row.evaluations());
+    qd.x.push_back(x);
+    qd.y.push_back(row.qd_score_pct());
+    coverage.x.push_back(x);
+    coverage.y.push_back(row.coverage_pct());
+    fitness.x.push_back(x);
+    fitness.y.push_back(row.max_fitness());
+  }
+  const std::vector<Panel> panels = {
+      {"QD-score %", {qd}}, {"coverage %", {coverage}}, {"max fitness", {fitness}}};
+  return WriteTextFile(
+      Join(dir, "progress.svg"),
+      RenderProgressSvg(absl::StrCat(config.env().task(), " · ", AlgorithmLabel(config.algorithm())),
+                        "evaluations", panels));
+}
+
+}  // namespace
+
+absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& archive) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", error.message()));
+  }
+  const gdaqd::v1::ArchiveHeader& header = archive.header;
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(header.status().config(), &text);
+  GDAQD_RETURN_IF_ERROR(WriteFileAtomically(Join(dir, "config.textproto"), text));
+  gdaqd::v1::ExperimentStatus status = header.status();
+  status.clear_config();
+  google::protobuf::TextFormat::PrintToString(status, &text);
+  GDAQD_RETURN_IF_ERROR(WriteFileAtomically(Join(dir, "status.textproto"), text));
+
+  std::vector<MetricsRow> metrics;
+  for (const gdaqd::v1::ProgressSnapshot& row : header.history()) {
+    metrics.push_back({row.iteration(), row.evaluations(), row.qd_score(), row.qd_score_pct(),
+                       row.coverage_pct(), row.max_fitness(), row.wall_seconds()});
+  }
+  GDAQD_RETURN_IF_ERROR(WriteMetricsCsv(Join(dir, "metrics.csv"), metrics));
+
+  const int dim = std::max(1, header.descriptor_dim());
+  const int64_t num_params = header.num_params();
+  std::vector<ArchiveRow> rows;
+  std::vector<float> params;
+  params.reserve(archive.elites.size() * num_params);
+  for (const gdaqd::v1::Elite& elite : archive.elites) {
+    if (static_cast<int64_t>(elite.params().size()) != num_params * 4) {
+      return absl::InternalError(absl::StrCat("elite of cell ", elite.cell(), " has ",
+                                              elite.params().size() / 4, " parameters, expected ",
+                                              num_params));
+    }
+    rows.push_back({elite.cell(),
+                    std::vector<float>(elite.centroid().begin(), elite.centroid().end()),
+                    std::vector<float>(elite.behavior_descriptor().begin(), elite.behavior_descriptor().end()),
+                    elite.fitness()});
+    const float* p = reinterpret_cast<const float*>(elite.params().data());
+    params.insert(params.end(), p, p + num_params);
+  }
+  GDAQD_RETURN_IF_ERROR(WriteArchiveCsv(Join(dir, "archive.csv"), dim, rows));
+  GDAQD_RETURN_IF_ERROR(WriteNpyFloat32(Join(dir, "archive_params.npy"),
+                                        static_cast<int64_t>(archive.elites.size()), num_params,
+                                        params));
+  GDAQD_RETURN_IF_ERROR(WriteArchivePicture(dir, archive));
+  GDAQD_RETURN_IF_ERROR(WriteProgressPicture(dir, archive));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ResultsFolder> LoadResultsFolder(const std::string& dir) {
+  ResultsFolder folder;
+  GDAQD_ASSIGN_OR_RETURN(folder.config,
+                         common::LoadExperimentConfig(Join(dir, "config.textproto")));
+  GDAQD_ASSIGN_OR_RETURN(folder.metrics, ReadMetricsCsv(Join(dir, "metrics.csv")));
+  GDAQD_ASSIGN_OR_RETURN(folder.archive, ReadArchiveCsv(Join(dir, "archive.csv")));
+  GDAQD_ASSIGN_OR_RETURN(folder.params, ReadNpyFloat32(Join(dir, "archive_params.npy")));
+  if (folder.params.rows != static_cast<int64_t>(folder.archive.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, ": archive_params.npy has ", folder.params.rows, " rows, archive.csv has ",
+        folder.archive.size()));
+  }
+  GDAQD_ASSIGN_OR_RETURN(common::MlpLayout layout,
+                         common::PolicyLayout(folder.config.env(), folder.config.policy()));
+  if (folder.params.rows > 0 && folder.params.cols != layout.num_params()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, ": archive_params.npy has ", folder.params.cols,
+        " columns, the config's policy has ", layout.num_params(), " parameters"));
+  }
+  return folder;
+}
+
+}  // namespace gdaqd::client

@@ -1,0 +1,42 @@
+// The results folder of an experiment, as `gdaqd run` and `gdaqd export` write it and
+// `gdaqd replay` reads it:
+//   config.textproto     the full experiment config, defaults applied
+//   status.textproto     final state, progress and error of the experiment
+//   metrics.csv          one row per iteration
+//   archive.csv          one row per elite: cell, centroid, descriptor, fitness
+//   archive_params.npy   float32 [elites, params], row i = archive.csv row i
+//   archive.svg          the descriptor space coloured by fitness (2-D descriptors)
+//   progress.svg         QD-score %, coverage % and max fitness against evaluations
+#ifndef GDAQD_CLIENT_RESULTS_FOLDER_H_
+#define GDAQD_CLIENT_RESULTS_FOLDER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/experiment_client.h"
+#include "client/results/csv.h"
+#include "client/results/npy.h"
+#include "gdaqd/v1/config.pb.h"
+
+namespace gdaqd::client {
+
+// Writes every file above into `dir` (created if missing). Each file is written atomically, so
+// an interrupted export leaves complete files only.
+absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& archive);
+
+// What a results folder holds, loaded back.
+struct ResultsFolder {
+  gdaqd::v1::ExperimentConfig config;
+  std::vector<MetricsRow> metrics;
+  std::vector<ArchiveRow> archive;
+  NpyArray params;  // rows == archive.size()
+};
+
+// InvalidArgument naming the file if any is malformed or they disagree (row counts, parameter
+// count of the config's policy).
+absl::StatusOr<ResultsFolder> LoadResultsFolder(const std::string& dir);
+
+}  // namespace gdaqd::client
+
+#endif  // GDAQD_CLIENT_RESULTS_FOLDER_H_

@@ -1,0 +1,234 @@
+#include "common/config/config.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace gdaqd::common {
+namespace {
+
+using gdaqd::v1::ArchiveConfig;
+using gdaqd::v1::ExperimentConfig;
+
+// Keeps the first text-format parse error with its position.
+class FirstErrorCollector final : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (error_.empty()) error_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string error_;
+};
+
+absl::Status FieldError(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+absl::Status ValidateArchive(const ExperimentConfig& config, int descriptor_dim) {
+  const ArchiveConfig& archive = config.archive();
+  if (archive.type() == ArchiveConfig::GRID) {
+    if (archive.cells_per_dim_size() != descriptor_dim) {
+      return FieldError("archive.cells_per_dim",
+                        absl::StrCat("has ", archive.cells_per_dim_size(), " entries, task '",
+                                     config.env().task(), "' has ", descriptor_dim,
+                                     " descriptor dimensions"));
+    }
+    int64_t cells = 1;
+    for (int i = 0; i < archive.cells_per_dim_size(); ++i) {
+      const int n = archive.cells_per_dim(i);
+      if (n < 1) {
+        return FieldError(absl::StrCat("archive.cells_per_dim[", i, "]"),
+                          absl::StrCat("must be >= 1, got ", n));
+      }
+      cells *= n;
+      if (cells > 10'000'000) return FieldError("archive.cells_per_dim", "more than 1e7 cells");
+    }
+  } else if (archive.type() == ArchiveConfig::CVT) {
+    if (archive.num_centroids() < 1 || archive.num_centroids() > 100'000) {
+      return FieldError("archive.num_centroids",
+                        absl::StrCat("must be in [1, 100000], got ", archive.num_centroids()));
+    }
+    if (archive.cvt_samples() < archive.num_centroids()) {
+      return FieldError("archive.cvt_samples",
+                        absl::StrCat("must be >= archive.num_centroids (", archive.num_centroids(),
+                                     "), got ", archive.cvt_samples()));
+    }
+  } else {
+    return FieldError("archive.type", "must be GRID or CVT");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEmitter(const ExperimentConfig& config) {
+  const auto& emitter = config.emitter();
+  if (emitter.batch_size() < 1 || emitter.batch_size() > 100'000) {
+    return FieldError("emitter.batch_size",
+                      absl::StrCat("must be in [1, 100000], got ", emitter.batch_size()));
+  }
+  if (!std::isfinite(emitter.iso_sigma()) || emitter.iso_sigma() < 0) {
+    return FieldError("emitter.iso_sigma",
+                      absl::StrCat("must be finite and >= 0, got ", emitter.iso_sigma()));
+  }
+  if (!std::isfinite(emitter.line_sigma()) || emitter.line_sigma() < 0) {
+    return FieldError("emitter.line_sigma",
+                      absl::StrCat("must be finite and >= 0, got ", emitter.line_sigma()));
+  }
+  if (config.initial_population() < 1 || config.initial_population() > 100'000) {
+    return FieldError("initial_population",
+                      absl::StrCat("must be in [1, 100000], got ", config.initial_population()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void ApplyDefaults(ExperimentConfig* config) {
+  if (config->algorithm() == gdaqd::v1::ALGORITHM_UNSPECIFIED) {
+    config->set_algorithm(gdaqd::v1::MAP_ELITES);
+  }
+  absl::StatusOr<TaskSpec> spec =
+      GetTaskSpec(config->env().task(), std::max(0, config->env().episode_length()));
+  auto* env = config->mutable_env();
+  if (spec.ok() && env->episode_length() == 0) env->set_episode_length(spec->episode_length);
+
+  auto* policy = config->mutable_policy();
+  if (policy->hidden_sizes_size() == 0) {
+    policy->add_hidden_sizes(kDefaultHiddenSize);
+    policy->add_hidden_sizes(kDefaultHiddenSize);
+  }
+  if (policy->hidden_activation().empty()) policy->set_hidden_activation("relu");
+  if (policy->output_activation().empty()) policy->set_output_activation("tanh");
+
+  auto* archive = config->mutable_archive();
+  if (archive->type() == ArchiveConfig::TYPE_UNSPECIFIED) archive->set_type(ArchiveConfig::GRID);
+  if (archive->type() == ArchiveConfig::GRID && archive->cells_per_dim_size() == 0 && spec.ok()) {
+    for (int i = 0; i < spec->descriptor_dim; ++i) archive->add_cells_per_dim(kDefaultCellsPerDim);
+  }
+  if (archive->type() == ArchiveConfig::CVT) {
+    if (archive->num_centroids() == 0) archive->set_num_centroids(kDefaultNumCentroids);
+    if (archive->cvt_samples() == 0) archive->set_cvt_samples(kDefaultCvtSamples);
+  }
+
+  auto* emitter = config->mutable_emitter();
+  if (emitter->batch_size() == 0) emitter->set_batch_size(kDefaultBatchSize);
+  if (emitter->iso_sigma() == 0) emitter->set_iso_sigma(kDefaultIsoSigma);
+  if (emitter->line_sigma() == 0) emitter->set_line_sigma(kDefaultLineSigma);
+  if (config->initial_population() == 0) config->set_initial_population(emitter->batch_size());
+
+  auto* scheduler = config->mutable_scheduler();
+  if (scheduler->lease_timeout_s() == 0) scheduler->set_lease_timeout_s(kDefaultLeaseTimeoutS);
+  if (scheduler->episodes_per_lease() == 0) {
+    scheduler->set_episodes_per_lease(kDefaultEpisodesPerLease);
+  }
+}
+
+absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
+  if (config.algorithm() != gdaqd::v1::MAP_ELITES) {
+    return FieldError("algorithm",
+                      absl::StrCat(gdaqd::v1::Algorithm_Name(config.algorithm()),
+                                   " is not available in this build (available: MAP_ELITES)"));
+  }
+  if (config.env().task().empty()) return FieldError("env.task", "is required");
+  absl::StatusOr<TaskSpec> spec = GetTaskSpec(config.env().task(), 0);
+  if (!spec.ok()) return FieldError("env.task", spec.status().message());
+  if (config.env().episode_length() < 1 || config.env().episode_length() > 100'000) {
+    return FieldError("env.episode_length",
+                      absl::StrCat("must be in [1, 100000], got ", config.env().episode_length()));
+  }
+
+  absl::StatusOr<MlpLayout> layout = PolicyLayout(config.env(), config.policy());
+  if (!layout.ok()) return layout.status();
+
+  GDAQD_RETURN_IF_ERROR(ValidateArchive(config, spec->descriptor_dim));
+  GDAQD_RETURN_IF_ERROR(ValidateEmitter(config));
+  if (config.budget().max_evaluations() < 1) {
+    return FieldError("budget.max_evaluations",
+                      absl::StrCat("must be >= 1, got ", config.budget().max_evaluations()));
+  }
+  if (!(config.scheduler().lease_timeout_s() > 0) ||
+      !std::isfinite(config.scheduler().lease_timeout_s())) {
+    return FieldError("scheduler.lease_timeout_s",
+                      absl::StrCat("must be > 0, got ", config.scheduler().lease_timeout_s()));
+  }
+  if (config.scheduler().episodes_per_lease() < 1 ||
+      config.scheduler().episodes_per_lease() > 1024) {
+    return FieldError("scheduler.episodes_per_lease",
+                      absl::StrCat("must be in [1, 1024], got ",
+                                   config.scheduler().episodes_per_lease()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
+                                       const gdaqd::v1::PolicyConfig& policy) {
+  GDAQD_ASSIGN_OR_RETURN(TaskSpec spec, GetTaskSpec(env.task(), env.episode_length()));
+  MlpLayout layout;
+  layout.obs_dim = spec.obs_dim;
+  layout.action_dim = spec.action_dim;
+  for (int i = 0; i < policy.hidden_sizes_size(); ++i) {
+    const int size = policy.hidden_sizes(i);
+    if (size < 1 || size > 4096) {
+      return FieldError(absl::StrCat("policy.hidden_sizes[", i, "]"),
+                        absl::StrCat("must be in [1, 4096], got ", size));
+    }
+    layout.hidden_sizes.push_back(size);
+  }
+  absl::StatusOr<Activation> hidden = ParseActivation(policy.hidden_activation());
+  if (!hidden.ok()) return FieldError("policy.hidden_activation", hidden.status().message());
+  absl::StatusOr<Activation> output = ParseActivation(policy.output_activation());
+  if (!output.ok()) return FieldError("policy.output_activation", output.status().message());
+  layout.hidden_activation = *hidden;
+  layout.output_activation = *output;
+  GDAQD_RETURN_IF_ERROR(layout.Validate());
+  return layout;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    if (err == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+    if (err == EACCES) return absl::PermissionDeniedError(absl::StrCat(path, ": permission denied"));
+    return absl::InternalError(absl::StrCat(path, ": cannot open: ", std::strerror(err)));
+  }
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) return absl::InternalError(absl::StrCat(path, ": read error"));
+  return contents.str();
+}
+
+absl::StatusOr<ExperimentConfig> ParseExperimentConfig(const std::string& text) {
+  ExperimentConfig config;
+  google::protobuf::TextFormat::Parser parser;
+  FirstErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, &config)) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot parse config: ", errors.error()));
+  }
+  ApplyDefaults(&config);
+  GDAQD_RETURN_IF_ERROR(ValidateExperimentConfig(config));
+  return config;
+}
+
+absl::StatusOr<ExperimentConfig> LoadExperimentConfig(const std::string& path) {
+  GDAQD_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  absl::StatusOr<ExperimentConfig> config = ParseExperimentConfig(text);
+  if (!config.ok()) {
+    return absl::Status(config.status().code(), absl::StrCat(path, ": ", config.status().message()));
+  }
+  return config;
+}
+
+}  // namespace gdaqd::common

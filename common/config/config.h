@@ -1,0 +1,51 @@
+// Experiment configuration: text-format loading, defaults and validation (STYLE.md §12).
+// One function applies every default, one validates; both the client (before submitting) and the
+// coordinator (on SubmitExperiment) call them, so a bad config is refused with the same message
+// wherever it is caught.
+#ifndef GDAQD_COMMON_CONFIG_CONFIG_H_
+#define GDAQD_COMMON_CONFIG_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/mlp_policy.h"
+#include "common/task.h"
+#include "gdaqd/v1/config.pb.h"
+
+namespace gdaqd::common {
+
+// Defaults of DESIGN.md §5 (QDax MAP-Elites notebooks).
+inline constexpr int kDefaultHiddenSize = 64;
+inline constexpr int kDefaultCellsPerDim = 50;
+inline constexpr int kDefaultNumCentroids = 1024;
+inline constexpr int kDefaultCvtSamples = 50000;
+inline constexpr int kDefaultBatchSize = 100;
+inline constexpr float kDefaultIsoSigma = 0.005f;
+inline constexpr float kDefaultLineSigma = 0.05f;
+inline constexpr double kDefaultLeaseTimeoutS = 120.0;
+inline constexpr int kDefaultEpisodesPerLease = 8;
+
+// Fills every unset field with its default (idempotent). Episode length and cells per dimension
+// depend on the task, so an unknown task leaves them unset for Validate to report.
+void ApplyDefaults(gdaqd::v1::ExperimentConfig* config);
+
+// Checks a defaulted config. InvalidArgument whose message starts with the offending field's
+// path, e.g. "emitter.batch_size: must be >= 1, got 0".
+absl::Status ValidateExperimentConfig(const gdaqd::v1::ExperimentConfig& config);
+
+// Parses text format, applies defaults and validates. InvalidArgument names the file and, for a
+// parse error, the line and column; NotFound if the file does not exist.
+absl::StatusOr<gdaqd::v1::ExperimentConfig> LoadExperimentConfig(const std::string& path);
+absl::StatusOr<gdaqd::v1::ExperimentConfig> ParseExperimentConfig(const std::string& text);
+
+// The policy network layout of a validated config on its task.
+absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
+                                       const gdaqd::v1::PolicyConfig& policy);
+
+// Reads a whole file. NotFound / PermissionDenied / Internal with the path in the message.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+}  // namespace gdaqd::common
+
+#endif  // GDAQD_COMMON_CONFIG_CONFIG_H_

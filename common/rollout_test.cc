@@ -1,0 +1,283 @@
+#include "common/rollout.h"
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "common/logging.h"
+#include "common/mlp_policy.h"
+#include "common/point_maze.h"
+#include "common/task.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace gdaqd::common {
+namespace {
+
+using ::gdaqd::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+using ::testing::IsEmpty;
+
+// Rewards are sums of a few floats; compared with the double-accumulated fitness.
+constexpr float kFitnessTolerance = 1e-4f;
+
+// A 1-D counter: the state s starts at seed % 4, each step adds the action to s, rewards the new
+// s and terminates once s >= terminate_at. obs = s, descriptor = 10 s (so tests can tell them
+// apart). Can fake a reported divergence or a NaN observation at a given step (1 = first).
+class CounterEnv final : public Environment {
+ public:
+  struct Options {
+    int episode_length = 10;
+    float terminate_at = std::numeric_limits<float>::infinity();
+    int diverge_at = -1;
+    int nan_obs_at = -1;
+  };
+
+  explicit CounterEnv(Options options) : options_(options) {
+    spec_.name = "counter";
+    spec_.obs_dim = spec_.action_dim = spec_.descriptor_dim = 1;
+    spec_.episode_length = options.episode_length;
+    spec_.descriptor_low = {-100.0f};
+    spec_.descriptor_high = {100.0f};
+  }
+
+  const TaskSpec& spec() const override { return spec_; }
+
+  void Reset(uint64_t seed, absl::Span<float> obs) override {
+    state_ = static_cast<float>(seed % 4);
+    steps_ = 0;
+    obs[0] = state_;
+  }
+
+  StepResult Step(absl::Span<const float> action, absl::Span<float> next_obs) override {
+    ++steps_;
+    state_ += action[0];
+    next_obs[0] = steps_ == options_.nan_obs_at ? std::numeric_limits<float>::quiet_NaN() : state_;
+    return {.reward = state_,
+            .terminated = state_ >= options_.terminate_at,
+            .diverged = steps_ == options_.diverge_at};
+  }
+
+  void Descriptor(absl::Span<float> out) const override { out[0] = 10.0f * state_; }
+
+ private:
+  Options options_;
+  TaskSpec spec_;
+  float state_ = 0;
+  int steps_ = 0;
+};
+
+// obs [1] -> action [1] = 1, whatever the observation (W = 0, b = 1, identity output).
+MlpPolicy ConstantOnePolicy() {
+  const MlpLayout layout{.obs_dim = 1,
+                         .hidden_sizes = {},
+                         .action_dim = 1,
+                         .output_activation = Activation::kIdentity};
+  absl::StatusOr<MlpPolicy> policy = MlpPolicy::Create(layout, {0.0f, 1.0f});
+  CHECK(policy.ok()) << policy.status();
+  return *std::move(policy);
+}
+
+// A random 2 -> 64 -> 64 -> 2 policy for point_maze, initialised from `seed`.
+MlpPolicy RandomMazePolicy(uint64_t seed) {
+  const MlpLayout layout{.obs_dim = 2, .hidden_sizes = {64, 64}, .action_dim = 2};
+  std::vector<float> params(layout.num_params());
+  InitLecunUniform(layout, seed, absl::MakeSpan(params));
+  absl::StatusOr<MlpPolicy> policy = MlpPolicy::Create(layout, params);
+  CHECK(policy.ok()) << policy.status();
+  return *std::move(policy);
+}
+
+// Expects two results to be equal bit for bit.
+void ExpectBitIdentical(const EpisodeResult& a, const EpisodeResult& b) {
+  EXPECT_EQ(std::memcmp(&a.fitness, &b.fitness, sizeof(float)), 0);
+  EXPECT_EQ(a.length, b.length);
+  EXPECT_EQ(a.terminated, b.terminated);
+  EXPECT_EQ(a.diverged, b.diverged);
+  ASSERT_EQ(a.descriptor.size(), b.descriptor.size());
+  EXPECT_EQ(std::memcmp(a.descriptor.data(), b.descriptor.data(), a.descriptor.size() * 4), 0);
+  ASSERT_EQ(a.transitions.size(), b.transitions.size());
+  EXPECT_EQ(std::memcmp(a.transitions.data(), b.transitions.data(), a.transitions.size() * 4), 0);
+}
+
+TEST(TransitionRowSizeTest, IsTwoObsPlusActionPlusThree) {
+  EXPECT_EQ(TransitionRowSize(2, 2), 9);
+  EXPECT_EQ(TransitionRowSize(29, 8), 69);
+}
+
+TEST(RunEpisodeTest, FitnessIsSumOfRewards) {
+  CounterEnv env({.episode_length = 4});
+  MlpPolicy policy = ConstantOnePolicy();
+  EpisodeResult result;
+  RunEpisode(env, policy, /*seed=*/0, /*record_transitions=*/false, &result);
+  // s = 1, 2, 3, 4.
+  EXPECT_FLOAT_EQ(result.fitness, 10.0f);
+  EXPECT_EQ(result.length, 4);
+  EXPECT_FALSE(result.terminated);
+  EXPECT_FALSE(result.diverged);
+  EXPECT_THAT(result.descriptor, ElementsAre(40.0f));
+  EXPECT_THAT(result.transitions, IsEmpty());
+}
+
+TEST(RunEpisodeTest, TerminationStopsEarly) {
+  CounterEnv env({.episode_length = 10, .terminate_at = 3.0f});
+  MlpPolicy policy = ConstantOnePolicy();
+  EpisodeResult result;
+  RunEpisode(env, policy, 0, false, &result);
+  // The terminating step counts: s = 1, 2, 3.
+  EXPECT_EQ(result.length, 3);
+  EXPECT_TRUE(result.terminated);
+  EXPECT_FLOAT_EQ(result.fitness, 6.0f);
+  EXPECT_THAT(result.descriptor, ElementsAre(30.0f));
+}
+
+TEST(RunEpisodeTest, TransitionRowsHoldObsActionRewardNextObsDoneTruncated) {
+  CounterEnv env({.episode_length = 10, .terminate_at = 4.0f});
+  MlpPolicy policy = ConstantOnePolicy();
+  EpisodeResult result;
+  RunEpisode(env, policy, /*seed=*/1, true, &result);  // s0 = 1
+  EXPECT_EQ(result.length, 3);
+  EXPECT_THAT(result.transitions, ElementsAreArray({
+                                      1.0f, 1.0f, 2.0f, 2.0f, 0.0f, 0.0f,  //
+                                      2.0f, 1.0f, 3.0f, 3.0f, 0.0f, 0.0f,  //
+                                      3.0f, 1.0f, 4.0f, 4.0f, 1.0f, 0.0f,  //
+                                  }));
+}
+
+TEST(RunEpisodeTest, LastRowIsTruncatedAtEpisodeLength) {
+  CounterEnv env({.episode_length = 2});
+  MlpPolicy policy = ConstantOnePolicy();
+  EpisodeResult result;
+  RunEpisode(env, policy, 0, true, &result);
+  EXPECT_THAT(result.transitions, ElementsAreArray({
+                                      0.0f, 1.0f, 1.0f, 1.0f, 0.0f, 0.0f,  //
+                                      1.0f, 1.0f, 2.0f, 2.0f, 0.0f, 1.0f,  //
+                                  }));
+}
+
+TEST(RunEpisodeTest, TerminationAtLastStepIsDoneNotTruncated) {
+  CounterEnv env({.episode_length = 2, .terminate_at = 2.0f});
+  MlpPolicy policy = ConstantOnePolicy();
+  EpisodeResult result;
+  RunEpisode(env, policy, 0, true, &result);
+  EXPECT_TRUE(result.terminated);
+  ASSERT_EQ(result.transitions.size(), 12u);
+  EXPECT_EQ(result.transitions[10], 1.0f);  // done
+  EXPECT_EQ(result.transitions[11], 0.0f);  // truncated
+}
+
+TEST(RunEpisodeTest, ReportedDivergenceExcludesThatStep) {
+  CounterEnv env({.episode_length = 10, .diverge_at = 3});
+  MlpPolicy policy = ConstantOnePolicy();
+  EpisodeResult result;
+  RunEpisode(env, policy, 0, true, &result);
+  EXPECT_TRUE(result.diverged);
+  EXPECT_FALSE(result.terminated);
+  EXPECT_EQ(result.length, 2);
+  EXPECT_FLOAT_EQ(result.fitness, 3.0f);
+  EXPECT_THAT(result.descriptor, ElementsAre(20.0f));
+  EXPECT_EQ(result.transitions.size(), 2u * 6);
+}
+
+TEST(RunEpisodeTest, NonFiniteObservationCountsAsDivergence) {
+  CounterEnv env({.episode_length = 10, .nan_obs_at = 2});
+  MlpPolicy policy = ConstantOnePolicy();
+  EpisodeResult result;
+  RunEpisode(env, policy, 0, true, &result);
+  EXPECT_TRUE(result.diverged);
+  EXPECT_EQ(result.length, 1);
+  EXPECT_FLOAT_EQ(result.fitness, 1.0f);
+  EXPECT_THAT(result.descriptor, ElementsAre(10.0f));
+  EXPECT_EQ(result.transitions.size(), 6u);
+}
+
+TEST(RunEpisodeTest, ReusedResultIsResetAndKeepsItsBuffer) {
+  MlpPolicy policy = ConstantOnePolicy();
+  EpisodeResult result;
+  CounterEnv diverging({.episode_length = 10, .diverge_at = 5});
+  RunEpisode(diverging, policy, 0, true, &result);
+  ASSERT_TRUE(result.diverged);
+  CounterEnv plain({.episode_length = 10});
+  RunEpisode(plain, policy, 0, true, &result);
+  const float* buffer = result.transitions.data();
+  EXPECT_FALSE(result.diverged);
+  EXPECT_EQ(result.length, 10);
+  EXPECT_FLOAT_EQ(result.fitness, 55.0f);
+  RunEpisode(plain, policy, 0, true, &result);
+  EXPECT_EQ(result.transitions.data(), buffer);
+  EXPECT_EQ(result.transitions.size(), 10u * 6);
+  RunEpisode(plain, policy, 0, false, &result);
+  EXPECT_THAT(result.transitions, IsEmpty());
+}
+
+TEST(RunEpisodeTest, PointMazeFitnessIsSumOfRecordedRewards) {
+  PointMaze env(kPointMazeDefaultEpisodeLength);
+  MlpPolicy policy = RandomMazePolicy(1);
+  EpisodeResult result;
+  RunEpisode(env, policy, 5, true, &result);
+  const int row = TransitionRowSize(2, 2);
+  ASSERT_EQ(result.transitions.size(), static_cast<size_t>(result.length) * row);
+  double sum = 0;
+  for (int t = 0; t < result.length; ++t) sum += result.transitions[t * row + 4];  // reward
+  EXPECT_NEAR(result.fitness, sum, kFitnessTolerance);
+  EXPECT_LT(result.fitness, 0.0f);
+  // The descriptor is the final position, the last row's next_obs.
+  const float* last = &result.transitions[static_cast<size_t>(result.length - 1) * row];
+  EXPECT_THAT(result.descriptor, ElementsAre(last[5], last[6]));
+}
+
+TEST(RunEpisodeTest, PointMazeRunsFullEpisodeWithoutTermination) {
+  PointMaze env(kPointMazeDefaultEpisodeLength);
+  MlpPolicy policy = RandomMazePolicy(1);
+  EpisodeResult result;
+  RunEpisode(env, policy, 5, true, &result);
+  EXPECT_FALSE(result.terminated);
+  EXPECT_EQ(result.length, kPointMazeDefaultEpisodeLength);
+  EXPECT_EQ(result.transitions.size(), 250u * TransitionRowSize(2, 2));
+}
+
+TEST(RunEpisodeTest, SameSeedAndPolicyGiveBitIdenticalResult) {
+  PointMaze env(kPointMazeDefaultEpisodeLength);
+  MlpPolicy policy = RandomMazePolicy(3);
+  MlpPolicy copy = RandomMazePolicy(3);
+  PointMaze other_env(kPointMazeDefaultEpisodeLength);
+  EpisodeResult a, b, c;
+  RunEpisode(env, policy, 11, true, &a);
+  RunEpisode(other_env, copy, 11, true, &b);
+  ExpectBitIdentical(a, b);
+  // The same instances once more, after other episodes.
+  RunEpisode(env, policy, 12, true, &c);
+  RunEpisode(env, policy, 11, true, &c);
+  ExpectBitIdentical(a, c);
+}
+
+TEST(RunEpisodeTest, DifferentSeedsGiveDifferentEpisodes) {
+  PointMaze env(kPointMazeDefaultEpisodeLength);
+  MlpPolicy policy = RandomMazePolicy(3);
+  EpisodeResult a, b;
+  RunEpisode(env, policy, 11, true, &a);
+  RunEpisode(env, policy, 12, true, &b);
+  EXPECT_NE(a.transitions, b.transitions);
+  EXPECT_NE(a.fitness, b.fitness);
+}
+
+TEST(CheckPolicyMatchesTaskTest, RejectsWrongObsOrActionDim) {
+  const TaskSpec spec = PointMazeSpec(10);
+  EXPECT_THAT(
+      CheckPolicyMatchesTask({.obs_dim = 3, .hidden_sizes = {}, .action_dim = 2}, spec),
+      StatusIs(absl::StatusCode::kInvalidArgument, "policy obs_dim is 3, task point_maze has 2"));
+  EXPECT_THAT(CheckPolicyMatchesTask({.obs_dim = 2, .hidden_sizes = {}, .action_dim = 1}, spec),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "policy action_dim is 1, task point_maze has 2"));
+  GDAQD_EXPECT_OK(
+      CheckPolicyMatchesTask({.obs_dim = 2, .hidden_sizes = {}, .action_dim = 2}, spec));
+}
+
+}  // namespace
+}  // namespace gdaqd::common

@@ -1,0 +1,111 @@
+#include "server/algorithms/map_elites.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/config/config.h"
+#include "common/status_macros.h"
+#include "server/archive/cvt_archive.h"
+#include "server/archive/grid_archive.h"
+#include "server/emitters/isoline.h"
+
+namespace gdaqd::server {
+
+absl::StatusOr<std::unique_ptr<ArchiveInterface>> MakeArchive(
+    const gdaqd::v1::ExperimentConfig& config, const common::TaskSpec& spec, int64_t num_params) {
+  const auto& archive = config.archive();
+  if (archive.type() == gdaqd::v1::ArchiveConfig::CVT) {
+    CvtSpec cvt;
+    cvt.low = spec.descriptor_low;
+    cvt.high = spec.descriptor_high;
+    cvt.num_centroids = archive.num_centroids();
+    cvt.num_samples = archive.cvt_samples();
+    cvt.seed = config.seed();
+    cvt.num_params = num_params;
+    GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<CvtArchive> cvt_archive, CvtArchive::Create(cvt));
+    return std::unique_ptr<ArchiveInterface>(std::move(cvt_archive));
+  }
+  GridSpec grid;
+  grid.low = spec.descriptor_low;
+  grid.high = spec.descriptor_high;
+  grid.cells_per_dim.assign(archive.cells_per_dim().begin(), archive.cells_per_dim().end());
+  grid.num_params = num_params;
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<GridArchive> grid_archive, GridArchive::Create(grid));
+  return std::unique_ptr<ArchiveInterface>(std::move(grid_archive));
+}
+
+absl::StatusOr<std::unique_ptr<MapElites>> MapElites::Create(
+    const gdaqd::v1::ExperimentConfig& config) {
+  GDAQD_RETURN_IF_ERROR(common::ValidateExperimentConfig(config));
+  GDAQD_ASSIGN_OR_RETURN(common::TaskSpec spec,
+                         common::GetTaskSpec(config.env().task(), config.env().episode_length()));
+  GDAQD_ASSIGN_OR_RETURN(common::MlpLayout layout,
+                         common::PolicyLayout(config.env(), config.policy()));
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
+                         MakeArchive(config, spec, layout.num_params()));
+  return std::unique_ptr<MapElites>(
+      new MapElites(config, std::move(spec), std::move(layout), std::move(archive)));
+}
+
+MapElites::MapElites(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec,
+                     common::MlpLayout layout, std::unique_ptr<ArchiveInterface> archive)
+    : config_(std::move(config)),
+      spec_(std::move(spec)),
+      layout_(std::move(layout)),
+      archive_(std::move(archive)),
+      rng_(config_.seed()) {}
+
+void MapElites::Ask(int64_t count, std::vector<float>* params) {
+  const int64_t num_params = layout_.num_params();
+  if (archive_->num_filled() > 0) {
+    const IsolineParams isoline{config_.emitter().iso_sigma(), config_.emitter().line_sigma()};
+    // Cannot fail: the archive is non-empty and count >= 0.
+    absl::Status status = EmitIsoline(*archive_, count, isoline, rng_, params);
+    if (status.ok()) return;
+  }
+  params->resize(count * num_params);
+  for (int64_t i = 0; i < count; ++i) {
+    // Each random network has its own stream: seed x large odd constant + index.
+    const uint64_t seed = config_.seed() * 0x9E3779B97F4A7C15ULL + random_policies_++;
+    common::InitLecunUniform(layout_, seed,
+                             absl::Span<float>(params->data() + i * num_params, num_params));
+  }
+}
+
+absl::StatusOr<TellSummary> MapElites::Tell(absl::Span<const float> params,
+                                            absl::Span<const EvalOutcome> outcomes) {
+  const int64_t num_params = layout_.num_params();
+  if (static_cast<int64_t>(params.size()) != static_cast<int64_t>(outcomes.size()) * num_params) {
+    return absl::InvalidArgumentError(absl::StrCat("Tell: ", params.size(), " parameters for ",
+                                                   outcomes.size(), " outcomes of ", num_params));
+  }
+  TellSummary summary;
+  std::vector<float> descriptors, fitnesses, kept_params;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const EvalOutcome& outcome = outcomes[i];
+    if (!outcome.error.empty()) {
+      ++summary.failed;
+      continue;
+    }
+    if (outcome.diverged) {
+      ++summary.diverged;
+      continue;
+    }
+    descriptors.insert(descriptors.end(), outcome.descriptor.begin(), outcome.descriptor.end());
+    fitnesses.push_back(outcome.fitness);
+    kept_params.insert(kept_params.end(), params.begin() + i * num_params,
+                       params.begin() + (i + 1) * num_params);
+  }
+  GDAQD_ASSIGN_OR_RETURN(std::vector<InsertOutcome> inserted,
+                         archive_->InsertBatch(descriptors, fitnesses, kept_params));
+  for (const InsertOutcome& outcome : inserted) {
+    switch (outcome.status) {
+      case InsertStatus::kNew: ++summary.added; break;
+      case InsertStatus::kImproved: ++summary.improved; break;
+      case InsertStatus::kNotAdded: ++summary.not_added; break;
+    }
+  }
+  return summary;
+}
+
+}  // namespace gdaqd::server

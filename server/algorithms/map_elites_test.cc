@@ -1,0 +1,105 @@
+#include "server/algorithms/map_elites.h"
+
+#include <vector>
+
+#include "common/config/config.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/archive/qd_metrics.h"
+#include "server/scheduler/local_evaluator.h"
+#include "tests/testing/status_matchers.h"
+
+namespace gdaqd::server {
+namespace {
+
+gdaqd::v1::ExperimentConfig SmallConfig() {
+  auto config = common::ParseExperimentConfig(R"pb(
+    env { task: "point_maze" episode_length: 50 }
+    policy { hidden_sizes: [8, 8] }
+    archive { cells_per_dim: [10, 10] }
+    emitter { batch_size: 20 }
+    budget { max_evaluations: 200 }
+    seed: 7
+  )pb");
+  EXPECT_TRUE(config.ok()) << config.status();
+  return *config;
+}
+
+EvalOutcome Outcome(float fitness, float x, float y) {
+  EvalOutcome outcome;
+  outcome.fitness = fitness;
+  outcome.descriptor = {x, y};
+  return outcome;
+}
+
+TEST(MapElitesTest, AskIsDeterministicForASeed) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto a, MapElites::Create(SmallConfig()));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto b, MapElites::Create(SmallConfig()));
+  std::vector<float> pa, pb;
+  a->Ask(5, &pa);
+  b->Ask(5, &pb);
+  EXPECT_EQ(pa, pb);
+  EXPECT_EQ(pa.size(), 5u * a->layout().num_params());
+}
+
+TEST(MapElitesTest, RandomPoliciesDiffer) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(SmallConfig()));
+  std::vector<float> params;
+  algo->Ask(2, &params);
+  const int64_t n = algo->layout().num_params();
+  EXPECT_NE(std::vector<float>(params.begin(), params.begin() + n),
+            std::vector<float>(params.begin() + n, params.end()));
+}
+
+TEST(MapElitesTest, TellSkipsDivergedAndFailedOutcomes) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(SmallConfig()));
+  std::vector<float> params;
+  algo->Ask(3, &params);
+  std::vector<EvalOutcome> outcomes = {Outcome(-1, 0.1f, 0.1f), Outcome(-2, 0.5f, 0.5f),
+                                       Outcome(-3, -0.5f, -0.5f)};
+  outcomes[1].diverged = true;
+  outcomes[2].error = "boom";
+  GDAQD_ASSERT_OK_AND_ASSIGN(TellSummary summary, algo->Tell(params, outcomes));
+  EXPECT_EQ(summary.added, 1);
+  EXPECT_EQ(summary.diverged, 1);
+  EXPECT_EQ(summary.failed, 1);
+  EXPECT_EQ(algo->archive().num_filled(), 1);
+}
+
+TEST(MapElitesTest, AfterTheFirstBatchChildrenComeFromTheArchive) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(SmallConfig()));
+  std::vector<float> params;
+  algo->Ask(1, &params);
+  GDAQD_ASSERT_OK(algo->Tell(params, {Outcome(-1, 0.1f, 0.1f)}).status());
+  std::vector<float> children;
+  algo->Ask(10, &children);
+  // With one elite both parents are that elite: the child is the elite plus iso noise only.
+  const int64_t n = algo->layout().num_params();
+  for (int64_t p = 0; p < n; ++p) EXPECT_NEAR(children[p], params[p], 0.05f);
+}
+
+TEST(MapElitesTest, ShortRunFillsTheArchiveWithLocalEvaluation) {
+  gdaqd::v1::ExperimentConfig config = SmallConfig();
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(config));
+  LocalEvaluator evaluator(1);
+  EvalRequest request;
+  request.env = config.env();
+  request.policy = config.policy();
+  request.num_params = algo->layout().num_params();
+  request.descriptor_dim = 2;
+  double previous_qd = 0;
+  for (int i = 0; i < 10; ++i) {
+    algo->Ask(20, &request.params);
+    request.seeds.assign(20, 0);
+    GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<EvalOutcome> outcomes,
+                               evaluator.Evaluate(request, nullptr));
+    GDAQD_ASSERT_OK(algo->Tell(request.params, outcomes).status());
+    const double qd = ComputeQdMetrics(algo->archive(), algo->qd_offset()).qd_score;
+    EXPECT_GE(qd, previous_qd);  // elitism: QD-score never decreases
+    previous_qd = qd;
+  }
+  EXPECT_GT(algo->archive().num_filled(), 3);
+}
+
+}  // namespace
+}  // namespace gdaqd::server

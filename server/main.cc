@@ -1,0 +1,71 @@
+// gdaqd-server: the coordinator. Parses flags, starts the Coordinator, serves until SIGINT or
+// SIGTERM, shuts down in order.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "common/logging.h"
+#include "server/service/coordinator.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
+          "address to serve on; port 0 picks a free port (see --port_file)");
+ABSL_FLAG(std::string, port_file, "",
+          "if set, the bound port is written to this file once serving; \"-\" prints GDAQD_PORT=N on stdout");
+ABSL_FLAG(int, verbosity, 0, "verbose logging level (1: per RPC, 2: per episode)");
+
+namespace {
+
+// Waits for SIGINT/SIGTERM on this thread with sigwait, so no work happens in a signal handler.
+int WaitForTerminationSignal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  return signal_number;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("gdaqd coordinator: gdaqd-server --listen HOST:PORT");
+  absl::ParseCommandLine(argc, argv);
+  gdaqd::common::InitLogging(argv[0], absl::GetFlag(FLAGS_verbosity));
+
+  // Block the termination signals in every thread (gRPC's included) before any starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  gdaqd::server::CoordinatorOptions options;
+  options.listen_address = absl::GetFlag(FLAGS_listen);
+  absl::StatusOr<std::unique_ptr<gdaqd::server::Coordinator>> coordinator =
+      gdaqd::server::Coordinator::Start(options);
+  if (!coordinator.ok()) {
+    std::fprintf(stderr, "gdaqd-server: %s\n", coordinator.status().ToString().c_str());
+    return 1;
+  }
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (port_file == "-") {
+    std::printf("GDAQD_PORT=%d\n", (*coordinator)->port());
+    std::fflush(stdout);
+  } else if (!port_file.empty()) {
+    const std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << (*coordinator)->port() << "\n";
+    if (std::rename(tmp.c_str(), port_file.c_str()) != 0) {
+      std::fprintf(stderr, "gdaqd-server: cannot write %s\n", port_file.c_str());
+      return 1;
+    }
+  }
+  const int signal_number = WaitForTerminationSignal();
+  LOG(INFO) << "shutdown signal=" << signal_number;
+  (*coordinator)->Shutdown();
+  return 0;
+}

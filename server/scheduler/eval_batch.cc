@@ -1,0 +1,79 @@
+#include "server/scheduler/eval_batch.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace gdaqd::server {
+
+absl::Status ValidateEvalRequest(const EvalRequest& request) {
+  if (request.num_params <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_params must be > 0, got ", request.num_params));
+  }
+  if (request.descriptor_dim <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("descriptor_dim must be > 0, got ", request.descriptor_dim));
+  }
+  if (static_cast<int64_t>(request.params.size()) != request.num_episodes() * request.num_params) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("params has ", request.params.size(), " floats, expected ",
+                     request.num_episodes(), " episodes x ", request.num_params));
+  }
+  if (request.episodes_per_lease < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("episodes_per_lease must be >= 1, got ", request.episodes_per_lease));
+  }
+  return absl::OkStatus();
+}
+
+EvalBatch::EvalBatch(EvalRequest request)
+    : request_(std::move(request)),
+      outcomes_(request_.num_episodes()),
+      done_(request_.num_episodes(), false),
+      remaining_(request_.num_episodes()) {}
+
+bool EvalBatch::Complete(int64_t index, EvalOutcome outcome) {
+  absl::MutexLock lock(&mu_);
+  if (index < 0 || index >= static_cast<int64_t>(done_.size()) || done_[index]) return false;
+  done_[index] = true;
+  outcomes_[index] = std::move(outcome);
+  --remaining_;
+  return true;
+}
+
+bool EvalBatch::is_done(int64_t index) const {
+  absl::MutexLock lock(&mu_);
+  return done_[index];
+}
+
+void EvalBatch::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+}
+
+bool EvalBatch::cancelled() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
+}
+
+bool EvalBatch::WaitFor(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto finished = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return remaining_ == 0 || cancelled_;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&finished), timeout);
+  return remaining_ == 0;
+}
+
+int64_t EvalBatch::remaining() const {
+  absl::MutexLock lock(&mu_);
+  return remaining_;
+}
+
+std::vector<EvalOutcome> EvalBatch::TakeOutcomes() {
+  absl::MutexLock lock(&mu_);
+  return std::move(outcomes_);
+}
+
+}  // namespace gdaqd::server

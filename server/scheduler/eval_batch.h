@@ -1,0 +1,52 @@
+// The coordinator-side state of one submitted evaluation request: which episodes have an
+// outcome, and a way to wait for all of them.
+#ifndef GDAQD_SERVER_SCHEDULER_EVAL_BATCH_H_
+#define GDAQD_SERVER_SCHEDULER_EVAL_BATCH_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/scheduler/evaluator.h"
+
+namespace gdaqd::server {
+
+// Thread-safe. Each episode is completed at most once: later outcomes for the same index (a
+// re-queued episode finishing twice) are ignored, which is what makes "none counted twice" hold.
+class EvalBatch {
+ public:
+  explicit EvalBatch(EvalRequest request);
+
+  const EvalRequest& request() const { return request_; }
+
+  // Records the outcome of episode `index` if it has none yet. Returns true if recorded.
+  bool Complete(int64_t index, EvalOutcome outcome) ABSL_LOCKS_EXCLUDED(mu_);
+  bool is_done(int64_t index) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Marks the batch cancelled and wakes waiters; queued episodes are then skipped.
+  void Cancel() ABSL_LOCKS_EXCLUDED(mu_);
+  bool cancelled() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Waits until all episodes are complete, the batch is cancelled, or `timeout` passes.
+  // Returns true iff all episodes are complete.
+  bool WaitFor(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+
+  int64_t remaining() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Moves the outcomes out. Precondition: all complete.
+  std::vector<EvalOutcome> TakeOutcomes() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const EvalRequest request_;
+  mutable absl::Mutex mu_;
+  std::vector<EvalOutcome> outcomes_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> done_ ABSL_GUARDED_BY(mu_);
+  int64_t remaining_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace gdaqd::server
+
+#endif  // GDAQD_SERVER_SCHEDULER_EVAL_BATCH_H_

@@ -1,0 +1,237 @@
+#include "server/scheduler/scheduler.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace gdaqd::server {
+namespace {
+
+using ::gdaqd::testing::StatusIs;
+using gdaqd::v1::Assignment;
+using gdaqd::v1::CoordinatorMessage;
+using gdaqd::v1::EpisodeResult;
+
+constexpr int64_t kNumParams = 3;
+constexpr absl::Duration kWait = absl::Seconds(10);
+
+// Records assignments sent to one worker.
+class RecordingSink final : public WorkerSink {
+ public:
+  void Send(std::shared_ptr<const CoordinatorMessage> message) override {
+    absl::MutexLock lock(&mu_);
+    assignments_.push_back(message->assignment());
+  }
+  std::vector<Assignment> Take() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(assignments_, {});
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Assignment> assignments_ ABSL_GUARDED_BY(mu_);
+};
+
+EvalRequest MakeRequest(int64_t episodes) {
+  EvalRequest request;
+  request.experiment_id = "exp";
+  request.env.set_task("point_maze");
+  request.num_params = kNumParams;
+  request.descriptor_dim = 2;
+  request.episodes_per_lease = 3;
+  for (int64_t i = 0; i < episodes; ++i) {
+    request.seeds.push_back(100 + i);
+    for (int64_t p = 0; p < kNumParams; ++p) request.params.push_back(static_cast<float>(i));
+  }
+  return request;
+}
+
+// The result a well-behaved worker sends: fitness = the policy's first parameter (its episode
+// number), so the test can check that outcomes land at the right index.
+EpisodeResult ResultFor(const Assignment& assignment, int slot) {
+  EpisodeResult result;
+  result.set_lease_id(assignment.lease_id());
+  result.set_index(slot);
+  float first_param;
+  std::memcpy(&first_param, assignment.episodes(slot).params().data(), sizeof(float));
+  result.set_fitness(first_param);
+  result.add_behavior_descriptor(0.5f);
+  result.add_behavior_descriptor(-0.5f);
+  result.set_length(7);
+  result.set_last_chunk(true);
+  return result;
+}
+
+// Answers every assignment sent so far; returns how many episodes it answered.
+int AnswerAll(Scheduler& scheduler, const std::string& worker, RecordingSink& sink) {
+  int answered = 0;
+  for (const Assignment& assignment : sink.Take()) {
+    for (int slot = 0; slot < assignment.episodes_size(); ++slot) {
+      EXPECT_THAT(scheduler.OnResult(worker, ResultFor(assignment, slot)), gdaqd::testing::IsOk());
+      ++answered;
+    }
+  }
+  return answered;
+}
+
+TEST(SchedulerTest, RespectsWorkerCapacityAndLeaseSize) {
+  Scheduler scheduler(Scheduler::Options{.episodes_per_thread = 2});
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 2, &sink));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeRequest(10)));
+  std::vector<Assignment> sent = sink.Take();
+  int in_flight = 0;
+  for (const Assignment& a : sent) {
+    EXPECT_LE(a.episodes_size(), 3);
+    in_flight += a.episodes_size();
+  }
+  EXPECT_EQ(in_flight, 4);  // 2 threads x 2 episodes per thread
+  EXPECT_EQ(batch->remaining(), 10);
+}
+
+TEST(SchedulerTest, EveryEpisodeGetsItsOwnOutcome) {
+  Scheduler scheduler;
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &sink));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeRequest(25)));
+  int answered = 0;
+  while (batch->remaining() > 0) answered += AnswerAll(scheduler, "w", sink);
+  EXPECT_EQ(answered, 25);
+  std::vector<EvalOutcome> outcomes = batch->TakeOutcomes();
+  ASSERT_EQ(outcomes.size(), 25u);
+  for (int i = 0; i < 25; ++i) {
+    EXPECT_EQ(outcomes[i].fitness, static_cast<float>(i));
+    EXPECT_TRUE(outcomes[i].error.empty());
+  }
+}
+
+TEST(SchedulerTest, LostWorkerEpisodesGoToAnotherWorkerExactlyOnce) {
+  Scheduler scheduler;
+  RecordingSink lost_sink, good_sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("lost", 1, &lost_sink));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeRequest(6)));
+  std::vector<Assignment> lost = lost_sink.Take();
+  ASSERT_FALSE(lost.empty());
+  // The lost worker finishes one episode, then its stream drops.
+  GDAQD_ASSERT_OK(scheduler.OnResult("lost", ResultFor(lost[0], 0)));
+  scheduler.UnregisterWorker("lost");
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("good", 1, &good_sink));
+  int answered = 0;
+  while (batch->remaining() > 0) answered += AnswerAll(scheduler, "good", good_sink);
+  EXPECT_EQ(answered, 5);
+  EXPECT_GT(scheduler.stats().requeued_episodes, 0);
+  EXPECT_EQ(scheduler.stats().episodes_completed, 6);
+  std::vector<EvalOutcome> outcomes = batch->TakeOutcomes();
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(outcomes[i].fitness, static_cast<float>(i));
+}
+
+TEST(SchedulerTest, DuplicateResultIsStaleAndDropped) {
+  Scheduler scheduler;
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &sink));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeRequest(2)));
+  std::vector<Assignment> sent = sink.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  GDAQD_ASSERT_OK(scheduler.OnResult("w", ResultFor(sent[0], 0)));
+  GDAQD_ASSERT_OK(scheduler.OnResult("w", ResultFor(sent[0], 0)));
+  EXPECT_EQ(scheduler.stats().stale_results, 1);
+  EXPECT_EQ(scheduler.stats().episodes_completed, 1);
+}
+
+TEST(SchedulerTest, ExpiredLeaseIsRequeuedAndLateResultDropped) {
+  Scheduler scheduler(Scheduler::Options{.reaper_period = absl::Milliseconds(10)});
+  RecordingSink slow_sink, fast_sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("slow", 1, &slow_sink));
+  EvalRequest request = MakeRequest(1);
+  request.lease_timeout = absl::Milliseconds(50);
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(request));
+  std::vector<Assignment> slow = slow_sink.Take();
+  ASSERT_EQ(slow.size(), 1u);
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("fast", 1, &fast_sink));
+  // After expiry the episode is handed to whoever has capacity (the slow worker's capacity is
+  // released too), and the slow worker's late answer counts for nothing.
+  const absl::Time give_up = absl::Now() + kWait;
+  std::vector<Assignment> again;
+  while (again.empty() && absl::Now() < give_up) {
+    batch->WaitFor(absl::Milliseconds(20));
+    again = fast_sink.Take();
+    if (again.empty()) again = slow_sink.Take();
+  }
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(scheduler.stats().requeued_episodes, 1);
+  GDAQD_ASSERT_OK(scheduler.OnResult("slow", ResultFor(slow[0], 0)));
+  EXPECT_EQ(scheduler.stats().stale_results, 1);
+  EXPECT_EQ(batch->remaining(), 1);
+}
+
+TEST(SchedulerTest, MalformedResultCompletesWithErrorAndIsReported) {
+  Scheduler scheduler;
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &sink));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeRequest(1)));
+  std::vector<Assignment> sent = sink.Take();
+  EpisodeResult bad = ResultFor(sent[0], 0);
+  bad.add_behavior_descriptor(1.0f);  // 3 values for a 2-D task
+  EXPECT_THAT(scheduler.OnResult("w", bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("descriptor")));
+  ASSERT_TRUE(batch->WaitFor(kWait));
+  EXPECT_THAT(batch->TakeOutcomes()[0].error, ::testing::HasSubstr("malformed"));
+}
+
+TEST(SchedulerTest, IndexOutOfRangeChangesNothing) {
+  Scheduler scheduler;
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &sink));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeRequest(1)));
+  EpisodeResult bad = ResultFor(sink.Take()[0], 0);
+  bad.set_index(99);
+  EXPECT_THAT(scheduler.OnResult("w", bad), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                      ::testing::HasSubstr("out of range")));
+  EXPECT_EQ(batch->remaining(), 1);
+}
+
+TEST(SchedulerTest, ChunkedTransitionsAreReassembledInOrder) {
+  Scheduler scheduler;
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &sink));
+  EvalRequest request = MakeRequest(1);
+  request.record_transitions = true;
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(request));
+  Assignment assignment = sink.Take()[0];
+  EXPECT_TRUE(assignment.record_transitions());
+  const std::vector<float> first = {1, 2, 3}, second = {4, 5};
+  EpisodeResult chunk0;
+  chunk0.set_lease_id(assignment.lease_id());
+  chunk0.set_transitions(std::string(reinterpret_cast<const char*>(first.data()), 12));
+  GDAQD_ASSERT_OK(scheduler.OnResult("w", chunk0));
+  EpisodeResult chunk1 = ResultFor(assignment, 0);
+  chunk1.set_chunk(1);
+  chunk1.set_transitions(std::string(reinterpret_cast<const char*>(second.data()), 8));
+  GDAQD_ASSERT_OK(scheduler.OnResult("w", chunk1));
+  ASSERT_TRUE(batch->WaitFor(kWait));
+  EXPECT_THAT(batch->TakeOutcomes()[0].transitions, ::testing::ElementsAre(1, 2, 3, 4, 5));
+}
+
+TEST(SchedulerTest, DuplicateWorkerIdIsRejected) {
+  Scheduler scheduler;
+  RecordingSink a, b;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &a));
+  EXPECT_THAT(scheduler.RegisterWorker("w", 1, &b),
+              StatusIs(absl::StatusCode::kAlreadyExists, ::testing::HasSubstr("w")));
+}
+
+TEST(SchedulerTest, CancelWakesEvaluate) {
+  Scheduler scheduler;
+  CancelFlag cancel{true};
+  EXPECT_THAT(scheduler.Evaluate(MakeRequest(3), &cancel),
+              StatusIs(absl::StatusCode::kCancelled, ::testing::_));
+  EXPECT_EQ(scheduler.stats().queued_episodes, 0);
+}
+
+}  // namespace
+}  // namespace gdaqd::server

@@ -1,0 +1,44 @@
+#include "worker/worker_flags.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "Coordinator address, host:port.");
+ABSL_FLAG(int, threads, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())),
+          "Rollout threads (default: the number of hardware threads).");
+ABSL_FLAG(std::string, worker_id, "", "Unique worker id (default: hostname:pid).");
+ABSL_FLAG(int, v, 0, "Verbose logging level: 1 per RPC, 2 per episode.");
+ABSL_FLAG(int, max_reconnect_attempts, -1,
+          "Consecutive failed connection attempts before giving up; -1 = never give up.");
+
+namespace gdaqd::worker {
+
+WorkerFlags ParseWorkerFlags(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Runs rollouts for a gdaqd coordinator until SIGINT/SIGTERM.\n"
+      "Usage: gdaqd-worker [--coordinator=host:port] [--threads=N]");
+  absl::ParseCommandLine(argc, argv);
+  WorkerFlags flags;
+  flags.coordinator = absl::GetFlag(FLAGS_coordinator);
+  flags.threads = absl::GetFlag(FLAGS_threads);
+  flags.worker_id = absl::GetFlag(FLAGS_worker_id);
+  if (flags.worker_id.empty()) {
+    std::array<char, 256> host = {};
+    if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+    flags.worker_id = absl::StrCat(host[0] != '\0' ? host.data() : "localhost", ":", getpid());
+  }
+  flags.verbosity = absl::GetFlag(FLAGS_v);
+  flags.max_reconnect_attempts = absl::GetFlag(FLAGS_max_reconnect_attempts);
+  return flags;
+}
+
+}  // namespace gdaqd::worker
