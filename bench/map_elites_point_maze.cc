@@ -49,10 +49,10 @@ int Main() {
                              "evaluations/s", "coverage / goal (65 %)"});
   bool all_pass = true;
   for (const std::string& seed : absl::GetFlag(FLAGS_seeds)) {
-    auto config = gdaqd::common::ParseExperimentConfig(absl::StrCat(
-        "env { task: \"point_maze\" episode_length: 250 }\n"
-        "budget { max_evaluations: ", absl::GetFlag(FLAGS_evaluations), " }\n",
-        "seed: ", seed, "\n"));
+    auto config = gdaqd::common::ParseExperimentConfig(
+        absl::StrCat("env { task: \"point_maze\" episode_length: 250 }\n"
+                     "budget { max_evaluations: ",
+                     absl::GetFlag(FLAGS_evaluations), " }\n", "seed: ", seed, "\n"));
     if (!config.ok()) {
       std::fprintf(stderr, "error: %s\n", config.status().ToString().c_str());
       return 1;
@@ -73,17 +73,17 @@ int Main() {
     const auto& p = status->progress();
     const double ratio = p.coverage_pct() / kCoverageGoalPct;
     all_pass = all_pass && ratio >= 1.0;
-    table.AddRow({seed, absl::StrCat(p.evaluations()), absl::StrFormat("%.1f", p.coverage_pct()),
-                  absl::StrFormat("%.1f", p.qd_score_pct()),
-                  absl::StrFormat("%.2f", p.max_fitness()),
-                  absl::StrFormat("%.0f", p.evaluations() / seconds),
-                  absl::StrFormat("%.2f", ratio)});
+    table.AddRow(
+        {seed, absl::StrCat(p.evaluations()), absl::StrFormat("%.1f", p.coverage_pct()),
+         absl::StrFormat("%.1f", p.qd_score_pct()), absl::StrFormat("%.2f", p.max_fitness()),
+         absl::StrFormat("%.0f", p.evaluations() / seconds), absl::StrFormat("%.2f", ratio)});
     std::fprintf(stderr, "seed %s done in %.1f s\n", seed.c_str(), seconds);
   }
-  std::printf("MAP-Elites on point_maze through gdaqd-server + %d gdaqd-worker processes "
-              "(grid 50x50, episode 250, batch 100)\nmachine: %s\ndate: %s\n\n%s",
-              options.workers, gdaqd::bench::MachineDescription().c_str(),
-              gdaqd::bench::NowUtc().c_str(), table.ToText().c_str());
+  std::printf(
+      "MAP-Elites on point_maze through gdaqd-server + %d gdaqd-worker processes "
+      "(grid 50x50, episode 250, batch 100)\nmachine: %s\ndate: %s\n\n%s",
+      options.workers, gdaqd::bench::MachineDescription().c_str(), gdaqd::bench::NowUtc().c_str(),
+      table.ToText().c_str());
   table.WriteCsv(absl::GetFlag(FLAGS_csv));
   std::printf("\ngoal (coverage >= %.0f %% at 100,000 evaluations): %s\n", kCoverageGoalPct,
               all_pass ? "met" : "NOT met");

@@ -3,12 +3,12 @@
 #ifndef GDAQD_CLIENT_EXPERIMENT_CLIENT_H_
 #define GDAQD_CLIENT_EXPERIMENT_CLIENT_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -38,7 +38,8 @@ class ExperimentClient {
   // returns that last status. No overall deadline (experiments run for hours); the stream is
   // cancelled by TryCancelWatch() from another thread.
   absl::StatusOr<gdaqd::v1::ExperimentStatus> Watch(
-      const std::string& id, const std::function<void(const gdaqd::v1::ExperimentStatus&)>& on_status);
+      const std::string& id,
+      const std::function<void(const gdaqd::v1::ExperimentStatus&)>& on_status);
   void TryCancelWatch();
   // Streams the whole archive. Deadline scales with nothing: 10 minutes.
   absl::StatusOr<ExportedArchive> Export(const std::string& id);

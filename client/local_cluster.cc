@@ -72,9 +72,9 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
   while (cluster->port_ == 0) {
     absl::StatusOr<std::string> line = cluster->server_->ReadLine(deadline - absl::Now());
     if (!line.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "the coordinator did not start (", line.status().message(), ")",
-          server_options.log_path.empty() ? "" : "; see " + server_options.log_path));
+      return absl::UnavailableError(
+          absl::StrCat("the coordinator did not start (", line.status().message(), ")",
+                       server_options.log_path.empty() ? "" : "; see " + server_options.log_path));
     }
     if (absl::StartsWith(*line, kPortPrefix)) {
       if (!absl::SimpleAtoi(line->substr(sizeof(kPortPrefix) - 1), &cluster->port_)) {

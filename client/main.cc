@@ -40,7 +40,8 @@ namespace {
 
 using gdaqd::client::ExperimentClient;
 
-constexpr char kUsage[] = R"(gdaqd: model-based Quality-Diversity experiments on a gdaqd coordinator.
+constexpr char kUsage[] =
+    R"(gdaqd: model-based Quality-Diversity experiments on a gdaqd coordinator.
 
 usage: gdaqd [--coordinator HOST:PORT] COMMAND ARGS
 
@@ -64,8 +65,7 @@ int Fail(const absl::Status& status) {
 }
 
 absl::StatusOr<std::unique_ptr<ExperimentClient>> ConnectClient(const std::string& address) {
-  return ExperimentClient::Connect(address,
-                                   absl::Seconds(absl::GetFlag(FLAGS_connect_timeout_s)));
+  return ExperimentClient::Connect(address, absl::Seconds(absl::GetFlag(FLAGS_connect_timeout_s)));
 }
 
 // Runs `on_signal` on a dedicated thread when SIGINT/SIGTERM arrives (never in a handler); a
@@ -144,10 +144,11 @@ int ExportTo(ExperimentClient& client, const std::string& id, const std::string&
   if (absl::Status status = gdaqd::client::WriteResultsFolder(dir, *archive); !status.ok()) {
     return Fail(status);
   }
-  std::printf("results: %s (%s elites; archive.svg, progress.svg, metrics.csv, archive.csv, "
-              "archive_params.npy)\n",
-              std::filesystem::absolute(dir).c_str(),
-              gdaqd::client::WithThousands(archive->header.num_elites()).c_str());
+  std::printf(
+      "results: %s (%s elites; archive.svg, progress.svg, metrics.csv, archive.csv, "
+      "archive_params.npy)\n",
+      std::filesystem::absolute(dir).c_str(),
+      gdaqd::client::WithThousands(archive->header.num_elites()).c_str());
   return 0;
 }
 
@@ -184,7 +185,8 @@ int Run(const std::string& config_path) {
               (*cluster)->address().c_str(), options.workers, options.threads_per_worker,
               options.log_dir.c_str());
 
-  absl::StatusOr<std::unique_ptr<ExperimentClient>> connected = ConnectClient((*cluster)->address());
+  absl::StatusOr<std::unique_ptr<ExperimentClient>> connected =
+      ConnectClient((*cluster)->address());
   if (!connected.ok()) return Fail(connected.status());
   absl::StatusOr<std::string> submitted = (*connected)->Submit(*config);
   if (!submitted.ok()) return Fail(submitted.status());

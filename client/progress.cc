@@ -12,9 +12,13 @@
 namespace gdaqd::client {
 
 std::string WithThousands(int64_t value) {
-  std::string digits = absl::StrCat(value < 0 ? -value : value);
-  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(i, ",");
-  return value < 0 ? "-" + digits : digits;
+  const std::string digits = absl::StrCat(value < 0 ? -value : value);
+  std::string out = value < 0 ? "-" : "";
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
 }
 
 std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_width) {
@@ -22,12 +26,13 @@ std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_wi
   const int64_t budget = std::max<int64_t>(1, status.config().budget().max_evaluations());
   const double fraction = std::clamp(static_cast<double>(p.evaluations()) / budget, 0.0, 1.0);
   const int filled = static_cast<int>(std::round(fraction * bar_width));
-  std::string line = absl::StrCat("[", std::string(filled, '#'), std::string(bar_width - filled, '-'),
-                                  "] ", absl::StrFormat("%3d%%", static_cast<int>(fraction * 100)));
+  std::string line =
+      absl::StrCat("[", std::string(filled, '#'), std::string(bar_width - filled, '-'), "] ",
+                   absl::StrFormat("%3d%%", static_cast<int>(fraction * 100)));
   absl::StrAppend(&line, " it ", p.iteration(), " | evals ", WithThousands(p.evaluations()), "/",
                   WithThousands(budget));
-  absl::StrAppend(&line, absl::StrFormat(" | QD %.1f%% | cov %.1f%%", p.qd_score_pct(),
-                                         p.coverage_pct()));
+  absl::StrAppend(&line,
+                  absl::StrFormat(" | QD %.1f%% | cov %.1f%%", p.qd_score_pct(), p.coverage_pct()));
   if (std::isfinite(p.max_fitness())) {
     absl::StrAppend(&line, absl::StrFormat(" | max %.2f", p.max_fitness()));
   }
@@ -52,8 +57,8 @@ void ProgressPrinter::Update(const gdaqd::v1::ExperimentStatus& status) {
   const int64_t budget = std::max<int64_t>(1, status.config().budget().max_evaluations());
   const int decile = static_cast<int>(10 * status.progress().evaluations() / budget);
   const double now_s = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
-  const bool final_state = status.state() != gdaqd::v1::RUNNING &&
-                           status.state() != gdaqd::v1::PENDING;
+  const bool final_state =
+      status.state() != gdaqd::v1::RUNNING && status.state() != gdaqd::v1::PENDING;
   if (decile != last_decile_ || now_s - last_print_s_ >= 30 || final_state) {
     std::fprintf(out_, "%s\n", line.c_str());
     std::fflush(out_);

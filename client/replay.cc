@@ -49,15 +49,14 @@ absl::StatusOr<ReplayResult> ReplayElite(const std::string& results_dir, int64_t
     if (folder.archive[i].cell == cell) row = static_cast<int64_t>(i);
   }
   if (row < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("no elite in cell ", cell, " of ", results_dir, "/archive.csv (",
-                     folder.archive.size(), " filled cells)"));
+    return absl::NotFoundError(absl::StrCat("no elite in cell ", cell, " of ", results_dir,
+                                            "/archive.csv (", folder.archive.size(),
+                                            " filled cells)"));
   }
   const gdaqd::v1::EnvConfig& env_config = folder.config.env();
   GDAQD_ASSIGN_OR_RETURN(common::MlpLayout layout,
                          common::PolicyLayout(env_config, folder.config.policy()));
-  absl::Span<const float> params(&folder.params.data[row * folder.params.cols],
-                                 folder.params.cols);
+  absl::Span<const float> params(&folder.params.data[row * folder.params.cols], folder.params.cols);
   GDAQD_ASSIGN_OR_RETURN(common::MlpPolicy policy, common::MlpPolicy::Create(layout, params));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<common::Environment> env,
                          common::MakeEnvironment(env_config.task(), env_config.episode_length()));

@@ -17,8 +17,8 @@ struct ReplayResult {
   float fitness = 0;
   std::vector<float> descriptor;
   int length = 0;
-  bool matches = false;           // fitness and descriptor bit-identical to the archived ones
-  std::string trajectory_path;    // trajectory_<cell>.csv in the results folder
+  bool matches = false;         // fitness and descriptor bit-identical to the archived ones
+  std::string trajectory_path;  // trajectory_<cell>.csv in the results folder
 };
 
 // Loads the results folder, re-runs the elite of `cell` from the experiment's fixed initial

@@ -5,12 +5,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/progress.h"
+#include "client/results/atomic_file.h"
+#include "client/results/svg_plots.h"
 #include "common/config/config.h"
 #include "common/status_macros.h"
 #include "common/task.h"
-#include "client/results/atomic_file.h"
-#include "client/progress.h"
-#include "client/results/svg_plots.h"
 #include "google/protobuf/text_format.h"
 
 namespace gdaqd::client {
@@ -22,11 +22,16 @@ std::string Join(const std::string& dir, const char* name) {
 
 std::string AlgorithmLabel(gdaqd::v1::Algorithm algorithm) {
   switch (algorithm) {
-    case gdaqd::v1::MAP_ELITES: return "MAP-Elites";
-    case gdaqd::v1::PGA_ME: return "PGA-ME";
-    case gdaqd::v1::DA_QD_EXT: return "DA-QD-ext";
-    case gdaqd::v1::GDA_QD: return "GDA-QD";
-    default: return "unknown algorithm";
+    case gdaqd::v1::MAP_ELITES:
+      return "MAP-Elites";
+    case gdaqd::v1::PGA_ME:
+      return "PGA-ME";
+    case gdaqd::v1::DA_QD_EXT:
+      return "DA-QD-ext";
+    case gdaqd::v1::GDA_QD:
+      return "GDA-QD";
+    default:
+      return "unknown algorithm";
   }
 }
 
@@ -35,9 +40,9 @@ absl::Status WriteArchivePicture(const std::string& dir, const ExportedArchive& 
   if (header.descriptor_dim() != 2) return absl::OkStatus();  // only 2-D archives are drawn
   const gdaqd::v1::ExperimentConfig& config = header.status().config();
   ArchivePlot plot;
-  plot.title = absl::StrCat(config.env().task(), " · ", AlgorithmLabel(config.algorithm()), " · ",
-                            WithThousands(header.status().progress().evaluations()),
-                            " evaluations");
+  plot.title =
+      absl::StrCat(config.env().task(), " · ", AlgorithmLabel(config.algorithm()), " · ",
+                   WithThousands(header.status().progress().evaluations()), " evaluations");
   plot.x_low = header.descriptor_low(0);
   plot.x_high = header.descriptor_high(0);
   plot.y_low = header.descriptor_low(1);
@@ -75,10 +80,10 @@ absl::Status WriteProgressPicture(const std::string& dir, const ExportedArchive&
   }
   const std::vector<Panel> panels = {
       {"QD-score %", {qd}}, {"coverage %", {coverage}}, {"max fitness", {fitness}}};
-  return WriteTextFile(
-      Join(dir, "progress.svg"),
-      RenderProgressSvg(absl::StrCat(config.env().task(), " · ", AlgorithmLabel(config.algorithm())),
-                        "evaluations", panels));
+  return WriteTextFile(Join(dir, "progress.svg"),
+                       RenderProgressSvg(absl::StrCat(config.env().task(), " · ",
+                                                      AlgorithmLabel(config.algorithm())),
+                                         "evaluations", panels));
 }
 
 }  // namespace
@@ -116,10 +121,10 @@ absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& a
                                               elite.params().size() / 4, " parameters, expected ",
                                               num_params));
     }
-    rows.push_back({elite.cell(),
-                    std::vector<float>(elite.centroid().begin(), elite.centroid().end()),
-                    std::vector<float>(elite.behavior_descriptor().begin(), elite.behavior_descriptor().end()),
-                    elite.fitness()});
+    rows.push_back(
+        {elite.cell(), std::vector<float>(elite.centroid().begin(), elite.centroid().end()),
+         std::vector<float>(elite.behavior_descriptor().begin(), elite.behavior_descriptor().end()),
+         elite.fitness()});
     const float* p = reinterpret_cast<const float*>(elite.params().data());
     params.insert(params.end(), p, p + num_params);
   }
@@ -140,16 +145,16 @@ absl::StatusOr<ResultsFolder> LoadResultsFolder(const std::string& dir) {
   GDAQD_ASSIGN_OR_RETURN(folder.archive, ReadArchiveCsv(Join(dir, "archive.csv")));
   GDAQD_ASSIGN_OR_RETURN(folder.params, ReadNpyFloat32(Join(dir, "archive_params.npy")));
   if (folder.params.rows != static_cast<int64_t>(folder.archive.size())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        dir, ": archive_params.npy has ", folder.params.rows, " rows, archive.csv has ",
-        folder.archive.size()));
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": archive_params.npy has ",
+                                                   folder.params.rows, " rows, archive.csv has ",
+                                                   folder.archive.size()));
   }
   GDAQD_ASSIGN_OR_RETURN(common::MlpLayout layout,
                          common::PolicyLayout(folder.config.env(), folder.config.policy()));
   if (folder.params.rows > 0 && folder.params.cols != layout.num_params()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        dir, ": archive_params.npy has ", folder.params.cols,
-        " columns, the config's policy has ", layout.num_params(), " parameters"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, ": archive_params.npy has ", folder.params.cols,
+                     " columns, the config's policy has ", layout.num_params(), " parameters"));
   }
   return folder;
 }

@@ -9,10 +9,10 @@
 #include "absl/status/statusor.h"
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing function if not OK.
-#define GDAQD_RETURN_IF_ERROR(expr)                 \
-  do {                                              \
-    const ::absl::Status gdaqd_status_ = (expr);    \
-    if (!gdaqd_status_.ok()) return gdaqd_status_;  \
+#define GDAQD_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    const ::absl::Status gdaqd_status_ = (expr);   \
+    if (!gdaqd_status_.ok()) return gdaqd_status_; \
   } while (false)
 
 #define GDAQD_STATUS_CONCAT_INNER_(a, b) a##b

@@ -27,7 +27,7 @@ int MillisUntil(absl::Time deadline) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Spawn(const std::vector<std::string>& argv,
-                                                               const Options& options) {
+                                                              const Options& options) {
   if (argv.empty()) return absl::InvalidArgumentError("Subprocess::Spawn: empty argv");
   if (access(argv[0].c_str(), X_OK) != 0) {
     return absl::NotFoundError(absl::StrCat(argv[0], ": not an executable file"));

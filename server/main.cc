@@ -14,7 +14,8 @@
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
           "address to serve on; port 0 picks a free port (see --port_file)");
 ABSL_FLAG(std::string, port_file, "",
-          "if set, the bound port is written to this file once serving; \"-\" prints GDAQD_PORT=N on stdout");
+          "if set, the bound port is written to this file once serving; \"-\" prints GDAQD_PORT=N "
+          "on stdout");
 ABSL_FLAG(int, verbosity, 0, "verbose logging level (1: per RPC, 2: per episode)");
 
 namespace {

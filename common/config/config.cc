@@ -24,7 +24,8 @@ class FirstErrorCollector final : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
-    if (error_.empty()) error_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+    if (error_.empty())
+      error_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
   }
   const std::string& error() const { return error_; }
 
@@ -40,10 +41,10 @@ absl::Status ValidateArchive(const ExperimentConfig& config, int descriptor_dim)
   const ArchiveConfig& archive = config.archive();
   if (archive.type() == ArchiveConfig::GRID) {
     if (archive.cells_per_dim_size() != descriptor_dim) {
-      return FieldError("archive.cells_per_dim",
-                        absl::StrCat("has ", archive.cells_per_dim_size(), " entries, task '",
-                                     config.env().task(), "' has ", descriptor_dim,
-                                     " descriptor dimensions"));
+      return FieldError(
+          "archive.cells_per_dim",
+          absl::StrCat("has ", archive.cells_per_dim_size(), " entries, task '",
+                       config.env().task(), "' has ", descriptor_dim, " descriptor dimensions"));
     }
     int64_t cells = 1;
     for (int i = 0; i < archive.cells_per_dim_size(); ++i) {
@@ -164,9 +165,9 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
   }
   if (config.scheduler().episodes_per_lease() < 1 ||
       config.scheduler().episodes_per_lease() > 1024) {
-    return FieldError("scheduler.episodes_per_lease",
-                      absl::StrCat("must be in [1, 1024], got ",
-                                   config.scheduler().episodes_per_lease()));
+    return FieldError(
+        "scheduler.episodes_per_lease",
+        absl::StrCat("must be in [1, 1024], got ", config.scheduler().episodes_per_lease()));
   }
   return absl::OkStatus();
 }
@@ -200,7 +201,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   if (!in) {
     const int err = errno;
     if (err == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    if (err == EACCES) return absl::PermissionDeniedError(absl::StrCat(path, ": permission denied"));
+    if (err == EACCES)
+      return absl::PermissionDeniedError(absl::StrCat(path, ": permission denied"));
     return absl::InternalError(absl::StrCat(path, ": cannot open: ", std::strerror(err)));
   }
   std::ostringstream contents;
@@ -226,7 +228,8 @@ absl::StatusOr<ExperimentConfig> LoadExperimentConfig(const std::string& path) {
   GDAQD_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   absl::StatusOr<ExperimentConfig> config = ParseExperimentConfig(text);
   if (!config.ok()) {
-    return absl::Status(config.status().code(), absl::StrCat(path, ": ", config.status().message()));
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, ": ", config.status().message()));
   }
   return config;
 }

@@ -70,23 +70,21 @@ TEST_P(ConfigValidationTest, ErrorStartsWithTheOffendingField) {
 
 INSTANTIATE_TEST_SUITE_P(
     Fields, ConfigValidationTest,
-    ::testing::Values(BadCase{"env { task: \"moon_maze\" }", "env.task"},
-                      BadCase{"env { episode_length: -3 }", "env.episode_length"},
-                      BadCase{"budget { max_evaluations: -1 }", "budget.max_evaluations"},
-                      BadCase{"emitter { batch_size: -5 }", "emitter.batch_size"},
-                      BadCase{"emitter { iso_sigma: -0.1 }", "emitter.iso_sigma"},
-                      BadCase{"emitter { line_sigma: inf }", "emitter.line_sigma"},
-                      BadCase{"archive { cells_per_dim: 10 }", "archive.cells_per_dim"},
-                      BadCase{"archive { cells_per_dim: [10, 0] }", "archive.cells_per_dim[1]"},
-                      BadCase{"archive { type: CVT num_centroids: 100 cvt_samples: 10 }",
-                              "archive.cvt_samples"},
-                      BadCase{"policy { hidden_sizes: [64, 0] }", "policy.hidden_sizes[1]"},
-                      BadCase{"policy { hidden_activation: \"sigmoidish\" }",
-                              "policy.hidden_activation"},
-                      BadCase{"algorithm: GDA_QD", "algorithm"},
-                      BadCase{"scheduler { lease_timeout_s: -1 }", "scheduler.lease_timeout_s"},
-                      BadCase{"scheduler { episodes_per_lease: 5000 }",
-                              "scheduler.episodes_per_lease"}),
+    ::testing::Values(
+        BadCase{"env { task: \"moon_maze\" }", "env.task"},
+        BadCase{"env { episode_length: -3 }", "env.episode_length"},
+        BadCase{"budget { max_evaluations: -1 }", "budget.max_evaluations"},
+        BadCase{"emitter { batch_size: -5 }", "emitter.batch_size"},
+        BadCase{"emitter { iso_sigma: -0.1 }", "emitter.iso_sigma"},
+        BadCase{"emitter { line_sigma: inf }", "emitter.line_sigma"},
+        BadCase{"archive { cells_per_dim: 10 }", "archive.cells_per_dim"},
+        BadCase{"archive { cells_per_dim: [10, 0] }", "archive.cells_per_dim[1]"},
+        BadCase{"archive { type: CVT num_centroids: 100 cvt_samples: 10 }", "archive.cvt_samples"},
+        BadCase{"policy { hidden_sizes: [64, 0] }", "policy.hidden_sizes[1]"},
+        BadCase{"policy { hidden_activation: \"sigmoidish\" }", "policy.hidden_activation"},
+        BadCase{"algorithm: GDA_QD", "algorithm"},
+        BadCase{"scheduler { lease_timeout_s: -1 }", "scheduler.lease_timeout_s"},
+        BadCase{"scheduler { episodes_per_lease: 5000 }", "scheduler.episodes_per_lease"}),
     [](const ::testing::TestParamInfo<BadCase>& info) {
       std::string name = info.param.field;
       for (char& c : name) {

@@ -144,8 +144,8 @@ absl::Status Experiment::RunLoop() {
 
   for (int64_t iteration = 1; evaluations < budget; ++iteration) {
     if (cancel_) return absl::CancelledError("cancelled");
-    const int64_t wanted = iteration == 1 ? config_.initial_population()
-                                          : config_.emitter().batch_size();
+    const int64_t wanted =
+        iteration == 1 ? config_.initial_population() : config_.emitter().batch_size();
     const int64_t count = std::min(wanted, budget - evaluations);
     {
       absl::MutexLock lock(&mu_);  // Ask reads the archive that Export may be copying
@@ -183,8 +183,8 @@ absl::Status Experiment::RunLoop() {
       history_.push_back(snapshot);
     }
     if (failed > 0 && failed == evaluations) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "every episode so far failed; first error: ", (*outcomes)[0].error));
+      return absl::FailedPreconditionError(
+          absl::StrCat("every episode so far failed; first error: ", (*outcomes)[0].error));
     }
     LOG_EVERY_N_SEC(INFO, 10) << "progress id=" << id_ << " iteration=" << iteration
                               << " evaluations=" << evaluations

@@ -2,8 +2,8 @@
 
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/config.h"
 #include "common/logging.h"
@@ -35,7 +35,8 @@ absl::StatusOr<std::string> ExperimentManager::Submit(gdaqd::v1::ExperimentConfi
 
 absl::StatusOr<std::shared_ptr<Experiment>> ExperimentManager::Get(const std::string& id) const {
   int64_t number = 0;
-  if (absl::StartsWith(id, kIdPrefix) && absl::SimpleAtoi(id.substr(sizeof(kIdPrefix) - 1), &number)) {
+  if (absl::StartsWith(id, kIdPrefix) &&
+      absl::SimpleAtoi(id.substr(sizeof(kIdPrefix) - 1), &number)) {
     absl::MutexLock lock(&mu_);
     auto it = experiments_.find(number);
     if (it != experiments_.end()) return it->second;

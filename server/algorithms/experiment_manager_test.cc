@@ -43,8 +43,8 @@ TEST(ExperimentManagerTest, InvalidConfigIsRejectedWithTheField) {
   ExperimentManager manager(&evaluator);
   gdaqd::v1::ExperimentConfig config = Config(10);
   config.mutable_emitter()->set_batch_size(-1);
-  EXPECT_THAT(manager.Submit(config),
-              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::StartsWith("emitter.batch_size")));
+  EXPECT_THAT(manager.Submit(config), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               ::testing::StartsWith("emitter.batch_size")));
   EXPECT_TRUE(manager.List().empty());
 }
 

@@ -100,9 +100,15 @@ absl::StatusOr<TellSummary> MapElites::Tell(absl::Span<const float> params,
                          archive_->InsertBatch(descriptors, fitnesses, kept_params));
   for (const InsertOutcome& outcome : inserted) {
     switch (outcome.status) {
-      case InsertStatus::kNew: ++summary.added; break;
-      case InsertStatus::kImproved: ++summary.improved; break;
-      case InsertStatus::kNotAdded: ++summary.not_added; break;
+      case InsertStatus::kNew:
+        ++summary.added;
+        break;
+      case InsertStatus::kImproved:
+        ++summary.improved;
+        break;
+      case InsertStatus::kNotAdded:
+        ++summary.not_added;
+        break;
     }
   }
   return summary;

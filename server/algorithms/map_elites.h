@@ -21,11 +21,11 @@ namespace gdaqd::server {
 
 // What one Tell() did to the archive.
 struct TellSummary {
-  int64_t added = 0;       // NEW
-  int64_t improved = 0;    // IMPROVED
-  int64_t not_added = 0;   // NOT_ADDED
-  int64_t diverged = 0;    // skipped: physics diverged
-  int64_t failed = 0;      // skipped: the episode produced an error
+  int64_t added = 0;      // NEW
+  int64_t improved = 0;   // IMPROVED
+  int64_t not_added = 0;  // NOT_ADDED
+  int64_t diverged = 0;   // skipped: physics diverged
+  int64_t failed = 0;     // skipped: the episode produced an error
 };
 
 // Builds the archive a validated config asks for (grid or CVT over the task's descriptor box).
@@ -36,7 +36,8 @@ absl::StatusOr<std::unique_ptr<ArchiveInterface>> MakeArchive(
 class MapElites {
  public:
   // `config` must be validated with defaults applied. InvalidArgument otherwise.
-  static absl::StatusOr<std::unique_ptr<MapElites>> Create(const gdaqd::v1::ExperimentConfig& config);
+  static absl::StatusOr<std::unique_ptr<MapElites>> Create(
+      const gdaqd::v1::ExperimentConfig& config);
 
   // Proposes `count` policies, row-major [count, num_params] into *params. The first call gives
   // Lecun-uniform random networks; later calls isoline children of the archive (if the archive is

@@ -15,8 +15,8 @@ namespace {
 gdaqd::v1::ExperimentConfig SmallConfig() {
   auto config = common::ParseExperimentConfig(R"pb(
     env { task: "point_maze" episode_length: 50 }
-    policy { hidden_sizes: [8, 8] }
-    archive { cells_per_dim: [10, 10] }
+    policy { hidden_sizes: [ 8, 8 ] }
+    archive { cells_per_dim: [ 10, 10 ] }
     emitter { batch_size: 20 }
     budget { max_evaluations: 200 }
     seed: 7

@@ -16,9 +16,9 @@ absl::Status ValidateEvalRequest(const EvalRequest& request) {
         absl::StrCat("descriptor_dim must be > 0, got ", request.descriptor_dim));
   }
   if (static_cast<int64_t>(request.params.size()) != request.num_episodes() * request.num_params) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("params has ", request.params.size(), " floats, expected ",
-                     request.num_episodes(), " episodes x ", request.num_params));
+    return absl::InvalidArgumentError(absl::StrCat("params has ", request.params.size(),
+                                                   " floats, expected ", request.num_episodes(),
+                                                   " episodes x ", request.num_params));
   }
   if (request.episodes_per_lease < 1) {
     return absl::InvalidArgumentError(
@@ -59,9 +59,8 @@ bool EvalBatch::cancelled() const {
 
 bool EvalBatch::WaitFor(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto finished = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return remaining_ == 0 || cancelled_;
-  };
+  auto finished = [this]()
+                      ABSL_SHARED_LOCKS_REQUIRED(mu_) { return remaining_ == 0 || cancelled_; };
   mu_.AwaitWithTimeout(absl::Condition(&finished), timeout);
   return remaining_ == 0;
 }

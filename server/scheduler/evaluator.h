@@ -17,15 +17,15 @@ namespace gdaqd::server {
 
 // A batch of policies to evaluate on one task. Plain data, immutable once submitted.
 struct EvalRequest {
-  std::string experiment_id;         // for logs and metrics
-  gdaqd::v1::EnvConfig env;          // validated, defaults applied
+  std::string experiment_id;  // for logs and metrics
+  gdaqd::v1::EnvConfig env;   // validated, defaults applied
   gdaqd::v1::PolicyConfig policy;
   bool record_transitions = false;
   int64_t num_params = 0;
-  int descriptor_dim = 0;            // results with another size are rejected as malformed
-  std::vector<float> params;         // [num_episodes, num_params], row-major
-  std::vector<uint64_t> seeds;       // [num_episodes], seed of each episode's initial state
-  int episodes_per_lease = 8;        // upper bound; message size may lower it
+  int descriptor_dim = 0;       // results with another size are rejected as malformed
+  std::vector<float> params;    // [num_episodes, num_params], row-major
+  std::vector<uint64_t> seeds;  // [num_episodes], seed of each episode's initial state
+  int episodes_per_lease = 8;   // upper bound; message size may lower it
   absl::Duration lease_timeout = absl::Seconds(120);
 
   int64_t num_episodes() const { return static_cast<int64_t>(seeds.size()); }

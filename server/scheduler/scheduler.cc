@@ -29,10 +29,10 @@ EvalOutcome ToOutcome(const std::string& worker_id, const EvalRequest& request,
     return outcome;
   }
   if (result.behavior_descriptor_size() != request.descriptor_dim) {
-    *malformed = absl::StrCat("descriptor has ", result.behavior_descriptor_size(), " values, task has ",
-                              request.descriptor_dim);
-  } else if (!result.diverged() && (!std::isfinite(result.fitness()) ||
-                                    !AllFinite(result.behavior_descriptor()))) {
+    *malformed = absl::StrCat("descriptor has ", result.behavior_descriptor_size(),
+                              " values, task has ", request.descriptor_dim);
+  } else if (!result.diverged() &&
+             (!std::isfinite(result.fitness()) || !AllFinite(result.behavior_descriptor()))) {
     *malformed = "non-finite fitness or descriptor on an episode not flagged diverged";
   } else if (result.length() < 0) {
     *malformed = absl::StrCat("negative length ", result.length());
@@ -42,7 +42,8 @@ EvalOutcome ToOutcome(const std::string& worker_id, const EvalRequest& request,
     return outcome;
   }
   outcome.fitness = result.fitness();
-  outcome.descriptor.assign(result.behavior_descriptor().begin(), result.behavior_descriptor().end());
+  outcome.descriptor.assign(result.behavior_descriptor().begin(),
+                            result.behavior_descriptor().end());
   outcome.length = result.length();
   outcome.terminated = result.terminated();
   outcome.diverged = result.diverged();
@@ -112,7 +113,8 @@ int64_t Scheduler::requeued_episodes() const {
 absl::Status Scheduler::RegisterWorker(const std::string& worker_id, int threads,
                                        WorkerSink* sink) {
   if (threads < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("worker ", worker_id, ": threads must be >= 1, got ", threads));
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker ", worker_id, ": threads must be >= 1, got ", threads));
   }
   absl::MutexLock lock(&mu_);
   if (workers_.contains(worker_id)) {
@@ -189,8 +191,8 @@ void Scheduler::PumpLocked() {
     const EvalRequest& request = batch->request();
     const int64_t episode_bytes = request.num_params * static_cast<int64_t>(sizeof(float));
     const int64_t by_size = std::max<int64_t>(1, options_.max_assignment_bytes / episode_bytes);
-    const int64_t limit = std::min({best_free, static_cast<int64_t>(request.episodes_per_lease),
-                                    by_size});
+    const int64_t limit =
+        std::min({best_free, static_cast<int64_t>(request.episodes_per_lease), by_size});
 
     auto message = std::make_shared<CoordinatorMessage>();
     gdaqd::v1::Assignment* assignment = message->mutable_assignment();
@@ -207,8 +209,9 @@ void Scheduler::PumpLocked() {
       gdaqd::v1::Episode* episode = assignment->add_episodes();
       episode->set_index(static_cast<int32_t>(lease.indices.size()));
       episode->set_seed(request.seeds[index]);
-      episode->set_params(reinterpret_cast<const char*>(&request.params[index * request.num_params]),
-                          episode_bytes);
+      episode->set_params(
+          reinterpret_cast<const char*>(&request.params[index * request.num_params]),
+          episode_bytes);
       lease.indices.push_back(index);
     }
     if (lease.indices.empty()) continue;
@@ -261,8 +264,8 @@ absl::Status Scheduler::OnResult(const std::string& worker_id, const EpisodeResu
   if (slot < 0 || slot >= static_cast<int>(lease.indices.size())) {
     ++stats_.malformed_results;
     return absl::InvalidArgumentError(absl::StrCat("worker ", worker_id, " lease ", lease.id,
-                                                    ": episode index ", slot, " out of range [0, ",
-                                                    lease.indices.size(), ")"));
+                                                   ": episode index ", slot, " out of range [0, ",
+                                                   lease.indices.size(), ")"));
   }
   if (lease.finished[slot]) {
     ++stats_.stale_results;
@@ -274,7 +277,8 @@ absl::Status Scheduler::OnResult(const std::string& worker_id, const EpisodeResu
   std::string malformed;
   const std::string& bytes = result.transitions();
   if (result.chunk() != lease.next_chunk[slot]) {
-    malformed = absl::StrCat("chunk ", result.chunk(), " arrived, expected ", lease.next_chunk[slot]);
+    malformed =
+        absl::StrCat("chunk ", result.chunk(), " arrived, expected ", lease.next_chunk[slot]);
   } else if (bytes.size() % sizeof(float) != 0) {
     malformed = absl::StrCat("transitions have ", bytes.size(), " bytes, not a multiple of 4");
   } else if (!bytes.empty()) {
@@ -288,8 +292,8 @@ absl::Status Scheduler::OnResult(const std::string& worker_id, const EpisodeResu
 
   EvalOutcome outcome;
   if (malformed.empty()) {
-    outcome = ToOutcome(worker_id, batch->request(), result, std::move(lease.staging[slot]),
-                        &malformed);
+    outcome =
+        ToOutcome(worker_id, batch->request(), result, std::move(lease.staging[slot]), &malformed);
   } else {
     outcome.error = absl::StrCat("malformed result from worker ", worker_id, ": ", malformed);
   }

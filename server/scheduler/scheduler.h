@@ -96,10 +96,10 @@ class Scheduler final : public Evaluator {
     uint64_t id;
     std::string worker_id;
     std::shared_ptr<EvalBatch> batch;
-    std::vector<int64_t> indices;            // lease-local index -> batch index
-    std::vector<bool> finished;              // per lease-local index
-    std::vector<std::vector<float>> staging; // transitions received so far, per lease-local index
-    std::vector<int32_t> next_chunk;         // expected next chunk number
+    std::vector<int64_t> indices;             // lease-local index -> batch index
+    std::vector<bool> finished;               // per lease-local index
+    std::vector<std::vector<float>> staging;  // transitions received so far, per lease-local index
+    std::vector<int32_t> next_chunk;          // expected next chunk number
     int64_t unfinished;
     absl::Time deadline;
   };

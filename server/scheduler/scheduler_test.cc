@@ -190,8 +190,8 @@ TEST(SchedulerTest, IndexOutOfRangeChangesNothing) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeRequest(1)));
   EpisodeResult bad = ResultFor(sink.Take()[0], 0);
   bad.set_index(99);
-  EXPECT_THAT(scheduler.OnResult("w", bad), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                      ::testing::HasSubstr("out of range")));
+  EXPECT_THAT(scheduler.OnResult("w", bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("out of range")));
   EXPECT_EQ(batch->remaining(), 1);
 }
 

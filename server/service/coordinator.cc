@@ -5,13 +5,11 @@
 
 namespace gdaqd::server {
 
-absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
-    const CoordinatorOptions& options) {
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
   std::unique_ptr<Coordinator> coordinator(new Coordinator());
   coordinator->scheduler_ = std::make_unique<Scheduler>(options.scheduler);
   coordinator->manager_ = std::make_unique<ExperimentManager>(coordinator->scheduler_.get());
-  coordinator->worker_service_ =
-      std::make_unique<WorkerServiceImpl>(coordinator->scheduler_.get());
+  coordinator->worker_service_ = std::make_unique<WorkerServiceImpl>(coordinator->scheduler_.get());
   coordinator->experiment_service_ = std::make_unique<ExperimentServiceImpl>(
       coordinator->manager_.get(), coordinator->scheduler_.get());
 

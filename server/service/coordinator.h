@@ -4,10 +4,10 @@
 #ifndef GDAQD_SERVER_SERVICE_COORDINATOR_H_
 #define GDAQD_SERVER_SERVICE_COORDINATOR_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

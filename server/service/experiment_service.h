@@ -15,18 +15,18 @@ class ExperimentServiceImpl final : public gdaqd::v1::ExperimentService::Callbac
   ExperimentServiceImpl(ExperimentManager* manager, const Scheduler* scheduler)
       : manager_(manager), scheduler_(scheduler) {}
 
-  grpc::ServerUnaryReactor* SubmitExperiment(grpc::CallbackServerContext* context,
-                                             const gdaqd::v1::SubmitExperimentRequest* request,
-                                             gdaqd::v1::SubmitExperimentResponse* response) override;
+  grpc::ServerUnaryReactor* SubmitExperiment(
+      grpc::CallbackServerContext* context, const gdaqd::v1::SubmitExperimentRequest* request,
+      gdaqd::v1::SubmitExperimentResponse* response) override;
   grpc::ServerUnaryReactor* GetExperiment(grpc::CallbackServerContext* context,
                                           const gdaqd::v1::GetExperimentRequest* request,
                                           gdaqd::v1::ExperimentStatus* response) override;
   grpc::ServerUnaryReactor* ListExperiments(grpc::CallbackServerContext* context,
                                             const gdaqd::v1::ListExperimentsRequest* request,
                                             gdaqd::v1::ListExperimentsResponse* response) override;
-  grpc::ServerUnaryReactor* CancelExperiment(grpc::CallbackServerContext* context,
-                                             const gdaqd::v1::CancelExperimentRequest* request,
-                                             gdaqd::v1::CancelExperimentResponse* response) override;
+  grpc::ServerUnaryReactor* CancelExperiment(
+      grpc::CallbackServerContext* context, const gdaqd::v1::CancelExperimentRequest* request,
+      gdaqd::v1::CancelExperimentResponse* response) override;
   grpc::ServerWriteReactor<gdaqd::v1::ExperimentStatus>* WatchExperiment(
       grpc::CallbackServerContext* context,
       const gdaqd::v1::WatchExperimentRequest* request) override;

@@ -89,10 +89,10 @@ class ConnectReactor final : public grpc::ServerBidiReactor<WorkerMessage, Coord
     }
     const gdaqd::v1::WorkerHello& hello = incoming_.hello();
     if (hello.version() != GDAQD_VERSION) {
-      EndStream(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                             absl::StrCat("worker version '", hello.version(),
-                                          "' differs from coordinator version '", GDAQD_VERSION,
-                                          "'")));
+      EndStream(
+          grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                       absl::StrCat("worker version '", hello.version(),
+                                    "' differs from coordinator version '", GDAQD_VERSION, "'")));
       return false;
     }
     if (hello.worker_id().empty()) {

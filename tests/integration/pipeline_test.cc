@@ -50,12 +50,15 @@ LocalClusterOptions ClusterOptions(const std::string& log_dir) {
 }
 
 v1::ExperimentConfig SmallConfig(int episode_length, int64_t budget) {
-  auto config = common::ParseExperimentConfig(absl::StrCat(R"pb(
-    name: "integration"
-    env { task: "point_maze" episode_length: )pb", episode_length, R"pb( }
-    archive { cells_per_dim: [20, 20] }
-    budget { max_evaluations: )pb", budget, R"pb( }
-    seed: 3
+  auto config =
+      common::ParseExperimentConfig(absl::StrCat(R"pb(
+                                                   name: "integration"
+                                                   env { task: "point_maze" episode_length:)pb",
+                                                 episode_length, R"pb(}
+                                                                      archive { cells_per_dim: [20, 20] }
+    budget { max_evaluations: )pb",
+                                                 budget, R"pb(}
+                                                              seed: 3
   )pb"));
   EXPECT_TRUE(config.ok()) << config.status();
   return *config;
@@ -119,22 +122,25 @@ TEST(PipelineTest, KilledWorkerLosesNoEvaluationAndCountsNoneTwice) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, LocalCluster::Start(ClusterOptions(dir + "/logs")));
   GDAQD_ASSERT_OK_AND_ASSIGN(auto client,
                              ExperimentClient::Connect(cluster->address(), kConnectTimeout));
-  // Long episodes so that a batch takes a good fraction of a second: the kill lands mid-batch.
   constexpr int64_t kBudget = 2000;
   GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, client->Submit(SmallConfig(1000, kBudget)));
   absl::Notification running;
   absl::Notification killed;
   common::Thread killer("killer", [&] {
     if (!running.WaitForNotificationWithTimeout(kProcessTimeout)) return;
-    // Let the next batch get under way, then kill the worker without warning.
-    absl::SleepFor(absl::Milliseconds(100));
+    // Freeze the worker first: the scheduler keeps leasing it episodes (it has free capacity)
+    // that it cannot finish, so when it dies it certainly holds unfinished leases, whatever the
+    // timing. Then kill it without warning.
+    cluster->worker(0).Signal(SIGSTOP);
+    absl::SleepFor(absl::Milliseconds(300));
     cluster->worker(0).Signal(SIGKILL);
     killed.Notify();
   });
-  GDAQD_ASSERT_OK_AND_ASSIGN(
-      v1::ExperimentStatus final_status, client->Watch(id, [&](const v1::ExperimentStatus& s) {
-        if (s.progress().evaluations() >= 300 && !running.HasBeenNotified()) running.Notify();
-      }));
+  GDAQD_ASSERT_OK_AND_ASSIGN(v1::ExperimentStatus final_status,
+                             client->Watch(id, [&](const v1::ExperimentStatus& s) {
+                               if (s.progress().evaluations() >= 300 && !running.HasBeenNotified())
+                                 running.Notify();
+                             }));
   ASSERT_TRUE(killed.HasBeenNotified());
   ASSERT_EQ(final_status.state(), v1::SUCCEEDED) << final_status.error();
   EXPECT_EQ(final_status.progress().evaluations(), kBudget);
@@ -156,19 +162,20 @@ TEST(PipelineTest, CliRunWritesTheResultsFolderAndReplays) {
   {
     std::FILE* f = std::fopen(config_path.c_str(), "w");
     ASSERT_NE(f, nullptr);
-    std::fputs("env { task: \"point_maze\" episode_length: 60 }\n"
-               "archive { cells_per_dim: [10, 10] }\n"
-               "budget { max_evaluations: 400 }\n",
-               f);
+    std::fputs(
+        "env { task: \"point_maze\" episode_length: 60 }\n"
+        "archive { cells_per_dim: [10, 10] }\n"
+        "budget { max_evaluations: 400 }\n",
+        f);
     std::fclose(f);
   }
   const std::string out = dir + "/run";
   common::Subprocess::Options options;
   options.log_path = dir + "/cli.log";
   GDAQD_ASSERT_OK_AND_ASSIGN(
-      auto run, common::Subprocess::Spawn({GDAQD_CLIENT_BINARY, "run", config_path,
-                                           "--out=" + out, "--workers=2"},
-                                          options));
+      auto run,
+      common::Subprocess::Spawn(
+          {GDAQD_CLIENT_BINARY, "run", config_path, "--out=" + out, "--workers=2"}, options));
   GDAQD_ASSERT_OK_AND_ASSIGN(int code, run->Wait(kProcessTimeout));
   ASSERT_EQ(code, 0) << "see " << options.log_path;
   GDAQD_ASSERT_OK_AND_ASSIGN(client::ResultsFolder loaded, client::LoadResultsFolder(out));
@@ -176,10 +183,9 @@ TEST(PipelineTest, CliRunWritesTheResultsFolderAndReplays) {
   ASSERT_FALSE(loaded.archive.empty());
 
   GDAQD_ASSERT_OK_AND_ASSIGN(
-      auto replay,
-      common::Subprocess::Spawn({GDAQD_CLIENT_BINARY, "replay", out,
-                                 absl::StrCat("--cell=", loaded.archive.front().cell)},
-                                options));
+      auto replay, common::Subprocess::Spawn({GDAQD_CLIENT_BINARY, "replay", out,
+                                              absl::StrCat("--cell=", loaded.archive.front().cell)},
+                                             options));
   GDAQD_ASSERT_OK_AND_ASSIGN(int replay_code, replay->Wait(kProcessTimeout));
   EXPECT_EQ(replay_code, 0) << "replay did not match; see " << options.log_path;
   EXPECT_TRUE(std::filesystem::exists(
@@ -191,10 +197,10 @@ TEST(PipelineTest, CliReportsServerErrorsAsOneLineWithTheCode) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, LocalCluster::Start(ClusterOptions(dir + "/logs")));
   common::Subprocess::Options options;
   options.log_path = dir + "/status.log";
-  GDAQD_ASSERT_OK_AND_ASSIGN(
-      auto status, common::Subprocess::Spawn({GDAQD_CLIENT_BINARY, "status", "exp-99",
-                                              "--coordinator=" + cluster->address()},
-                                             options));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto status,
+                             common::Subprocess::Spawn({GDAQD_CLIENT_BINARY, "status", "exp-99",
+                                                        "--coordinator=" + cluster->address()},
+                                                       options));
   GDAQD_ASSERT_OK_AND_ASSIGN(int code, status->Wait(kProcessTimeout));
   EXPECT_EQ(code, 1);
   std::ifstream log(options.log_path);

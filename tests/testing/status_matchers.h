@@ -50,10 +50,10 @@ MATCHER_P(IsOkAndHolds, inner, "") {
 
 #define GDAQD_TESTING_CONCAT_INNER_(a, b) a##b
 #define GDAQD_TESTING_CONCAT_(a, b) GDAQD_TESTING_CONCAT_INNER_(a, b)
-#define GDAQD_ASSERT_OK_AND_ASSIGN(lhs, rexpr)                                   \
-  auto GDAQD_TESTING_CONCAT_(gdaqd_statusor_, __LINE__) = (rexpr);               \
-  ASSERT_TRUE(GDAQD_TESTING_CONCAT_(gdaqd_statusor_, __LINE__).ok())             \
-      << GDAQD_TESTING_CONCAT_(gdaqd_statusor_, __LINE__).status();              \
+#define GDAQD_ASSERT_OK_AND_ASSIGN(lhs, rexpr)                       \
+  auto GDAQD_TESTING_CONCAT_(gdaqd_statusor_, __LINE__) = (rexpr);   \
+  ASSERT_TRUE(GDAQD_TESTING_CONCAT_(gdaqd_statusor_, __LINE__).ok()) \
+      << GDAQD_TESTING_CONCAT_(gdaqd_statusor_, __LINE__).status();  \
   lhs = std::move(GDAQD_TESTING_CONCAT_(gdaqd_statusor_, __LINE__)).value()
 
 #endif  // GDAQD_TESTS_TESTING_STATUS_MATCHERS_H_

@@ -64,9 +64,9 @@ struct EpisodeJob {
 // parameter (common::MlpPolicy). A diverged episode is a result, not an error. A failed job does
 // not affect the thread or later jobs. Jobs dropped by Cancel() or Stop() get no callback.
 //
-// Thread-safe: Submit(), Cancel(), queued() and Stop() may be called from any thread except
-// Stop(), which must not be called from the callback (it joins the threads). The callback runs
-// concurrently on several threads and must be thread-safe; it must not block for long, since it
+// Thread-safe: every method may be called from any thread, except that Stop() and the destructor
+// must not be called from the callback (they join the rollout threads). The callback runs
+// concurrently on several threads and must be thread-safe; it should return quickly, since it
 // holds up its rollout thread.
 class RolloutEngine {
  public:
