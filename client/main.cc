@@ -56,7 +56,7 @@ usage: gdaqd [--coordinator HOST:PORT] COMMAND ARGS
                         descriptor, write DIR/trajectory_N.csv
 
 results folder: config.textproto metrics.csv archive.csv archive_params.npy archive.svg
-progress.svg (docs/results.md; policy layout in docs/policy_layout.md))";
+progress.svg (see README.md; policy layout in docs/policy_layout.md))";
 
 // Prints `status` as one line "error: CODE: message" and returns the exit code.
 int Fail(const absl::Status& status) {

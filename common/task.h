@@ -5,6 +5,7 @@
 #define GDAQD_COMMON_TASK_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -66,13 +67,27 @@ class Environment {
 };
 
 // Returns the spec of `task` with `episode_length` steps; 0 selects the task default
-// (point_maze: 250).
-// Returns InvalidArgument "unknown task 'x' (known: point_maze)" for an unknown name and
-// InvalidArgument if episode_length is negative.
+// (point_maze 250, ant_trap 250, ant_maze 500, ant_omni 250). Specs need no simulator, so every
+// program (the coordinator included) knows every task.
+// Returns InvalidArgument "unknown task 'x' (known: point_maze, ant_trap, ant_maze, ant_omni)"
+// for an unknown name and InvalidArgument if episode_length is negative.
 absl::StatusOr<TaskSpec> GetTaskSpec(std::string_view task, int episode_length);
 
+// Builds an environment for `spec` (a spec from GetTaskSpec()). Returns an error status if the
+// environment cannot be built (e.g. its model fails to load).
+using EnvironmentFactory =
+    std::function<absl::StatusOr<std::unique_ptr<Environment>>(const TaskSpec& spec)>;
+
+// Registers the factory of a task whose environment lives outside gdaqd_common (the MuJoCo
+// tasks: worker/sim/mujoco_tasks.h). The first registration of a name wins; later ones are
+// ignored, so registering twice is harmless. point_maze is built in and needs none.
+// Thread-safe. Precondition (CHECKed): `factory` is not empty.
+void RegisterEnvironmentFactory(const std::string& task, EnvironmentFactory factory);
+
 // Creates one environment of `task` whose spec() is GetTaskSpec(task, episode_length).
-// Same errors as GetTaskSpec().
+// Same errors as GetTaskSpec(), plus FailedPrecondition "task 'ant_trap' needs the MuJoCo
+// simulator, which this program does not link" for a known task without a registered factory,
+// and the factory's own errors. Thread-safe.
 absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(std::string_view task,
                                                              int episode_length);
 

@@ -11,6 +11,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libeigen3-dev libgoogle-glog-dev
+  libmujoco-dev libqhull-dev libmujoco-samples
   libgtest-dev libgmock-dev libbenchmark-dev
   librsvg2-bin
 )

@@ -103,3 +103,36 @@ TEST(MapElitesTest, ShortRunFillsTheArchiveWithLocalEvaluation) {
 
 }  // namespace
 }  // namespace gdaqd::server
+
+namespace gdaqd::server {
+namespace {
+
+TEST(MapElitesTest, CvtArchiveRunsWithLocalEvaluation) {
+  auto config = common::ParseExperimentConfig(R"pb(
+    env { task: "point_maze" episode_length: 30 }
+    policy { hidden_sizes: [8] }
+    archive { type: CVT num_centroids: 64 cvt_samples: 2000 }
+    emitter { batch_size: 16 }
+    budget { max_evaluations: 64 }
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(*config));
+  EXPECT_EQ(algo->archive().num_cells(), 64);
+  LocalEvaluator evaluator(1);
+  EvalRequest request;
+  request.env = config->env();
+  request.policy = config->policy();
+  request.num_params = algo->layout().num_params();
+  request.descriptor_dim = 2;
+  for (int i = 0; i < 4; ++i) {
+    algo->Ask(16, &request.params);
+    request.seeds.assign(16, 0);
+    GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<EvalOutcome> outcomes,
+                               evaluator.Evaluate(request, nullptr));
+    GDAQD_ASSERT_OK(algo->Tell(request.params, outcomes).status());
+  }
+  EXPECT_GT(algo->archive().num_filled(), 1);
+}
+
+}  // namespace
+}  // namespace gdaqd::server
