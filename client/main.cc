@@ -27,11 +27,14 @@
 #include "common/config/config.h"
 #include "common/logging.h"
 #include "common/thread.h"
+#include "worker/sim/mujoco_tasks.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "coordinator address host:port");
 ABSL_FLAG(int, workers, 2, "run: local worker processes");
 ABSL_FLAG(int, threads, 1, "run: rollout threads per local worker");
-ABSL_FLAG(std::string, out, "", "run: results folder (default runs/<config>-<time>)");
+ABSL_FLAG(std::string, out, "",
+          "run: results folder (default runs/<config>-<time>); replay: where trajectory_N.csv goes "
+          "(default the results folder)");
 ABSL_FLAG(int64_t, cell, -1, "replay: archive cell of the elite to re-run");
 ABSL_FLAG(int, connect_timeout_s, 10, "seconds to wait for the coordinator");
 ABSL_FLAG(int, verbosity, 0, "verbose logging level");
@@ -213,7 +216,7 @@ int Run(const std::string& config_path) {
 int Replay(const std::string& dir) {
   const int64_t cell = absl::GetFlag(FLAGS_cell);
   if (cell < 0) return Fail(absl::InvalidArgumentError("replay needs --cell N (N >= 0)"));
-  absl::StatusOr<gdaqd::client::ReplayResult> result = gdaqd::client::ReplayElite(dir, cell, "");
+  absl::StatusOr<gdaqd::client::ReplayResult> result = gdaqd::client::ReplayElite(dir, cell, absl::GetFlag(FLAGS_out));
   if (!result.ok()) return Fail(result.status());
   std::printf("cell %lld: fitness %.9g (archived %.9g), descriptor", static_cast<long long>(cell),
               result->fitness, result->archived_fitness);
@@ -296,6 +299,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   gdaqd::common::InitLogging(argv[0], absl::GetFlag(FLAGS_verbosity));
+  gdaqd::worker::RegisterMujocoTasks();  // `gdaqd replay` simulates ant elites locally
   std::vector<std::string> args(positional.begin() + 1, positional.end());
   return Dispatch(args);
 }

@@ -18,7 +18,7 @@ struct AntTaskParams {
   const char* name;
   int default_episode_length;
   double reward_offset;
-  std::array<float, 2> box_low;   // descriptor box, metres
+  std::array<float, 2> box_low;  // descriptor box, metres
   std::array<float, 2> box_high;
   // Observation normalisation: obs[i] = (pos[i] - centre[i]) / scale[i], i in {x, y}.
   std::array<double, 2> obs_centre;
@@ -77,13 +77,13 @@ constexpr Obstacle kTrapWalls[] = {
 // Maze (research/tasks.md §2.4): four borders, the wall between start and goal, the pocket's lid,
 // the wall hanging from the top border.
 constexpr Obstacle kMazeWalls[] = {
-    {-5.0f, -5.0f, 40.0f, -5.0f, kAntWallRadius},   // bottom border
-    {-5.0f, 40.0f, 40.0f, 40.0f, kAntWallRadius},   // top border
-    {-5.0f, -4.0f, -5.0f, 39.0f, kAntWallRadius},   // left border
-    {40.0f, -4.0f, 40.0f, 39.0f, kAntWallRadius},   // right border
-    {20.0f, -4.0f, 20.0f, 19.0f, kAntWallRadius},   // separates start from goal
-    {11.0f, 7.5f, 19.0f, 7.5f, kAntWallRadius},     // pocket lid
-    {10.0f, 20.75f, 10.0f, 39.25f, kAntWallRadius}, // from the top border
+    {-5.0f, -5.0f, 40.0f, -5.0f, kAntWallRadius},    // bottom border
+    {-5.0f, 40.0f, 40.0f, 40.0f, kAntWallRadius},    // top border
+    {-5.0f, -4.0f, -5.0f, 39.0f, kAntWallRadius},    // left border
+    {40.0f, -4.0f, 40.0f, 39.0f, kAntWallRadius},    // right border
+    {20.0f, -4.0f, 20.0f, 19.0f, kAntWallRadius},    // separates start from goal
+    {11.0f, 7.5f, 19.0f, 7.5f, kAntWallRadius},      // pocket lid
+    {10.0f, 20.75f, 10.0f, 39.25f, kAntWallRadius},  // from the top border
 };
 
 }  // namespace

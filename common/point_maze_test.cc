@@ -224,10 +224,12 @@ TEST(TaskRegistryTest, ZeroEpisodeLengthSelectsDefault) {
 }
 
 TEST(TaskRegistryTest, RejectsUnknownTask) {
-  EXPECT_THAT(GetTaskSpec("ant", 0), StatusIs(absl::StatusCode::kInvalidArgument,
-                                              "unknown task 'ant' (known: point_maze, ant_trap, ant_maze, ant_omni)"));
-  EXPECT_THAT(MakeEnvironment("ant", 0), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                  "unknown task 'ant' (known: point_maze, ant_trap, ant_maze, ant_omni)"));
+  EXPECT_THAT(GetTaskSpec("ant", 0),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "unknown task 'ant' (known: point_maze, ant_trap, ant_maze, ant_omni)"));
+  EXPECT_THAT(MakeEnvironment("ant", 0),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "unknown task 'ant' (known: point_maze, ant_trap, ant_maze, ant_omni)"));
 }
 
 TEST(TaskRegistryTest, RejectsNegativeEpisodeLength) {

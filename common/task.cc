@@ -92,9 +92,8 @@ absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(std::string_view ta
   if (task == kPointMazeName) return std::make_unique<PointMaze>(spec.episode_length);
   const std::optional<EnvironmentFactory> factory = FactoryRegistry::Get().Find(task);
   if (!factory.has_value()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("task '", ToAbsl(task),
-                     "' needs the MuJoCo simulator, which this program does not link"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task '", ToAbsl(task), "' needs the MuJoCo simulator, which this program does not link"));
   }
   return (*factory)(spec);
 }

@@ -12,6 +12,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libeigen3-dev libgoogle-glog-dev
   libmujoco-dev libqhull-dev libmujoco-samples
+  libtorch-dev libopenblas0-pthread
   libgtest-dev libgmock-dev libbenchmark-dev
   librsvg2-bin
 )

@@ -14,11 +14,13 @@
 #include "common/logging.h"
 #include "common/thread.h"
 #include "worker/coordinator_client.h"
+#include "worker/sim/mujoco_tasks.h"
 #include "worker/worker_flags.h"
 
 int main(int argc, char** argv) {
   const gdaqd::worker::WorkerFlags flags = gdaqd::worker::ParseWorkerFlags(argc, argv);
   gdaqd::common::InitLogging(argv[0], flags.verbosity);
+  gdaqd::worker::RegisterMujocoTasks();  // MuJoCo handlers + the ant tasks' environments
 
   // SIGINT and SIGTERM are blocked in every thread (threads inherit this mask) and taken by one
   // thread with sigwait(), so no code runs in a signal handler.

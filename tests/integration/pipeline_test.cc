@@ -156,6 +156,45 @@ TEST(PipelineTest, KilledWorkerLosesNoEvaluationAndCountsNoneTwice) {
   }
 }
 
+TEST(PipelineTest, TwoExperimentsShareTheWorkers) {
+  const std::string dir = FreshDir("shared");
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, LocalCluster::Start(ClusterOptions(dir + "/logs")));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto client,
+                             ExperimentClient::Connect(cluster->address(), kConnectTimeout));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string first, client->Submit(SmallConfig(100, 700)));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string second, client->Submit(SmallConfig(50, 900)));
+  EXPECT_NE(first, second);
+  GDAQD_ASSERT_OK_AND_ASSIGN(v1::ExperimentStatus a,
+                             client->Watch(first, [](const v1::ExperimentStatus&) {}));
+  GDAQD_ASSERT_OK_AND_ASSIGN(v1::ExperimentStatus b,
+                             client->Watch(second, [](const v1::ExperimentStatus&) {}));
+  EXPECT_EQ(a.state(), v1::SUCCEEDED) << a.error();
+  EXPECT_EQ(b.state(), v1::SUCCEEDED) << b.error();
+  EXPECT_EQ(a.progress().evaluations(), 700);
+  EXPECT_EQ(b.progress().evaluations(), 900);
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<v1::ExperimentStatus> all, client->List());
+  EXPECT_EQ(all.size(), 2u);
+}
+
+TEST(PipelineTest, CancelledExperimentKeepsItsArchive) {
+  const std::string dir = FreshDir("cancel");
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, LocalCluster::Start(ClusterOptions(dir + "/logs")));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto client,
+                             ExperimentClient::Connect(cluster->address(), kConnectTimeout));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, client->Submit(SmallConfig(250, 100'000'000)));
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      v1::ExperimentStatus final_status, client->Watch(id, [&](const v1::ExperimentStatus& s) {
+        if (s.progress().evaluations() >= 300) {
+          absl::StatusOr<v1::ExperimentStatus> cancelled = client->Cancel(id);
+          EXPECT_TRUE(cancelled.ok()) << cancelled.status();
+        }
+      }));
+  EXPECT_EQ(final_status.state(), v1::CANCELLED);
+  GDAQD_ASSERT_OK_AND_ASSIGN(client::ExportedArchive exported, client->Export(id));
+  EXPECT_GT(exported.elites.size(), 0u);
+  EXPECT_EQ(static_cast<int64_t>(exported.elites.size()), final_status.progress().num_filled());
+}
+
 TEST(PipelineTest, CliRunWritesTheResultsFolderAndReplays) {
   const std::string dir = FreshDir("cli");
   const std::string config_path = dir + "/small.textproto";
