@@ -162,7 +162,13 @@ int Main() {
   // (b), (c)
   const Batch one = RandomPolicies(task, episodes);
   const double single = EngineStepsPerSecond(task, one, 1) * kFrameSkip;
-  const Batch many = RandomPolicies(task, episodes * threads);
+  // The all-thread run repeats the one-thread batch on every thread: identical work per thread,
+  // so the ratio measures scaling, not differences between policies.
+  Batch many = one;
+  many.episodes = episodes * threads;
+  for (int t = 1; t < threads; ++t) {
+    many.params.insert(many.params.end(), one.params.begin(), one.params.end());
+  }
   const double all = EngineStepsPerSecond(task, many, threads) * kFrameSkip;
 
   // (d): the same batch in-process and through gRPC workers, transitions recorded.

@@ -17,7 +17,7 @@ absl::StatusOr<torch::Device> SelectDevice(const std::string& name) {
 }
 
 void SetTorchThreads(int threads) {
-  if (threads > 0) torch::set_num_threads(threads);
+  torch::set_num_threads(threads > 0 ? threads : 1);
 }
 
 }  // namespace gdaqd::server::models

@@ -18,7 +18,8 @@ namespace gdaqd::server::models {
 absl::StatusOr<torch::Device> SelectDevice(const std::string& name);
 
 // Sets torch's intra-op threads (embedded mode shares the cores with workers; STYLE.md §8).
-// threads <= 0 keeps LibTorch's default.
+// threads <= 0 means 1: with Debian's LibTorch, OpenMP threads spin-waiting next to OpenBLAS's
+// pthreads made training 10-30x slower on this project's 2-core machines (measured).
 void SetTorchThreads(int threads);
 
 // Runs `fn` (returning absl::Status or StatusOr<T>) and turns any c10::Error or std::exception it
