@@ -10,7 +10,6 @@ namespace {
 
 constexpr absl::Duration kUnaryDeadline = absl::Seconds(30);
 constexpr absl::Duration kExportDeadline = absl::Minutes(10);
-constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
 
 void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -26,8 +25,8 @@ bool IsFinal(gdaqd::v1::ExperimentState state) {
 absl::StatusOr<std::unique_ptr<ExperimentClient>> ExperimentClient::Connect(
     const std::string& address, absl::Duration connect_timeout) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  args.SetMaxReceiveMessageSize(common::kMaxGrpcMessageBytes);
+  args.SetMaxSendMessageSize(common::kMaxGrpcMessageBytes);
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + connect_timeout))) {
     return absl::UnavailableError(absl::StrCat("cannot reach the coordinator at ", address,

@@ -8,6 +8,11 @@
 
 namespace gdaqd::common {
 
+// Largest gRPC message any gdaqd process sends or accepts, set explicitly on every server and
+// channel. Assignments and results stay far below 1 MiB by construction (DESIGN.md §6); this only
+// bounds what a broken peer can make us allocate.
+inline constexpr int kMaxGrpcMessageBytes = 16 * 1024 * 1024;
+
 // Longest message carried across the wire; longer ones are truncated with "...".
 inline constexpr size_t kMaxStatusMessageBytes = 1024;
 

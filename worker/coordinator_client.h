@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/grpc_status.h"
 #include "common/rollout.h"
 #include "gdaqd/v1/coordinator.grpc.pb.h"
 #include "worker/result_chunks.h"
@@ -48,9 +49,7 @@ struct CoordinatorClientOptions {
   size_t max_chunk_bytes = kMaxTransitionChunkBytes;
 };
 
-// Largest message either direction accepts; set explicitly on the channel (DESIGN.md §6:
-// messages are < 1 MiB by construction, the headroom is for future fields).
-inline constexpr int kMaxGrpcMessageBytes = 16 * 1024 * 1024;
+using common::kMaxGrpcMessageBytes;  // set explicitly on the channel (DESIGN.md §6)
 
 // Connects a worker to its coordinator and serves it until Shutdown().
 //

@@ -93,6 +93,82 @@ absl::Status ValidateEmitter(const ExperimentConfig& config) {
   return absl::OkStatus();
 }
 
+// Finite and in [low, high] (either bound optionally open).
+absl::Status CheckRange(absl::string_view field, double value, double low, double high,
+                        bool low_open = false) {
+  const bool above_low = low_open ? value > low : value >= low;
+  if (!std::isfinite(value) || !above_low || value > high) {
+    return FieldError(field, absl::StrCat("must be in ", low_open ? "(" : "[", low, ", ", high,
+                                          "], got ", value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckIntRange(absl::string_view field, int64_t value, int64_t low, int64_t high) {
+  if (value < low || value > high) {
+    return FieldError(field, absl::StrCat("must be in [", low, ", ", high, "], got ", value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePga(const ExperimentConfig& config) {
+  const gdaqd::v1::PgaConfig& pga = config.pga();
+  GDAQD_RETURN_IF_ERROR(CheckRange("pga.isoline_fraction", pga.isoline_fraction(), 0, 1));
+  GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.critic_steps", pga.critic_steps(), 1, 1'000'000));
+  GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.pg_steps", pga.pg_steps(), 1, 1'000'000));
+  GDAQD_RETURN_IF_ERROR(
+      CheckIntRange("pga.critic_batch_size", pga.critic_batch_size(), 1, 100'000));
+  if (pga.critic_hidden_sizes_size() == 0) {
+    return FieldError("pga.critic_hidden_sizes", "must have at least one entry");
+  }
+  for (int i = 0; i < pga.critic_hidden_sizes_size(); ++i) {
+    GDAQD_RETURN_IF_ERROR(CheckIntRange(absl::StrCat("pga.critic_hidden_sizes[", i, "]"),
+                                        pga.critic_hidden_sizes(i), 1, 4096));
+  }
+  GDAQD_RETURN_IF_ERROR(CheckRange("pga.critic_lr", pga.critic_lr(), 0, 1, /*low_open=*/true));
+  GDAQD_RETURN_IF_ERROR(CheckRange("pga.actor_lr", pga.actor_lr(), 0, 1, /*low_open=*/true));
+  GDAQD_RETURN_IF_ERROR(CheckRange("pga.policy_lr", pga.policy_lr(), 0, 1, /*low_open=*/true));
+  GDAQD_RETURN_IF_ERROR(CheckRange("pga.discount", pga.discount(), 0, 1));
+  GDAQD_RETURN_IF_ERROR(CheckRange("pga.tau", pga.tau(), 0, 1, /*low_open=*/true));
+  GDAQD_RETURN_IF_ERROR(CheckRange("pga.policy_noise", pga.policy_noise(), 0, 100));
+  GDAQD_RETURN_IF_ERROR(CheckRange("pga.noise_clip", pga.noise_clip(), 0, 100));
+  GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.policy_delay", pga.policy_delay(), 1, 1'000'000));
+  if (pga.replay_capacity() < pga.critic_batch_size() ||
+      pga.replay_capacity() > (int64_t{1} << 31)) {
+    return FieldError("pga.replay_capacity",
+                      absl::StrCat("must be in [pga.critic_batch_size (", pga.critic_batch_size(),
+                                   "), 2^31], got ", pga.replay_capacity()));
+  }
+  if (pga.device() != "auto" && pga.device() != "cpu" && pga.device() != "cuda") {
+    return FieldError("pga.device",
+                      absl::StrCat("must be auto, cpu or cuda, got '", pga.device(), "'"));
+  }
+  GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.torch_threads", pga.torch_threads(), 1, 256));
+  return absl::OkStatus();
+}
+
+void ApplyPgaDefaults(gdaqd::v1::PgaConfig* pga) {
+  if (pga->isoline_fraction() == 0) pga->set_isoline_fraction(kDefaultPgaIsolineFraction);
+  if (pga->critic_steps() == 0) pga->set_critic_steps(kDefaultPgaCriticSteps);
+  if (pga->pg_steps() == 0) pga->set_pg_steps(kDefaultPgaPgSteps);
+  if (pga->critic_batch_size() == 0) pga->set_critic_batch_size(kDefaultPgaCriticBatchSize);
+  if (pga->critic_hidden_sizes_size() == 0) {
+    pga->add_critic_hidden_sizes(kDefaultPgaCriticHiddenSize);
+    pga->add_critic_hidden_sizes(kDefaultPgaCriticHiddenSize);
+  }
+  if (pga->critic_lr() == 0) pga->set_critic_lr(kDefaultPgaCriticLr);
+  if (pga->actor_lr() == 0) pga->set_actor_lr(kDefaultPgaActorLr);
+  if (pga->policy_lr() == 0) pga->set_policy_lr(kDefaultPgaPolicyLr);
+  if (pga->discount() == 0) pga->set_discount(kDefaultPgaDiscount);
+  if (pga->tau() == 0) pga->set_tau(kDefaultPgaTau);
+  if (pga->policy_noise() == 0) pga->set_policy_noise(kDefaultPgaPolicyNoise);
+  if (pga->noise_clip() == 0) pga->set_noise_clip(kDefaultPgaNoiseClip);
+  if (pga->policy_delay() == 0) pga->set_policy_delay(kDefaultPgaPolicyDelay);
+  if (pga->replay_capacity() == 0) pga->set_replay_capacity(kDefaultPgaReplayCapacity);
+  if (pga->device().empty()) pga->set_device("auto");
+  if (pga->torch_threads() == 0) pga->set_torch_threads(kDefaultPgaTorchThreads);
+}
+
 }  // namespace
 
 void ApplyDefaults(ExperimentConfig* config) {
@@ -133,13 +209,15 @@ void ApplyDefaults(ExperimentConfig* config) {
   if (scheduler->episodes_per_lease() == 0) {
     scheduler->set_episodes_per_lease(kDefaultEpisodesPerLease);
   }
+  if (config->algorithm() == gdaqd::v1::PGA_ME) ApplyPgaDefaults(config->mutable_pga());
 }
 
 absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
-  if (config.algorithm() != gdaqd::v1::MAP_ELITES) {
-    return FieldError("algorithm",
-                      absl::StrCat(gdaqd::v1::Algorithm_Name(config.algorithm()),
-                                   " is not available in this build (available: MAP_ELITES)"));
+  if (config.algorithm() != gdaqd::v1::MAP_ELITES && config.algorithm() != gdaqd::v1::PGA_ME) {
+    return FieldError(
+        "algorithm",
+        absl::StrCat(gdaqd::v1::Algorithm_Name(config.algorithm()),
+                     " is not available in this build (available: MAP_ELITES, PGA_ME)"));
   }
   if (config.env().task().empty()) return FieldError("env.task", "is required");
   absl::StatusOr<TaskSpec> spec = GetTaskSpec(config.env().task(), 0);
@@ -154,6 +232,7 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
 
   GDAQD_RETURN_IF_ERROR(ValidateArchive(config, spec->descriptor_dim));
   GDAQD_RETURN_IF_ERROR(ValidateEmitter(config));
+  if (config.algorithm() == gdaqd::v1::PGA_ME) GDAQD_RETURN_IF_ERROR(ValidatePga(config));
   if (config.budget().max_evaluations() < 1) {
     return FieldError("budget.max_evaluations",
                       absl::StrCat("must be >= 1, got ", config.budget().max_evaluations()));

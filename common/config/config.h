@@ -5,6 +5,7 @@
 #ifndef GDAQD_COMMON_CONFIG_CONFIG_H_
 #define GDAQD_COMMON_CONFIG_CONFIG_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -25,6 +26,23 @@ inline constexpr float kDefaultIsoSigma = 0.005f;
 inline constexpr float kDefaultLineSigma = 0.05f;
 inline constexpr double kDefaultLeaseTimeoutS = 120.0;
 inline constexpr int kDefaultEpisodesPerLease = 8;
+
+// PGA-ME defaults (QDax PGAMEConfig, research/algorithms.md §2.1), applied only for PGA_ME.
+inline constexpr float kDefaultPgaIsolineFraction = 0.5f;
+inline constexpr int kDefaultPgaCriticSteps = 300;
+inline constexpr int kDefaultPgaPgSteps = 100;
+inline constexpr int kDefaultPgaCriticBatchSize = 256;
+inline constexpr int kDefaultPgaCriticHiddenSize = 256;  // two layers
+inline constexpr float kDefaultPgaCriticLr = 3e-4f;
+inline constexpr float kDefaultPgaActorLr = 3e-4f;
+inline constexpr float kDefaultPgaPolicyLr = 1e-3f;
+inline constexpr float kDefaultPgaDiscount = 0.99f;
+inline constexpr float kDefaultPgaTau = 0.005f;
+inline constexpr float kDefaultPgaPolicyNoise = 0.2f;
+inline constexpr float kDefaultPgaNoiseClip = 0.5f;
+inline constexpr int kDefaultPgaPolicyDelay = 2;
+inline constexpr int64_t kDefaultPgaReplayCapacity = 1'000'000;
+inline constexpr int kDefaultPgaTorchThreads = 1;
 
 // Fills every unset field with its default (idempotent). Episode length and cells per dimension
 // depend on the task, so an unknown task leaves them unset for Validate to report.

@@ -115,9 +115,9 @@ void Experiment::Run() {
 }
 
 absl::Status Experiment::RunLoop() {
-  absl::StatusOr<std::unique_ptr<MapElites>> created = MapElites::Create(config_);
+  absl::StatusOr<std::unique_ptr<QdAlgorithm>> created = MakeAlgorithm(config_);
   if (!created.ok()) return created.status();
-  MapElites* algorithm = created->get();
+  QdAlgorithm* algorithm = created->get();
   {
     absl::MutexLock lock(&mu_);
     algorithm_ = std::move(created).value();
@@ -137,6 +137,7 @@ absl::Status Experiment::RunLoop() {
   request.experiment_id = id_;
   request.env = config_.env();
   request.policy = config_.policy();
+  request.record_transitions = algorithm->needs_transitions();
   request.num_params = algorithm->layout().num_params();
   request.descriptor_dim = algorithm->spec().descriptor_dim;
   request.episodes_per_lease = config_.scheduler().episodes_per_lease();
@@ -147,10 +148,10 @@ absl::Status Experiment::RunLoop() {
     const int64_t wanted =
         iteration == 1 ? config_.initial_population() : config_.emitter().batch_size();
     const int64_t count = std::min(wanted, budget - evaluations);
-    {
-      absl::MutexLock lock(&mu_);  // Ask reads the archive that Export may be copying
-      algorithm->Ask(count, &request.params);
-    }
+    // No lock: Ask only reads the archive (concurrent const reads with Export are safe) and
+    // writes state no reader touches; PGA-ME's policy-gradient children take seconds.
+    absl::Status asked = algorithm->Ask(count, &request.params);
+    if (!asked.ok()) return asked;
     // Every evaluation starts from the experiment's one fixed initial state (QDax convention).
     request.seeds.assign(count, config_.env().reset_seed());
 

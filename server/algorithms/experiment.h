@@ -14,7 +14,7 @@
 #include "absl/time/time.h"
 #include "common/thread.h"
 #include "gdaqd/v1/coordinator.pb.h"
-#include "server/algorithms/map_elites.h"
+#include "server/algorithms/algorithm.h"
 #include "server/archive/archive_interface.h"
 #include "server/scheduler/evaluator.h"
 
@@ -72,7 +72,7 @@ class Experiment {
   mutable absl::Mutex mu_;
   gdaqd::v1::ExperimentStatus status_ ABSL_GUARDED_BY(mu_);
   std::vector<gdaqd::v1::ProgressSnapshot> history_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<MapElites> algorithm_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<QdAlgorithm> algorithm_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex listeners_mu_;
   std::map<int64_t, std::function<void()>> listeners_ ABSL_GUARDED_BY(listeners_mu_);

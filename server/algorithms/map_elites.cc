@@ -34,47 +34,22 @@ absl::StatusOr<std::unique_ptr<ArchiveInterface>> MakeArchive(
   return std::unique_ptr<ArchiveInterface>(std::move(grid_archive));
 }
 
-absl::StatusOr<std::unique_ptr<MapElites>> MapElites::Create(
-    const gdaqd::v1::ExperimentConfig& config) {
-  GDAQD_RETURN_IF_ERROR(common::ValidateExperimentConfig(config));
-  GDAQD_ASSIGN_OR_RETURN(common::TaskSpec spec,
-                         common::GetTaskSpec(config.env().task(), config.env().episode_length()));
-  GDAQD_ASSIGN_OR_RETURN(common::MlpLayout layout,
-                         common::PolicyLayout(config.env(), config.policy()));
-  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
-                         MakeArchive(config, spec, layout.num_params()));
-  return std::unique_ptr<MapElites>(
-      new MapElites(config, std::move(spec), std::move(layout), std::move(archive)));
-}
-
-MapElites::MapElites(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec,
-                     common::MlpLayout layout, std::unique_ptr<ArchiveInterface> archive)
-    : config_(std::move(config)),
-      spec_(std::move(spec)),
-      layout_(std::move(layout)),
-      archive_(std::move(archive)),
-      rng_(config_.seed()) {}
-
-void MapElites::Ask(int64_t count, std::vector<float>* params) {
-  const int64_t num_params = layout_.num_params();
-  if (archive_->num_filled() > 0) {
-    const IsolineParams isoline{config_.emitter().iso_sigma(), config_.emitter().line_sigma()};
-    // Cannot fail: the archive is non-empty and count >= 0.
-    absl::Status status = EmitIsoline(*archive_, count, isoline, rng_, params);
-    if (status.ok()) return;
-  }
+void RandomPolicies(const common::MlpLayout& layout, uint64_t seed, int64_t count, uint64_t* drawn,
+                    std::vector<float>* params) {
+  const int64_t num_params = layout.num_params();
   params->resize(count * num_params);
   for (int64_t i = 0; i < count; ++i) {
     // Each random network has its own stream: seed x large odd constant + index.
-    const uint64_t seed = config_.seed() * 0x9E3779B97F4A7C15ULL + random_policies_++;
-    common::InitLecunUniform(layout_, seed,
+    const uint64_t stream = seed * 0x9E3779B97F4A7C15ULL + (*drawn)++;
+    common::InitLecunUniform(layout, stream,
                              absl::Span<float>(params->data() + i * num_params, num_params));
   }
 }
 
-absl::StatusOr<TellSummary> MapElites::Tell(absl::Span<const float> params,
-                                            absl::Span<const EvalOutcome> outcomes) {
-  const int64_t num_params = layout_.num_params();
+absl::StatusOr<TellSummary> InsertOutcomes(ArchiveInterface& archive,
+                                           absl::Span<const float> params,
+                                           absl::Span<const EvalOutcome> outcomes) {
+  const int64_t num_params = archive.num_params();
   if (static_cast<int64_t>(params.size()) != static_cast<int64_t>(outcomes.size()) * num_params) {
     return absl::InvalidArgumentError(absl::StrCat("Tell: ", params.size(), " parameters for ",
                                                    outcomes.size(), " outcomes of ", num_params));
@@ -97,7 +72,7 @@ absl::StatusOr<TellSummary> MapElites::Tell(absl::Span<const float> params,
                        params.begin() + (i + 1) * num_params);
   }
   GDAQD_ASSIGN_OR_RETURN(std::vector<InsertOutcome> inserted,
-                         archive_->InsertBatch(descriptors, fitnesses, kept_params));
+                         archive.InsertBatch(descriptors, fitnesses, kept_params));
   for (const InsertOutcome& outcome : inserted) {
     switch (outcome.status) {
       case InsertStatus::kNew:
@@ -112,6 +87,43 @@ absl::StatusOr<TellSummary> MapElites::Tell(absl::Span<const float> params,
     }
   }
   return summary;
+}
+
+absl::StatusOr<std::unique_ptr<MapElites>> MapElites::Create(
+    const gdaqd::v1::ExperimentConfig& config) {
+  GDAQD_RETURN_IF_ERROR(common::ValidateExperimentConfig(config));
+  GDAQD_ASSIGN_OR_RETURN(common::TaskSpec spec,
+                         common::GetTaskSpec(config.env().task(), config.env().episode_length()));
+  GDAQD_ASSIGN_OR_RETURN(common::MlpLayout layout,
+                         common::PolicyLayout(config.env(), config.policy()));
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
+                         MakeArchive(config, spec, layout.num_params()));
+  return std::unique_ptr<MapElites>(
+      new MapElites(config, std::move(spec), std::move(layout), std::move(archive)));
+}
+
+MapElites::MapElites(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec,
+                     common::MlpLayout layout, std::unique_ptr<ArchiveInterface> archive)
+    : config_(std::move(config)),
+      spec_(std::move(spec)),
+      layout_(std::move(layout)),
+      archive_(std::move(archive)),
+      rng_(config_.seed()) {}
+
+absl::Status MapElites::Ask(int64_t count, std::vector<float>* params) {
+  if (archive_->num_filled() > 0) {
+    const IsolineParams isoline{config_.emitter().iso_sigma(), config_.emitter().line_sigma()};
+    // Cannot fail: the archive is non-empty and count >= 0.
+    absl::Status status = EmitIsoline(*archive_, count, isoline, rng_, params);
+    if (status.ok()) return absl::OkStatus();
+  }
+  RandomPolicies(layout_, config_.seed(), count, &random_policies_, params);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TellSummary> MapElites::Tell(absl::Span<const float> params,
+                                            absl::Span<const EvalOutcome> outcomes) {
+  return InsertOutcomes(*archive_, params, outcomes);
 }
 
 }  // namespace gdaqd::server

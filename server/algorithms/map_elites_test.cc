@@ -36,8 +36,8 @@ TEST(MapElitesTest, AskIsDeterministicForASeed) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto a, MapElites::Create(SmallConfig()));
   GDAQD_ASSERT_OK_AND_ASSIGN(auto b, MapElites::Create(SmallConfig()));
   std::vector<float> pa, pb;
-  a->Ask(5, &pa);
-  b->Ask(5, &pb);
+  GDAQD_ASSERT_OK(a->Ask(5, &pa));
+  GDAQD_ASSERT_OK(b->Ask(5, &pb));
   EXPECT_EQ(pa, pb);
   EXPECT_EQ(pa.size(), 5u * a->layout().num_params());
 }
@@ -45,7 +45,7 @@ TEST(MapElitesTest, AskIsDeterministicForASeed) {
 TEST(MapElitesTest, RandomPoliciesDiffer) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(SmallConfig()));
   std::vector<float> params;
-  algo->Ask(2, &params);
+  GDAQD_ASSERT_OK(algo->Ask(2, &params));
   const int64_t n = algo->layout().num_params();
   EXPECT_NE(std::vector<float>(params.begin(), params.begin() + n),
             std::vector<float>(params.begin() + n, params.end()));
@@ -54,7 +54,7 @@ TEST(MapElitesTest, RandomPoliciesDiffer) {
 TEST(MapElitesTest, TellSkipsDivergedAndFailedOutcomes) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(SmallConfig()));
   std::vector<float> params;
-  algo->Ask(3, &params);
+  GDAQD_ASSERT_OK(algo->Ask(3, &params));
   std::vector<EvalOutcome> outcomes = {Outcome(-1, 0.1f, 0.1f), Outcome(-2, 0.5f, 0.5f),
                                        Outcome(-3, -0.5f, -0.5f)};
   outcomes[1].diverged = true;
@@ -69,10 +69,10 @@ TEST(MapElitesTest, TellSkipsDivergedAndFailedOutcomes) {
 TEST(MapElitesTest, AfterTheFirstBatchChildrenComeFromTheArchive) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(SmallConfig()));
   std::vector<float> params;
-  algo->Ask(1, &params);
+  GDAQD_ASSERT_OK(algo->Ask(1, &params));
   GDAQD_ASSERT_OK(algo->Tell(params, {Outcome(-1, 0.1f, 0.1f)}).status());
   std::vector<float> children;
-  algo->Ask(10, &children);
+  GDAQD_ASSERT_OK(algo->Ask(10, &children));
   // With one elite both parents are that elite: the child is the elite plus iso noise only.
   const int64_t n = algo->layout().num_params();
   for (int64_t p = 0; p < n; ++p) EXPECT_NEAR(children[p], params[p], 0.05f);
@@ -89,7 +89,7 @@ TEST(MapElitesTest, ShortRunFillsTheArchiveWithLocalEvaluation) {
   request.descriptor_dim = 2;
   double previous_qd = 0;
   for (int i = 0; i < 10; ++i) {
-    algo->Ask(20, &request.params);
+    GDAQD_ASSERT_OK(algo->Ask(20, &request.params));
     request.seeds.assign(20, 0);
     GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<EvalOutcome> outcomes,
                                evaluator.Evaluate(request, nullptr));
@@ -110,7 +110,7 @@ namespace {
 TEST(MapElitesTest, CvtArchiveRunsWithLocalEvaluation) {
   auto config = common::ParseExperimentConfig(R"pb(
     env { task: "point_maze" episode_length: 30 }
-    policy { hidden_sizes: [8] }
+    policy { hidden_sizes: [ 8 ] }
     archive { type: CVT num_centroids: 64 cvt_samples: 2000 }
     emitter { batch_size: 16 }
     budget { max_evaluations: 64 }
@@ -125,7 +125,7 @@ TEST(MapElitesTest, CvtArchiveRunsWithLocalEvaluation) {
   request.num_params = algo->layout().num_params();
   request.descriptor_dim = 2;
   for (int i = 0; i < 4; ++i) {
-    algo->Ask(16, &request.params);
+    GDAQD_ASSERT_OK(algo->Ask(16, &request.params));
     request.seeds.assign(16, 0);
     GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<EvalOutcome> outcomes,
                                evaluator.Evaluate(request, nullptr));

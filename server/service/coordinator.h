@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/grpc_status.h"
 #include "server/algorithms/experiment_manager.h"
 #include "server/scheduler/scheduler.h"
 #include "server/service/experiment_service.h"
@@ -18,9 +19,7 @@
 
 namespace gdaqd::server {
 
-// Largest message either side accepts; assignments and results stay far below (DESIGN.md §6),
-// this only bounds what a broken peer can make us allocate.
-inline constexpr int kMaxGrpcMessageBytes = 16 * 1024 * 1024;
+using common::kMaxGrpcMessageBytes;
 
 struct CoordinatorOptions {
   std::string listen_address = "0.0.0.0:50051";  // "127.0.0.1:0" picks a free port

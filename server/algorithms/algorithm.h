@@ -1,0 +1,64 @@
+// The ask/tell interface every QD algorithm implements (MapElites, PgaMe), so that Experiment runs
+// any of them: Ask() proposes a batch of policies, the caller evaluates them anywhere (locally or
+// on workers), Tell() hands back the outcomes in the same order.
+#ifndef GDAQD_SERVER_ALGORITHMS_ALGORITHM_H_
+#define GDAQD_SERVER_ALGORITHMS_ALGORITHM_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/mlp_policy.h"
+#include "common/task.h"
+#include "gdaqd/v1/config.pb.h"
+#include "server/archive/archive_interface.h"
+#include "server/scheduler/evaluator.h"
+
+namespace gdaqd::server {
+
+// What one Tell() did to the archive.
+struct TellSummary {
+  int64_t added = 0;      // NEW
+  int64_t improved = 0;   // IMPROVED
+  int64_t not_added = 0;  // NOT_ADDED
+  int64_t diverged = 0;   // skipped: physics diverged
+  int64_t failed = 0;     // skipped: the episode produced an error
+};
+
+// A QD algorithm as an ask/tell loop. Implementations are single-thread: owned and driven by one
+// experiment runner (const methods may be called by others under the runner's lock).
+// Deterministic given the config seed (up to LibTorch's own determinism for learned models).
+class QdAlgorithm {
+ public:
+  virtual ~QdAlgorithm() = default;
+
+  // Proposes `count` >= 0 policies, row-major [count, num_params] into *params (resized and
+  // overwritten). Internal if a learned model fails (MAP-Elites never fails).
+  virtual absl::Status Ask(int64_t count, std::vector<float>* params) = 0;
+
+  // Takes the outcomes of the last Ask(): params [n, num_params], outcomes [n], same order.
+  // Diverged or failed outcomes are never inserted. InvalidArgument on size mismatches.
+  virtual absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
+                                           absl::Span<const EvalOutcome> outcomes) = 0;
+
+  // True if Tell() needs each outcome's transitions (EvalRequest::record_transitions).
+  virtual bool needs_transitions() const = 0;
+
+  virtual const ArchiveInterface& archive() const = 0;
+  virtual const common::TaskSpec& spec() const = 0;
+  virtual const common::MlpLayout& layout() const = 0;
+  // QD-score offset for this task: reward offset per step x episode length.
+  double qd_offset() const { return spec().reward_offset * spec().episode_length; }
+};
+
+// Builds the algorithm config.algorithm() names (MAP_ELITES or PGA_ME). `config` must be
+// validated with defaults applied; InvalidArgument otherwise or for an unsupported algorithm.
+absl::StatusOr<std::unique_ptr<QdAlgorithm>> MakeAlgorithm(
+    const gdaqd::v1::ExperimentConfig& config);
+
+}  // namespace gdaqd::server
+
+#endif  // GDAQD_SERVER_ALGORITHMS_ALGORITHM_H_

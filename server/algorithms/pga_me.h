@@ -1,0 +1,113 @@
+// PGA-MAP-Elites (Nilsson & Cully 2021) as in QDax HEAD (research/algorithms.md §2): each batch
+// is floor(isoline_fraction x count) isoline children, policy-gradient children of uniformly
+// selected parents, and the TD3 greedy actor; after every evaluated batch the transitions go to a
+// replay buffer and the TD3 critic and greedy actor are trained on it.
+//
+// This header does not include LibTorch (Td3 is only declared), so Experiment and the service
+// stay free of torch headers; pga_me.cc is the only file in server/algorithms that uses them.
+#ifndef GDAQD_SERVER_ALGORITHMS_PGA_ME_H_
+#define GDAQD_SERVER_ALGORITHMS_PGA_ME_H_
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/mlp_policy.h"
+#include "common/task.h"
+#include "gdaqd/v1/config.pb.h"
+#include "server/algorithms/algorithm.h"
+#include "server/archive/archive_interface.h"
+#include "server/models/replay_buffer.h"
+#include "server/scheduler/evaluator.h"
+
+namespace gdaqd::server {
+
+namespace models {
+class Td3;
+}  // namespace models
+
+// How one batch of `count` policies is split (order in the batch: isoline, pg, greedy).
+struct PgaBatchComposition {
+  int64_t isoline = 0;
+  int64_t pg = 0;
+  int64_t greedy = 0;  // 0 or 1
+
+  // isoline = floor(isoline_fraction x count); the rest is (rest - 1) PG children and the greedy
+  // actor when rest >= 2. With rest < 2 there is no room for a PG child next to the actor, and the
+  // whole batch is isoline (so count 1 gives one isoline child). QDax at count 100: 50 / 49 / 1.
+  static PgaBatchComposition For(int64_t count, double isoline_fraction);
+};
+
+// Ownership: owns the archive, the replay buffer and the TD3 learner (critics, greedy actor,
+// optimisers). Single-thread, like MapElites: the experiment runner drives it; const accessors
+// may be called by others under the runner's lock. LibTorch's intra-op threads are set to
+// pga.torch_threads at Create (a process-wide setting).
+class PgaMe final : public QdAlgorithm {
+ public:
+  // `config` must be validated with defaults applied and name PGA_ME. InvalidArgument otherwise.
+  static absl::StatusOr<std::unique_ptr<PgaMe>> Create(const gdaqd::v1::ExperimentConfig& config);
+  ~PgaMe() override;
+
+  // While the archive is empty (first call): Lecun-uniform random networks. Afterwards the
+  // composition of PgaBatchComposition::For(count, pga.isoline_fraction); the PG children are
+  // made with Td3::PolicyGradientChildren from parents drawn uniformly from the archive. Until
+  // the replay buffer holds critic_batch_size rows (no critic training yet) the PG slots are
+  // filled with isoline children instead. Records the provenance of every row for Tell().
+  // Internal if LibTorch fails.
+  absl::Status Ask(int64_t count, std::vector<float>* params) override;
+
+  // Inserts like MapElites, then adds each usable outcome's transitions to the replay buffer
+  // tagged with the provenance its row had in the last Ask() (isoline if Tell() does not follow
+  // an Ask() of the same size), creates the TD3 learner on the first call (greedy actor = the
+  // first policy told, as QDax), and trains it (Td3::Train) once the buffer holds at least
+  // critic_batch_size rows. Transitions that the buffer rejects (wrong size, non-finite) are
+  // dropped with a warning. InvalidArgument on size mismatches; Internal if LibTorch fails.
+  absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
+                                   absl::Span<const EvalOutcome> outcomes) override;
+
+  bool needs_transitions() const override { return true; }
+  const ArchiveInterface& archive() const override { return *archive_; }
+  const common::TaskSpec& spec() const override { return spec_; }
+  const common::MlpLayout& layout() const override { return layout_; }
+
+  const models::ReplayBuffer& replay_buffer() const { return *buffer_; }
+  // Provenance of each row of the last Ask()'s batch, in order.
+  const std::vector<models::Provenance>& last_provenance() const { return last_provenance_; }
+  // Td3::Train calls so far, and the last one's mean critic loss (0 before any).
+  int64_t train_calls() const { return train_calls_; }
+  double last_critic_loss() const { return last_critic_loss_; }
+
+ private:
+  PgaMe(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec, common::MlpLayout layout,
+        std::unique_ptr<ArchiveInterface> archive, std::unique_ptr<models::ReplayBuffer> buffer);
+
+  // True once the buffer can give a minibatch: PG variation and training are possible.
+  bool CanLearn() const;
+  // Replay minibatch rows for Td3 (uniform with replacement over the whole buffer).
+  void SampleRows(int64_t n, std::vector<float>* rows);
+  // Appends `n` PG children of uniformly selected parents to *params.
+  absl::Status AppendPgChildren(int64_t n, std::vector<float>* params);
+  // Adds the transitions of the usable outcomes to the buffer.
+  void AddTransitions(absl::Span<const EvalOutcome> outcomes);
+
+  const gdaqd::v1::ExperimentConfig config_;
+  const common::TaskSpec spec_;
+  const common::MlpLayout layout_;
+  std::unique_ptr<ArchiveInterface> archive_;
+  std::unique_ptr<models::ReplayBuffer> buffer_;
+  std::unique_ptr<models::Td3> td3_;  // null until the first Tell()
+  std::mt19937_64 rng_;               // selection and isoline variation
+  std::mt19937_64 sample_rng_;        // replay buffer minibatches
+  uint64_t random_policies_ = 0;      // how many random networks were drawn (seeds them)
+  std::vector<models::Provenance> last_provenance_;
+  int64_t train_calls_ = 0;
+  double last_critic_loss_ = 0;
+};
+
+}  // namespace gdaqd::server
+
+#endif  // GDAQD_SERVER_ALGORITHMS_PGA_ME_H_
