@@ -9,16 +9,13 @@
 #include "server/archive/qd_metrics.h"
 
 namespace gdaqd::server {
-namespace {
 
-using gdaqd::v1::ExperimentState;
-
-bool IsFinal(ExperimentState state) {
+bool IsFinalState(gdaqd::v1::ExperimentState state) {
   return state == gdaqd::v1::SUCCEEDED || state == gdaqd::v1::FAILED ||
          state == gdaqd::v1::CANCELLED;
 }
 
-}  // namespace
+using gdaqd::v1::ExperimentState;
 
 Experiment::Experiment(std::string id, gdaqd::v1::ExperimentConfig config, Evaluator* evaluator)
     : id_(std::move(id)), config_(std::move(config)), evaluator_(evaluator) {
@@ -61,12 +58,12 @@ ExperimentExport Experiment::Export() const {
 
 bool Experiment::finished() const {
   absl::MutexLock lock(&mu_);
-  return IsFinal(status_.state());
+  return IsFinalState(status_.state());
 }
 
 bool Experiment::WaitFinished(absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
-  auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return IsFinal(status_.state()); };
+  auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return IsFinalState(status_.state()); };
   return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
 }
 

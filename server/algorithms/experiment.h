@@ -20,6 +20,9 @@
 
 namespace gdaqd::server {
 
+// True for SUCCEEDED, FAILED and CANCELLED: the experiment will not change any more.
+bool IsFinalState(gdaqd::v1::ExperimentState state);
+
 // A consistent copy of an experiment's results, taken under its lock.
 struct ExperimentExport {
   gdaqd::v1::ExperimentStatus status;

@@ -92,14 +92,19 @@ absl::StatusOr<TellSummary> InsertOutcomes(ArchiveInterface& archive,
 absl::StatusOr<std::unique_ptr<MapElites>> MapElites::Create(
     const gdaqd::v1::ExperimentConfig& config) {
   GDAQD_RETURN_IF_ERROR(common::ValidateExperimentConfig(config));
-  GDAQD_ASSIGN_OR_RETURN(common::TaskSpec spec,
+  GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config));
+  return std::unique_ptr<MapElites>(new MapElites(
+      config, std::move(problem.spec), std::move(problem.layout), std::move(problem.archive)));
+}
+
+absl::StatusOr<QdProblem> MakeQdProblem(const gdaqd::v1::ExperimentConfig& config) {
+  QdProblem problem;
+  GDAQD_ASSIGN_OR_RETURN(problem.spec,
                          common::GetTaskSpec(config.env().task(), config.env().episode_length()));
-  GDAQD_ASSIGN_OR_RETURN(common::MlpLayout layout,
-                         common::PolicyLayout(config.env(), config.policy()));
-  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
-                         MakeArchive(config, spec, layout.num_params()));
-  return std::unique_ptr<MapElites>(
-      new MapElites(config, std::move(spec), std::move(layout), std::move(archive)));
+  GDAQD_ASSIGN_OR_RETURN(problem.layout, common::PolicyLayout(config.env(), config.policy()));
+  GDAQD_ASSIGN_OR_RETURN(problem.archive,
+                         MakeArchive(config, problem.spec, problem.layout.num_params()));
+  return problem;
 }
 
 MapElites::MapElites(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec,

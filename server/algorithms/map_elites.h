@@ -25,6 +25,17 @@ namespace gdaqd::server {
 absl::StatusOr<std::unique_ptr<ArchiveInterface>> MakeArchive(
     const gdaqd::v1::ExperimentConfig& config, const common::TaskSpec& spec, int64_t num_params);
 
+// What every algorithm builds first from a config: its task, its policy layout and an empty
+// archive of the configured kind.
+struct QdProblem {
+  common::TaskSpec spec;
+  common::MlpLayout layout;
+  std::unique_ptr<ArchiveInterface> archive;
+};
+// `config` must already be validated (ValidateExperimentConfig); errors come from building the
+// archive (e.g. CVT k-means).
+absl::StatusOr<QdProblem> MakeQdProblem(const gdaqd::v1::ExperimentConfig& config);
+
 // Inserts evaluated policies (params [n, num_params], outcomes [n]) into `archive`, skipping
 // diverged and failed outcomes. InvalidArgument if the sizes disagree.
 absl::StatusOr<TellSummary> InsertOutcomes(ArchiveInterface& archive,

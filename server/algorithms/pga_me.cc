@@ -74,12 +74,10 @@ absl::StatusOr<std::unique_ptr<PgaMe>> PgaMe::Create(const gdaqd::v1::Experiment
     return absl::InvalidArgumentError(absl::StrCat("algorithm: PgaMe needs PGA_ME, got ",
                                                    gdaqd::v1::Algorithm_Name(config.algorithm())));
   }
-  GDAQD_ASSIGN_OR_RETURN(common::TaskSpec spec,
-                         common::GetTaskSpec(config.env().task(), config.env().episode_length()));
-  GDAQD_ASSIGN_OR_RETURN(common::MlpLayout layout,
-                         common::PolicyLayout(config.env(), config.policy()));
-  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
-                         MakeArchive(config, spec, layout.num_params()));
+  GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config));
+  common::TaskSpec& spec = problem.spec;
+  common::MlpLayout& layout = problem.layout;
+  std::unique_ptr<ArchiveInterface>& archive = problem.archive;
   GDAQD_ASSIGN_OR_RETURN(
       std::unique_ptr<models::ReplayBuffer> buffer,
       models::ReplayBuffer::Create(spec.obs_dim, spec.action_dim, config.pga().replay_capacity()));

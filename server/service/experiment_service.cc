@@ -22,11 +22,6 @@ ExperimentStatus FullStatus(const Experiment& experiment, const Scheduler& sched
   return status;
 }
 
-bool IsFinal(gdaqd::v1::ExperimentState state) {
-  return state == gdaqd::v1::SUCCEEDED || state == gdaqd::v1::FAILED ||
-         state == gdaqd::v1::CANCELLED;
-}
-
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(common::ToGrpcStatus(status));
@@ -49,7 +44,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<ExperimentStatus> {
     writing_ = false;
     if (!ok) {
       FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
-    } else if (IsFinal(current_.state())) {
+    } else if (IsFinalState(current_.state())) {
       FinishLocked(grpc::Status::OK);
     } else if (dirty_) {
       WriteLatestLocked();
