@@ -38,6 +38,16 @@ std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_wi
   }
   absl::StrAppend(&line, " | ", WithThousands(static_cast<int64_t>(p.evaluations_per_s())),
                   " ev/s | ", status.connected_workers(), " workers");
+  // Learned models (DA_QD_EXT, GDA_QD, PGA_ME): what imagination and training are doing.
+  if (p.imagined_evaluations() > 0) {
+    absl::StrAppend(&line, " | imagined ", WithThousands(p.imagined_evaluations()));
+  }
+  if (std::isfinite(p.model_holdout_loss())) {
+    absl::StrAppend(&line, absl::StrFormat(" | model nll %.2f", p.model_holdout_loss()));
+  }
+  if (std::isfinite(p.critic_loss()) && p.critic_loss() != 0) {
+    absl::StrAppend(&line, absl::StrFormat(" | critic %.3g", p.critic_loss()));
+  }
   if (status.state() != gdaqd::v1::RUNNING) {
     absl::StrAppend(&line, " | ", gdaqd::v1::ExperimentState_Name(status.state()));
   }

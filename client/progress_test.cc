@@ -39,6 +39,26 @@ TEST(FormatProgressTest, ShowsBarCountersAndMetrics) {
   EXPECT_THAT(line, HasSubstr("8,200 ev/s | 2 workers"));
 }
 
+TEST(FormatProgressTest, ShowsImaginationAndLossesOnlyWhenThereAreModels) {
+  gdaqd::v1::ExperimentStatus status;
+  status.set_state(gdaqd::v1::RUNNING);
+  auto* p = status.mutable_progress();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  p->set_model_holdout_loss(nan);
+  p->set_critic_loss(nan);
+  std::string line = FormatProgress(status, 10);
+  EXPECT_THAT(line, ::testing::Not(HasSubstr("imagined")));
+  EXPECT_THAT(line, ::testing::Not(HasSubstr("nll")));
+  EXPECT_THAT(line, ::testing::Not(HasSubstr("critic")));
+  p->set_imagined_evaluations(123456);
+  p->set_model_holdout_loss(-2.5);
+  p->set_critic_loss(0.0123);
+  line = FormatProgress(status, 10);
+  EXPECT_THAT(line, HasSubstr("imagined 123,456"));
+  EXPECT_THAT(line, HasSubstr("model nll -2.50"));
+  EXPECT_THAT(line, HasSubstr("critic 0.0123"));
+}
+
 TEST(FormatProgressTest, EmptyArchiveHasNoMaxAndFinalStateIsNamed) {
   gdaqd::v1::ExperimentStatus status;
   status.set_state(gdaqd::v1::CANCELLED);

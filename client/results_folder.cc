@@ -105,8 +105,22 @@ absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& a
 
   std::vector<MetricsRow> metrics;
   for (const gdaqd::v1::ProgressSnapshot& row : header.history()) {
-    metrics.push_back({row.iteration(), row.evaluations(), row.qd_score(), row.qd_score_pct(),
-                       row.coverage_pct(), row.max_fitness(), row.wall_seconds()});
+    MetricsRow& m = metrics.emplace_back();
+    m.iteration = row.iteration();
+    m.evaluations = row.evaluations();
+    m.qd_score = row.qd_score();
+    m.qd_score_pct = row.qd_score_pct();
+    m.coverage_pct = row.coverage_pct();
+    m.max_fitness = row.max_fitness();
+    m.wall_seconds = row.wall_seconds();
+    m.imagined_evaluations = row.imagined_evaluations();
+    m.model_holdout_loss = row.model_holdout_loss();
+    m.model_holdout_mse = row.model_holdout_mse();
+    m.critic_loss = row.critic_loss();
+    m.evaluation_seconds = row.evaluation_seconds();
+    m.imagination_seconds = row.imagination_seconds();
+    m.training_seconds = row.training_seconds();
+    m.gradient_seconds = row.gradient_seconds();
   }
   GDAQD_RETURN_IF_ERROR(WriteMetricsCsv(Join(dir, "metrics.csv"), metrics));
 

@@ -9,6 +9,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/logging.h"
+#include "server/models/matmul_rate.h"
 #include "server/service/coordinator.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
@@ -64,6 +65,20 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "gdaqd-server: cannot write %s\n", port_file.c_str());
       return 1;
     }
+  }
+  // Learning speed depends on the BLAS behind LibTorch (issue 4: the reference BLAS is ~30x
+  // slower than OpenBLAS); say what this machine gives, once the port is published.
+  absl::StatusOr<double> gflops = gdaqd::server::models::MeasureMatmulGflops("auto");
+  if (gflops.ok()) {
+    LOG(INFO) << "torch_matmul_rate gflops=" << *gflops
+              << " shape=[256,512]x[512,512] torch_threads=1";
+    if (*gflops < 20) {
+      LOG(WARNING) << "LibTorch matmul runs at " << *gflops
+                   << " GFLOP/s: the system BLAS looks like the reference one; install "
+                      "libopenblas0-pthread for ~30x faster model training";
+    }
+  } else {
+    LOG(WARNING) << "cannot measure the torch matmul rate: " << gflops.status();
   }
   const int signal_number = WaitForTerminationSignal();
   LOG(INFO) << "shutdown signal=" << signal_number;

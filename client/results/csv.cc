@@ -23,9 +23,19 @@
 namespace gdaqd::client {
 namespace {
 
-constexpr absl::string_view kMetricsColumns[] = {"iteration",    "evaluations",  "qd_score",
-                                                 "qd_score_pct", "coverage_pct", "max_fitness",
-                                                 "wall_seconds"};
+constexpr absl::string_view kMetricsColumns[] = {
+    "iteration",           "evaluations",        "qd_score",          "qd_score_pct",
+    "coverage_pct",        "max_fitness",        "wall_seconds",      "imagined_evaluations",
+    "model_holdout_loss",  "model_holdout_mse",  "critic_loss",       "evaluation_seconds",
+    "imagination_seconds", "training_seconds",   "gradient_seconds"};
+
+// The double columns after imagined_evaluations, in column order.
+constexpr double MetricsRow::*kLearningColumns[] = {
+    &MetricsRow::model_holdout_loss,  &MetricsRow::model_holdout_mse,
+    &MetricsRow::critic_loss,         &MetricsRow::evaluation_seconds,
+    &MetricsRow::imagination_seconds, &MetricsRow::training_seconds,
+    &MetricsRow::gradient_seconds};
+constexpr int kFirstLearningColumn = 8;
 
 // %.17g and %.9g are the shortest fixed precisions that round-trip every double / float.
 void AppendDouble(std::string& out, double value) { absl::StrAppendFormat(&out, "%.17g", value); }
@@ -101,6 +111,12 @@ absl::StatusOr<MetricsRow> ParseMetricsRow(const CsvReader& reader) {
   GDAQD_ASSIGN_OR_RETURN(row.coverage_pct, reader.Parse<double>(4, kMetricsColumns[4]));
   GDAQD_ASSIGN_OR_RETURN(row.max_fitness, reader.Parse<double>(5, kMetricsColumns[5]));
   GDAQD_ASSIGN_OR_RETURN(row.wall_seconds, reader.Parse<double>(6, kMetricsColumns[6]));
+  GDAQD_ASSIGN_OR_RETURN(row.imagined_evaluations, reader.Parse<int64_t>(7, kMetricsColumns[7]));
+  for (size_t k = 0; k < std::size(kLearningColumns); ++k) {
+    const int column = kFirstLearningColumn + static_cast<int>(k);
+    GDAQD_ASSIGN_OR_RETURN(row.*kLearningColumns[k],
+                           reader.Parse<double>(column, kMetricsColumns[column]));
+  }
   return row;
 }
 
@@ -166,6 +182,11 @@ absl::Status WriteMetricsCsv(const std::string& path, absl::Span<const MetricsRo
     AppendDouble(out, row.max_fitness);
     out.push_back(',');
     AppendDouble(out, row.wall_seconds);
+    absl::StrAppend(&out, ",", row.imagined_evaluations);
+    for (double MetricsRow::*column : kLearningColumns) {
+      out.push_back(',');
+      AppendDouble(out, row.*column);
+    }
     out.push_back('\n');
   }
   return WriteFileAtomically(path, out);

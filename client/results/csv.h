@@ -27,10 +27,21 @@ struct MetricsRow {
   double coverage_pct;  // filled cells / total cells, 0..100
   double max_fitness;   // best fitness in the archive; -inf while it is empty
   double wall_seconds;  // seconds since the run started
+  // Learned models (ProgressSnapshot fields 12-19); NaN / 0 for algorithms without them.
+  int64_t imagined_evaluations = 0;  // episodes rolled out in the dynamics model so far
+  double model_holdout_loss = 0;     // last training's holdout Gaussian NLL (normalised units)
+  double model_holdout_mse = 0;      // last training's next-observation MSE (real units)
+  double critic_loss = 0;            // last generation's mean TD3 critic loss
+  double evaluation_seconds = 0;     // cumulative: waiting for real evaluations
+  double imagination_seconds = 0;    // cumulative: imagined rollouts and insertions
+  double training_seconds = 0;       // cumulative: dynamics-model and critic training
+  double gradient_seconds = 0;       // cumulative: policy-gradient children
 };
 
 // Writes `rows` under the header
-//   iteration,evaluations,qd_score,qd_score_pct,coverage_pct,max_fitness,wall_seconds
+//   iteration,evaluations,qd_score,qd_score_pct,coverage_pct,max_fitness,wall_seconds,
+//   imagined_evaluations,model_holdout_loss,model_holdout_mse,critic_loss,evaluation_seconds,
+//   imagination_seconds,training_seconds,gradient_seconds
 // atomically (see atomic_file.h). Returns an errno-derived code if the file cannot be
 // written.
 absl::Status WriteMetricsCsv(const std::string& path, absl::Span<const MetricsRow> rows);

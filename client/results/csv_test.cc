@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "client/results/atomic_file.h"
 #include "client/results/scratch_dir_for_test.h"
 #include "gmock/gmock.h"
@@ -27,7 +28,11 @@ using ::testing::IsEmpty;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr char kMetricsHeader[] =
-    "iteration,evaluations,qd_score,qd_score_pct,coverage_pct,max_fitness,wall_seconds\n";
+    "iteration,evaluations,qd_score,qd_score_pct,coverage_pct,max_fitness,wall_seconds,"
+    "imagined_evaluations,model_holdout_loss,model_holdout_mse,critic_loss,evaluation_seconds,"
+    "imagination_seconds,training_seconds,gradient_seconds\n";
+// The eight learned-model columns of a row without models.
+constexpr char kNoModels[] = ",0,nan,nan,nan,0,0,0,0";
 
 std::string WriteRaw(const std::string& name, const std::string& text) {
   const std::string path = TempPath(name);
@@ -63,6 +68,14 @@ void ExpectSameBits(const MetricsRow& a, const MetricsRow& b) {
   EXPECT_EQ(Bits(a.coverage_pct), Bits(b.coverage_pct));
   EXPECT_EQ(Bits(a.max_fitness), Bits(b.max_fitness));
   EXPECT_EQ(Bits(a.wall_seconds), Bits(b.wall_seconds));
+  EXPECT_EQ(a.imagined_evaluations, b.imagined_evaluations);
+  EXPECT_EQ(Bits(a.model_holdout_loss), Bits(b.model_holdout_loss));
+  EXPECT_EQ(Bits(a.model_holdout_mse), Bits(b.model_holdout_mse));
+  EXPECT_EQ(Bits(a.critic_loss), Bits(b.critic_loss));
+  EXPECT_EQ(Bits(a.evaluation_seconds), Bits(b.evaluation_seconds));
+  EXPECT_EQ(Bits(a.imagination_seconds), Bits(b.imagination_seconds));
+  EXPECT_EQ(Bits(a.training_seconds), Bits(b.training_seconds));
+  EXPECT_EQ(Bits(a.gradient_seconds), Bits(b.gradient_seconds));
 }
 
 TEST(MetricsCsvTest, RoundTripIsBitExact) {
@@ -74,6 +87,8 @@ TEST(MetricsCsvTest, RoundTripIsBitExact) {
                   kInf, 0.1});
   for (int i = 0; i < 500; ++i) {
     rows.push_back({i, i * 100, RandomDouble(rng), RandomDouble(rng), RandomDouble(rng),
+                    RandomDouble(rng), RandomDouble(rng), i * 3200, RandomDouble(rng),
+                    RandomDouble(rng), RandomDouble(rng), RandomDouble(rng), RandomDouble(rng),
                     RandomDouble(rng), RandomDouble(rng)});
   }
   const std::string path = TempPath("metrics.csv");
@@ -88,9 +103,12 @@ TEST(MetricsCsvTest, RoundTripIsBitExact) {
 
 TEST(MetricsCsvTest, WritesHeaderAndMinusInf) {
   const std::string path = TempPath("metrics.csv");
-  GDAQD_ASSERT_OK(WriteMetricsCsv(path, {{{3, 1200, 12.5, 25, 50, -kInf, 1.5}}}));
-  EXPECT_THAT(ReadFileToString(path),
-              IsOkAndHolds(absl::StrCat(kMetricsHeader, "3,1200,12.5,25,50,-inf,1.5\n")));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  GDAQD_ASSERT_OK(WriteMetricsCsv(
+      path, {{{3, 1200, 12.5, 25, 50, -kInf, 1.5, 0, nan, nan, nan, 0, 0, 0, 0}}}));
+  EXPECT_THAT(ReadFileToString(path), IsOkAndHolds(absl::StrCat(
+                                          kMetricsHeader, "3,1200,12.5,25,50,-inf,1.5",
+                                          kNoModels, "\n")));
 }
 
 TEST(MetricsCsvTest, EmptyTableIsJustTheHeader) {
@@ -103,8 +121,8 @@ TEST(MetricsCsvTest, EmptyTableIsJustTheHeader) {
 TEST(MetricsCsvTest, AcceptsCrLfAndMissingFinalNewline) {
   const std::string path = WriteRaw(
       "crlf.csv",
-      "iteration,evaluations,qd_score,qd_score_pct,coverage_pct,max_fitness,wall_seconds\r\n"
-      "1,2,3,4,5,-inf,7\r\n8,9,10,11,12,13,14");
+      absl::StrCat(absl::StripSuffix(kMetricsHeader, "\n"), "\r\n1,2,3,4,5,-inf,7", kNoModels,
+                   "\r\n8,9,10,11,12,13,14", kNoModels));
   GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<MetricsRow> rows, ReadMetricsCsv(path));
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].max_fitness, -kInf);
@@ -126,25 +144,26 @@ TEST(MetricsCsvTest, RejectsEmptyFileAndWrongHeader) {
 
 TEST(MetricsCsvTest, RejectsWrongFieldCountNamingTheLine) {
   const std::string path =
-      WriteRaw("fields.csv", absl::StrCat(kMetricsHeader, "1,2,3,4,5,6,7\n1,2,3\n"));
+      WriteRaw("fields.csv", absl::StrCat(kMetricsHeader, "1,2,3,4,5,6,7", kNoModels, "\n1,2,3\n"));
   EXPECT_THAT(ReadMetricsCsv(path), StatusIs(absl::StatusCode::kInvalidArgument,
-                                             HasSubstr("line 3: has 3 fields, expected 7")));
+                                             HasSubstr("line 3: has 3 fields, expected 15")));
 }
 
 TEST(MetricsCsvTest, RejectsBadNumbersNamingLineAndColumn) {
   const std::string path =
-      WriteRaw("numbers.csv", absl::StrCat(kMetricsHeader, "1,2,3,4,5,6,7\n1,2,3,4x,5,6,7\n"));
+      WriteRaw("numbers.csv", absl::StrCat(kMetricsHeader, "1,2,3,4,5,6,7", kNoModels, "\n1,2,3,4x,5,6,7",
+                                        kNoModels, "\n"));
   EXPECT_THAT(ReadMetricsCsv(path),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 3, column 4 (qd_score_pct): cannot parse '4x'")));
   const std::string integer =
-      WriteRaw("integer.csv", absl::StrCat(kMetricsHeader, "1.5,2,3,4,5,6,7\n"));
+      WriteRaw("integer.csv", absl::StrCat(kMetricsHeader, "1.5,2,3,4,5,6,7", kNoModels, "\n"));
   EXPECT_THAT(
       ReadMetricsCsv(integer),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("line 2, column 1 (iteration): cannot parse '1.5' as an integer")));
   const std::string empty_field =
-      WriteRaw("empty_field.csv", absl::StrCat(kMetricsHeader, "1,2,3,4,5,,7\n"));
+      WriteRaw("empty_field.csv", absl::StrCat(kMetricsHeader, "1,2,3,4,5,,7", kNoModels, "\n"));
   EXPECT_THAT(ReadMetricsCsv(empty_field),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 2, column 6 (max_fitness): cannot parse ''")));

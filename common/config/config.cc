@@ -169,7 +169,83 @@ void ApplyPgaDefaults(gdaqd::v1::PgaConfig* pga) {
   if (pga->torch_threads() == 0) pga->set_torch_threads(kDefaultPgaTorchThreads);
 }
 
+void ApplyModelDefaults(gdaqd::v1::Algorithm algorithm, gdaqd::v1::ModelConfig* model) {
+  if (!model->has_p_gradient()) {
+    model->set_p_gradient(algorithm == gdaqd::v1::GDA_QD ? kDefaultGdaQdPGradient : 0.0f);
+  }
+  if (model->imagined_batch_size() == 0) model->set_imagined_batch_size(kDefaultImaginedBatchSize);
+  if (model->imagined_generations() == 0) {
+    model->set_imagined_generations(kDefaultImaginedGenerations);
+  }
+  if (!model->has_sample_predictions()) model->set_sample_predictions(true);
+  if (model->ensemble_members() == 0) model->set_ensemble_members(kDefaultEnsembleMembers);
+  if (model->ensemble_hidden_sizes_size() == 0) {
+    model->add_ensemble_hidden_sizes(kDefaultEnsembleHiddenSize);
+    model->add_ensemble_hidden_sizes(kDefaultEnsembleHiddenSize);
+  }
+  if (model->ensemble_lr() == 0) model->set_ensemble_lr(kDefaultEnsembleLr);
+  if (model->min_log_std() == 0) model->set_min_log_std(kDefaultMinLogStd);
+  if (model->max_log_std() == 0) model->set_max_log_std(kDefaultMaxLogStd);
+  if (model->holdout_fraction() == 0) model->set_holdout_fraction(kDefaultHoldoutFraction);
+  if (model->patience() == 0) model->set_patience(kDefaultModelPatience);
+  if (model->min_improvement() == 0) model->set_min_improvement(kDefaultModelMinImprovement);
+  if (model->max_train_steps() == 0) model->set_max_train_steps(kDefaultModelMaxTrainSteps);
+  if (model->train_batch_size() == 0) model->set_train_batch_size(kDefaultModelTrainBatchSize);
+  if (model->retrain_every() == 0) model->set_retrain_every(kDefaultModelRetrainEvery);
+  if (model->training_data() == gdaqd::v1::MODEL_TRAINING_DATA_UNSPECIFIED) {
+    model->set_training_data(gdaqd::v1::D_MODEL);
+  }
+}
+
+absl::Status ValidateModel(const ExperimentConfig& config) {
+  const gdaqd::v1::ModelConfig& model = config.model();
+  if (config.algorithm() == gdaqd::v1::DA_QD_EXT && model.p_gradient() != 0) {
+    return FieldError("model.p_gradient",
+                      absl::StrCat("DA_QD_EXT makes no gradient children; must be 0, got ",
+                                   model.p_gradient(), " (use GDA_QD)"));
+  }
+  GDAQD_RETURN_IF_ERROR(CheckRange("model.p_gradient", model.p_gradient(), 0, 1));
+  GDAQD_RETURN_IF_ERROR(
+      CheckIntRange("model.imagined_batch_size", model.imagined_batch_size(), 1, 100'000));
+  GDAQD_RETURN_IF_ERROR(
+      CheckIntRange("model.imagined_generations", model.imagined_generations(), 1, 100'000));
+  GDAQD_RETURN_IF_ERROR(CheckIntRange("model.ensemble_members", model.ensemble_members(), 1, 64));
+  if (model.ensemble_hidden_sizes_size() == 0) {
+    return FieldError("model.ensemble_hidden_sizes", "must have at least one entry");
+  }
+  for (int i = 0; i < model.ensemble_hidden_sizes_size(); ++i) {
+    GDAQD_RETURN_IF_ERROR(CheckIntRange(absl::StrCat("model.ensemble_hidden_sizes[", i, "]"),
+                                        model.ensemble_hidden_sizes(i), 1, 8192));
+  }
+  GDAQD_RETURN_IF_ERROR(
+      CheckRange("model.ensemble_lr", model.ensemble_lr(), 0, 1, /*low_open=*/true));
+  GDAQD_RETURN_IF_ERROR(CheckRange("model.min_log_std", model.min_log_std(), -20, 20));
+  GDAQD_RETURN_IF_ERROR(CheckRange("model.max_log_std", model.max_log_std(), -20, 20));
+  if (!(model.min_log_std() < model.max_log_std())) {
+    return FieldError("model.max_log_std",
+                      absl::StrCat("must be > model.min_log_std (", model.min_log_std(), "), got ",
+                                   model.max_log_std()));
+  }
+  GDAQD_RETURN_IF_ERROR(CheckRange("model.holdout_fraction", model.holdout_fraction(), 0, 0.9));
+  GDAQD_RETURN_IF_ERROR(CheckIntRange("model.patience", model.patience(), 1, 1'000'000));
+  GDAQD_RETURN_IF_ERROR(CheckRange("model.min_improvement", model.min_improvement(), 0, 1));
+  GDAQD_RETURN_IF_ERROR(
+      CheckIntRange("model.max_train_steps", model.max_train_steps(), 1, 10'000'000));
+  GDAQD_RETURN_IF_ERROR(
+      CheckIntRange("model.train_batch_size", model.train_batch_size(), 1, 100'000));
+  GDAQD_RETURN_IF_ERROR(CheckIntRange("model.retrain_every", model.retrain_every(), 1, 1'000'000));
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+bool UsesDynamicsModel(gdaqd::v1::Algorithm algorithm) {
+  return algorithm == gdaqd::v1::DA_QD_EXT || algorithm == gdaqd::v1::GDA_QD;
+}
+
+bool UsesCritic(gdaqd::v1::Algorithm algorithm) {
+  return algorithm == gdaqd::v1::PGA_ME || algorithm == gdaqd::v1::GDA_QD;
+}
 
 void ApplyDefaults(ExperimentConfig* config) {
   if (config->algorithm() == gdaqd::v1::ALGORITHM_UNSPECIFIED) {
@@ -209,15 +285,23 @@ void ApplyDefaults(ExperimentConfig* config) {
   if (scheduler->episodes_per_lease() == 0) {
     scheduler->set_episodes_per_lease(kDefaultEpisodesPerLease);
   }
-  if (config->algorithm() == gdaqd::v1::PGA_ME) ApplyPgaDefaults(config->mutable_pga());
+  // DA_QD_EXT has no critic but shares the pga.* replay/device/thread fields.
+  if (config->algorithm() == gdaqd::v1::PGA_ME || UsesDynamicsModel(config->algorithm())) {
+    ApplyPgaDefaults(config->mutable_pga());
+  }
+  if (UsesDynamicsModel(config->algorithm())) {
+    ApplyModelDefaults(config->algorithm(), config->mutable_model());
+  }
 }
 
 absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
-  if (config.algorithm() != gdaqd::v1::MAP_ELITES && config.algorithm() != gdaqd::v1::PGA_ME) {
-    return FieldError(
-        "algorithm",
-        absl::StrCat(gdaqd::v1::Algorithm_Name(config.algorithm()),
-                     " is not available in this build (available: MAP_ELITES, PGA_ME)"));
+  if (config.algorithm() != gdaqd::v1::MAP_ELITES && config.algorithm() != gdaqd::v1::PGA_ME &&
+      !UsesDynamicsModel(config.algorithm())) {
+    const std::string& name = gdaqd::v1::Algorithm_Name(config.algorithm());
+    return FieldError("algorithm",
+                      absl::StrCat(name.empty() ? absl::StrCat(config.algorithm()) : name,
+                                   " is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT or "
+                                   "GDA_QD)"));
   }
   if (config.env().task().empty()) return FieldError("env.task", "is required");
   absl::StatusOr<TaskSpec> spec = GetTaskSpec(config.env().task(), 0);
@@ -232,7 +316,10 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
 
   GDAQD_RETURN_IF_ERROR(ValidateArchive(config, spec->descriptor_dim));
   GDAQD_RETURN_IF_ERROR(ValidateEmitter(config));
-  if (config.algorithm() == gdaqd::v1::PGA_ME) GDAQD_RETURN_IF_ERROR(ValidatePga(config));
+  if (config.algorithm() == gdaqd::v1::PGA_ME || UsesDynamicsModel(config.algorithm())) {
+    GDAQD_RETURN_IF_ERROR(ValidatePga(config));
+  }
+  if (UsesDynamicsModel(config.algorithm())) GDAQD_RETURN_IF_ERROR(ValidateModel(config));
   if (config.budget().max_evaluations() < 1) {
     return FieldError("budget.max_evaluations",
                       absl::StrCat("must be >= 1, got ", config.budget().max_evaluations()));

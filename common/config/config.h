@@ -44,6 +44,28 @@ inline constexpr int kDefaultPgaPolicyDelay = 2;
 inline constexpr int64_t kDefaultPgaReplayCapacity = 1'000'000;
 inline constexpr int kDefaultPgaTorchThreads = 1;
 
+// DA-QD-ext / GDA-QD model defaults (DESIGN.md §5, imagined-qd via research/algorithms.md §3.1),
+// applied only for DA_QD_EXT and GDA_QD (which also get the PGA defaults for the critic).
+inline constexpr float kDefaultGdaQdPGradient = 0.1f;  // p_model 0.9 (paper §3.2)
+inline constexpr int kDefaultImaginedBatchSize = 32;
+inline constexpr int kDefaultImaginedGenerations = 100;
+inline constexpr int kDefaultEnsembleMembers = 4;
+inline constexpr int kDefaultEnsembleHiddenSize = 512;  // two layers
+inline constexpr float kDefaultEnsembleLr = 1e-3f;
+inline constexpr float kDefaultMinLogStd = -4.0f;
+inline constexpr float kDefaultMaxLogStd = 1.0f;
+inline constexpr float kDefaultHoldoutFraction = 0.1f;
+inline constexpr int kDefaultModelPatience = 10;
+inline constexpr float kDefaultModelMinImprovement = 0.01f;
+inline constexpr int kDefaultModelMaxTrainSteps = 2000;
+inline constexpr int kDefaultModelTrainBatchSize = 256;
+inline constexpr int kDefaultModelRetrainEvery = 25;
+
+// True for the algorithms that learn a dynamics model (DA_QD_EXT, GDA_QD).
+bool UsesDynamicsModel(gdaqd::v1::Algorithm algorithm);
+// True for the algorithms with a TD3 critic (PGA_ME, GDA_QD).
+bool UsesCritic(gdaqd::v1::Algorithm algorithm);
+
 // Fills every unset field with its default (idempotent). Episode length and cells per dimension
 // depend on the task, so an unknown task leaves them unset for Validate to report.
 void ApplyDefaults(gdaqd::v1::ExperimentConfig* config);

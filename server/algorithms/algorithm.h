@@ -5,6 +5,7 @@
 #define GDAQD_SERVER_ALGORITHMS_ALGORITHM_H_
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -28,6 +29,21 @@ struct TellSummary {
   int64_t failed = 0;     // skipped: the episode produced an error
 };
 
+// What an algorithm's learned models did so far (zeros / NaN for MAP-Elites). Losses are of the
+// last training call; counts and seconds are cumulative since the algorithm was created.
+struct LearningStats {
+  int64_t imagined_evaluations = 0;  // episodes rolled out in the dynamics model
+  int64_t model_train_calls = 0;
+  double model_holdout_loss = kNoValue;  // Gaussian NLL in normalised delta space (can be < 0)
+  double model_holdout_mse = kNoValue;   // next-observation MSE in real units
+  int64_t critic_train_calls = 0;
+  double critic_loss = kNoValue;  // mean TD3 critic loss of the last generation
+  double imagination_seconds = 0;  // imagined rollouts and imagined archive insertions
+  double training_seconds = 0;     // dynamics-model and critic training
+  double gradient_seconds = 0;     // policy-gradient children
+  static constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
+};
+
 // A QD algorithm as an ask/tell loop. Implementations are single-thread: owned and driven by one
 // experiment runner (const methods may be called by others under the runner's lock).
 // Deterministic given the config seed (up to LibTorch's own determinism for learned models).
@@ -47,6 +63,9 @@ class QdAlgorithm {
   // True if Tell() needs each outcome's transitions (EvalRequest::record_transitions).
   virtual bool needs_transitions() const = 0;
 
+  // Learned-model statistics for progress reports; the default has none.
+  virtual LearningStats learning_stats() const { return {}; }
+
   virtual const ArchiveInterface& archive() const = 0;
   virtual const common::TaskSpec& spec() const = 0;
   virtual const common::MlpLayout& layout() const = 0;
@@ -54,7 +73,7 @@ class QdAlgorithm {
   double qd_offset() const { return spec().reward_offset * spec().episode_length; }
 };
 
-// Builds the algorithm config.algorithm() names (MAP_ELITES or PGA_ME). `config` must be
+// Builds the algorithm config.algorithm() names (MAP_ELITES, PGA_ME, DA_QD_EXT or GDA_QD). `config` must be
 // validated with defaults applied; InvalidArgument otherwise or for an unsupported algorithm.
 absl::StatusOr<std::unique_ptr<QdAlgorithm>> MakeAlgorithm(
     const gdaqd::v1::ExperimentConfig& config);

@@ -129,6 +129,7 @@ absl::Status Experiment::RunLoop() {
   const absl::Time start = absl::Now();
   const int64_t budget = config_.budget().max_evaluations();
   int64_t evaluations = 0, diverged = 0, failed = 0;
+  double evaluation_seconds = 0;
   int64_t requeued_at_start = evaluator_->requeued_episodes();
   EvalRequest request;
   request.experiment_id = id_;
@@ -156,6 +157,7 @@ absl::Status Experiment::RunLoop() {
     absl::StatusOr<std::vector<EvalOutcome>> outcomes = evaluator_->Evaluate(request, &cancel_);
     if (!outcomes.ok()) return outcomes.status();
     const double batch_seconds = absl::ToDoubleSeconds(absl::Now() - batch_start);
+    evaluation_seconds += batch_seconds;
 
     gdaqd::v1::ProgressSnapshot snapshot;
     {
@@ -177,6 +179,16 @@ absl::Status Experiment::RunLoop() {
       snapshot.set_evaluations_per_s(batch_seconds > 0 ? count / batch_seconds : 0);
       snapshot.set_diverged_episodes(diverged);
       snapshot.set_requeued_episodes(evaluator_->requeued_episodes() - requeued_at_start);
+      const LearningStats learning = algorithm->learning_stats();
+      snapshot.set_imagined_evaluations(learning.imagined_evaluations);
+      snapshot.set_model_holdout_loss(learning.model_holdout_loss);
+      snapshot.set_model_holdout_mse(learning.model_holdout_mse);
+      snapshot.set_critic_loss(learning.critic_loss);
+      snapshot.set_model_train_calls(learning.model_train_calls);
+      snapshot.set_evaluation_seconds(evaluation_seconds);
+      snapshot.set_imagination_seconds(learning.imagination_seconds);
+      snapshot.set_training_seconds(learning.training_seconds);
+      snapshot.set_gradient_seconds(learning.gradient_seconds);
       *status_.mutable_progress() = snapshot;
       history_.push_back(snapshot);
     }

@@ -20,15 +20,12 @@
 #include "common/task.h"
 #include "gdaqd/v1/config.pb.h"
 #include "server/algorithms/algorithm.h"
+#include "server/algorithms/critic_learner.h"
 #include "server/archive/archive_interface.h"
 #include "server/models/replay_buffer.h"
 #include "server/scheduler/evaluator.h"
 
 namespace gdaqd::server {
-
-namespace models {
-class Td3;
-}  // namespace models
 
 // How one batch of `count` policies is split (order in the batch: isoline, pg, greedy).
 struct PgaBatchComposition {
@@ -42,8 +39,7 @@ struct PgaBatchComposition {
   static PgaBatchComposition For(int64_t count, double isoline_fraction);
 };
 
-// Ownership: owns the archive, the replay buffer and the TD3 learner (critics, greedy actor,
-// optimisers). Single-thread, like MapElites: the experiment runner drives it; const accessors
+// Ownership: owns the archive, the replay buffer and the TD3 learner (CriticLearner). Single-thread, like MapElites: the experiment runner drives it; const accessors
 // may be called by others under the runner's lock. LibTorch's intra-op threads are set to
 // pga.torch_threads at Create (a process-wide setting).
 class PgaMe final : public QdAlgorithm {
@@ -77,18 +73,14 @@ class PgaMe final : public QdAlgorithm {
   const models::ReplayBuffer& replay_buffer() const { return *buffer_; }
   // Provenance of each row of the last Ask()'s batch, in order.
   const std::vector<models::Provenance>& last_provenance() const { return last_provenance_; }
-  // Td3::Train calls so far, and the last one's mean critic loss (0 before any).
-  int64_t train_calls() const { return train_calls_; }
-  double last_critic_loss() const { return last_critic_loss_; }
+  // Td3::Train calls so far.
+  int64_t train_calls() const { return critic_->train_calls(); }
+  LearningStats learning_stats() const override;
 
  private:
   PgaMe(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec, common::MlpLayout layout,
-        std::unique_ptr<ArchiveInterface> archive, std::unique_ptr<models::ReplayBuffer> buffer);
-
-  // True once the buffer can give a minibatch: PG variation and training are possible.
-  bool CanLearn() const;
-  // Replay minibatch rows for Td3 (uniform with replacement over the whole buffer).
-  void SampleRows(int64_t n, std::vector<float>* rows);
+        std::unique_ptr<ArchiveInterface> archive, std::unique_ptr<models::ReplayBuffer> buffer,
+        std::unique_ptr<CriticLearner> critic);
   // Appends `n` PG children of uniformly selected parents to *params.
   absl::Status AppendPgChildren(int64_t n, std::vector<float>* params);
   // Adds the transitions of the usable outcomes to the buffer.
@@ -99,13 +91,12 @@ class PgaMe final : public QdAlgorithm {
   const common::MlpLayout layout_;
   std::unique_ptr<ArchiveInterface> archive_;
   std::unique_ptr<models::ReplayBuffer> buffer_;
-  std::unique_ptr<models::Td3> td3_;  // null until the first Tell()
-  std::mt19937_64 rng_;               // selection and isoline variation
-  std::mt19937_64 sample_rng_;        // replay buffer minibatches
-  uint64_t random_policies_ = 0;      // how many random networks were drawn (seeds them)
+  std::unique_ptr<CriticLearner> critic_;  // started at the first Tell()
+  std::mt19937_64 rng_;                    // selection and isoline variation
+  uint64_t random_policies_ = 0;           // how many random networks were drawn (seeds them)
   std::vector<models::Provenance> last_provenance_;
-  int64_t train_calls_ = 0;
-  double last_critic_loss_ = 0;
+  double training_seconds_ = 0;
+  double gradient_seconds_ = 0;
 };
 
 }  // namespace gdaqd::server

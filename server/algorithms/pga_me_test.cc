@@ -138,12 +138,13 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
-TEST(PgaMeTest, OtherAlgorithmsAreStillRefused) {
-  for (const char* algorithm : {"DA_QD_EXT", "GDA_QD"}) {
-    EXPECT_THAT(ValidateTinyWith(std::string("algorithm: ") + algorithm),
-                StatusIs(absl::StatusCode::kInvalidArgument,
-                         StartsWith(std::string("algorithm: ") + algorithm)));
+TEST(PgaMeTest, ThePapersAlgorithmsAreAcceptedAndUnknownOnesRefused) {
+  for (const char* algorithm : {"MAP_ELITES", "DA_QD_EXT", "GDA_QD"}) {
+    GDAQD_EXPECT_OK(ValidateTinyWith(std::string("algorithm: ") + algorithm)) << algorithm;
   }
+  EXPECT_THAT(ValidateTinyWith("algorithm: 9"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("algorithm: 9 is not an algorithm (use MAP_ELITES")));
 }
 
 TEST(PgaMeTest, ShortRunFillsArchiveGrowsBufferAndComposesBatches) {
@@ -165,7 +166,7 @@ TEST(PgaMeTest, ShortRunFillsArchiveGrowsBufferAndComposesBatches) {
     const std::vector<Provenance>& provenance = algo->last_provenance();
     ASSERT_EQ(provenance.size(), 10u);
     if (generation == 0) {
-      EXPECT_EQ(CountOf(provenance, Provenance::kIsoline), 10);  // random initial population
+      EXPECT_EQ(CountOf(provenance, Provenance::kInitial), 10);  // random initial population
     } else {
       // 30-step episodes x 10 = 300 rows >= batch 20 after the first Tell: PG is on from gen 1.
       EXPECT_EQ(CountOf(provenance, Provenance::kIsoline), 5);

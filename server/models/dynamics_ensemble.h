@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "server/models/imagination.h"
 
 namespace gdaqd::server::models {
 
@@ -97,7 +98,7 @@ struct EnsembleNormalizer {
 // each other; Train() needs exclusive access. The trainer thread owns the
 // ensemble; readers get a Clone() snapshot (STYLE.md §8). LibTorch's own intra-op threads
 // come from SetTorchThreads().
-class DynamicsEnsemble {
+class DynamicsEnsemble final : public GroupedDynamics {
  public:
   // InvalidArgument naming the field ("config.hidden[1] must be >= 1, got 0") for a bad config
   // or dims (obs_dim, action_dim >= 1); SelectDevice's errors for config.device.
@@ -107,7 +108,7 @@ class DynamicsEnsemble {
 
   DynamicsEnsemble(const DynamicsEnsemble&) = delete;
   DynamicsEnsemble& operator=(const DynamicsEnsemble&) = delete;
-  ~DynamicsEnsemble();
+  ~DynamicsEnsemble() override;
 
   // Fits the ensemble to `rows` (transition rows [obs, action, reward, next_obs, done,
   // truncated], ReplayBuffer's layout; only obs, action and next_obs are used):
@@ -138,9 +139,10 @@ class DynamicsEnsemble {
   // from `generator` (a generator of device()'s type) or LibTorch's default one for the device
   // (torch::manual_seed). Runs under c10::InferenceMode: do not backpropagate through it.
   // InvalidArgument on bad shapes or dtype.
-  absl::StatusOr<torch::Tensor> PredictGrouped(
-      const torch::Tensor& obs, const torch::Tensor& actions, bool sample,
-      c10::optional<at::Generator> generator = c10::nullopt) const;
+  absl::StatusOr<torch::Tensor> PredictGrouped(const torch::Tensor& obs,
+                                               const torch::Tensor& actions, bool sample,
+                                               c10::optional<at::Generator> generator =
+                                                   c10::nullopt) const override;
 
   // Same inputs as PredictGrouped(); returns the members' Gaussians over the normalised delta.
   absl::StatusOr<DeltaDistribution> PredictDelta(const torch::Tensor& obs,
@@ -158,11 +160,11 @@ class DynamicsEnsemble {
   static absl::StatusOr<std::unique_ptr<DynamicsEnsemble>> Load(std::istream& in,
                                                                 const std::string& device);
 
-  int obs_dim() const { return obs_dim_; }
-  int action_dim() const { return action_dim_; }
-  int members() const { return config_.members; }
+  int obs_dim() const override { return obs_dim_; }
+  int action_dim() const override { return action_dim_; }
+  int members() const override { return config_.members; }
   const EnsembleConfig& config() const { return config_; }
-  torch::Device device() const { return device_; }
+  torch::Device device() const override { return device_; }
   // Whether Train() has completed at least once (else the normaliser is the identity and the
   // weights are random).
   bool trained() const { return trained_; }

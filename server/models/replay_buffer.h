@@ -25,8 +25,9 @@ enum class Provenance : uint8_t {
   kModel = 1,     // added to the imagined archive and sent as is (p_model children)
   kGradient = 2,  // improved with policy-gradient steps through the critic (p_gradient children)
   kGreedy = 3,    // PGA-ME's greedy actor
+  kInitial = 4,   // the random initial population
 };
-inline constexpr int kNumProvenances = 4;
+inline constexpr int kNumProvenances = 5;
 
 // Bit set of provenances: bit p is set iff Provenance p matches. Build one with
 // ProvenanceMaskOf({Provenance::kModel, Provenance::kGradient}) or use kAllProvenances.

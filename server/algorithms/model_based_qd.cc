@@ -1,0 +1,321 @@
+#include "server/algorithms/model_based_qd.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/config/config.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "server/algorithms/imagined_task.h"
+#include "server/algorithms/map_elites.h"
+#include "server/emitters/isoline.h"
+#include "server/emitters/selection.h"
+#include "server/models/batched_policy.h"
+#include "server/models/dynamics_ensemble.h"
+#include "server/models/imagination.h"
+#include "server/models/torch_util.h"
+
+namespace gdaqd::server {
+namespace {
+
+using models::Provenance;
+
+models::EnsembleConfig MakeEnsembleConfig(const gdaqd::v1::ExperimentConfig& config) {
+  const gdaqd::v1::ModelConfig& model = config.model();
+  models::EnsembleConfig ensemble;
+  ensemble.members = model.ensemble_members();
+  ensemble.hidden.assign(model.ensemble_hidden_sizes().begin(),
+                         model.ensemble_hidden_sizes().end());
+  ensemble.learning_rate = model.ensemble_lr();
+  ensemble.min_log_std = model.min_log_std();
+  ensemble.max_log_std = model.max_log_std();
+  ensemble.holdout_fraction = model.holdout_fraction();
+  ensemble.patience = model.patience();
+  ensemble.min_relative_improvement = model.min_improvement();
+  ensemble.max_steps = model.max_train_steps();
+  ensemble.batch_size = model.train_batch_size();
+  ensemble.device = config.pga().device();
+  ensemble.seed = config.seed();
+  return ensemble;
+}
+
+double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ModelBasedQd>> ModelBasedQd::Create(
+    const gdaqd::v1::ExperimentConfig& config) {
+  GDAQD_RETURN_IF_ERROR(common::ValidateExperimentConfig(config));
+  if (!common::UsesDynamicsModel(config.algorithm())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("algorithm: ModelBasedQd needs DA_QD_EXT or GDA_QD, got ",
+                     gdaqd::v1::Algorithm_Name(config.algorithm())));
+  }
+  GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config));
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ImaginedTask> task,
+                         MakeImaginedTask(problem.spec));
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
+                         models::ReplayBuffer::Create(problem.spec.obs_dim,
+                                                      problem.spec.action_dim,
+                                                      config.pga().replay_capacity()));
+  models::SetTorchThreads(config.pga().torch_threads());
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::DynamicsEnsemble> ensemble,
+                         models::DynamicsEnsemble::Create(problem.spec.obs_dim,
+                                                          problem.spec.action_dim,
+                                                          MakeEnsembleConfig(config)));
+  GDAQD_RETURN_IF_ERROR(MakePolicyShape(config, problem.layout).Validate());
+  std::unique_ptr<CriticLearner> critic;
+  if (common::UsesCritic(config.algorithm())) {
+    GDAQD_ASSIGN_OR_RETURN(critic, CriticLearner::Create(config, problem.layout));
+  }
+  LOG(INFO) << "model_based_qd algorithm=" << gdaqd::v1::Algorithm_Name(config.algorithm())
+            << " device=" << ensemble->device() << " members=" << ensemble->members()
+            << " p_gradient=" << config.model().p_gradient();
+  return std::unique_ptr<ModelBasedQd>(new ModelBasedQd(
+      config, std::move(problem.spec), std::move(problem.layout), std::move(problem.archive),
+      std::move(buffer), std::move(ensemble), std::move(task), std::move(critic)));
+}
+
+ModelBasedQd::ModelBasedQd(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec,
+                           common::MlpLayout layout, std::unique_ptr<ArchiveInterface> archive,
+                           std::unique_ptr<models::ReplayBuffer> buffer,
+                           std::unique_ptr<models::DynamicsEnsemble> ensemble,
+                           std::unique_ptr<models::ImaginedTask> task,
+                           std::unique_ptr<CriticLearner> critic)
+    : config_(std::move(config)),
+      spec_(std::move(spec)),
+      layout_(std::move(layout)),
+      archive_(std::move(archive)),
+      buffer_(std::move(buffer)),
+      ensemble_(std::move(ensemble)),
+      task_(std::move(task)),
+      critic_(std::move(critic)),
+      rng_(config_.seed()),
+      model_rng_(config_.seed() ^ 0x9E3779B97F4A7C15ULL) {}
+
+ModelBasedQd::~ModelBasedQd() = default;
+
+models::ProvenanceMask ModelBasedQd::training_filter() const {
+  using models::ProvenanceMaskOf;
+  switch (config_.model().training_data()) {
+    case gdaqd::v1::D_GRADIENT:
+      return ProvenanceMaskOf({Provenance::kInitial, Provenance::kGradient, Provenance::kGreedy});
+    case gdaqd::v1::D_MODEL_AND_GRADIENT:
+      return models::kAllProvenances;
+    default:  // D_MODEL
+      return ProvenanceMaskOf({Provenance::kInitial, Provenance::kIsoline, Provenance::kModel});
+  }
+}
+
+absl::Status ModelBasedQd::Imagine(int64_t wanted, std::vector<float>* added) {
+  const absl::Time start = absl::Now();
+  const int64_t num_params = layout_.num_params();
+  const int descriptor_dim = spec_.descriptor_dim;
+  const gdaqd::v1::ModelConfig& model = config_.model();
+  const IsolineParams isoline{config_.emitter().iso_sigma(), config_.emitter().line_sigma()};
+  std::unique_ptr<ArchiveInterface> imagined = archive_->Clone();
+  const models::PolicyShape shape = MakePolicyShape(config_, layout_);
+
+  // Sampling noise: a CPU generator seeded per imagination phase keeps runs reproducible; on a
+  // GPU LibTorch's default CUDA generator is used.
+  c10::optional<at::Generator> generator;
+  if (ensemble_->device().is_cpu()) {
+    generator = at::detail::createCPUGenerator(config_.seed() * 0x100000001B3ULL +
+                                               imagination_calls_);
+  }
+  ++imagination_calls_;
+
+  ImaginationReport report;
+  std::vector<float> children;
+  std::vector<int32_t> members;
+  std::uniform_int_distribution<int32_t> pick_member(0, ensemble_->members() - 1);
+  std::vector<float> descriptors, fitnesses, kept_params;
+  std::vector<int64_t> kept_rows;
+  while (report.generations < model.imagined_generations() &&
+         static_cast<int64_t>(added->size()) < wanted * num_params) {
+    const int64_t batch = model.imagined_batch_size();
+    GDAQD_RETURN_IF_ERROR(EmitIsoline(*imagined, batch, isoline, rng_, &children));
+    members.resize(batch);
+    for (int32_t& m : members) m = pick_member(rng_);
+    models::ImaginationRequest request;
+    request.shape = shape;
+    request.params = children;
+    request.member = members;
+    request.initial_obs = initial_obs_;
+    request.episode_length = spec_.episode_length;
+    request.sample = model.sample_predictions();
+    GDAQD_ASSIGN_OR_RETURN(models::ImaginedEpisodes episodes,
+                           models::ImagineEpisodes(*ensemble_, *task_, request, generator));
+    descriptors.clear();
+    fitnesses.clear();
+    kept_params.clear();
+    kept_rows.clear();
+    for (int64_t i = 0; i < batch; ++i) {
+      const float* d = &episodes.descriptors[i * descriptor_dim];
+      bool usable = !episodes.diverged[i] && std::isfinite(episodes.fitness[i]);
+      for (int k = 0; k < descriptor_dim; ++k) usable = usable && std::isfinite(d[k]);
+      if (!usable) {
+        ++report.diverged;
+        continue;
+      }
+      descriptors.insert(descriptors.end(), d, d + descriptor_dim);
+      fitnesses.push_back(episodes.fitness[i]);
+      kept_params.insert(kept_params.end(), &children[i * num_params],
+                         &children[(i + 1) * num_params]);
+      kept_rows.push_back(i);
+    }
+    GDAQD_ASSIGN_OR_RETURN(std::vector<InsertOutcome> outcomes,
+                           imagined->InsertBatch(descriptors, fitnesses, kept_params));
+    for (size_t j = 0; j < outcomes.size(); ++j) {
+      if (outcomes[j].status == InsertStatus::kNotAdded) continue;
+      const int64_t i = kept_rows[j];
+      added->insert(added->end(), &children[i * num_params], &children[(i + 1) * num_params]);
+      ++report.added;
+    }
+    ++report.generations;
+    report.evaluated += batch;
+  }
+  report.seconds = SecondsSince(start);
+  stats_.imagined_evaluations += report.evaluated;
+  stats_.imagination_seconds += report.seconds;
+  last_imagination_ = report;
+  return absl::OkStatus();
+}
+
+absl::Status ModelBasedQd::AppendGradientChildren(int64_t n, const std::vector<float>& pool,
+                                                  std::vector<float>* params) {
+  const int64_t num_params = layout_.num_params();
+  std::vector<float> parents;
+  parents.reserve(n * num_params);
+  const int64_t pool_rows = static_cast<int64_t>(pool.size()) / num_params;
+  if (pool_rows > 0) {
+    std::uniform_int_distribution<int64_t> pick(0, pool_rows - 1);
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t row = pick(rng_);
+      parents.insert(parents.end(), &pool[row * num_params], &pool[(row + 1) * num_params]);
+    }
+  } else {
+    GDAQD_ASSIGN_OR_RETURN(std::vector<int64_t> cells, SelectUniform(*archive_, n, rng_));
+    for (int64_t cell : cells) {
+      const absl::Span<const float> elite = archive_->elite(cell)->params;
+      parents.insert(parents.end(), elite.begin(), elite.end());
+    }
+  }
+  const absl::Time start = absl::Now();
+  GDAQD_ASSIGN_OR_RETURN(std::vector<float> children, critic_->Children(parents, *buffer_));
+  stats_.gradient_seconds += SecondsSince(start);
+  params->insert(params->end(), children.begin(), children.end());
+  return absl::OkStatus();
+}
+
+absl::Status ModelBasedQd::Ask(int64_t count, std::vector<float>* params) {
+  count = std::max<int64_t>(count, 0);
+  params->clear();
+  last_composition_ = {};
+  last_imagination_ = {};
+  if (archive_->num_filled() == 0) {
+    RandomPolicies(layout_, config_.seed(), count, &random_policies_, params);
+    last_provenance_.assign(count, Provenance::kInitial);
+    return absl::OkStatus();
+  }
+  const int64_t num_params = layout_.num_params();
+  ModelBatchComposition batch;
+  if (critic_ != nullptr && critic_->CanLearn(*buffer_)) {
+    batch.gradient = std::clamp<int64_t>(
+        std::llround(config_.model().p_gradient() * static_cast<double>(count)), 0, count);
+  }
+  const int64_t n_model = count - batch.gradient;
+  std::vector<float> added;
+  if (ensemble_->trained() && !initial_obs_.empty()) {
+    // With p_gradient = 1 imagination still runs: it supplies the gradient children's parents.
+    GDAQD_RETURN_IF_ERROR(Imagine(n_model > 0 ? n_model : batch.gradient, &added));
+  }
+  batch.model = std::min<int64_t>(n_model, static_cast<int64_t>(added.size()) / num_params);
+  batch.isoline = n_model - batch.model;
+  params->assign(added.begin(), added.begin() + batch.model * num_params);
+  const IsolineParams isoline{config_.emitter().iso_sigma(), config_.emitter().line_sigma()};
+  std::vector<float> fill;
+  GDAQD_RETURN_IF_ERROR(EmitIsoline(*archive_, batch.isoline, isoline, rng_, &fill));
+  params->insert(params->end(), fill.begin(), fill.end());
+  if (batch.gradient > 0) GDAQD_RETURN_IF_ERROR(AppendGradientChildren(batch.gradient, added, params));
+
+  last_provenance_.assign(batch.model, Provenance::kModel);
+  last_provenance_.insert(last_provenance_.end(), batch.isoline, Provenance::kIsoline);
+  last_provenance_.insert(last_provenance_.end(), batch.gradient, Provenance::kGradient);
+  last_composition_ = batch;
+  return absl::OkStatus();
+}
+
+void ModelBasedQd::AddTransitions(absl::Span<const EvalOutcome> outcomes) {
+  const bool tagged = last_provenance_.size() == outcomes.size();
+  int64_t rejected = 0;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const EvalOutcome& outcome = outcomes[i];
+    if (!outcome.error.empty() || outcome.diverged || outcome.transitions.empty()) continue;
+    if (initial_obs_.empty() &&
+        static_cast<int64_t>(outcome.transitions.size()) >= buffer_->row_size()) {
+      // Every episode starts from the experiment's one fixed state (env.reset_seed): the first
+      // observation of any real episode is where imagination starts.
+      initial_obs_.assign(outcome.transitions.begin(),
+                          outcome.transitions.begin() + spec_.obs_dim);
+    }
+    const Provenance provenance = tagged ? last_provenance_[i] : Provenance::kIsoline;
+    if (!buffer_->Add(provenance, outcome.transitions).ok()) ++rejected;
+  }
+  if (rejected > 0) {
+    LOG(WARNING) << "model_based_qd dropped the transitions of " << rejected
+                 << " episodes (malformed)";
+  }
+}
+
+absl::Status ModelBasedQd::TrainModel() {
+  std::vector<float> rows;
+  GDAQD_RETURN_IF_ERROR(buffer_->Gather(training_filter(), &rows));
+  if (static_cast<int64_t>(rows.size()) < 2 * buffer_->row_size()) {
+    LOG(WARNING) << "model_based_qd: fewer than 2 transitions pass the training filter; the "
+                    "dynamics model is not trained yet";
+    return absl::OkStatus();
+  }
+  const absl::Time start = absl::Now();
+  GDAQD_ASSIGN_OR_RETURN(models::TrainReport report, ensemble_->Train(rows, model_rng_));
+  stats_.training_seconds += SecondsSince(start);
+  ++stats_.model_train_calls;
+  stats_.model_holdout_loss = report.holdout_loss;
+  stats_.model_holdout_mse = report.holdout_mse;
+  iterations_since_training_ = 0;
+  LOG(INFO) << "dynamics_model_trained rows=" << report.train_rows + report.holdout_rows
+            << " steps=" << report.steps << " stopped_early=" << report.stopped_early
+            << " holdout_nll=" << report.holdout_loss << " holdout_mse=" << report.holdout_mse
+            << " seconds=" << report.seconds;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TellSummary> ModelBasedQd::Tell(absl::Span<const float> params,
+                                               absl::Span<const EvalOutcome> outcomes) {
+  GDAQD_ASSIGN_OR_RETURN(TellSummary summary, InsertOutcomes(*archive_, params, outcomes));
+  AddTransitions(outcomes);
+  last_provenance_.clear();
+  if (critic_ != nullptr) {
+    GDAQD_RETURN_IF_ERROR(critic_->EnsureStarted(params));
+    if (critic_->CanLearn(*buffer_)) {
+      const absl::Time start = absl::Now();
+      GDAQD_RETURN_IF_ERROR(critic_->Train(*buffer_));
+      stats_.training_seconds += SecondsSince(start);
+      stats_.critic_train_calls = critic_->train_calls();
+      stats_.critic_loss = critic_->last_critic_loss();
+    }
+  }
+  ++iterations_since_training_;
+  if (!ensemble_->trained() || iterations_since_training_ >= config_.model().retrain_every()) {
+    GDAQD_RETURN_IF_ERROR(TrainModel());
+  }
+  return summary;
+}
+
+}  // namespace gdaqd::server

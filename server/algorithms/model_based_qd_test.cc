@@ -1,0 +1,286 @@
+#include "server/algorithms/model_based_qd.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/config/config.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "server/algorithms/experiment.h"
+#include "server/scheduler/local_evaluator.h"
+#include "tests/testing/status_matchers.h"
+
+namespace gdaqd::server {
+namespace {
+
+using models::Provenance;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using testing::StatusIs;
+
+// Small enough to run in seconds on 2 cores: 30-step PointMaze, (8) policies, a (32, 32)
+// ensemble trained for at most 100 steps, a (16, 16) critic.
+constexpr char kTiny[] = R"pb(
+  algorithm: GDA_QD
+  env { task: "point_maze" episode_length: 30 }
+  policy { hidden_sizes: [ 8 ] }
+  archive { cells_per_dim: [ 10, 10 ] }
+  emitter { batch_size: 10 iso_sigma: 0.05 line_sigma: 0.2 }
+  budget { max_evaluations: 60 }
+  seed: 5
+  pga {
+    critic_hidden_sizes: [ 16, 16 ]
+    critic_steps: 5
+    pg_steps: 3
+    critic_batch_size: 20
+    device: "cpu"
+  }
+  model {
+    ensemble_hidden_sizes: [ 32, 32 ]
+    max_train_steps: 100
+    train_batch_size: 32
+    imagined_batch_size: 16
+    imagined_generations: 20
+    retrain_every: 2
+  }
+)pb";
+
+gdaqd::v1::ExperimentConfig TinyConfig(const std::string& extra = "") {
+  gdaqd::v1::ExperimentConfig config;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kTiny, &config));
+  EXPECT_TRUE(google::protobuf::TextFormat::MergeFromString(extra, &config));
+  common::ApplyDefaults(&config);
+  EXPECT_TRUE(common::ValidateExperimentConfig(config).ok());
+  return config;
+}
+
+absl::Status ValidateTinyWith(const std::string& text) {
+  gdaqd::v1::ExperimentConfig config;
+  if (!google::protobuf::TextFormat::ParseFromString(kTiny, &config) ||
+      !google::protobuf::TextFormat::MergeFromString(text, &config)) {
+    return absl::InternalError("test config does not parse");
+  }
+  common::ApplyDefaults(&config);
+  return common::ValidateExperimentConfig(config);
+}
+
+int64_t CountOf(const std::vector<Provenance>& provenance, Provenance p) {
+  int64_t n = 0;
+  for (Provenance q : provenance) n += q == p ? 1 : 0;
+  return n;
+}
+
+// Runs `generations` Ask/Evaluate/Tell rounds of `count` policies.
+class Loop {
+ public:
+  explicit Loop(const gdaqd::v1::ExperimentConfig& config) : evaluator_(2) {
+    request_.env = config.env();
+    request_.policy = config.policy();
+    request_.record_transitions = true;
+    request_.descriptor_dim = 2;
+  }
+  absl::Status Round(ModelBasedQd& algo, int64_t count) {
+    if (absl::Status s = Ask(algo, count); !s.ok()) return s;
+    return EvaluateAndTell(algo);
+  }
+  absl::Status Ask(ModelBasedQd& algo, int64_t count) {
+    request_.num_params = algo.layout().num_params();
+    request_.seeds.assign(count, 0);
+    return algo.Ask(count, &request_.params);
+  }
+  absl::Status EvaluateAndTell(ModelBasedQd& algo) {
+    absl::StatusOr<std::vector<EvalOutcome>> outcomes = evaluator_.Evaluate(request_, nullptr);
+    if (!outcomes.ok()) return outcomes.status();
+    return algo.Tell(request_.params, *outcomes).status();
+  }
+  const std::vector<float>& params() const { return request_.params; }
+
+ private:
+  LocalEvaluator evaluator_;
+  EvalRequest request_;
+};
+
+TEST(ModelConfigTest, DefaultsFollowTheDesign) {
+  auto config = common::ParseExperimentConfig(R"pb(
+    algorithm: GDA_QD
+    env { task: "point_maze" }
+    budget { max_evaluations: 100 }
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const gdaqd::v1::ModelConfig& model = config->model();
+  EXPECT_FLOAT_EQ(model.p_gradient(), 0.1f);
+  EXPECT_EQ(model.imagined_batch_size(), 32);
+  EXPECT_EQ(model.imagined_generations(), 100);
+  EXPECT_TRUE(model.sample_predictions());
+  EXPECT_EQ(model.ensemble_members(), 4);
+  EXPECT_THAT(model.ensemble_hidden_sizes(), ::testing::ElementsAre(512, 512));
+  EXPECT_FLOAT_EQ(model.ensemble_lr(), 1e-3f);
+  EXPECT_FLOAT_EQ(model.min_log_std(), -4.0f);
+  EXPECT_FLOAT_EQ(model.max_log_std(), 1.0f);
+  EXPECT_FLOAT_EQ(model.holdout_fraction(), 0.1f);
+  EXPECT_EQ(model.patience(), 10);
+  EXPECT_FLOAT_EQ(model.min_improvement(), 0.01f);
+  EXPECT_EQ(model.max_train_steps(), 2000);
+  EXPECT_EQ(model.retrain_every(), 25);
+  EXPECT_EQ(model.training_data(), gdaqd::v1::D_MODEL);
+  // The critic side is PGA-ME's.
+  EXPECT_EQ(config->pga().critic_steps(), 300);
+  EXPECT_EQ(config->pga().pg_steps(), 100);
+
+  auto da = common::ParseExperimentConfig(R"pb(
+    algorithm: DA_QD_EXT
+    env { task: "ant_trap" }
+    budget { max_evaluations: 100 }
+  )pb");
+  ASSERT_TRUE(da.ok()) << da.status();
+  EXPECT_EQ(da->model().p_gradient(), 0.0f);
+}
+
+TEST(ModelConfigTest, ValidationNamesTheField) {
+  EXPECT_THAT(ValidateTinyWith("algorithm: DA_QD_EXT model { p_gradient: 0.5 }"),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("model.p_gradient:")));
+  EXPECT_THAT(ValidateTinyWith("model { p_gradient: 1.5 }"),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("model.p_gradient:")));
+  EXPECT_THAT(ValidateTinyWith("model { imagined_batch_size: -1 }"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("model.imagined_batch_size:")));
+  EXPECT_THAT(ValidateTinyWith("model { ensemble_hidden_sizes: 0 }"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("model.ensemble_hidden_sizes[2]:")));
+  EXPECT_THAT(ValidateTinyWith("model { min_log_std: 2 max_log_std: 1 }"),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("model.max_log_std:")));
+  EXPECT_THAT(ValidateTinyWith("model { holdout_fraction: 0.95 }"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("model.holdout_fraction:")));
+  // p_gradient 0 is a valid explicit GDA_QD setting (not replaced by the default).
+  GDAQD_EXPECT_OK(ValidateTinyWith("model { p_gradient: 0 }"));
+  EXPECT_EQ(TinyConfig("model { p_gradient: 0 }").model().p_gradient(), 0.0f);
+}
+
+TEST(ModelBasedQdTest, TrainingFilterFollowsThePaper) {
+  using models::ProvenanceBit;
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(TinyConfig()));
+  const models::ProvenanceMask d_model = algo->training_filter();
+  EXPECT_TRUE(d_model & ProvenanceBit(Provenance::kInitial));
+  EXPECT_TRUE(d_model & ProvenanceBit(Provenance::kModel));
+  EXPECT_TRUE(d_model & ProvenanceBit(Provenance::kIsoline));
+  EXPECT_FALSE(d_model & ProvenanceBit(Provenance::kGradient));
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      auto gradient,
+      ModelBasedQd::Create(TinyConfig("model { training_data: D_GRADIENT }")));
+  EXPECT_TRUE(gradient->training_filter() & ProvenanceBit(Provenance::kGradient));
+  EXPECT_TRUE(gradient->training_filter() & ProvenanceBit(Provenance::kInitial));
+  EXPECT_FALSE(gradient->training_filter() & ProvenanceBit(Provenance::kModel));
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      auto both,
+      ModelBasedQd::Create(TinyConfig("model { training_data: D_MODEL_AND_GRADIENT }")));
+  EXPECT_EQ(both->training_filter(), models::kAllProvenances);
+}
+
+TEST(ModelBasedQdTest, GdaQdBatchesAreImaginedAdditionsPlusGradientChildren) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config));
+  Loop loop(config);
+  GDAQD_ASSERT_OK(loop.Round(*algo, 10));
+  EXPECT_EQ(CountOf(algo->last_provenance(), Provenance::kInitial), 0);  // cleared by Tell
+  EXPECT_EQ(algo->learning_stats().model_train_calls, 1);  // trained on the initial population
+  EXPECT_EQ(algo->learning_stats().critic_train_calls, 1);
+  int64_t model_children = 0;
+  for (int generation = 1; generation <= 4; ++generation) {
+    SCOPED_TRACE(generation);
+    // Ask and inspect before Tell clears the provenance.
+    GDAQD_ASSERT_OK(loop.Ask(*algo, 10));
+    const ModelBatchComposition& batch = algo->last_composition();
+    EXPECT_EQ(batch.model + batch.isoline + batch.gradient, 10);
+    EXPECT_EQ(batch.gradient, 1);  // round(0.1 x 10)
+    const ImaginationReport& imagined = algo->last_imagination();
+    EXPECT_GT(imagined.evaluated, 0);
+    EXPECT_EQ(imagined.evaluated, imagined.generations * 16);
+    // Imagination stops as soon as 9 were added, or after 20 generations.
+    EXPECT_TRUE(imagined.added >= 9 || imagined.generations == 20);
+    EXPECT_EQ(batch.model, std::min<int64_t>(imagined.added, 9));
+    const std::vector<Provenance>& provenance = algo->last_provenance();
+    ASSERT_EQ(provenance.size(), 10u);
+    EXPECT_EQ(CountOf(provenance, Provenance::kModel), batch.model);
+    EXPECT_EQ(CountOf(provenance, Provenance::kIsoline), batch.isoline);
+    EXPECT_EQ(provenance.back(), Provenance::kGradient);
+    model_children += batch.model;
+    GDAQD_ASSERT_OK(loop.EvaluateAndTell(*algo));
+  }
+  EXPECT_GT(model_children, 0);
+  EXPECT_GT(algo->learning_stats().imagined_evaluations, 0);
+}
+
+TEST(ModelBasedQdTest, TransitionsAreStoredByProvenanceAndTrainTheModel) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config));
+  Loop loop(config);
+  for (int generation = 0; generation < 5; ++generation) GDAQD_ASSERT_OK(loop.Round(*algo, 10));
+  const models::ReplayBuffer& buffer = algo->replay_buffer();
+  EXPECT_GT(buffer.size(models::ProvenanceBit(Provenance::kInitial)), 0);
+  EXPECT_GT(buffer.size(models::ProvenanceBit(Provenance::kModel)), 0);
+  EXPECT_GT(buffer.size(models::ProvenanceBit(Provenance::kGradient)), 0);
+  EXPECT_EQ(buffer.size(models::ProvenanceBit(Provenance::kGreedy)), 0);
+  const LearningStats stats = algo->learning_stats();
+  // Trained after the initial population, then every 2 iterations: after Tells 1, 3, 5.
+  EXPECT_EQ(stats.model_train_calls, 3);
+  EXPECT_EQ(stats.critic_train_calls, 5);
+  EXPECT_TRUE(std::isfinite(stats.model_holdout_loss));
+  EXPECT_TRUE(std::isfinite(stats.model_holdout_mse));
+  EXPECT_TRUE(std::isfinite(stats.critic_loss));
+  EXPECT_GT(stats.imagination_seconds, 0);
+  EXPECT_GT(algo->archive().num_filled(), 3);
+}
+
+TEST(ModelBasedQdTest, DaQdExtNeverMakesGradientChildren) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig("algorithm: DA_QD_EXT model { p_gradient: 0 }");
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config));
+  Loop loop(config);
+  for (int generation = 0; generation < 4; ++generation) GDAQD_ASSERT_OK(loop.Round(*algo, 10));
+  EXPECT_EQ(algo->replay_buffer().size(models::ProvenanceBit(Provenance::kGradient)), 0);
+  EXPECT_GT(algo->replay_buffer().size(models::ProvenanceBit(Provenance::kModel)), 0);
+  EXPECT_EQ(algo->learning_stats().critic_train_calls, 0);
+  EXPECT_TRUE(std::isnan(algo->learning_stats().critic_loss));
+}
+
+TEST(ModelBasedQdTest, SameSeedSameRun) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig("algorithm: DA_QD_EXT model { p_gradient: 0 }");
+  std::vector<float> last[2];
+  for (int run = 0; run < 2; ++run) {
+    GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config));
+    Loop loop(config);
+    for (int generation = 0; generation < 3; ++generation) {
+      GDAQD_ASSERT_OK(loop.Round(*algo, 10));
+    }
+    last[run] = loop.params();
+  }
+  EXPECT_EQ(last[0], last[1]);
+}
+
+TEST(ModelBasedQdTest, ExperimentReportsImaginationAndLosses) {
+  LocalEvaluator evaluator(2);
+  Experiment experiment("gda", TinyConfig(), &evaluator);
+  experiment.Start();
+  ASSERT_TRUE(experiment.WaitFinished(absl::Seconds(120)));
+  const gdaqd::v1::ExperimentStatus status = experiment.Status();
+  ASSERT_EQ(status.state(), gdaqd::v1::SUCCEEDED) << status.error();
+  const gdaqd::v1::ProgressSnapshot& progress = status.progress();
+  EXPECT_EQ(progress.evaluations(), 60);
+  EXPECT_GT(progress.imagined_evaluations(), 0);
+  EXPECT_TRUE(std::isfinite(progress.model_holdout_loss()));
+  EXPECT_TRUE(std::isfinite(progress.critic_loss()));
+  EXPECT_GT(progress.evaluation_seconds(), 0);
+  EXPECT_GT(progress.training_seconds(), 0);
+  EXPECT_GE(progress.model_train_calls(), 1);
+}
+
+TEST(ModelBasedQdTest, RejectsOtherAlgorithms) {
+  EXPECT_THAT(ModelBasedQd::Create(TinyConfig("algorithm: PGA_ME")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("DA_QD_EXT or GDA_QD")));
+}
+
+}  // namespace
+}  // namespace gdaqd::server

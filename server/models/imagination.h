@@ -1,0 +1,76 @@
+// Imagined evaluation (paper §3.1, Algorithm 1 line 9): P policies rolled out for T steps in a
+// learned dynamics model instead of the simulator, each rollout on one ensemble member fixed for
+// the episode, with fitness and descriptor computed from the predicted observations by the task's
+// own per-step functions (supplied by the caller, so this file needs no simulator and no common/).
+//
+// Rollouts are grouped by member: every step is one batched policy forward over all P policies and
+// one dense batched matmul per member and layer of the model (DynamicsEnsemble::PredictGrouped).
+#ifndef GDAQD_SERVER_MODELS_IMAGINATION_H_
+#define GDAQD_SERVER_MODELS_IMAGINATION_H_
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "server/models/batched_policy.h"
+#include "server/models/imagined_task.h"
+
+namespace gdaqd::server::models {
+
+// A dynamics model that predicts next observations for rollouts grouped by member:
+// obs [E, B_e, obs_dim], actions [E, B_e, action_dim] -> next_obs [E, B_e, obs_dim] on device().
+// DynamicsEnsemble is the learned one; tests plug in exact simulators.
+class GroupedDynamics {
+ public:
+  virtual ~GroupedDynamics() = default;
+  virtual int obs_dim() const = 0;
+  virtual int action_dim() const = 0;
+  virtual int members() const = 0;
+  virtual torch::Device device() const = 0;
+  // With `sample`, noise comes from `generator` (a generator of device()'s type).
+  virtual absl::StatusOr<torch::Tensor> PredictGrouped(
+      const torch::Tensor& obs, const torch::Tensor& actions, bool sample,
+      c10::optional<at::Generator> generator) const = 0;
+};
+
+// Results of ImagineEpisodes, one entry per policy in input order.
+struct ImaginedEpisodes {
+  std::vector<float> fitness;      // [P] sum of imagined rewards up to termination
+  std::vector<float> descriptors;  // [P, descriptor_dim] of the last imagined observation
+  std::vector<uint8_t> diverged;   // [P] 1 if a predicted observation was not finite
+  std::vector<int32_t> steps;      // [P] steps taken (episode_length unless terminated first)
+};
+
+struct ImaginationRequest {
+  PolicyShape shape;                 // the policies' network
+  absl::Span<const float> params;    // [P, num_params] host, row-major
+  absl::Span<const int32_t> member;  // [P] ensemble member of each rollout, in [0, members)
+  absl::Span<const float> initial_obs;  // [obs_dim], the task's fixed start observation
+  int episode_length = 0;               // T >= 1
+  bool sample = true;                   // sample the member's Gaussian, or use its mean
+};
+
+// Rolls the policies out in `model` the way common::RunEpisode does in the simulator: step t
+// takes a = pi(obs_t), obs_{t+1} = model(obs_t, a); the reward and termination of the step come
+// from `task`; a rollout stops after its terminating step or after episode_length steps, and its
+// descriptor is that of its last observation. A rollout whose prediction is not finite stops and
+// is flagged diverged. `generator` (on model.device()'s type) makes sampling reproducible.
+// InvalidArgument on inconsistent sizes (params vs shape, member outside [0, members), obs_dim or
+// action_dim different from the model's, non-finite initial_obs); Internal if LibTorch fails.
+absl::StatusOr<ImaginedEpisodes> ImagineEpisodes(const GroupedDynamics& model,
+                                                 const ImaginedTask& task,
+                                                 const ImaginationRequest& request,
+                                                 c10::optional<at::Generator> generator);
+
+// Multiply-add count of one imagined step of one rollout (policy forward plus one member's
+// forward), x2 for FLOPs: what bench/imagination divides by to get its roofline share.
+int64_t ImaginedStepFlops(const PolicyShape& policy, int obs_dim, int action_dim,
+                          absl::Span<const int> model_hidden);
+
+}  // namespace gdaqd::server::models
+
+#endif  // GDAQD_SERVER_MODELS_IMAGINATION_H_
