@@ -1,0 +1,188 @@
+// Imagination throughput against the matmul roofline (issue 4, DESIGN.md §8):
+//   (a) LibTorch's float32 matmul rate on this machine, [256,512]x[512,512], 1 torch thread: the
+//       limit;
+//   (b) for each batch size P: P (64,64) policies rolled out for T steps in a 4 x (512,512)
+//       probabilistic ensemble (sampled predictions, members drawn at random), with the task's
+//       reward/termination/descriptor on every predicted step: imagined episodes/s, and
+//       share = FLOPs per imagined episode x episodes/s / (a). Goal: share >= 0.5 at the
+//       production imagined batch (model.imagined_batch_size, 32) and above.
+// The ensemble is untrained (random weights): its cost does not depend on the values, and a
+// rollout that terminates early would make episodes look cheaper, so the task here never
+// terminates (every rollout runs all T steps).
+//
+//   build/bench/bench_imagination [--task ant_trap] [--batches 32,128,512] [--csv imagination.csv]
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "bench/bench_util.h"
+#include "common/config/config.h"
+#include "common/task.h"
+#include "server/algorithms/critic_learner.h"
+#include "server/algorithms/imagined_task.h"
+#include "server/algorithms/map_elites.h"
+#include "server/models/batched_policy.h"
+#include "server/models/dynamics_ensemble.h"
+#include "server/models/imagination.h"
+#include "server/models/matmul_rate.h"
+#include "server/models/torch_util.h"
+
+ABSL_FLAG(std::string, task, "ant_trap", "task whose dimensions and reward are imagined");
+ABSL_FLAG(std::string, batches, "32,128,512", "imagined batch sizes P to measure");
+ABSL_FLAG(double, seconds, 3.0, "time per measurement (whole imagined batches)");
+ABSL_FLAG(std::string, csv, "imagination.csv", "where to write the table");
+
+namespace gdaqd::bench {
+namespace {
+
+// The task's functions, with termination switched off (see the file comment).
+class NeverTerminates final : public server::models::ImaginedTask {
+ public:
+  explicit NeverTerminates(std::unique_ptr<server::models::ImaginedTask> task)
+      : task_(std::move(task)) {}
+  int descriptor_dim() const override { return task_->descriptor_dim(); }
+  void Step(absl::Span<const float> obs, absl::Span<const float> actions,
+            absl::Span<const float> next_obs, absl::Span<float> reward,
+            absl::Span<uint8_t> terminated) const override {
+    task_->Step(obs, actions, next_obs, reward, terminated);
+    for (uint8_t& t : terminated) t = 0;
+  }
+  void Descriptor(absl::Span<const float> obs, absl::Span<float> out) const override {
+    task_->Descriptor(obs, out);
+  }
+
+ private:
+  std::unique_ptr<server::models::ImaginedTask> task_;
+};
+
+int Run() {
+  const std::string task_name = absl::GetFlag(FLAGS_task);
+  absl::StatusOr<gdaqd::v1::ExperimentConfig> config = common::ParseExperimentConfig(
+      absl::StrCat("algorithm: GDA_QD env { task: \"", task_name,
+                   "\" } budget { max_evaluations: 1 } pga { device: \"cpu\" }"));
+  if (!config.ok()) {
+    std::fprintf(stderr, "bench_imagination: %s\n", config.status().ToString().c_str());
+    return 1;
+  }
+  const gdaqd::v1::ModelConfig& model = config->model();
+  absl::StatusOr<common::TaskSpec> spec = common::GetTaskSpec(task_name, 0);
+  absl::StatusOr<common::MlpLayout> layout = common::PolicyLayout(config->env(), config->policy());
+  absl::StatusOr<std::unique_ptr<server::models::ImaginedTask>> task =
+      server::MakeImaginedTask(*spec);
+  if (!spec.ok() || !layout.ok() || !task.ok()) {
+    std::fprintf(stderr, "bench_imagination: cannot set up task %s\n", task_name.c_str());
+    return 1;
+  }
+  const NeverTerminates never(std::move(task).value());
+
+  absl::StatusOr<double> gflops = server::models::MeasureMatmulGflops("cpu", 1, 256, 512, 512,
+                                                                      absl::Seconds(1));
+  if (!gflops.ok()) {
+    std::fprintf(stderr, "bench_imagination: %s\n", gflops.status().ToString().c_str());
+    return 1;
+  }
+  server::models::EnsembleConfig ensemble_config;
+  ensemble_config.members = model.ensemble_members();
+  ensemble_config.hidden.assign(model.ensemble_hidden_sizes().begin(),
+                                model.ensemble_hidden_sizes().end());
+  ensemble_config.device = "cpu";
+  auto ensemble =
+      server::models::DynamicsEnsemble::Create(spec->obs_dim, spec->action_dim, ensemble_config);
+  if (!ensemble.ok()) {
+    std::fprintf(stderr, "bench_imagination: %s\n", ensemble.status().ToString().c_str());
+    return 1;
+  }
+  const server::models::PolicyShape shape = server::MakePolicyShape(*config, *layout);
+  const int episode_length = spec->episode_length;
+  const double flops_per_episode =
+      static_cast<double>(server::models::ImaginedStepFlops(
+          shape, spec->obs_dim, spec->action_dim, ensemble_config.hidden)) *
+      episode_length;
+  const std::vector<float> start(spec->obs_dim, 0.0f);
+
+  std::printf("bench_imagination: %s, %s\n", MachineDescription().c_str(), NowUtc().c_str());
+  std::printf("task %s: obs %d, action %d, T %d; policy (64,64); ensemble %d x (%d,%d); "
+              "%.2f MFLOP per imagined episode\n",
+              task_name.c_str(), spec->obs_dim, spec->action_dim, episode_length,
+              ensemble_config.members, ensemble_config.hidden[0], ensemble_config.hidden[1],
+              flops_per_episode / 1e6);
+  Table table({"measure", "imagined batch P", "value", "goal", "ratio"});
+  table.AddRow({"(a) torch matmul GFLOP/s, 1 thread", "", absl::StrFormat("%.1f", *gflops),
+                "limit", "1.00"});
+  std::mt19937_64 rng(1);
+  for (absl::string_view text : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
+    int p = 0;
+    if (!absl::SimpleAtoi(text, &p) || p < 1) {
+      std::fprintf(stderr, "bench_imagination: --batches has '%s'\n", std::string(text).c_str());
+      return 1;
+    }
+    uint64_t drawn = 0;
+    std::vector<float> params;
+    server::RandomPolicies(*layout, 7, p, &drawn, &params);
+    std::vector<int32_t> members(p);
+    std::uniform_int_distribution<int32_t> pick(0, ensemble_config.members - 1);
+    server::models::ImaginationRequest request;
+    request.shape = shape;
+    request.params = params;
+    request.initial_obs = start;
+    request.episode_length = episode_length;
+    request.sample = true;
+    at::Generator generator = at::detail::createCPUGenerator(3);
+    int64_t episodes = 0, diverged = 0;
+    // One warm-up batch, then whole batches until the time is used.
+    for (int32_t& m : members) m = pick(rng);
+    request.member = members;
+    if (auto out = server::models::ImagineEpisodes(**ensemble, never, request, generator);
+        !out.ok()) {
+      std::fprintf(stderr, "bench_imagination: %s\n", out.status().ToString().c_str());
+      return 1;
+    }
+    const absl::Time begin = absl::Now();
+    absl::Duration elapsed;
+    do {
+      for (int32_t& m : members) m = pick(rng);
+      auto out = server::models::ImagineEpisodes(**ensemble, never, request, generator);
+      if (!out.ok()) {
+        std::fprintf(stderr, "bench_imagination: %s\n", out.status().ToString().c_str());
+        return 1;
+      }
+      for (uint8_t d : out->diverged) diverged += d;
+      episodes += p;
+      elapsed = absl::Now() - begin;
+    } while (elapsed < absl::Seconds(absl::GetFlag(FLAGS_seconds)));
+    if (diverged > 0) {
+      std::printf("warning: %lld of %lld imagined episodes diverged (ended early)\n",
+                  static_cast<long long>(diverged), static_cast<long long>(episodes));
+    }
+    const double rate = episodes / absl::ToDoubleSeconds(elapsed);
+    const double share = rate * flops_per_episode / (*gflops * 1e9);
+    table.AddRow({"(b) imagined episodes/s", absl::StrCat(p), absl::StrFormat("%.1f", rate), "",
+                  ""});
+    table.AddRow({"(b) share of the matmul roofline", absl::StrCat(p),
+                  absl::StrFormat("%.2f", share), ">= 0.5", absl::StrFormat("%.2f", share / 0.5)});
+  }
+  std::printf("%s", table.ToText().c_str());
+  const std::string csv = absl::GetFlag(FLAGS_csv);
+  if (!csv.empty() && !table.WriteCsv(csv)) {
+    std::fprintf(stderr, "bench_imagination: cannot write %s\n", csv.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace gdaqd::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return gdaqd::bench::Run();
+}
