@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -115,6 +116,57 @@ TEST(PipelineTest, MapElitesOverGrpcExportsAndReloadsIdentically) {
                              client::ReplayElite(results, exported.elites.back().cell(), ""));
   EXPECT_TRUE(replay.matches) << "fitness " << replay.fitness << " vs " << replay.archived_fitness;
   EXPECT_TRUE(std::filesystem::exists(replay.trajectory_path));
+}
+
+// GDA-QD over the real system: transitions stream from worker processes into the coordinator's
+// replay buffer, the ensemble and critic train on them, imagination picks what the workers
+// evaluate, and the learned-model columns reach metrics.csv.
+TEST(PipelineTest, GdaQdOverGrpcImaginesTrainsAndReportsTheModels) {
+  const std::string dir = FreshDir("gda_qd");
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, LocalCluster::Start(ClusterOptions(dir + "/logs")));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto client,
+                             ExperimentClient::Connect(cluster->address(), kConnectTimeout));
+  v1::ExperimentConfig config = SmallConfig(50, 300);
+  config.set_algorithm(v1::GDA_QD);
+  config.mutable_emitter()->set_batch_size(50);
+  config.set_initial_population(50);
+  auto* pga = config.mutable_pga();
+  pga->add_critic_hidden_sizes(32);
+  pga->add_critic_hidden_sizes(32);
+  pga->set_critic_steps(20);
+  pga->set_pg_steps(5);
+  pga->set_device("cpu");
+  auto* model = config.mutable_model();
+  model->add_ensemble_hidden_sizes(64);
+  model->add_ensemble_hidden_sizes(64);
+  model->set_max_train_steps(100);
+  model->set_imagined_generations(10);
+  model->set_retrain_every(2);
+  common::ApplyDefaults(&config);
+  GDAQD_ASSERT_OK(common::ValidateExperimentConfig(config));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, client->Submit(config));
+  GDAQD_ASSERT_OK_AND_ASSIGN(v1::ExperimentStatus final_status,
+                             client->Watch(id, [](const v1::ExperimentStatus&) {}));
+  ASSERT_EQ(final_status.state(), v1::SUCCEEDED) << final_status.error();
+  const v1::ProgressSnapshot& progress = final_status.progress();
+  EXPECT_EQ(progress.evaluations(), 300);
+  EXPECT_GT(progress.imagined_evaluations(), 0);
+  EXPECT_GE(progress.model_train_calls(), 3);  // after iterations 1, 3 and 5
+  EXPECT_TRUE(std::isfinite(progress.model_holdout_loss()));
+  EXPECT_TRUE(std::isfinite(progress.critic_loss()));
+
+  GDAQD_ASSERT_OK_AND_ASSIGN(client::ExportedArchive exported, client->Export(id));
+  const std::string results = dir + "/results";
+  GDAQD_ASSERT_OK(client::WriteResultsFolder(results, exported));
+  GDAQD_ASSERT_OK_AND_ASSIGN(client::ResultsFolder loaded, client::LoadResultsFolder(results));
+  ASSERT_EQ(loaded.metrics.size(), 6u);
+  EXPECT_EQ(loaded.metrics.front().imagined_evaluations, 0);  // the initial population
+  EXPECT_GT(loaded.metrics.back().imagined_evaluations, 0);
+  EXPECT_TRUE(std::isfinite(loaded.metrics.back().model_holdout_mse));
+  // Every elite came from a real evaluation: it replays to its archived fitness.
+  GDAQD_ASSERT_OK_AND_ASSIGN(client::ReplayResult replay,
+                             client::ReplayElite(results, exported.elites.back().cell(), ""));
+  EXPECT_TRUE(replay.matches) << "fitness " << replay.fitness << " vs " << replay.archived_fitness;
 }
 
 TEST(PipelineTest, KilledWorkerLosesNoEvaluationAndCountsNoneTwice) {
