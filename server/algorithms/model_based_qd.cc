@@ -134,15 +134,17 @@ absl::Status ModelBasedQd::Imagine(int64_t wanted, std::vector<float>* added) {
   ImaginationReport report;
   std::vector<float> children;
   std::vector<int32_t> members;
-  std::uniform_int_distribution<int32_t> pick_member(0, ensemble_->members() - 1);
   std::vector<float> descriptors, fitnesses, kept_params;
   std::vector<int64_t> kept_rows;
   while (report.generations < model.imagined_generations() &&
          static_cast<int64_t>(added->size()) < wanted * num_params) {
     const int64_t batch = model.imagined_batch_size();
     GDAQD_RETURN_IF_ERROR(EmitIsoline(*imagined, batch, isoline, rng_, &children));
+    // Each rollout's member is uniformly random but the groups are balanced (a shuffled
+    // round-robin assignment): unbalanced groups would be padded to the largest one.
     members.resize(batch);
-    for (int32_t& m : members) m = pick_member(rng_);
+    for (int64_t i = 0; i < batch; ++i) members[i] = static_cast<int32_t>(i % ensemble_->members());
+    std::shuffle(members.begin(), members.end(), rng_);
     models::ImaginationRequest request;
     request.shape = shape;
     request.params = children;

@@ -4,7 +4,7 @@
 //   1. the real archive is copied into an imagined one;
 //   2. up to model.imagined_generations imagined generations of model.imagined_batch_size isoline
 //      children of the imagined archive are rolled out in the dynamics ensemble (one member per
-//      rollout, drawn at random) and inserted into the imagined archive, until n_model children
+//      rollout, drawn at random in balanced groups) and inserted into the imagined archive, until n_model children
 //      were added (NEW or IMPROVED, in insertion order: theta_new);
 //   3. the batch is theta_model = the first n_model of theta_new (provenance kModel), isoline
 //      children of the real archive for the slots imagination could not fill (kIsoline), and, for
