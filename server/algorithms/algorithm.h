@@ -5,6 +5,7 @@
 #define GDAQD_SERVER_ALGORITHMS_ALGORITHM_H_
 
 #include <cstdint>
+#include <iosfwd>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -62,6 +63,15 @@ class QdAlgorithm {
 
   // True if Tell() needs each outcome's transitions (EvalRequest::record_transitions).
   virtual bool needs_transitions() const = 0;
+
+  // Writes everything the algorithm needs to continue exactly where it is: archive, learned
+  // models with their optimisers, replay buffer, RNG states and counters (a binary format of
+  // our own, versioned by its magic). DataLoss if the stream fails.
+  virtual absl::Status SaveCheckpoint(std::ostream& out) const = 0;
+  // Restores what SaveCheckpoint() wrote into an algorithm created from the same config; the
+  // next Ask() then proposes what the saved one would have. On error (InvalidArgument or DataLoss
+  // naming what was being read) this algorithm is unchanged.
+  virtual absl::Status RestoreCheckpoint(std::istream& in) = 0;
 
   // Learned-model statistics for progress reports; the default has none.
   virtual LearningStats learning_stats() const { return {}; }

@@ -1,10 +1,14 @@
 #include "server/algorithms/critic_learner.h"
 
+#include <istream>
 #include <limits>
+#include <ostream>
+#include <string>
 #include <utility>
 
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "server/algorithms/checkpoint_io.h"
 #include "server/models/batched_policy.h"
 #include "server/models/td3_critic.h"
 
@@ -95,6 +99,39 @@ absl::StatusOr<std::vector<float>> CriticLearner::Children(const std::vector<flo
                                                            const models::ReplayBuffer& buffer) {
   auto sample = [&](int64_t n, std::vector<float>* rows) { SampleRows(buffer, n, rows); };
   return td3_->PolicyGradientChildren(parents, sample);
+}
+
+absl::Status CriticLearner::Save(std::ostream& out) const {
+  checkpoint::WriteU64(out, td3_ != nullptr ? 1 : 0);
+  if (td3_ != nullptr) {
+    GDAQD_ASSIGN_OR_RETURN(std::string bytes, td3_->Save());
+    checkpoint::WriteBytes(out, bytes);
+  }
+  checkpoint::WriteRng(out, sample_rng_);
+  checkpoint::WriteU64(out, static_cast<uint64_t>(train_calls_));
+  checkpoint::WriteF64(out, last_critic_loss_);
+  return out ? absl::OkStatus() : absl::DataLossError("cannot write the critic checkpoint");
+}
+
+absl::StatusOr<std::unique_ptr<CriticLearner>> CriticLearner::Restore(
+    std::istream& in, const gdaqd::v1::ExperimentConfig& config,
+    const common::MlpLayout& layout) {
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<CriticLearner> learner, Create(config, layout));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t started, checkpoint::ReadU64(in, "critic started flag"));
+  if (started > 1) return absl::InvalidArgumentError("checkpoint: bad critic started flag");
+  if (started == 1) {
+    GDAQD_ASSIGN_OR_RETURN(std::string bytes,
+                           checkpoint::ReadBytes(in, "TD3 learner", uint64_t{1} << 34));
+    // Any actor works here: Load() overwrites every tensor.
+    const std::vector<float> zeros(layout.num_params(), 0.0f);
+    GDAQD_RETURN_IF_ERROR(learner->EnsureStarted(zeros));
+    GDAQD_RETURN_IF_ERROR(learner->td3_->Load(bytes));
+  }
+  GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "critic minibatch RNG", &learner->sample_rng_));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t calls, checkpoint::ReadU64(in, "critic train calls"));
+  learner->train_calls_ = static_cast<int64_t>(calls);
+  GDAQD_ASSIGN_OR_RETURN(learner->last_critic_loss_, checkpoint::ReadF64(in, "critic loss"));
+  return learner;
 }
 
 absl::StatusOr<std::vector<float>> CriticLearner::GreedyActor() const {

@@ -7,6 +7,7 @@
 #define GDAQD_SERVER_ALGORITHMS_CRITIC_LEARNER_H_
 
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <random>
 #include <vector>
@@ -51,6 +52,13 @@ class CriticLearner {
                                               const models::ReplayBuffer& buffer);
   // The greedy actor's flat parameters. Precondition: started.
   absl::StatusOr<std::vector<float>> GreedyActor() const;
+
+  // Appends the learner's state: whether it started, the TD3 networks, targets and optimisers,
+  // the minibatch RNG and the counters.
+  absl::Status Save(std::ostream& out) const;
+  // Reads what Save() wrote into a new learner for `config` and `layout` (as Create()).
+  static absl::StatusOr<std::unique_ptr<CriticLearner>> Restore(
+      std::istream& in, const gdaqd::v1::ExperimentConfig& config, const common::MlpLayout& layout);
 
   bool started() const { return td3_ != nullptr; }
   int64_t train_calls() const { return train_calls_; }

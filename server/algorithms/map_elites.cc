@@ -1,15 +1,23 @@
 #include "server/algorithms/map_elites.h"
 
+#include <istream>
+#include <ostream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/config/config.h"
 #include "common/status_macros.h"
+#include "server/algorithms/checkpoint_io.h"
 #include "server/archive/cvt_archive.h"
 #include "server/archive/grid_archive.h"
 #include "server/emitters/isoline.h"
 
 namespace gdaqd::server {
+namespace {
+
+constexpr char kMapElitesMagic[] = "GDQDME01";
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<ArchiveInterface>> MakeArchive(
     const gdaqd::v1::ExperimentConfig& config, const common::TaskSpec& spec, int64_t num_params) {
@@ -129,6 +137,27 @@ absl::Status MapElites::Ask(int64_t count, std::vector<float>* params) {
 absl::StatusOr<TellSummary> MapElites::Tell(absl::Span<const float> params,
                                             absl::Span<const EvalOutcome> outcomes) {
   return InsertOutcomes(*archive_, params, outcomes);
+}
+
+absl::Status MapElites::SaveCheckpoint(std::ostream& out) const {
+  out.write(kMapElitesMagic, 8);
+  checkpoint::WriteArchive(out, *archive_);
+  checkpoint::WriteRng(out, rng_);
+  checkpoint::WriteU64(out, random_policies_);
+  return out ? absl::OkStatus() : absl::DataLossError("cannot write the MAP-Elites checkpoint");
+}
+
+absl::Status MapElites::RestoreCheckpoint(std::istream& in) {
+  GDAQD_RETURN_IF_ERROR(checkpoint::ExpectMagic(in, kMapElitesMagic));
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
+                         checkpoint::ReadArchive(in, *archive_));
+  std::mt19937_64 rng;
+  GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "selection RNG", &rng));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t random_policies, checkpoint::ReadU64(in, "random policies"));
+  archive_ = std::move(archive);
+  rng_ = rng;
+  random_policies_ = random_policies;
+  return absl::OkStatus();
 }
 
 }  // namespace gdaqd::server

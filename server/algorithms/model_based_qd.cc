@@ -3,6 +3,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cstring>
+#include <istream>
+#include <ostream>
+#include <sstream>
+#include <string>
 #include <cmath>
 #include <utility>
 
@@ -12,6 +17,7 @@
 #include "common/config/config.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "server/algorithms/checkpoint_io.h"
 #include "server/algorithms/imagined_task.h"
 #include "server/algorithms/map_elites.h"
 #include "server/emitters/isoline.h"
@@ -25,6 +31,8 @@ namespace gdaqd::server {
 namespace {
 
 using models::Provenance;
+
+constexpr char kModelBasedQdMagic[] = "GDQDMBQ1";
 
 models::EnsembleConfig MakeEnsembleConfig(const gdaqd::v1::ExperimentConfig& config) {
   const gdaqd::v1::ModelConfig& model = config.model();
@@ -318,6 +326,105 @@ absl::StatusOr<TellSummary> ModelBasedQd::Tell(absl::Span<const float> params,
     GDAQD_RETURN_IF_ERROR(TrainModel());
   }
   return summary;
+}
+
+absl::Status ModelBasedQd::SaveCheckpoint(std::ostream& out) const {
+  out.write(kModelBasedQdMagic, 8);
+  checkpoint::WriteArchive(out, *archive_);
+  std::ostringstream buffer, ensemble;
+  GDAQD_RETURN_IF_ERROR(buffer_->Save(buffer));
+  checkpoint::WriteBytes(out, buffer.str());
+  GDAQD_RETURN_IF_ERROR(ensemble_->Save(ensemble));
+  checkpoint::WriteBytes(out, ensemble.str());
+  checkpoint::WriteU64(out, critic_ != nullptr ? 1 : 0);
+  if (critic_ != nullptr) GDAQD_RETURN_IF_ERROR(critic_->Save(out));
+  checkpoint::WriteRng(out, rng_);
+  checkpoint::WriteRng(out, model_rng_);
+  checkpoint::WriteU64(out, imagination_calls_);
+  checkpoint::WriteU64(out, random_policies_);
+  checkpoint::WriteU64(out, static_cast<uint64_t>(iterations_since_training_));
+  checkpoint::WriteBytes(out, absl::string_view(reinterpret_cast<const char*>(initial_obs_.data()),
+                                               initial_obs_.size() * sizeof(float)));
+  checkpoint::WriteU64(out, static_cast<uint64_t>(stats_.imagined_evaluations));
+  checkpoint::WriteU64(out, static_cast<uint64_t>(stats_.model_train_calls));
+  checkpoint::WriteU64(out, static_cast<uint64_t>(stats_.critic_train_calls));
+  for (double v : {stats_.model_holdout_loss, stats_.model_holdout_mse, stats_.critic_loss,
+                   stats_.imagination_seconds, stats_.training_seconds, stats_.gradient_seconds}) {
+    checkpoint::WriteF64(out, v);
+  }
+  return out ? absl::OkStatus() : absl::DataLossError("cannot write the model-based checkpoint");
+}
+
+absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
+  GDAQD_RETURN_IF_ERROR(checkpoint::ExpectMagic(in, kModelBasedQdMagic));
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
+                         checkpoint::ReadArchive(in, *archive_));
+  GDAQD_ASSIGN_OR_RETURN(std::string buffer_bytes,
+                         checkpoint::ReadBytes(in, "replay buffer", uint64_t{1} << 36));
+  std::istringstream buffer_in(buffer_bytes);
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
+                         models::ReplayBuffer::Load(buffer_in));
+  if (buffer->row_size() != buffer_->row_size()) {
+    return absl::InvalidArgumentError("checkpoint: replay buffer rows do not fit this task");
+  }
+  GDAQD_ASSIGN_OR_RETURN(std::string ensemble_bytes,
+                         checkpoint::ReadBytes(in, "dynamics ensemble", uint64_t{1} << 34));
+  std::istringstream ensemble_in(ensemble_bytes);
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::DynamicsEnsemble> ensemble,
+                         models::DynamicsEnsemble::Load(ensemble_in, config_.pga().device()));
+  if (ensemble->obs_dim() != spec_.obs_dim || ensemble->action_dim() != spec_.action_dim ||
+      ensemble->members() != ensemble_->members()) {
+    return absl::InvalidArgumentError("checkpoint: the dynamics ensemble does not fit this config");
+  }
+  GDAQD_ASSIGN_OR_RETURN(uint64_t has_critic, checkpoint::ReadU64(in, "critic flag"));
+  if (has_critic != (critic_ != nullptr ? 1u : 0u)) {
+    return absl::InvalidArgumentError("checkpoint: written by the other model-based algorithm");
+  }
+  std::unique_ptr<CriticLearner> critic;
+  if (has_critic) {
+    GDAQD_ASSIGN_OR_RETURN(critic, CriticLearner::Restore(in, config_, layout_));
+  }
+  std::mt19937_64 rng, model_rng;
+  GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "selection RNG", &rng));
+  GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "model training RNG", &model_rng));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t imagination_calls,
+                         checkpoint::ReadU64(in, "imagination calls"));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t random_policies, checkpoint::ReadU64(in, "random policies"));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t since_training,
+                         checkpoint::ReadU64(in, "iterations since training"));
+  GDAQD_ASSIGN_OR_RETURN(std::string initial_obs_bytes,
+                         checkpoint::ReadBytes(in, "initial observation", 1 << 20));
+  if (!initial_obs_bytes.empty() &&
+      initial_obs_bytes.size() != static_cast<size_t>(spec_.obs_dim) * sizeof(float)) {
+    return absl::InvalidArgumentError("checkpoint: initial observation has the wrong size");
+  }
+  std::vector<float> initial_obs(initial_obs_bytes.size() / sizeof(float));
+  std::memcpy(initial_obs.data(), initial_obs_bytes.data(), initial_obs_bytes.size());
+  LearningStats stats;
+  GDAQD_ASSIGN_OR_RETURN(uint64_t imagined, checkpoint::ReadU64(in, "imagined evaluations"));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t model_calls, checkpoint::ReadU64(in, "model train calls"));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t critic_calls, checkpoint::ReadU64(in, "critic train calls"));
+  stats.imagined_evaluations = static_cast<int64_t>(imagined);
+  stats.model_train_calls = static_cast<int64_t>(model_calls);
+  stats.critic_train_calls = static_cast<int64_t>(critic_calls);
+  for (double* v : {&stats.model_holdout_loss, &stats.model_holdout_mse, &stats.critic_loss,
+                    &stats.imagination_seconds, &stats.training_seconds,
+                    &stats.gradient_seconds}) {
+    GDAQD_ASSIGN_OR_RETURN(*v, checkpoint::ReadF64(in, "learning statistics"));
+  }
+  archive_ = std::move(archive);
+  buffer_ = std::move(buffer);
+  ensemble_ = std::move(ensemble);
+  critic_ = std::move(critic);
+  rng_ = rng;
+  model_rng_ = model_rng;
+  imagination_calls_ = imagination_calls;
+  random_policies_ = random_policies;
+  iterations_since_training_ = static_cast<int64_t>(since_training);
+  initial_obs_ = std::move(initial_obs);
+  stats_ = stats;
+  last_provenance_.clear();
+  return absl::OkStatus();
 }
 
 }  // namespace gdaqd::server

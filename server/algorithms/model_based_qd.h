@@ -75,6 +75,8 @@ class ModelBasedQd final : public QdAlgorithm {
   absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
                                    absl::Span<const EvalOutcome> outcomes) override;
 
+  absl::Status SaveCheckpoint(std::ostream& out) const override;
+  absl::Status RestoreCheckpoint(std::istream& in) override;
   bool needs_transitions() const override { return true; }
   LearningStats learning_stats() const override { return stats_; }
   const ArchiveInterface& archive() const override { return *archive_; }

@@ -1,6 +1,10 @@
 #include "server/algorithms/pga_me.h"
 
 #include <algorithm>
+#include <istream>
+#include <ostream>
+#include <sstream>
+#include <string>
 #include <cmath>
 #include <utility>
 
@@ -10,6 +14,7 @@
 #include "common/config/config.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "server/algorithms/checkpoint_io.h"
 #include "server/algorithms/map_elites.h"
 #include "server/emitters/isoline.h"
 #include "server/emitters/selection.h"
@@ -20,6 +25,8 @@ namespace gdaqd::server {
 namespace {
 
 using models::Provenance;
+
+constexpr char kPgaMeMagic[] = "GDQDPGA1";
 
 }  // namespace
 
@@ -150,6 +157,50 @@ absl::StatusOr<TellSummary> PgaMe::Tell(absl::Span<const float> params,
     training_seconds_ += absl::ToDoubleSeconds(absl::Now() - start);
   }
   return summary;
+}
+
+absl::Status PgaMe::SaveCheckpoint(std::ostream& out) const {
+  out.write(kPgaMeMagic, 8);
+  checkpoint::WriteArchive(out, *archive_);
+  std::ostringstream buffer;
+  GDAQD_RETURN_IF_ERROR(buffer_->Save(buffer));
+  checkpoint::WriteBytes(out, buffer.str());
+  GDAQD_RETURN_IF_ERROR(critic_->Save(out));
+  checkpoint::WriteRng(out, rng_);
+  checkpoint::WriteU64(out, random_policies_);
+  checkpoint::WriteF64(out, training_seconds_);
+  checkpoint::WriteF64(out, gradient_seconds_);
+  return out ? absl::OkStatus() : absl::DataLossError("cannot write the PGA-ME checkpoint");
+}
+
+absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
+  GDAQD_RETURN_IF_ERROR(checkpoint::ExpectMagic(in, kPgaMeMagic));
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
+                         checkpoint::ReadArchive(in, *archive_));
+  GDAQD_ASSIGN_OR_RETURN(std::string buffer_bytes,
+                         checkpoint::ReadBytes(in, "replay buffer", uint64_t{1} << 36));
+  std::istringstream buffer_in(buffer_bytes);
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
+                         models::ReplayBuffer::Load(buffer_in));
+  if (buffer->row_size() != buffer_->row_size()) {
+    return absl::InvalidArgumentError("checkpoint: replay buffer rows do not fit this task");
+  }
+  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<CriticLearner> critic,
+                         CriticLearner::Restore(in, config_, layout_));
+  std::mt19937_64 rng;
+  GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "selection RNG", &rng));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t random_policies, checkpoint::ReadU64(in, "random policies"));
+  GDAQD_ASSIGN_OR_RETURN(double training_seconds, checkpoint::ReadF64(in, "training seconds"));
+  GDAQD_ASSIGN_OR_RETURN(double gradient_seconds, checkpoint::ReadF64(in, "gradient seconds"));
+  archive_ = std::move(archive);
+  buffer_ = std::move(buffer);
+  critic_ = std::move(critic);
+  rng_ = rng;
+  random_policies_ = random_policies;
+  training_seconds_ = training_seconds;
+  gradient_seconds_ = gradient_seconds;
+  last_provenance_.clear();
+  return absl::OkStatus();
 }
 
 }  // namespace gdaqd::server

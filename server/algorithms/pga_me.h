@@ -65,6 +65,8 @@ class PgaMe final : public QdAlgorithm {
   absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
                                    absl::Span<const EvalOutcome> outcomes) override;
 
+  absl::Status SaveCheckpoint(std::ostream& out) const override;
+  absl::Status RestoreCheckpoint(std::istream& in) override;
   bool needs_transitions() const override { return true; }
   const ArchiveInterface& archive() const override { return *archive_; }
   const common::TaskSpec& spec() const override { return spec_; }

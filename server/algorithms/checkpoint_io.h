@@ -1,0 +1,42 @@
+// Building blocks of algorithm checkpoints: little-endian scalars, length-prefixed byte strings,
+// RNG states and archive contents on std streams. Every reader names what it was reading in its
+// error and bounds what it allocates, so a truncated or corrupt file is a clean error.
+#ifndef GDAQD_SERVER_ALGORITHMS_CHECKPOINT_IO_H_
+#define GDAQD_SERVER_ALGORITHMS_CHECKPOINT_IO_H_
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <random>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/archive/archive_interface.h"
+
+namespace gdaqd::server::checkpoint {
+
+void WriteU64(std::ostream& out, uint64_t value);
+void WriteF64(std::ostream& out, double value);
+void WriteBytes(std::ostream& out, absl::string_view bytes);
+void WriteRng(std::ostream& out, const std::mt19937_64& rng);
+// Filled cells in ascending order: cell, fitness, descriptor, params.
+void WriteArchive(std::ostream& out, const ArchiveInterface& archive);
+
+// DataLoss "checkpoint truncated while reading <what>" at end of stream.
+absl::StatusOr<uint64_t> ReadU64(std::istream& in, absl::string_view what);
+absl::StatusOr<double> ReadF64(std::istream& in, absl::string_view what);
+// InvalidArgument if the stored length exceeds max_bytes.
+absl::StatusOr<std::string> ReadBytes(std::istream& in, absl::string_view what, uint64_t max_bytes);
+absl::Status ReadRng(std::istream& in, absl::string_view what, std::mt19937_64* rng);
+// Reads what WriteArchive wrote into an empty copy of `shape` (same cells, descriptor_dim and
+// num_params). InvalidArgument if an elite does not fit the shape or lands in another cell.
+absl::StatusOr<std::unique_ptr<ArchiveInterface>> ReadArchive(std::istream& in,
+                                                              const ArchiveInterface& shape);
+// Checks the 8-byte magic that starts a checkpoint. InvalidArgument naming both on mismatch.
+absl::Status ExpectMagic(std::istream& in, absl::string_view magic);
+
+}  // namespace gdaqd::server::checkpoint
+
+#endif  // GDAQD_SERVER_ALGORITHMS_CHECKPOINT_IO_H_

@@ -1,0 +1,136 @@
+// Every algorithm continues from a checkpoint exactly where it was saved: a restored copy
+// proposes the same batches as the original from then on, and bad checkpoints change nothing.
+#include <sstream>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/config/config.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/algorithms/algorithm.h"
+#include "server/scheduler/local_evaluator.h"
+#include "tests/testing/status_matchers.h"
+
+namespace gdaqd::server {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::StatusIs;
+
+// Tiny settings shared by all four algorithms (seconds on 2 cores).
+constexpr char kTinyCommon[] = R"pb(
+  env { task: "point_maze" episode_length: 30 }
+  policy { hidden_sizes: [ 8 ] }
+  archive { cells_per_dim: [ 10, 10 ] }
+  emitter { batch_size: 10 iso_sigma: 0.05 line_sigma: 0.2 }
+  budget { max_evaluations: 100 }
+  seed: 9
+)pb";
+constexpr char kTinyLearners[] = R"pb(
+  pga {
+    critic_hidden_sizes: [ 16, 16 ]
+    critic_steps: 5
+    pg_steps: 3
+    critic_batch_size: 20
+    device: "cpu"
+  }
+  model {
+    ensemble_hidden_sizes: [ 32, 32 ]
+    max_train_steps: 50
+    train_batch_size: 32
+    imagined_batch_size: 16
+    imagined_generations: 10
+    retrain_every: 2
+  }
+)pb";
+
+gdaqd::v1::ExperimentConfig Config(const std::string& algorithm) {
+  std::string text = absl::StrCat("algorithm: ", algorithm, kTinyCommon);
+  if (algorithm != "MAP_ELITES") absl::StrAppend(&text, kTinyLearners);
+  auto config = common::ParseExperimentConfig(text);
+  EXPECT_TRUE(config.ok()) << config.status();
+  return *config;
+}
+
+// Ask 10, evaluate, Tell; returns what was asked.
+std::vector<float> Round(QdAlgorithm& algo, const gdaqd::v1::ExperimentConfig& config,
+                         LocalEvaluator& evaluator) {
+  EvalRequest request;
+  request.env = config.env();
+  request.policy = config.policy();
+  request.record_transitions = algo.needs_transitions();
+  request.num_params = algo.layout().num_params();
+  request.descriptor_dim = 2;
+  EXPECT_TRUE(algo.Ask(10, &request.params).ok());
+  request.seeds.assign(10, 0);
+  auto outcomes = evaluator.Evaluate(request, nullptr);
+  EXPECT_TRUE(outcomes.ok());
+  EXPECT_TRUE(algo.Tell(request.params, *outcomes).ok());
+  return request.params;
+}
+
+class CheckpointTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CheckpointTest, RestoredAlgorithmContinuesIdentically) {
+  const gdaqd::v1::ExperimentConfig config = Config(GetParam());
+  LocalEvaluator evaluator(2);
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto original, MakeAlgorithm(config));
+  for (int i = 0; i < 3; ++i) Round(*original, config, evaluator);
+  std::stringstream saved;
+  GDAQD_ASSERT_OK(original->SaveCheckpoint(saved));
+  std::vector<std::vector<float>> want;
+  for (int i = 0; i < 3; ++i) want.push_back(Round(*original, config, evaluator));
+
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto restored, MakeAlgorithm(config));
+  GDAQD_ASSERT_OK(restored->RestoreCheckpoint(saved));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Round(*restored, config, evaluator), want[i]) << "round " << i << " after restore";
+  }
+  EXPECT_EQ(restored->archive().num_filled(), original->archive().num_filled());
+  const LearningStats a = original->learning_stats(), b = restored->learning_stats();
+  EXPECT_EQ(a.imagined_evaluations, b.imagined_evaluations);
+  EXPECT_EQ(a.model_train_calls, b.model_train_calls);
+  EXPECT_EQ(a.critic_train_calls, b.critic_train_calls);
+}
+
+TEST_P(CheckpointTest, BadCheckpointsAreRefusedAndChangeNothing) {
+  const gdaqd::v1::ExperimentConfig config = Config(GetParam());
+  LocalEvaluator evaluator(2);
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto original, MakeAlgorithm(config));
+  for (int i = 0; i < 2; ++i) Round(*original, config, evaluator);
+  std::stringstream saved;
+  GDAQD_ASSERT_OK(original->SaveCheckpoint(saved));
+  const std::string bytes = saved.str();
+
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto fresh, MakeAlgorithm(config));
+  for (size_t cut : {size_t{4}, size_t{20}, bytes.size() / 2, bytes.size() - 3}) {
+    std::istringstream truncated(bytes.substr(0, cut));
+    EXPECT_FALSE(fresh->RestoreCheckpoint(truncated).ok()) << "cut at " << cut;
+    EXPECT_EQ(fresh->archive().num_filled(), 0) << "cut at " << cut;
+  }
+  std::istringstream garbage("definitely not a checkpoint");
+  EXPECT_THAT(fresh->RestoreCheckpoint(garbage),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("checkpoint")));
+  // Another algorithm's checkpoint.
+  const std::string other = std::string(GetParam()) == "MAP_ELITES" ? "GDA_QD" : "MAP_ELITES";
+  const gdaqd::v1::ExperimentConfig other_config = Config(other);
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto other_algo, MakeAlgorithm(other_config));
+  Round(*other_algo, other_config, evaluator);
+  std::stringstream other_saved;
+  GDAQD_ASSERT_OK(other_algo->SaveCheckpoint(other_saved));
+  EXPECT_THAT(fresh->RestoreCheckpoint(other_saved),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a GDQD")));
+  EXPECT_EQ(fresh->archive().num_filled(), 0);
+  // And the intact one still restores.
+  std::istringstream intact(bytes);
+  GDAQD_EXPECT_OK(fresh->RestoreCheckpoint(intact));
+  EXPECT_EQ(fresh->archive().num_filled(), original->archive().num_filled());
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, CheckpointTest,
+                         ::testing::Values("MAP_ELITES", "PGA_ME", "DA_QD_EXT", "GDA_QD"));
+
+}  // namespace
+}  // namespace gdaqd::server
