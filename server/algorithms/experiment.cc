@@ -42,6 +42,7 @@ gdaqd::v1::ExperimentStatus Experiment::Status() const {
 }
 
 ExperimentExport Experiment::Export() const {
+  absl::MutexLock archive_lock(&archive_mu_);
   absl::MutexLock lock(&mu_);
   ExperimentExport out;
   out.status = status_;
@@ -116,8 +117,11 @@ absl::Status Experiment::RunLoop() {
   if (!created.ok()) return created.status();
   QdAlgorithm* algorithm = created->get();
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&archive_mu_);
     algorithm_ = std::move(created).value();
+  }
+  {
+    absl::MutexLock lock(&mu_);
     status_.set_state(gdaqd::v1::RUNNING);
   }
   Notify();
@@ -159,15 +163,21 @@ absl::Status Experiment::RunLoop() {
     const double batch_seconds = absl::ToDoubleSeconds(absl::Now() - batch_start);
     evaluation_seconds += batch_seconds;
 
-    gdaqd::v1::ProgressSnapshot snapshot;
+    QdMetrics metrics;
+    LearningStats learning;
     {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(&archive_mu_);
       absl::StatusOr<TellSummary> summary = algorithm->Tell(request.params, *outcomes);
       if (!summary.ok()) return summary.status();
       evaluations += count;
       diverged += summary->diverged;
       failed += summary->failed;
-      const QdMetrics metrics = ComputeQdMetrics(algorithm->archive(), algorithm->qd_offset());
+      metrics = ComputeQdMetrics(algorithm->archive(), algorithm->qd_offset());
+      learning = algorithm->learning_stats();
+    }
+    gdaqd::v1::ProgressSnapshot snapshot;
+    {
+      absl::MutexLock lock(&mu_);
       snapshot.set_iteration(iteration);
       snapshot.set_evaluations(evaluations);
       snapshot.set_qd_score(metrics.qd_score);
@@ -179,7 +189,6 @@ absl::Status Experiment::RunLoop() {
       snapshot.set_evaluations_per_s(batch_seconds > 0 ? count / batch_seconds : 0);
       snapshot.set_diverged_episodes(diverged);
       snapshot.set_requeued_episodes(evaluator_->requeued_episodes() - requeued_at_start);
-      const LearningStats learning = algorithm->learning_stats();
       snapshot.set_imagined_evaluations(learning.imagined_evaluations);
       snapshot.set_model_holdout_loss(learning.model_holdout_loss);
       snapshot.set_model_holdout_mse(learning.model_holdout_mse);

@@ -32,7 +32,7 @@ struct ExperimentExport {
 };
 
 // Thread-safe. The runner thread is the only writer of the algorithm state; readers copy under
-// mu_. The destructor cancels the run and joins the thread.
+// the locks below. The destructor cancels the run and joins the thread.
 class Experiment {
  public:
   // `config` must be validated with defaults applied. `evaluator` must outlive this object.
@@ -48,8 +48,10 @@ class Experiment {
   void Cancel();
 
   const std::string& id() const { return id_; }
+  // Never waits for a Tell() in progress.
   gdaqd::v1::ExperimentStatus Status() const ABSL_LOCKS_EXCLUDED(mu_);
-  ExperimentExport Export() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits for a Tell() in progress (the archive must not change while it is copied).
+  ExperimentExport Export() const ABSL_LOCKS_EXCLUDED(archive_mu_, mu_);
   bool finished() const ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until the experiment is finished or `timeout` passes; returns finished().
   bool WaitFinished(absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -72,10 +74,14 @@ class Experiment {
   Evaluator* const evaluator_;
   CancelFlag cancel_{false};
 
+  // Two locks, so status queries never wait for learning: Tell() (archive insertion, and the
+  // model and critic training of the learning algorithms, seconds to a minute) holds only
+  // archive_mu_; status and history are behind mu_. Lock order: archive_mu_ before mu_.
+  mutable absl::Mutex archive_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::unique_ptr<QdAlgorithm> algorithm_ ABSL_GUARDED_BY(archive_mu_);
   mutable absl::Mutex mu_;
   gdaqd::v1::ExperimentStatus status_ ABSL_GUARDED_BY(mu_);
   std::vector<gdaqd::v1::ProgressSnapshot> history_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<QdAlgorithm> algorithm_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex listeners_mu_;
   std::map<int64_t, std::function<void()>> listeners_ ABSL_GUARDED_BY(listeners_mu_);
