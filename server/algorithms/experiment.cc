@@ -23,6 +23,11 @@ Experiment::Experiment(std::string id, gdaqd::v1::ExperimentConfig config, Evalu
   *status_.mutable_config() = config_;
   status_.set_state(gdaqd::v1::PENDING);
   status_.mutable_progress()->set_max_fitness(-std::numeric_limits<double>::infinity());
+  // No learned model has reported yet (0 would read as a real loss).
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  status_.mutable_progress()->set_model_holdout_loss(none);
+  status_.mutable_progress()->set_model_holdout_mse(none);
+  status_.mutable_progress()->set_critic_loss(none);
 }
 
 Experiment::~Experiment() {
