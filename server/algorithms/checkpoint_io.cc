@@ -137,6 +137,28 @@ absl::StatusOr<std::unique_ptr<ArchiveInterface>> ReadArchive(std::istream& in,
   return archive;
 }
 
+absl::Status WriteReplayBuffer(std::ostream& out, const models::ReplayBuffer& buffer) {
+  std::ostringstream bytes;
+  if (absl::Status s = buffer.Save(bytes); !s.ok()) return s;
+  WriteBytes(out, bytes.str());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<models::ReplayBuffer>> ReadReplayBuffer(std::istream& in,
+                                                                       int row_size) {
+  absl::StatusOr<std::string> bytes = ReadBytes(in, "replay buffer", uint64_t{1} << 36);
+  if (!bytes.ok()) return bytes.status();
+  std::istringstream block(*bytes);
+  absl::StatusOr<std::unique_ptr<models::ReplayBuffer>> buffer = models::ReplayBuffer::Load(block);
+  if (!buffer.ok()) return buffer.status();
+  if ((*buffer)->row_size() != row_size) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint: replay buffer rows have ",
+                                                   (*buffer)->row_size(), " floats, this task ",
+                                                   row_size));
+  }
+  return buffer;
+}
+
 absl::Status ExpectMagic(std::istream& in, absl::string_view magic) {
   std::string got(magic.size(), '\0');
   if (!in.read(got.data(), static_cast<std::streamsize>(got.size())) || got != magic) {

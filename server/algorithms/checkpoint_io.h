@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "server/archive/archive_interface.h"
+#include "server/models/replay_buffer.h"
 
 namespace gdaqd::server::checkpoint {
 
@@ -34,6 +35,12 @@ absl::Status ReadRng(std::istream& in, absl::string_view what, std::mt19937_64* 
 // num_params). InvalidArgument if an elite does not fit the shape or lands in another cell.
 absl::StatusOr<std::unique_ptr<ArchiveInterface>> ReadArchive(std::istream& in,
                                                               const ArchiveInterface& shape);
+// The replay buffer as one length-prefixed block (ReplayBuffer::Save inside).
+absl::Status WriteReplayBuffer(std::ostream& out, const models::ReplayBuffer& buffer);
+// InvalidArgument if the stored rows are not `row_size` floats (another task's buffer).
+absl::StatusOr<std::unique_ptr<models::ReplayBuffer>> ReadReplayBuffer(std::istream& in,
+                                                                       int row_size);
+
 // Checks the 8-byte magic that starts a checkpoint. InvalidArgument naming both on mismatch.
 absl::Status ExpectMagic(std::istream& in, absl::string_view magic);
 

@@ -139,6 +139,19 @@ absl::StatusOr<TellSummary> MapElites::Tell(absl::Span<const float> params,
   return InsertOutcomes(*archive_, params, outcomes);
 }
 
+int64_t StoreTransitions(models::ReplayBuffer& buffer, absl::Span<const EvalOutcome> outcomes,
+                         absl::Span<const models::Provenance> provenance) {
+  const bool tagged = provenance.size() == outcomes.size();
+  int64_t rejected = 0;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const EvalOutcome& outcome = outcomes[i];
+    if (!outcome.error.empty() || outcome.diverged || outcome.transitions.empty()) continue;
+    const models::Provenance p = tagged ? provenance[i] : models::Provenance::kIsoline;
+    if (!buffer.Add(p, outcome.transitions).ok()) ++rejected;
+  }
+  return rejected;
+}
+
 absl::Status MapElites::SaveCheckpoint(std::ostream& out) const {
   out.write(kMapElitesMagic, 8);
   checkpoint::WriteArchive(out, *archive_);

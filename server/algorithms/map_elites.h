@@ -17,6 +17,7 @@
 #include "gdaqd/v1/config.pb.h"
 #include "server/algorithms/algorithm.h"
 #include "server/archive/archive_interface.h"
+#include "server/models/replay_buffer.h"
 #include "server/scheduler/evaluator.h"
 
 namespace gdaqd::server {
@@ -41,6 +42,13 @@ absl::StatusOr<QdProblem> MakeQdProblem(const gdaqd::v1::ExperimentConfig& confi
 absl::StatusOr<TellSummary> InsertOutcomes(ArchiveInterface& archive,
                                            absl::Span<const float> params,
                                            absl::Span<const EvalOutcome> outcomes);
+
+// Adds each usable outcome's transitions (not failed, not diverged, non-empty) to `buffer`,
+// tagged with provenance[i] (all kIsoline when provenance does not have one entry per outcome,
+// i.e. a Tell() that did not follow its Ask()). Returns how many episodes the buffer rejected
+// as malformed (wrong row size, non-finite values); those are skipped.
+int64_t StoreTransitions(models::ReplayBuffer& buffer, absl::Span<const EvalOutcome> outcomes,
+                         absl::Span<const models::Provenance> provenance);
 
 // Writes `count` Lecun-uniform random networks [count, num_params] into *params. Network k of
 // the experiment (counted by *drawn, which is advanced) has its own stream seeded from

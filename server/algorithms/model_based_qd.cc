@@ -263,22 +263,19 @@ absl::Status ModelBasedQd::Ask(int64_t count, std::vector<float>* params) {
 }
 
 void ModelBasedQd::AddTransitions(absl::Span<const EvalOutcome> outcomes) {
-  const bool tagged = last_provenance_.size() == outcomes.size();
-  int64_t rejected = 0;
-  for (size_t i = 0; i < outcomes.size(); ++i) {
-    const EvalOutcome& outcome = outcomes[i];
-    if (!outcome.error.empty() || outcome.diverged || outcome.transitions.empty()) continue;
-    if (initial_obs_.empty() &&
-        static_cast<int64_t>(outcome.transitions.size()) >= buffer_->row_size()) {
+  for (const EvalOutcome& outcome : outcomes) {
+    if (!initial_obs_.empty()) break;
+    if (outcome.error.empty() && !outcome.diverged &&
+        static_cast<int64_t>(outcome.transitions.size()) >= buffer_->row_size() &&
+        std::all_of(outcome.transitions.begin(), outcome.transitions.begin() + spec_.obs_dim,
+                    [](float v) { return std::isfinite(v); })) {
       // Every episode starts from the experiment's one fixed state (env.reset_seed): the first
       // observation of any real episode is where imagination starts.
       initial_obs_.assign(outcome.transitions.begin(),
                           outcome.transitions.begin() + spec_.obs_dim);
     }
-    const Provenance provenance = tagged ? last_provenance_[i] : Provenance::kIsoline;
-    if (!buffer_->Add(provenance, outcome.transitions).ok()) ++rejected;
   }
-  if (rejected > 0) {
+  if (const int64_t rejected = StoreTransitions(*buffer_, outcomes, last_provenance_)) {
     LOG(WARNING) << "model_based_qd dropped the transitions of " << rejected
                  << " episodes (malformed)";
   }
@@ -331,9 +328,8 @@ absl::StatusOr<TellSummary> ModelBasedQd::Tell(absl::Span<const float> params,
 absl::Status ModelBasedQd::SaveCheckpoint(std::ostream& out) const {
   out.write(kModelBasedQdMagic, 8);
   checkpoint::WriteArchive(out, *archive_);
-  std::ostringstream buffer, ensemble;
-  GDAQD_RETURN_IF_ERROR(buffer_->Save(buffer));
-  checkpoint::WriteBytes(out, buffer.str());
+  GDAQD_RETURN_IF_ERROR(checkpoint::WriteReplayBuffer(out, *buffer_));
+  std::ostringstream ensemble;
   GDAQD_RETURN_IF_ERROR(ensemble_->Save(ensemble));
   checkpoint::WriteBytes(out, ensemble.str());
   checkpoint::WriteU64(out, critic_ != nullptr ? 1 : 0);
@@ -359,14 +355,8 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   GDAQD_RETURN_IF_ERROR(checkpoint::ExpectMagic(in, kModelBasedQdMagic));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
                          checkpoint::ReadArchive(in, *archive_));
-  GDAQD_ASSIGN_OR_RETURN(std::string buffer_bytes,
-                         checkpoint::ReadBytes(in, "replay buffer", uint64_t{1} << 36));
-  std::istringstream buffer_in(buffer_bytes);
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
-                         models::ReplayBuffer::Load(buffer_in));
-  if (buffer->row_size() != buffer_->row_size()) {
-    return absl::InvalidArgumentError("checkpoint: replay buffer rows do not fit this task");
-  }
+                         checkpoint::ReadReplayBuffer(in, buffer_->row_size()));
   GDAQD_ASSIGN_OR_RETURN(std::string ensemble_bytes,
                          checkpoint::ReadBytes(in, "dynamics ensemble", uint64_t{1} << 34));
   std::istringstream ensemble_in(ensemble_bytes);

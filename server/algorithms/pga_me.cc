@@ -130,24 +130,12 @@ absl::Status PgaMe::Ask(int64_t count, std::vector<float>* params) {
   return absl::OkStatus();
 }
 
-void PgaMe::AddTransitions(absl::Span<const EvalOutcome> outcomes) {
-  const bool tagged = last_provenance_.size() == outcomes.size();
-  int64_t rejected = 0;
-  for (size_t i = 0; i < outcomes.size(); ++i) {
-    const EvalOutcome& outcome = outcomes[i];
-    if (!outcome.error.empty() || outcome.diverged || outcome.transitions.empty()) continue;
-    const Provenance provenance = tagged ? last_provenance_[i] : Provenance::kIsoline;
-    if (!buffer_->Add(provenance, outcome.transitions).ok()) ++rejected;
-  }
-  if (rejected > 0) {
-    LOG(WARNING) << "pga_me dropped the transitions of " << rejected << " episodes (malformed)";
-  }
-}
-
 absl::StatusOr<TellSummary> PgaMe::Tell(absl::Span<const float> params,
                                         absl::Span<const EvalOutcome> outcomes) {
   GDAQD_ASSIGN_OR_RETURN(TellSummary summary, InsertOutcomes(*archive_, params, outcomes));
-  AddTransitions(outcomes);
+  if (const int64_t rejected = StoreTransitions(*buffer_, outcomes, last_provenance_)) {
+    LOG(WARNING) << "pga_me dropped the transitions of " << rejected << " episodes (malformed)";
+  }
   last_provenance_.clear();
   // QDax: the greedy actor starts as the first genotype of the initial population.
   GDAQD_RETURN_IF_ERROR(critic_->EnsureStarted(params));
@@ -162,9 +150,7 @@ absl::StatusOr<TellSummary> PgaMe::Tell(absl::Span<const float> params,
 absl::Status PgaMe::SaveCheckpoint(std::ostream& out) const {
   out.write(kPgaMeMagic, 8);
   checkpoint::WriteArchive(out, *archive_);
-  std::ostringstream buffer;
-  GDAQD_RETURN_IF_ERROR(buffer_->Save(buffer));
-  checkpoint::WriteBytes(out, buffer.str());
+  GDAQD_RETURN_IF_ERROR(checkpoint::WriteReplayBuffer(out, *buffer_));
   GDAQD_RETURN_IF_ERROR(critic_->Save(out));
   checkpoint::WriteRng(out, rng_);
   checkpoint::WriteU64(out, random_policies_);
@@ -177,14 +163,8 @@ absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
   GDAQD_RETURN_IF_ERROR(checkpoint::ExpectMagic(in, kPgaMeMagic));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
                          checkpoint::ReadArchive(in, *archive_));
-  GDAQD_ASSIGN_OR_RETURN(std::string buffer_bytes,
-                         checkpoint::ReadBytes(in, "replay buffer", uint64_t{1} << 36));
-  std::istringstream buffer_in(buffer_bytes);
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
-                         models::ReplayBuffer::Load(buffer_in));
-  if (buffer->row_size() != buffer_->row_size()) {
-    return absl::InvalidArgumentError("checkpoint: replay buffer rows do not fit this task");
-  }
+                         checkpoint::ReadReplayBuffer(in, buffer_->row_size()));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<CriticLearner> critic,
                          CriticLearner::Restore(in, config_, layout_));
   std::mt19937_64 rng;

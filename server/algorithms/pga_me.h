@@ -85,8 +85,6 @@ class PgaMe final : public QdAlgorithm {
         std::unique_ptr<CriticLearner> critic);
   // Appends `n` PG children of uniformly selected parents to *params.
   absl::Status AppendPgChildren(int64_t n, std::vector<float>* params);
-  // Adds the transitions of the usable outcomes to the buffer.
-  void AddTransitions(absl::Span<const EvalOutcome> outcomes);
 
   const gdaqd::v1::ExperimentConfig config_;
   const common::TaskSpec spec_;
