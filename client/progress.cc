@@ -45,7 +45,7 @@ std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_wi
   if (std::isfinite(p.model_holdout_loss())) {
     absl::StrAppend(&line, absl::StrFormat(" | model nll %.2f", p.model_holdout_loss()));
   }
-  if (std::isfinite(p.critic_loss()) && p.critic_loss() != 0) {
+  if (std::isfinite(p.critic_loss())) {
     absl::StrAppend(&line, absl::StrFormat(" | critic %.3g", p.critic_loss()));
   }
   if (status.state() != gdaqd::v1::RUNNING) {

@@ -109,6 +109,15 @@ ModelBasedQd::ModelBasedQd(gdaqd::v1::ExperimentConfig config, common::TaskSpec 
 
 ModelBasedQd::~ModelBasedQd() = default;
 
+LearningStats ModelBasedQd::learning_stats() const {
+  LearningStats stats = stats_;
+  if (critic_ != nullptr) {
+    stats.critic_train_calls = critic_->train_calls();
+    stats.critic_loss = critic_->last_critic_loss();
+  }
+  return stats;
+}
+
 models::ProvenanceMask ModelBasedQd::training_filter() const {
   using models::ProvenanceMaskOf;
   switch (config_.model().training_data()) {
@@ -314,8 +323,6 @@ absl::StatusOr<TellSummary> ModelBasedQd::Tell(absl::Span<const float> params,
       const absl::Time start = absl::Now();
       GDAQD_RETURN_IF_ERROR(critic_->Train(*buffer_));
       stats_.training_seconds += SecondsSince(start);
-      stats_.critic_train_calls = critic_->train_calls();
-      stats_.critic_loss = critic_->last_critic_loss();
     }
   }
   ++iterations_since_training_;
@@ -343,8 +350,7 @@ absl::Status ModelBasedQd::SaveCheckpoint(std::ostream& out) const {
                                                initial_obs_.size() * sizeof(float)));
   checkpoint::WriteU64(out, static_cast<uint64_t>(stats_.imagined_evaluations));
   checkpoint::WriteU64(out, static_cast<uint64_t>(stats_.model_train_calls));
-  checkpoint::WriteU64(out, static_cast<uint64_t>(stats_.critic_train_calls));
-  for (double v : {stats_.model_holdout_loss, stats_.model_holdout_mse, stats_.critic_loss,
+  for (double v : {stats_.model_holdout_loss, stats_.model_holdout_mse,
                    stats_.imagination_seconds, stats_.training_seconds, stats_.gradient_seconds}) {
     checkpoint::WriteF64(out, v);
   }
@@ -393,11 +399,9 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   LearningStats stats;
   GDAQD_ASSIGN_OR_RETURN(uint64_t imagined, checkpoint::ReadU64(in, "imagined evaluations"));
   GDAQD_ASSIGN_OR_RETURN(uint64_t model_calls, checkpoint::ReadU64(in, "model train calls"));
-  GDAQD_ASSIGN_OR_RETURN(uint64_t critic_calls, checkpoint::ReadU64(in, "critic train calls"));
   stats.imagined_evaluations = static_cast<int64_t>(imagined);
   stats.model_train_calls = static_cast<int64_t>(model_calls);
-  stats.critic_train_calls = static_cast<int64_t>(critic_calls);
-  for (double* v : {&stats.model_holdout_loss, &stats.model_holdout_mse, &stats.critic_loss,
+  for (double* v : {&stats.model_holdout_loss, &stats.model_holdout_mse,
                     &stats.imagination_seconds, &stats.training_seconds,
                     &stats.gradient_seconds}) {
     GDAQD_ASSIGN_OR_RETURN(*v, checkpoint::ReadF64(in, "learning statistics"));

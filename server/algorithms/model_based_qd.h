@@ -78,7 +78,7 @@ class ModelBasedQd final : public QdAlgorithm {
   absl::Status SaveCheckpoint(std::ostream& out) const override;
   absl::Status RestoreCheckpoint(std::istream& in) override;
   bool needs_transitions() const override { return true; }
-  LearningStats learning_stats() const override { return stats_; }
+  LearningStats learning_stats() const override;
   const ArchiveInterface& archive() const override { return *archive_; }
   const common::TaskSpec& spec() const override { return spec_; }
   const common::MlpLayout& layout() const override { return layout_; }
@@ -123,7 +123,7 @@ class ModelBasedQd final : public QdAlgorithm {
   std::vector<models::Provenance> last_provenance_;
   ModelBatchComposition last_composition_;
   ImaginationReport last_imagination_;
-  LearningStats stats_;
+  LearningStats stats_;  // the critic's fields are read from critic_ instead
 };
 
 }  // namespace gdaqd::server
