@@ -1,0 +1,54 @@
+// The ExportArchive stream as bytes: one ArchiveHeader, then every elite in ascending cell order,
+// each message prefixed by its length (u32, little-endian). The same bytes are what a running
+// experiment's export streams from memory and what a checkpoint keeps on disk
+// (kArchiveExportSection), so a finished experiment exports without rebuilding its algorithm.
+#ifndef GDAQD_SERVER_STORAGE_ARCHIVE_EXPORT_H_
+#define GDAQD_SERVER_STORAGE_ARCHIVE_EXPORT_H_
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "gdaqd/v1/coordinator.pb.h"
+#include "server/archive/archive_interface.h"
+
+namespace gdaqd::server::storage {
+
+// Serialises the export of an experiment. `archive` may be null (not started: header only);
+// `cells_per_dim` is empty for CVT archives. Memory: the filled elites' bytes.
+std::string SerializeArchiveExport(const gdaqd::v1::ExperimentStatus& status,
+                                   absl::Span<const gdaqd::v1::ProgressSnapshot> history,
+                                   const ArchiveInterface* archive,
+                                   absl::Span<const int> cells_per_dim);
+
+// Reads the messages back one at a time, from memory or from a section of a checkpoint file
+// (then only one message is in memory at once). Single-thread.
+class ExportReader {
+ public:
+  static std::unique_ptr<ExportReader> FromBytes(std::string bytes);
+  // NotFound / errno codes if the file cannot be opened.
+  static absl::StatusOr<std::unique_ptr<ExportReader>> FromFile(const std::string& path,
+                                                                uint64_t offset, uint64_t length);
+
+  // Fills *out with the next message; false at the end. DataLoss if a message is truncated,
+  // longer than the gRPC limit, or does not parse.
+  absl::StatusOr<bool> Next(gdaqd::v1::ExportArchiveResponse* out);
+
+ private:
+  ExportReader() = default;
+  absl::Status ReadExactly(char* out, uint64_t n);
+
+  std::string bytes_;  // FromBytes
+  std::ifstream file_;  // FromFile
+  bool from_file_ = false;
+  uint64_t position_ = 0, end_ = 0;  // within bytes_ or the file
+  std::string buffer_;
+};
+
+}  // namespace gdaqd::server::storage
+
+#endif  // GDAQD_SERVER_STORAGE_ARCHIVE_EXPORT_H_
