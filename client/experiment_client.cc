@@ -64,14 +64,28 @@ absl::StatusOr<gdaqd::v1::ExperimentStatus> ExperimentClient::Get(const std::str
 }
 
 absl::StatusOr<std::vector<gdaqd::v1::ExperimentStatus>> ExperimentClient::List() {
+  std::vector<gdaqd::v1::ExperimentStatus> out;
+  gdaqd::v1::ListExperimentsRequest request;
+  do {
+    grpc::ClientContext context;
+    SetDeadline(&context, kUnaryDeadline);
+    gdaqd::v1::ListExperimentsResponse response;
+    absl::Status status =
+        common::FromGrpcStatus(stub_->ListExperiments(&context, request, &response));
+    if (!status.ok()) return status;
+    out.insert(out.end(), response.experiments().begin(), response.experiments().end());
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  return out;
+}
+
+absl::Status ExperimentClient::Delete(const std::string& id) {
   grpc::ClientContext context;
   SetDeadline(&context, kUnaryDeadline);
-  gdaqd::v1::ListExperimentsResponse response;
-  absl::Status status = common::FromGrpcStatus(
-      stub_->ListExperiments(&context, gdaqd::v1::ListExperimentsRequest(), &response));
-  if (!status.ok()) return status;
-  return std::vector<gdaqd::v1::ExperimentStatus>(response.experiments().begin(),
-                                                  response.experiments().end());
+  gdaqd::v1::DeleteExperimentRequest request;
+  request.set_id(id);
+  gdaqd::v1::DeleteExperimentResponse response;
+  return common::FromGrpcStatus(stub_->DeleteExperiment(&context, request, &response));
 }
 
 absl::StatusOr<gdaqd::v1::ExperimentStatus> ExperimentClient::Cancel(const std::string& id) {

@@ -32,8 +32,11 @@ class ExperimentClient {
 
   absl::StatusOr<std::string> Submit(const gdaqd::v1::ExperimentConfig& config);
   absl::StatusOr<gdaqd::v1::ExperimentStatus> Get(const std::string& id);
+  // Every experiment, ascending id (all pages).
   absl::StatusOr<std::vector<gdaqd::v1::ExperimentStatus>> List();
   absl::StatusOr<gdaqd::v1::ExperimentStatus> Cancel(const std::string& id);
+  // Removes a finished experiment and its stored state (FailedPrecondition if it still runs).
+  absl::Status Delete(const std::string& id);
   // Calls `on_status` for every streamed status until the experiment reaches a final state;
   // returns that last status. No overall deadline (experiments run for hours); the stream is
   // cancelled by TryCancelWatch() from another thread.

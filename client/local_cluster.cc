@@ -60,11 +60,23 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
   if (!options.log_dir.empty()) std::filesystem::create_directories(options.log_dir);
 
   std::unique_ptr<LocalCluster> cluster(new LocalCluster());
+  std::string state_dir = options.state_dir;
+  if (state_dir.empty()) {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "gdaqd-state-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return absl::InternalError(absl::StrCat("cannot create a temporary state directory ", pattern));
+    }
+    state_dir = cluster->temporary_state_dir_ = pattern;
+  }
   common::Subprocess::Options server_options;
   server_options.log_path = LogPath(options.log_dir, "server.log");
   server_options.capture_stdout = true;
-  absl::StatusOr<std::unique_ptr<common::Subprocess>> server = common::Subprocess::Spawn(
-      {server_binary, "--listen=127.0.0.1:0", "--port_file=-"}, server_options);
+  std::vector<std::string> server_argv = {server_binary, "--listen=127.0.0.1:0", "--port_file=-",
+                                          absl::StrCat("--state_dir=", state_dir)};
+  server_argv.insert(server_argv.end(), options.server_args.begin(), options.server_args.end());
+  absl::StatusOr<std::unique_ptr<common::Subprocess>> server =
+      common::Subprocess::Spawn(server_argv, server_options);
   if (!server.ok()) return server.status();
   cluster->server_ = std::move(server).value();
 
@@ -108,6 +120,11 @@ void LocalCluster::Stop() {
     if (worker->running()) worker->Stop(kStopGrace);
   }
   if (server_ != nullptr && server_->running()) server_->Stop(kStopGrace);
+  if (!temporary_state_dir_.empty()) {
+    std::error_code error;
+    std::filesystem::remove_all(temporary_state_dir_, error);
+    temporary_state_dir_.clear();
+  }
 }
 
 }  // namespace gdaqd::client

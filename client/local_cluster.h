@@ -17,6 +17,9 @@ struct LocalClusterOptions {
   int workers = 2;
   int threads_per_worker = 1;
   std::string log_dir;        // server.log, worker_<i>.log; empty = inherit stderr
+  // The coordinator's --state_dir; empty = a fresh temporary directory removed by Stop().
+  std::string state_dir;
+  std::vector<std::string> server_args;  // extra coordinator flags (tests)
   std::string server_binary;  // empty = found next to this executable (see FindBinary)
   std::string worker_binary;
   absl::Duration start_timeout = absl::Seconds(30);
@@ -41,6 +44,7 @@ class LocalCluster {
  private:
   LocalCluster() = default;
 
+  std::string temporary_state_dir_;  // removed by Stop()
   std::unique_ptr<common::Subprocess> server_;
   std::vector<std::unique_ptr<common::Subprocess>> workers_;
   int port_ = 0;

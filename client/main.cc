@@ -54,6 +54,7 @@ usage: gdaqd [--coordinator HOST:PORT] COMMAND ARGS
   status [ID]           one experiment, or all of them
   watch ID              follow an experiment with a progress bar until it ends
   cancel ID             stop an experiment (its archive stays exportable)
+  delete ID             remove a finished experiment and its stored state for good
   export ID DIR         write the results folder of an experiment into DIR
   replay DIR --cell N   re-run the elite of cell N from a results folder, check its fitness and
                         descriptor, write DIR/trajectory_N.csv
@@ -181,6 +182,7 @@ int Run(const std::string& config_path) {
   options.workers = absl::GetFlag(FLAGS_workers);
   options.threads_per_worker = absl::GetFlag(FLAGS_threads);
   options.log_dir = (std::filesystem::path(out) / "logs").string();
+  options.state_dir = (std::filesystem::path(out) / "state").string();
   absl::StatusOr<std::unique_ptr<gdaqd::client::LocalCluster>> cluster =
       gdaqd::client::LocalCluster::Start(options);
   if (!cluster.ok()) return Fail(cluster.status());
@@ -244,7 +246,7 @@ int Dispatch(const std::vector<std::string>& args) {
   if (command == "replay") return need(1) ? Replay(args[1]) : 2;
 
   if (command != "submit" && command != "status" && command != "watch" && command != "cancel" &&
-      command != "export") {
+      command != "delete" && command != "export") {
     std::fprintf(stderr, "error: unknown command '%s'\n\n%s\n", command.c_str(), kUsage);
     return 2;
   }
@@ -286,6 +288,12 @@ int Dispatch(const std::vector<std::string>& args) {
     absl::StatusOr<gdaqd::v1::ExperimentStatus> status = (*client)->Cancel(args[1]);
     if (!status.ok()) return Fail(status.status());
     std::printf("cancelling %s\n", args[1].c_str());
+    return 0;
+  }
+  if (command == "delete") {
+    if (!need(1)) return 2;
+    if (absl::Status status = (*client)->Delete(args[1]); !status.ok()) return Fail(status);
+    std::printf("deleted %s\n", args[1].c_str());
     return 0;
   }
   // export

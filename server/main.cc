@@ -1,5 +1,8 @@
 // gdaqd-server: the coordinator. Parses flags, starts the Coordinator, serves until SIGINT or
 // SIGTERM, shuts down in order.
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -8,12 +11,28 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/thread.h"
 #include "server/models/matmul_rate.h"
 #include "server/service/coordinator.h"
 
-ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "address to serve on; port 0 picks a free port (see --port_file)");
+ABSL_FLAG(std::string, state_dir, "gdaqd-state",
+          "directory where experiments are checkpointed and restored from at start (one server "
+          "per directory)");
+ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(60),
+          "checkpoint every running experiment this often (at iteration boundaries), besides at "
+          "every final state and at SIGTERM");
+ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(60),
+          "after SIGTERM, exit even if checkpoints are still being written after this long (the "
+          "previous checkpoints stay valid)");
+ABSL_FLAG(int, max_export_streams, 16, "archive exports open at once; more get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, test_hold_checkpoint_write, 0,
+          "testing only: the Nth checkpoint write (1-based) stops half-way, prints "
+          "GDAQD_CHECKPOINT_HOLD on stdout and waits to be killed");
 ABSL_FLAG(std::string, port_file, "",
           "if set, the bound port is written to this file once serving; \"-\" prints GDAQD_PORT=N "
           "on stdout");
@@ -35,7 +54,7 @@ int WaitForTerminationSignal() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("gdaqd coordinator: gdaqd-server --listen HOST:PORT");
+  absl::SetProgramUsageMessage("gdaqd coordinator: gdaqd-server --listen HOST:PORT --state_dir DIR");
   absl::ParseCommandLine(argc, argv);
   gdaqd::common::InitLogging(argv[0], absl::GetFlag(FLAGS_verbosity));
 
@@ -48,6 +67,18 @@ int main(int argc, char** argv) {
 
   gdaqd::server::CoordinatorOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  options.max_export_streams = absl::GetFlag(FLAGS_max_export_streams);
+  if (const int hold = absl::GetFlag(FLAGS_test_hold_checkpoint_write); hold > 0) {
+    options.storage.mid_write_hook = [hold, writes = std::make_shared<std::atomic<int>>(0)](
+                                         const std::string& tmp_path) {
+      if (++*writes != hold) return;
+      std::printf("GDAQD_CHECKPOINT_HOLD %s\n", tmp_path.c_str());
+      std::fflush(stdout);
+      while (true) pause();  // until killed
+    };
+  }
   absl::StatusOr<std::unique_ptr<gdaqd::server::Coordinator>> coordinator =
       gdaqd::server::Coordinator::Start(options);
   if (!coordinator.ok()) {
@@ -82,6 +113,18 @@ int main(int argc, char** argv) {
   }
   const int signal_number = WaitForTerminationSignal();
   LOG(INFO) << "shutdown signal=" << signal_number;
+  // Bounded shutdown: a checkpoint write that hangs (a dead NFS mount) must not keep the process
+  // alive forever; checkpoints are atomic, so exiting mid-write loses only the newest one.
+  absl::Notification stopped;
+  const absl::Duration timeout = absl::GetFlag(FLAGS_shutdown_timeout);
+  gdaqd::common::Thread watchdog("shutdown-watch", [&stopped, timeout] {
+    if (!stopped.WaitForNotificationWithTimeout(timeout)) {
+      LOG(ERROR) << "shutdown_timeout seconds=" << absl::ToDoubleSeconds(timeout)
+                 << " action=exit_without_waiting";
+      _exit(3);
+    }
+  });
   (*coordinator)->Shutdown();
+  stopped.Notify();
   return 0;
 }

@@ -1,24 +1,72 @@
 #include "server/algorithms/experiment.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
+#include <new>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 #include "server/archive/qd_metrics.h"
 
 namespace gdaqd::server {
 
-bool IsFinalState(gdaqd::v1::ExperimentState state) {
+using gdaqd::v1::ExperimentState;
+
+bool IsFinalState(ExperimentState state) {
   return state == gdaqd::v1::SUCCEEDED || state == gdaqd::v1::FAILED ||
          state == gdaqd::v1::CANCELLED;
 }
 
-using gdaqd::v1::ExperimentState;
+std::string ExperimentId(int64_t number) { return absl::StrCat("exp-", number); }
 
-Experiment::Experiment(std::string id, gdaqd::v1::ExperimentConfig config, Evaluator* evaluator)
-    : id_(std::move(id)), config_(std::move(config)), evaluator_(evaluator) {
+namespace {
+
+constexpr char kInterrupted[] = "interrupted";
+
+bool IsInterruption(const absl::Status& status) {
+  return absl::IsAborted(status) && status.message() == kInterrupted;
+}
+
+// Appends an algorithm checkpoint to a string without the extra copy of std::ostringstream::str().
+class StringSink final : public std::streambuf {
+ public:
+  explicit StringSink(std::string* out) : out_(out) {}
+
+ protected:
+  std::streamsize xsputn(const char* data, std::streamsize n) override {
+    out_->append(data, static_cast<size_t>(n));
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (c != traits_type::eof()) out_->push_back(static_cast<char>(c));
+    return c;
+  }
+
+ private:
+  std::string* out_;
+};
+
+// Reads an algorithm checkpoint from a string without copying it.
+class StringSource final : public std::streambuf {
+ public:
+  explicit StringSource(std::string* bytes) {
+    setg(bytes->data(), bytes->data(), bytes->data() + bytes->size());
+  }
+};
+
+}  // namespace
+
+Experiment::Experiment(int64_t number, gdaqd::v1::ExperimentConfig config, Evaluator* evaluator,
+                       ExperimentOptions options)
+    : number_(number),
+      id_(ExperimentId(number)),
+      config_(std::move(config)),
+      evaluator_(evaluator),
+      options_(options) {
   status_.set_id(id_);
   *status_.mutable_config() = config_;
   status_.set_state(gdaqd::v1::PENDING);
@@ -30,36 +78,122 @@ Experiment::Experiment(std::string id, gdaqd::v1::ExperimentConfig config, Evalu
   status_.mutable_progress()->set_critic_loss(none);
 }
 
+absl::StatusOr<std::unique_ptr<Experiment>> Experiment::Create(int64_t number,
+                                                               gdaqd::v1::ExperimentConfig config,
+                                                               Evaluator* evaluator,
+                                                               ExperimentOptions options) {
+  std::unique_ptr<Experiment> experiment(
+      new Experiment(number, std::move(config), evaluator, options));
+  {
+    absl::MutexLock lock(&experiment->mu_);
+    experiment->status_.set_submitted_unix_ms(absl::ToUnixMillis(absl::Now()));
+  }
+  // Before the id is returned: a crash right after the submit must not lose it.
+  absl::Status written = experiment->WriteCheckpoint(/*with_algorithm=*/false, {}, 0);
+  if (!written.ok()) return written;
+  return experiment;
+}
+
+absl::StatusOr<std::unique_ptr<Experiment>> Experiment::Restore(
+    int64_t number, const storage::StateDir::LoadedCheckpoint& checkpoint, Evaluator* evaluator,
+    ExperimentOptions options) {
+  absl::StatusOr<std::string> record_bytes =
+      storage::ReadSection(checkpoint.path, checkpoint.sections, storage::kRecordSection);
+  if (!record_bytes.ok()) return record_bytes.status();
+  gdaqd::v1::ExperimentRecord record;
+  if (!record.ParseFromString(*record_bytes) || record.status().id() != ExperimentId(number)) {
+    return absl::DataLossError(
+        absl::StrCat(checkpoint.path, ": the experiment record does not parse or names another id"));
+  }
+  std::unique_ptr<Experiment> experiment(
+      new Experiment(number, record.status().config(), evaluator, options));
+  const bool final_state = IsFinalState(record.status().state());
+  if (!final_state) {
+    absl::StatusOr<std::string> algorithm =
+        storage::ReadSection(checkpoint.path, checkpoint.sections, storage::kAlgorithmSection);
+    if (algorithm.ok()) {
+      experiment->restore_algorithm_ = std::move(algorithm).value();
+    } else if (!absl::IsNotFound(algorithm.status())) {
+      return algorithm.status();
+    } else {
+      // Only the submit-time record: the run starts from the beginning.
+      record.clear_pending_params();
+      record.set_pending_count(0);
+    }
+    record.mutable_status()->set_restarts(record.status().restarts() + 1);
+  }
+  {
+    absl::MutexLock lock(&experiment->mu_);
+    experiment->status_ = record.status();
+    experiment->history_.assign(record.history().begin(), record.history().end());
+  }
+  record.clear_status();
+  record.clear_history();
+  experiment->run_ = std::move(record);
+  return experiment;
+}
+
 Experiment::~Experiment() {
-  cancel_ = true;
+  Interrupt();
   runner_.reset();
 }
 
 void Experiment::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (IsFinalState(status_.state())) {
+      runner_done_ = true;
+      return;
+    }
+  }
   runner_ = std::make_unique<common::Thread>("experiment", [this] { Run(); });
 }
 
-void Experiment::Cancel() { cancel_ = true; }
+void Experiment::Cancel() {
+  cancel_ = true;
+  stop_ = true;
+}
+
+void Experiment::Interrupt() {
+  interrupt_ = true;
+  stop_ = true;
+}
+
+void Experiment::Join() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&runner_done_));
+}
 
 gdaqd::v1::ExperimentStatus Experiment::Status() const {
   absl::MutexLock lock(&mu_);
   return status_;
 }
 
-ExperimentExport Experiment::Export() const {
-  absl::MutexLock archive_lock(&archive_mu_);
-  absl::MutexLock lock(&mu_);
-  ExperimentExport out;
-  out.status = status_;
-  out.history = history_;
-  if (algorithm_ != nullptr) {
-    out.archive = algorithm_->archive().Clone();
-    if (config_.archive().type() != gdaqd::v1::ArchiveConfig::CVT) {
-      out.cells_per_dim.assign(config_.archive().cells_per_dim().begin(),
-                               config_.archive().cells_per_dim().end());
+absl::StatusOr<std::unique_ptr<storage::ExportReader>> Experiment::Export() const {
+  {
+    absl::MutexLock archive_lock(&archive_mu_);
+    absl::MutexLock lock(&mu_);
+    if (algorithm_ != nullptr || options_.state_dir == nullptr ||
+        !IsFinalState(status_.state())) {
+      std::vector<int> cells_per_dim;
+      if (config_.archive().type() != gdaqd::v1::ArchiveConfig::CVT) {
+        cells_per_dim.assign(config_.archive().cells_per_dim().begin(),
+                             config_.archive().cells_per_dim().end());
+      }
+      const ArchiveInterface* archive = algorithm_ != nullptr ? &algorithm_->archive() : nullptr;
+      return storage::ExportReader::FromBytes(
+          storage::SerializeArchiveExport(status_, history_, archive, cells_per_dim));
     }
   }
-  return out;
+  // Final and released: the final checkpoint holds the export.
+  absl::StatusOr<storage::StateDir::LoadedCheckpoint> checkpoint =
+      options_.state_dir->OpenNewestCheckpoint(number_);
+  if (!checkpoint.ok()) return checkpoint.status();
+  auto it = checkpoint->sections.find(storage::kArchiveExportSection);
+  if (it == checkpoint->sections.end()) {
+    return absl::DataLossError(absl::StrCat(checkpoint->path, " has no archive export"));
+  }
+  return storage::ExportReader::FromFile(checkpoint->path, it->second.offset, it->second.length);
 }
 
 bool Experiment::finished() const {
@@ -90,41 +224,127 @@ void Experiment::Notify() {
   for (auto& [id, listener] : listeners_) listener();
 }
 
-void Experiment::SetState(ExperimentState state, std::string error) {
+absl::Status Experiment::WriteCheckpoint(bool with_algorithm, absl::Span<const float> pending,
+                                         int64_t pending_count) {
+  if (options_.state_dir == nullptr) return absl::OkStatus();
+  const absl::Time started = absl::Now();
+  std::string algorithm_bytes, export_bytes, record_bytes;
   {
+    absl::MutexLock archive_lock(&archive_mu_);
+    if (with_algorithm && algorithm_ != nullptr) {
+      StringSink sink(&algorithm_bytes);
+      std::ostream out(&sink);
+      GDAQD_RETURN_IF_ERROR(algorithm_->SaveCheckpoint(out));
+    }
     absl::MutexLock lock(&mu_);
-    status_.set_state(state);
-    status_.set_error(std::move(error));
+    std::vector<int> cells_per_dim;
+    if (config_.archive().type() != gdaqd::v1::ArchiveConfig::CVT) {
+      cells_per_dim.assign(config_.archive().cells_per_dim().begin(),
+                           config_.archive().cells_per_dim().end());
+    }
+    export_bytes = storage::SerializeArchiveExport(
+        status_, history_, algorithm_ != nullptr ? &algorithm_->archive() : nullptr,
+        cells_per_dim);
+    gdaqd::v1::ExperimentRecord record = run_;
+    *record.mutable_status() = status_;
+    for (const auto& row : history_) *record.add_history() = row;
+    record.set_pending_params(std::string(reinterpret_cast<const char*>(pending.data()),
+                                          pending.size() * sizeof(float)));
+    record.set_pending_count(pending_count);
+    if (run_start_ != absl::InfinitePast()) {
+      record.set_wall_seconds(wall_base_ + absl::ToDoubleSeconds(absl::Now() - run_start_));
+    }
+    record_bytes = record.SerializeAsString();
   }
-  Notify();
+  std::vector<storage::Section> sections = {{storage::kRecordSection, record_bytes},
+                                            {storage::kArchiveExportSection, export_bytes}};
+  if (!algorithm_bytes.empty()) sections.push_back({storage::kAlgorithmSection, algorithm_bytes});
+  GDAQD_RETURN_IF_ERROR(options_.state_dir->WriteCheckpoint(number_, sections));
+  last_checkpoint_ = absl::Now();
+  VLOG(1) << "checkpoint id=" << id_ << " iteration=" << run_.iteration()
+          << " pending=" << pending_count << " bytes="
+          << record_bytes.size() + export_bytes.size() + algorithm_bytes.size()
+          << " seconds=" << absl::ToDoubleSeconds(last_checkpoint_ - started);
+  return absl::OkStatus();
 }
 
 void Experiment::Run() {
-  absl::Status status = RunLoop();
-  if (status.ok()) {
-    SetState(gdaqd::v1::SUCCEEDED, "");
-  } else if (absl::IsCancelled(status)) {
-    SetState(gdaqd::v1::CANCELLED, "");
-  } else {
+  absl::Status status;
+  // One experiment's failure (an allocation that cannot be met, a library that throws) fails
+  // that experiment only; the coordinator and the other experiments go on.
+  try {
+    status = RunLoop();
+  } catch (const std::bad_alloc&) {
+    status = absl::ResourceExhaustedError("out of memory while running the experiment");
+  } catch (const std::exception& e) {
+    status = absl::InternalError(absl::StrCat("unexpected exception: ", e.what()));
+  }
+  Finish(status);
+}
+
+void Experiment::Finish(const absl::Status& status) {
+  if (IsInterruption(status) || (interrupted() && absl::IsCancelled(status) && !cancel_)) {
+    // Shutdown: the state stays as it is; the newest checkpoint is where the run resumes.
+    LOG(INFO) << "experiment_interrupted id=" << id_ << " iteration=" << run_.iteration();
+    {
+      absl::MutexLock archive_lock(&archive_mu_);
+      algorithm_.reset();
+    }
+    absl::MutexLock lock(&mu_);
+    runner_done_ = true;
+    return;
+  }
+  ExperimentState state = gdaqd::v1::SUCCEEDED;
+  if (absl::IsCancelled(status) && cancel_) {
+    state = gdaqd::v1::CANCELLED;
+  } else if (!status.ok()) {
+    state = gdaqd::v1::FAILED;
     LOG(ERROR) << "experiment_failed id=" << id_ << " error=" << status;
-    SetState(gdaqd::v1::FAILED, status.ToString());
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    status_.set_state(state);
+    status_.set_error(state == gdaqd::v1::FAILED ? status.ToString() : "");
+  }
+  // The final checkpoint keeps the record and the archive export; the algorithm state is freed.
+  absl::Status written = WriteCheckpoint(/*with_algorithm=*/false, {}, 0);
+  if (!written.ok()) {
+    LOG(ERROR) << "final_checkpoint_failed id=" << id_ << " error=" << written
+               << " (the algorithm is kept in memory so the archive stays exportable)";
+  } else if (options_.state_dir != nullptr) {
+    absl::MutexLock archive_lock(&archive_mu_);
+    algorithm_.reset();
   }
   const gdaqd::v1::ExperimentStatus final_status = Status();
-  LOG(INFO) << "experiment_done id=" << id_
-            << " state=" << gdaqd::v1::ExperimentState_Name(final_status.state())
+  LOG(INFO) << "experiment_done id=" << id_ << " state=" << ExperimentState_Name(state)
             << " evaluations=" << final_status.progress().evaluations()
             << " coverage_pct=" << final_status.progress().coverage_pct()
             << " qd_score_pct=" << final_status.progress().qd_score_pct();
+  Notify();
+  absl::MutexLock lock(&mu_);
+  runner_done_ = true;
+}
+
+absl::StatusOr<QdAlgorithm*> Experiment::BuildAlgorithm() {
+  absl::StatusOr<std::unique_ptr<QdAlgorithm>> created = MakeAlgorithm(config_);
+  if (!created.ok()) return created.status();
+  if (!restore_algorithm_.empty()) {
+    StringSource source(&restore_algorithm_);
+    std::istream in(&source);
+    absl::Status restored = (*created)->RestoreCheckpoint(in);
+    if (!restored.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("cannot resume from the checkpoint: ", restored.message()));
+    }
+    std::string().swap(restore_algorithm_);  // free it
+  }
+  absl::MutexLock lock(&archive_mu_);
+  algorithm_ = std::move(created).value();
+  return algorithm_.get();
 }
 
 absl::Status Experiment::RunLoop() {
-  absl::StatusOr<std::unique_ptr<QdAlgorithm>> created = MakeAlgorithm(config_);
-  if (!created.ok()) return created.status();
-  QdAlgorithm* algorithm = created->get();
-  {
-    absl::MutexLock lock(&archive_mu_);
-    algorithm_ = std::move(created).value();
-  }
+  GDAQD_ASSIGN_OR_RETURN(QdAlgorithm * algorithm, BuildAlgorithm());
   {
     absl::MutexLock lock(&mu_);
     status_.set_state(gdaqd::v1::RUNNING);
@@ -133,13 +353,10 @@ absl::Status Experiment::RunLoop() {
   LOG(INFO) << "experiment_start id=" << id_ << " task=" << config_.env().task()
             << " algorithm=" << gdaqd::v1::Algorithm_Name(config_.algorithm())
             << " budget=" << config_.budget().max_evaluations()
-            << " params=" << algorithm->layout().num_params();
+            << " params=" << algorithm->layout().num_params()
+            << " resumed_at_iteration=" << run_.iteration()
+            << " pending=" << run_.pending_count();
 
-  const absl::Time start = absl::Now();
-  const int64_t budget = config_.budget().max_evaluations();
-  int64_t evaluations = 0, diverged = 0, failed = 0;
-  double evaluation_seconds = 0;
-  int64_t requeued_at_start = evaluator_->requeued_episodes();
   EvalRequest request;
   request.experiment_id = id_;
   request.env = config_.env();
@@ -149,73 +366,119 @@ absl::Status Experiment::RunLoop() {
   request.descriptor_dim = algorithm->spec().descriptor_dim;
   request.episodes_per_lease = config_.scheduler().episodes_per_lease();
   request.lease_timeout = absl::Seconds(config_.scheduler().lease_timeout_s());
+  last_checkpoint_ = absl::Now();
+  wall_base_ = run_.wall_seconds();
+  run_start_ = absl::Now();
+  while (run_.evaluations() < config_.budget().max_evaluations()) {
+    GDAQD_RETURN_IF_ERROR(RunIteration(algorithm, &request));
+  }
+  return absl::OkStatus();
+}
 
-  for (int64_t iteration = 1; evaluations < budget; ++iteration) {
-    if (cancel_) return absl::CancelledError("cancelled");
+absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* request) {
+  if (cancel_) return absl::CancelledError("cancelled");
+  if (interrupted()) {
+    // Shutdown at an iteration boundary: the state is consistent, keep it.
+    absl::Status written = WriteCheckpoint(/*with_algorithm=*/true, {}, 0);
+    if (!written.ok()) LOG(ERROR) << "shutdown_checkpoint_failed id=" << id_ << " " << written;
+    return absl::AbortedError(kInterrupted);
+  }
+  const int64_t iteration = run_.iteration() + 1;
+  const int64_t budget = config_.budget().max_evaluations();
+  int64_t count = 0;
+  if (run_.pending_count() > 0) {
+    // Resumed between Ask() and Tell(): evaluate exactly the batch that was asked.
+    count = run_.pending_count();
+    request->params.resize(static_cast<size_t>(count * request->num_params));
+    if (run_.pending_params().size() != request->params.size() * sizeof(float)) {
+      return absl::DataLossError("the checkpoint's pending batch has the wrong size");
+    }
+    std::memcpy(request->params.data(), run_.pending_params().data(),
+                run_.pending_params().size());
+    run_.clear_pending_params();
+    run_.set_pending_count(0);
+  } else {
     const int64_t wanted =
         iteration == 1 ? config_.initial_population() : config_.emitter().batch_size();
-    const int64_t count = std::min(wanted, budget - evaluations);
+    count = std::min(wanted, budget - run_.evaluations());
     // No lock: Ask only reads the archive (concurrent const reads with Export are safe) and
     // writes state no reader touches; PGA-ME's policy-gradient children take seconds.
-    absl::Status asked = algorithm->Ask(count, &request.params);
-    if (!asked.ok()) return asked;
-    // Every evaluation starts from the experiment's one fixed initial state (QDax convention).
-    request.seeds.assign(count, config_.env().reset_seed());
-
-    const absl::Time batch_start = absl::Now();
-    absl::StatusOr<std::vector<EvalOutcome>> outcomes = evaluator_->Evaluate(request, &cancel_);
-    if (!outcomes.ok()) return outcomes.status();
-    const double batch_seconds = absl::ToDoubleSeconds(absl::Now() - batch_start);
-    evaluation_seconds += batch_seconds;
-
-    QdMetrics metrics;
-    LearningStats learning;
-    {
-      absl::MutexLock lock(&archive_mu_);
-      absl::StatusOr<TellSummary> summary = algorithm->Tell(request.params, *outcomes);
-      if (!summary.ok()) return summary.status();
-      evaluations += count;
-      diverged += summary->diverged;
-      failed += summary->failed;
-      metrics = ComputeQdMetrics(algorithm->archive(), algorithm->qd_offset());
-      learning = algorithm->learning_stats();
-    }
-    gdaqd::v1::ProgressSnapshot snapshot;
-    {
-      absl::MutexLock lock(&mu_);
-      snapshot.set_iteration(iteration);
-      snapshot.set_evaluations(evaluations);
-      snapshot.set_qd_score(metrics.qd_score);
-      snapshot.set_qd_score_pct(metrics.qd_score_pct);
-      snapshot.set_coverage_pct(metrics.coverage_pct);
-      snapshot.set_max_fitness(metrics.max_fitness);
-      snapshot.set_num_filled(metrics.num_filled);
-      snapshot.set_wall_seconds(absl::ToDoubleSeconds(absl::Now() - start));
-      snapshot.set_evaluations_per_s(batch_seconds > 0 ? count / batch_seconds : 0);
-      snapshot.set_diverged_episodes(diverged);
-      snapshot.set_requeued_episodes(evaluator_->requeued_episodes() - requeued_at_start);
-      snapshot.set_imagined_evaluations(learning.imagined_evaluations);
-      snapshot.set_model_holdout_loss(learning.model_holdout_loss);
-      snapshot.set_model_holdout_mse(learning.model_holdout_mse);
-      snapshot.set_critic_loss(learning.critic_loss);
-      snapshot.set_model_train_calls(learning.model_train_calls);
-      snapshot.set_evaluation_seconds(evaluation_seconds);
-      snapshot.set_imagination_seconds(learning.imagination_seconds);
-      snapshot.set_training_seconds(learning.training_seconds);
-      snapshot.set_gradient_seconds(learning.gradient_seconds);
-      *status_.mutable_progress() = snapshot;
-      history_.push_back(snapshot);
-    }
-    if (failed > 0 && failed == evaluations) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("every episode so far failed; first error: ", (*outcomes)[0].error));
-    }
-    LOG_EVERY_N_SEC(INFO, 10) << "progress id=" << id_ << " iteration=" << iteration
-                              << " evaluations=" << evaluations
-                              << " coverage_pct=" << snapshot.coverage_pct()
-                              << " qd_score_pct=" << snapshot.qd_score_pct();
-    Notify();
+    absl::Status asked = algorithm->Ask(count, &request->params);
+    if (!asked.ok()) return interrupted() ? absl::AbortedError(kInterrupted) : asked;
   }
+  // Every evaluation starts from the experiment's one fixed initial state (QDax convention).
+  request->seeds.assign(static_cast<size_t>(count), config_.env().reset_seed());
+
+  const int64_t requeued_before = evaluator_->requeued_episodes();
+  const absl::Time batch_start = absl::Now();
+  absl::StatusOr<std::vector<EvalOutcome>> outcomes = evaluator_->Evaluate(*request, &stop_);
+  if (!outcomes.ok()) {
+    if (interrupted() && !cancel_) {
+      // Shutdown while the batch was out: keep the post-Ask state and the batch itself.
+      absl::Status written = WriteCheckpoint(/*with_algorithm=*/true, request->params, count);
+      if (!written.ok()) LOG(ERROR) << "shutdown_checkpoint_failed id=" << id_ << " " << written;
+      return absl::AbortedError(kInterrupted);
+    }
+    return outcomes.status();
+  }
+  const double batch_seconds = absl::ToDoubleSeconds(absl::Now() - batch_start);
+
+  QdMetrics metrics;
+  LearningStats learning;
+  {
+    absl::MutexLock lock(&archive_mu_);
+    absl::StatusOr<TellSummary> summary = algorithm->Tell(request->params, *outcomes);
+    if (!summary.ok()) return interrupted() ? absl::AbortedError(kInterrupted) : summary.status();
+    run_.set_evaluations(run_.evaluations() + count);
+    run_.set_diverged(run_.diverged() + summary->diverged);
+    run_.set_failed(run_.failed() + summary->failed);
+    metrics = ComputeQdMetrics(algorithm->archive(), algorithm->qd_offset());
+    learning = algorithm->learning_stats();
+  }
+  run_.set_iteration(iteration);
+  run_.set_evaluation_seconds(run_.evaluation_seconds() + batch_seconds);
+  run_.set_requeued(run_.requeued() + evaluator_->requeued_episodes() - requeued_before);
+  gdaqd::v1::ProgressSnapshot snapshot;
+  snapshot.set_iteration(iteration);
+  snapshot.set_evaluations(run_.evaluations());
+  snapshot.set_qd_score(metrics.qd_score);
+  snapshot.set_qd_score_pct(metrics.qd_score_pct);
+  snapshot.set_coverage_pct(metrics.coverage_pct);
+  snapshot.set_max_fitness(metrics.max_fitness);
+  snapshot.set_num_filled(metrics.num_filled);
+  snapshot.set_wall_seconds(wall_base_ + absl::ToDoubleSeconds(absl::Now() - run_start_));
+  snapshot.set_evaluations_per_s(batch_seconds > 0 ? count / batch_seconds : 0);
+  snapshot.set_diverged_episodes(run_.diverged());
+  snapshot.set_requeued_episodes(run_.requeued());
+  snapshot.set_imagined_evaluations(learning.imagined_evaluations);
+  snapshot.set_model_holdout_loss(learning.model_holdout_loss);
+  snapshot.set_model_holdout_mse(learning.model_holdout_mse);
+  snapshot.set_critic_loss(learning.critic_loss);
+  snapshot.set_model_train_calls(learning.model_train_calls);
+  snapshot.set_evaluation_seconds(run_.evaluation_seconds());
+  snapshot.set_imagination_seconds(learning.imagination_seconds);
+  snapshot.set_training_seconds(learning.training_seconds);
+  snapshot.set_gradient_seconds(learning.gradient_seconds);
+  {
+    absl::MutexLock lock(&mu_);
+    *status_.mutable_progress() = snapshot;
+    history_.push_back(snapshot);
+  }
+  if (run_.failed() > 0 && run_.failed() == run_.evaluations()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("every episode so far failed; first error: ", (*outcomes)[0].error));
+  }
+  const bool done = run_.evaluations() >= budget;
+  if (!done && absl::Now() - last_checkpoint_ >= options_.checkpoint_interval) {
+    absl::Status written = WriteCheckpoint(/*with_algorithm=*/true, {}, 0);
+    // A full disk must not end a days-long run; the previous checkpoints stay valid.
+    if (!written.ok()) LOG(ERROR) << "checkpoint_failed id=" << id_ << " error=" << written;
+  }
+  LOG_EVERY_N_SEC(INFO, 10) << "progress id=" << id_ << " iteration=" << iteration
+                            << " evaluations=" << run_.evaluations()
+                            << " coverage_pct=" << snapshot.coverage_pct()
+                            << " qd_score_pct=" << snapshot.qd_score_pct();
+  Notify();
   return absl::OkStatus();
 }
 

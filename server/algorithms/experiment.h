@@ -1,8 +1,15 @@
 // One experiment: its config, the algorithm that runs it on a thread of its own, its progress
-// history, and listeners that are told after every iteration (WatchExperiment streams).
+// history, its checkpoints in the state directory, and listeners that are told after every
+// iteration (WatchExperiment streams).
+//
+// Durability (docs/durability.md §2): checkpoints are taken at iteration boundaries only — after
+// a Tell() once `checkpoint_interval` has passed, at every final state, and on Interrupt() while
+// a batch is out for evaluation (then with the asked batch, so a restored run evaluates exactly
+// that batch). A run resumed from any of them ends with the archive of the uninterrupted run.
 #ifndef GDAQD_SERVER_ALGORITHMS_EXPERIMENT_H_
 #define GDAQD_SERVER_ALGORITHMS_EXPERIMENT_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -10,48 +17,71 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/thread.h"
 #include "gdaqd/v1/coordinator.pb.h"
+#include "gdaqd/v1/storage.pb.h"
 #include "server/algorithms/algorithm.h"
-#include "server/archive/archive_interface.h"
 #include "server/scheduler/evaluator.h"
+#include "server/storage/archive_export.h"
+#include "server/storage/state_dir.h"
 
 namespace gdaqd::server {
 
 // True for SUCCEEDED, FAILED and CANCELLED: the experiment will not change any more.
 bool IsFinalState(gdaqd::v1::ExperimentState state);
 
-// A consistent copy of an experiment's results, taken under its lock.
-struct ExperimentExport {
-  gdaqd::v1::ExperimentStatus status;
-  std::vector<gdaqd::v1::ProgressSnapshot> history;
-  std::unique_ptr<ArchiveInterface> archive;  // null until the archive exists
-  std::vector<int> cells_per_dim;             // grid archives; empty for CVT
+// "exp-<number>".
+std::string ExperimentId(int64_t number);
+
+struct ExperimentOptions {
+  // Where checkpoints go; must outlive the experiment. Null: nothing is persisted and a finished
+  // experiment keeps its algorithm in memory (unit tests).
+  storage::StateDir* state_dir = nullptr;
+  absl::Duration checkpoint_interval = absl::Seconds(60);
 };
 
-// Thread-safe. The runner thread is the only writer of the algorithm state; readers copy under
-// the locks below. The destructor cancels the run and joins the thread.
+// Thread-safe. The runner thread is the only writer of the algorithm state and of the run
+// counters; readers copy under the locks below. The destructor interrupts the run and joins.
 class Experiment {
  public:
-  // `config` must be validated with defaults applied. `evaluator` must outlive this object.
-  Experiment(std::string id, gdaqd::v1::ExperimentConfig config, Evaluator* evaluator);
+  // A new PENDING experiment numbered `number`. `config` must be validated with defaults applied;
+  // `evaluator` must outlive this object. With a state directory its first checkpoint (the record
+  // alone) is written before this returns: errno-derived codes if that fails.
+  static absl::StatusOr<std::unique_ptr<Experiment>> Create(int64_t number,
+                                                            gdaqd::v1::ExperimentConfig config,
+                                                            Evaluator* evaluator,
+                                                            ExperimentOptions options);
+  // The experiment stored in `checkpoint` (options.state_dir must be set). A final experiment
+  // stays final and exports from disk; any other continues from the checkpoint on Start().
+  // DataLoss if the record does not parse.
+  static absl::StatusOr<std::unique_ptr<Experiment>> Restore(
+      int64_t number, const storage::StateDir::LoadedCheckpoint& checkpoint, Evaluator* evaluator,
+      ExperimentOptions options);
   ~Experiment();
   Experiment(const Experiment&) = delete;
   Experiment& operator=(const Experiment&) = delete;
 
-  // Starts the runner thread. Call once.
+  // Starts the runner thread unless the experiment is final. Call once.
   void Start();
-  // Asks the run to stop after the current evaluation returns; state becomes CANCELLED.
-  // No-op on a finished experiment.
+  // Asks the run to stop at the next safe point; the state becomes CANCELLED. No-op when final.
   void Cancel();
+  // Shutdown: the run stops at the next safe point, writes a checkpoint if it is waiting for
+  // evaluations, and leaves its state as it is (RUNNING stays RUNNING, to resume on restart).
+  void Interrupt();
+  // Waits until the runner thread has ended (after a final state or an Interrupt()).
+  void Join();
 
   const std::string& id() const { return id_; }
+  int64_t number() const { return number_; }
   // Never waits for a Tell() in progress.
   gdaqd::v1::ExperimentStatus Status() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits for a Tell() in progress (the archive must not change while it is copied).
-  ExperimentExport Export() const ABSL_LOCKS_EXCLUDED(archive_mu_, mu_);
+  // The ExportArchive stream: from memory while the algorithm is held (waits for a Tell() in
+  // progress), else from the newest checkpoint on disk. Errors from reading that checkpoint.
+  absl::StatusOr<std::unique_ptr<storage::ExportReader>> Export() const
+      ABSL_LOCKS_EXCLUDED(archive_mu_, mu_);
   bool finished() const ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until the experiment is finished or `timeout` passes; returns finished().
   bool WaitFinished(absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -63,16 +93,38 @@ class Experiment {
   void RemoveListener(int64_t id) ABSL_LOCKS_EXCLUDED(listeners_mu_);
 
  private:
-  void Run();
-  // Returns the final state and, for FAILED, the error.
-  absl::Status RunLoop();
-  void SetState(gdaqd::v1::ExperimentState state, std::string error) ABSL_LOCKS_EXCLUDED(mu_);
-  void Notify() ABSL_LOCKS_EXCLUDED(listeners_mu_);
+  Experiment(int64_t number, gdaqd::v1::ExperimentConfig config, Evaluator* evaluator,
+             ExperimentOptions options);
 
+  void Run();
+  // OK at the budget; Cancelled on Cancel(); Aborted("interrupted") on Interrupt(); else FAILED.
+  absl::Status RunLoop();
+  // Builds the algorithm, restoring the checkpointed state when there is one.
+  absl::StatusOr<QdAlgorithm*> BuildAlgorithm() ABSL_LOCKS_EXCLUDED(archive_mu_);
+  // Runs one iteration (ask or take the pending batch, evaluate, tell, record progress).
+  absl::Status RunIteration(QdAlgorithm* algorithm, EvalRequest* request);
+  // Writes a checkpoint (no-op without a state directory). `pending` is the batch asked and not
+  // yet told ([count, num_params]), empty at a boundary. Runner thread only.
+  absl::Status WriteCheckpoint(bool with_algorithm, absl::Span<const float> pending,
+                               int64_t pending_count) ABSL_LOCKS_EXCLUDED(archive_mu_, mu_);
+  void Finish(const absl::Status& status);
+  void Notify() ABSL_LOCKS_EXCLUDED(listeners_mu_);
+  bool interrupted() const { return interrupt_.load(); }
+
+  const int64_t number_;
   const std::string id_;
   const gdaqd::v1::ExperimentConfig config_;
   Evaluator* const evaluator_;
-  CancelFlag cancel_{false};
+  const ExperimentOptions options_;
+  std::atomic<bool> cancel_{false}, interrupt_{false};
+  CancelFlag stop_{false};  // cancel_ || interrupt_: what evaluations and learning poll
+
+  // Run counters and the checkpoint to resume from: the runner thread's alone once it started.
+  gdaqd::v1::ExperimentRecord run_;  // iteration, evaluations, ... (status/history live below)
+  std::string restore_algorithm_;    // QdAlgorithm checkpoint bytes to resume from, then freed
+  absl::Time last_checkpoint_ = absl::InfinitePast();
+  absl::Time run_start_ = absl::InfinitePast();  // when this process started running it
+  double wall_base_ = 0;  // seconds it ran before this process (earlier lives of the server)
 
   // Two locks, so status queries never wait for learning: Tell() (archive insertion, and the
   // model and critic training of the learning algorithms, seconds to a minute) holds only
@@ -82,6 +134,7 @@ class Experiment {
   mutable absl::Mutex mu_;
   gdaqd::v1::ExperimentStatus status_ ABSL_GUARDED_BY(mu_);
   std::vector<gdaqd::v1::ProgressSnapshot> history_ ABSL_GUARDED_BY(mu_);
+  bool runner_done_ ABSL_GUARDED_BY(mu_) = false;
 
   absl::Mutex listeners_mu_;
   std::map<int64_t, std::function<void()>> listeners_ ABSL_GUARDED_BY(listeners_mu_);

@@ -1,5 +1,8 @@
 #include "server/service/coordinator.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
@@ -7,12 +10,24 @@ namespace gdaqd::server {
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
   std::unique_ptr<Coordinator> coordinator(new Coordinator());
+  ExperimentManagerOptions manager_options;
+  if (!options.state_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<storage::StateDir>> state_dir =
+        storage::StateDir::Open(options.state_dir, options.storage);
+    if (!state_dir.ok()) return state_dir.status();
+    coordinator->state_dir_ = std::move(state_dir).value();
+    manager_options.state_dir = coordinator->state_dir_.get();
+  }
+  manager_options.checkpoint_interval = options.checkpoint_interval;
   coordinator->scheduler_ = std::make_unique<Scheduler>(options.scheduler);
-  coordinator->manager_ = std::make_unique<ExperimentManager>(coordinator->scheduler_.get());
+  coordinator->manager_ =
+      std::make_unique<ExperimentManager>(coordinator->scheduler_.get(), manager_options);
   coordinator->worker_service_ = std::make_unique<WorkerServiceImpl>(coordinator->scheduler_.get());
   coordinator->experiment_service_ = std::make_unique<ExperimentServiceImpl>(
-      coordinator->manager_.get(), coordinator->scheduler_.get());
+      coordinator->manager_.get(), coordinator->scheduler_.get(), options.max_export_streams);
 
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
                            &coordinator->port_);
@@ -30,8 +45,17 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address, " (address in use?)"));
   }
+  grpc::HealthCheckServiceInterface* health = coordinator->server_->GetHealthCheckService();
+  health->SetServingStatus(false);
   LOG(INFO) << "coordinator_listening address=" << options.listen_address
-            << " port=" << coordinator->port_ << " version=" << GDAQD_VERSION;
+            << " port=" << coordinator->port_ << " version=" << GDAQD_VERSION
+            << " state_dir=" << (options.state_dir.empty() ? "(none)" : options.state_dir);
+  const absl::Time restore_start = absl::Now();
+  absl::StatusOr<int> restored = coordinator->manager_->RestoreAll();
+  if (!restored.ok()) return restored.status();
+  health->SetServingStatus(true);
+  LOG(INFO) << "coordinator_serving restored_experiments=" << *restored
+            << " restore_seconds=" << absl::ToDoubleSeconds(absl::Now() - restore_start);
   return coordinator;
 }
 
@@ -40,12 +64,18 @@ Coordinator::~Coordinator() { Shutdown(); }
 void Coordinator::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
-  manager_->CancelAll();
+  const absl::Time start = absl::Now();
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  manager_->Shutdown();  // each running experiment checkpoints where it stands
+  const absl::Time checkpointed = absl::Now();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
-  manager_.reset();    // joins experiment runners
+  manager_.reset();
   scheduler_.reset();  // stops the lease reaper
-  LOG(INFO) << "coordinator_stopped";
+  state_dir_.reset();  // releases the lock
+  LOG(INFO) << "coordinator_stopped checkpoint_seconds="
+            << absl::ToDoubleSeconds(checkpointed - start)
+            << " total_seconds=" << absl::ToDoubleSeconds(absl::Now() - start);
 }
 
 }  // namespace gdaqd::server

@@ -1,6 +1,7 @@
-// The coordinator process's objects wired together: scheduler, experiment manager and the gRPC
-// server exposing ExperimentService and WorkerService. Used by gdaqd-server's main() and by
-// tests that need a real coordinator on 127.0.0.1:0.
+// The coordinator process's objects wired together: state directory, scheduler, experiment
+// manager and the gRPC server exposing ExperimentService, WorkerService, the standard health
+// service (grpc.health.v1) and server reflection. Used by gdaqd-server's main() and by tests that
+// need a real coordinator on 127.0.0.1:0.
 #ifndef GDAQD_SERVER_SERVICE_COORDINATOR_H_
 #define GDAQD_SERVER_SERVICE_COORDINATOR_H_
 
@@ -16,27 +17,37 @@
 #include "server/scheduler/scheduler.h"
 #include "server/service/experiment_service.h"
 #include "server/service/worker_service.h"
+#include "server/storage/state_dir.h"
 
 namespace gdaqd::server {
 
 using common::kMaxGrpcMessageBytes;
 
 struct CoordinatorOptions {
-  std::string listen_address = "0.0.0.0:50051";  // "127.0.0.1:0" picks a free port
+  std::string listen_address = "127.0.0.1:50051";  // "127.0.0.1:0" picks a free port
+  // Experiments are checkpointed here and restored from here at start. Empty: in memory only
+  // (unit tests; nothing survives the process).
+  std::string state_dir;
+  absl::Duration checkpoint_interval = absl::Seconds(60);
+  int max_export_streams = ExperimentServiceImpl::kDefaultMaxExportStreams;
   Scheduler::Options scheduler;
+  storage::StateDir::Options storage;  // test hooks
 };
 
-// Thread-safe. Shutdown order (STYLE.md §8): stop accepting RPCs, cancel experiments, then
-// destroy the manager (joins runners) and the scheduler.
+// Thread-safe. Start order: lock the state directory, serve (health NOT_SERVING), restore every
+// experiment, then SERVING. Shutdown order (STYLE.md §8): NOT_SERVING, interrupt experiments
+// (each checkpoints where it stands), stop serving, destroy the manager and the scheduler.
 class Coordinator {
  public:
-  // Binds and starts serving. Unavailable if the address cannot be bound.
+  // Binds and starts serving. Unavailable if the address cannot be bound; FailedPrecondition if
+  // another server holds the state directory; errno codes if it cannot be read.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
   ~Coordinator();  // Shutdown() if not done yet
 
   // The bound TCP port.
   int port() const { return port_; }
-  // Stops serving (in-flight RPCs get until `grace` to end) and cancels every experiment.
+  // Interrupts every experiment (each writes its checkpoint), then stops serving (in-flight RPCs
+  // get until `grace` to end). Experiments keep their states for the next start.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
 
   ExperimentManager& manager() { return *manager_; }
@@ -45,6 +56,7 @@ class Coordinator {
  private:
   Coordinator() = default;
 
+  std::unique_ptr<storage::StateDir> state_dir_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ExperimentManager> manager_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;

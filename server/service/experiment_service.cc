@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
@@ -93,16 +94,17 @@ class WatchReactor final : public grpc::ServerWriteReactor<ExperimentStatus> {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// Streams one header and then every elite of a consistent snapshot of the archive, one write
-// at a time (flow control comes from waiting for each write).
+// Streams the export one message at a time from its reader (flow control comes from waiting for
+// each write), so a stalled reader holds one message, not the archive. Counts itself in
+// `open_streams` while alive.
 class ExportReactor final : public grpc::ServerWriteReactor<ExportArchiveResponse> {
  public:
-  ExportReactor(ExperimentExport snapshot, const Scheduler* scheduler)
-      : snapshot_(std::move(snapshot)) {
-    snapshot_.status.set_connected_workers(
-        static_cast<int32_t>(scheduler->stats().connected_workers));
-    BuildHeader();
-    StartWrite(&message_);
+  ExportReactor(std::unique_ptr<storage::ExportReader> reader, int32_t connected_workers,
+                std::atomic<int>* open_streams)
+      : reader_(std::move(reader)),
+        connected_workers_(connected_workers),
+        open_streams_(open_streams) {
+    WriteNext(/*first=*/true);
   }
 
   void OnWriteDone(bool ok) override {
@@ -110,49 +112,46 @@ class ExportReactor final : public grpc::ServerWriteReactor<ExportArchiveRespons
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
       return;
     }
-    if (next_ >= cells_.size()) {
+    WriteNext(/*first=*/false);
+  }
+
+  void OnDone() override {
+    --*open_streams_;
+    delete this;
+  }
+
+ private:
+  void WriteNext(bool first) {
+    absl::StatusOr<bool> more = reader_->Next(&message_);
+    if (!more.ok()) {
+      LOG(ERROR) << "export_failed error=" << more.status();
+      Finish(common::ToGrpcStatus(more.status()));
+      return;
+    }
+    if (!*more) {
       Finish(grpc::Status::OK);
       return;
     }
-    BuildElite(cells_[next_++]);
+    if (first && message_.has_header()) {
+      message_.mutable_header()->mutable_status()->set_connected_workers(connected_workers_);
+    }
     StartWrite(&message_);
   }
 
-  void OnDone() override { delete this; }
-
- private:
-  void BuildHeader() {
-    gdaqd::v1::ArchiveHeader* header = message_.mutable_header();
-    *header->mutable_status() = snapshot_.status;
-    for (const auto& row : snapshot_.history) *header->add_history() = row;
-    const ArchiveInterface* archive = snapshot_.archive.get();
-    if (archive == nullptr) return;  // not started yet: no elites
-    cells_ = archive->filled_cells();
-    header->set_descriptor_dim(archive->descriptor_dim());
-    header->set_num_cells(archive->num_cells());
-    header->set_num_params(archive->num_params());
-    header->set_num_elites(static_cast<int64_t>(cells_.size()));
-    for (float v : archive->descriptor_low()) header->add_descriptor_low(v);
-    for (float v : archive->descriptor_high()) header->add_descriptor_high(v);
-    for (int n : snapshot_.cells_per_dim) header->add_cells_per_dim(n);
-  }
-
-  void BuildElite(int64_t cell) {
-    message_.Clear();
-    gdaqd::v1::Elite* elite = message_.mutable_elite();
-    std::optional<EliteView> view = snapshot_.archive->elite(cell);
-    elite->set_cell(cell);
-    elite->set_fitness(view->fitness);
-    for (float v : view->descriptor) elite->add_behavior_descriptor(v);
-    for (float v : snapshot_.archive->centroid(cell)) elite->add_centroid(v);
-    elite->set_params(reinterpret_cast<const char*>(view->params.data()),
-                      view->params.size() * sizeof(float));
-  }
-
-  ExperimentExport snapshot_;
-  std::vector<int64_t> cells_;
-  size_t next_ = 0;
+  std::unique_ptr<storage::ExportReader> reader_;
+  const int32_t connected_workers_;
+  std::atomic<int>* const open_streams_;
   ExportArchiveResponse message_;  // the message being written
+};
+
+// A server-streaming reactor that fails at once (gRPC owns reactors through OnDone).
+template <typename Message>
+class ErrorReactor final : public grpc::ServerWriteReactor<Message> {
+ public:
+  explicit ErrorReactor(const absl::Status& status) {
+    this->Finish(common::ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
 };
 
 }  // namespace
@@ -174,12 +173,23 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::GetExperiment(
 }
 
 grpc::ServerUnaryReactor* ExperimentServiceImpl::ListExperiments(
-    grpc::CallbackServerContext* context, const gdaqd::v1::ListExperimentsRequest* /*request*/,
+    grpc::CallbackServerContext* context, const gdaqd::v1::ListExperimentsRequest* request,
     gdaqd::v1::ListExperimentsResponse* response) {
-  for (const auto& experiment : manager_->List()) {
-    *response->add_experiments() = FullStatus(*experiment, *scheduler_);
+  absl::StatusOr<ExperimentPage> page =
+      manager_->ListPage(request->page_size(), request->page_token());
+  if (page.ok()) {
+    for (const auto& experiment : page->experiments) {
+      *response->add_experiments() = FullStatus(*experiment, *scheduler_);
+    }
+    response->set_next_page_token(page->next_page_token);
   }
-  return Reply(context, absl::OkStatus());
+  return Reply(context, page.status());
+}
+
+grpc::ServerUnaryReactor* ExperimentServiceImpl::DeleteExperiment(
+    grpc::CallbackServerContext* context, const gdaqd::v1::DeleteExperimentRequest* request,
+    gdaqd::v1::DeleteExperimentResponse* /*response*/) {
+  return Reply(context, manager_->Delete(request->id()));
 }
 
 grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelExperiment(
@@ -196,30 +206,28 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelExperiment(
 grpc::ServerWriteReactor<ExperimentStatus>* ExperimentServiceImpl::WatchExperiment(
     grpc::CallbackServerContext* /*context*/, const gdaqd::v1::WatchExperimentRequest* request) {
   absl::StatusOr<std::shared_ptr<Experiment>> experiment = manager_->Get(request->id());
-  if (!experiment.ok()) {
-    // gRPC owns reactors through OnDone; this one finishes at once and deletes itself.
-    class ErrorReactor final : public grpc::ServerWriteReactor<ExperimentStatus> {
-     public:
-      explicit ErrorReactor(const absl::Status& status) { Finish(common::ToGrpcStatus(status)); }
-      void OnDone() override { delete this; }
-    };
-    return new ErrorReactor(experiment.status());
-  }
+  if (!experiment.ok()) return new ErrorReactor<ExperimentStatus>(experiment.status());
   return new WatchReactor(std::move(experiment).value(), scheduler_);
 }
 
 grpc::ServerWriteReactor<ExportArchiveResponse>* ExperimentServiceImpl::ExportArchive(
     grpc::CallbackServerContext* /*context*/, const gdaqd::v1::ExportArchiveRequest* request) {
   absl::StatusOr<std::shared_ptr<Experiment>> experiment = manager_->Get(request->id());
-  if (!experiment.ok()) {
-    class ErrorReactor final : public grpc::ServerWriteReactor<ExportArchiveResponse> {
-     public:
-      explicit ErrorReactor(const absl::Status& status) { Finish(common::ToGrpcStatus(status)); }
-      void OnDone() override { delete this; }
-    };
-    return new ErrorReactor(experiment.status());
+  if (!experiment.ok()) return new ErrorReactor<ExportArchiveResponse>(experiment.status());
+  if (++export_streams_ > max_export_streams_) {
+    --export_streams_;
+    return new ErrorReactor<ExportArchiveResponse>(absl::ResourceExhaustedError(
+        absl::StrCat("more than ", max_export_streams_,
+                     " archive exports are open at once; retry when one has finished")));
   }
-  return new ExportReactor((*experiment)->Export(), scheduler_);
+  absl::StatusOr<std::unique_ptr<storage::ExportReader>> reader = (*experiment)->Export();
+  if (!reader.ok()) {
+    --export_streams_;
+    return new ErrorReactor<ExportArchiveResponse>(reader.status());
+  }
+  return new ExportReactor(
+      std::move(reader).value(),
+      static_cast<int32_t>(scheduler_->stats().connected_workers), &export_streams_);
 }
 
 }  // namespace gdaqd::server

@@ -2,6 +2,8 @@
 #ifndef GDAQD_SERVER_SERVICE_EXPERIMENT_SERVICE_H_
 #define GDAQD_SERVER_SERVICE_EXPERIMENT_SERVICE_H_
 
+#include <atomic>
+
 #include "gdaqd/v1/coordinator.grpc.pb.h"
 #include "server/algorithms/experiment_manager.h"
 #include "server/scheduler/scheduler.h"
@@ -10,10 +12,19 @@ namespace gdaqd::server {
 
 // Adapters only: validate, call the ExperimentManager, map the status (STYLE.md §6).
 // Thread-safe; `manager` and `scheduler` must outlive the gRPC server.
+//
+// Codes: NOT_FOUND for unknown ids; INVALID_ARGUMENT for bad configs (naming the field) and bad
+// page sizes or tokens; RESOURCE_EXHAUSTED when more than `max_export_streams` exports are open
+// at once (each holds at most one elite in memory when it exports from disk, the filled elites
+// when the experiment is running); FAILED_PRECONDITION for deleting an unfinished experiment;
+// UNAVAILABLE while shutting down or when the state directory cannot be written.
 class ExperimentServiceImpl final : public gdaqd::v1::ExperimentService::CallbackService {
  public:
-  ExperimentServiceImpl(ExperimentManager* manager, const Scheduler* scheduler)
-      : manager_(manager), scheduler_(scheduler) {}
+  static constexpr int kDefaultMaxExportStreams = 16;
+
+  ExperimentServiceImpl(ExperimentManager* manager, const Scheduler* scheduler,
+                        int max_export_streams = kDefaultMaxExportStreams)
+      : manager_(manager), scheduler_(scheduler), max_export_streams_(max_export_streams) {}
 
   grpc::ServerUnaryReactor* SubmitExperiment(
       grpc::CallbackServerContext* context, const gdaqd::v1::SubmitExperimentRequest* request,
@@ -27,6 +38,9 @@ class ExperimentServiceImpl final : public gdaqd::v1::ExperimentService::Callbac
   grpc::ServerUnaryReactor* CancelExperiment(
       grpc::CallbackServerContext* context, const gdaqd::v1::CancelExperimentRequest* request,
       gdaqd::v1::CancelExperimentResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteExperiment(
+      grpc::CallbackServerContext* context, const gdaqd::v1::DeleteExperimentRequest* request,
+      gdaqd::v1::DeleteExperimentResponse* response) override;
   grpc::ServerWriteReactor<gdaqd::v1::ExperimentStatus>* WatchExperiment(
       grpc::CallbackServerContext* context,
       const gdaqd::v1::WatchExperimentRequest* request) override;
@@ -37,6 +51,8 @@ class ExperimentServiceImpl final : public gdaqd::v1::ExperimentService::Callbac
  private:
   ExperimentManager* const manager_;
   const Scheduler* const scheduler_;
+  const int max_export_streams_;
+  std::atomic<int> export_streams_{0};  // open ExportArchive streams
 };
 
 }  // namespace gdaqd::server
