@@ -65,11 +65,14 @@ void Coordinator::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   const absl::Time start = absl::Now();
-  server_->GetHealthCheckService()->SetServingStatus(false);
-  manager_->Shutdown();  // each running experiment checkpoints where it stands
+  // Start() may have failed half-way: only what exists is stopped.
+  if (server_ != nullptr) server_->GetHealthCheckService()->SetServingStatus(false);
+  if (manager_ != nullptr) manager_->Shutdown();  // each running experiment checkpoints
   const absl::Time checkpointed = absl::Now();
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
-  server_->Wait();
+  if (server_ != nullptr) {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    server_->Wait();
+  }
   manager_.reset();
   scheduler_.reset();  // stops the lease reaper
   state_dir_.reset();  // releases the lock

@@ -1,0 +1,67 @@
+// The coordinator's standard services over real gRPC on 127.0.0.1: grpc.health.v1 answers
+// SERVING once the state directory is restored, and server reflection lists our services.
+#include "server/service/coordinator.h"
+
+#include <grpcpp/generic/generic_stub.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace gdaqd::server {
+namespace {
+
+constexpr absl::Duration kDeadline = absl::Seconds(10);
+
+// Calls a unary method with raw bytes; returns the status and the response bytes.
+std::pair<grpc::Status, std::string> RawCall(const std::string& address, const std::string& method,
+                                             const std::string& request_bytes) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kDeadline));
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1), response;
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (status.ok() && response.Dump(&slices).ok()) {
+    for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return {status, bytes};
+}
+
+TEST(CoordinatorTest, HealthIsServingAfterRestore) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/coordinator_health_", getpid());
+  std::filesystem::remove_all(dir);
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.state_dir = dir;
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto coordinator, Coordinator::Start(options));
+  // HealthCheckRequest{service: ""} is the empty message; HealthCheckResponse{status: SERVING}
+  // is field 1 varint 1.
+  auto [status, response] = RawCall(absl::StrCat("127.0.0.1:", coordinator->port()),
+                                    "/grpc.health.v1.Health/Check", "");
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response, std::string("\x08\x01", 2));
+  // A second coordinator on the same state directory is refused, naming the directory.
+  absl::Status second = Coordinator::Start(options).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(second)) << second;
+  EXPECT_THAT(std::string(second.message()), ::testing::HasSubstr(dir));
+  coordinator->Shutdown();
+}
+
+}  // namespace
+}  // namespace gdaqd::server
