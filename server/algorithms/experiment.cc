@@ -375,6 +375,58 @@ absl::Status Experiment::RunLoop() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> Experiment::TakeBatch(QdAlgorithm* algorithm, int64_t iteration,
+                                              EvalRequest* request) {
+  if (run_.pending_count() > 0) {
+    // Resumed between Ask() and Tell(): evaluate exactly the batch that was asked.
+    const int64_t count = run_.pending_count();
+    request->params.resize(static_cast<size_t>(count * request->num_params));
+    if (run_.pending_params().size() != request->params.size() * sizeof(float)) {
+      return absl::DataLossError("the checkpoint's pending batch has the wrong size");
+    }
+    std::memcpy(request->params.data(), run_.pending_params().data(),
+                run_.pending_params().size());
+    run_.clear_pending_params();
+    run_.set_pending_count(0);
+    return count;
+  }
+  const int64_t wanted =
+      iteration == 1 ? config_.initial_population() : config_.emitter().batch_size();
+  const int64_t count = std::min(wanted, config_.budget().max_evaluations() - run_.evaluations());
+  // No lock: Ask only reads the archive (concurrent const reads with Export are safe) and
+  // writes state no reader touches; PGA-ME's policy-gradient children take seconds.
+  absl::Status asked = algorithm->Ask(count, &request->params);
+  if (!asked.ok()) return interrupted() ? absl::AbortedError(kInterrupted) : asked;
+  return count;
+}
+
+gdaqd::v1::ProgressSnapshot Experiment::MakeSnapshot(int64_t iteration, const QdMetrics& metrics,
+                                                     const LearningStats& learning, int64_t count,
+                                                     double batch_seconds) const {
+  gdaqd::v1::ProgressSnapshot snapshot;
+  snapshot.set_iteration(iteration);
+  snapshot.set_evaluations(run_.evaluations());
+  snapshot.set_qd_score(metrics.qd_score);
+  snapshot.set_qd_score_pct(metrics.qd_score_pct);
+  snapshot.set_coverage_pct(metrics.coverage_pct);
+  snapshot.set_max_fitness(metrics.max_fitness);
+  snapshot.set_num_filled(metrics.num_filled);
+  snapshot.set_wall_seconds(wall_base_ + absl::ToDoubleSeconds(absl::Now() - run_start_));
+  snapshot.set_evaluations_per_s(batch_seconds > 0 ? count / batch_seconds : 0);
+  snapshot.set_diverged_episodes(run_.diverged());
+  snapshot.set_requeued_episodes(run_.requeued());
+  snapshot.set_imagined_evaluations(learning.imagined_evaluations);
+  snapshot.set_model_holdout_loss(learning.model_holdout_loss);
+  snapshot.set_model_holdout_mse(learning.model_holdout_mse);
+  snapshot.set_critic_loss(learning.critic_loss);
+  snapshot.set_model_train_calls(learning.model_train_calls);
+  snapshot.set_evaluation_seconds(run_.evaluation_seconds());
+  snapshot.set_imagination_seconds(learning.imagination_seconds);
+  snapshot.set_training_seconds(learning.training_seconds);
+  snapshot.set_gradient_seconds(learning.gradient_seconds);
+  return snapshot;
+}
+
 absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* request) {
   if (cancel_) return absl::CancelledError("cancelled");
   if (interrupted()) {
@@ -385,27 +437,9 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
   }
   const int64_t iteration = run_.iteration() + 1;
   const int64_t budget = config_.budget().max_evaluations();
-  int64_t count = 0;
-  if (run_.pending_count() > 0) {
-    // Resumed between Ask() and Tell(): evaluate exactly the batch that was asked.
-    count = run_.pending_count();
-    request->params.resize(static_cast<size_t>(count * request->num_params));
-    if (run_.pending_params().size() != request->params.size() * sizeof(float)) {
-      return absl::DataLossError("the checkpoint's pending batch has the wrong size");
-    }
-    std::memcpy(request->params.data(), run_.pending_params().data(),
-                run_.pending_params().size());
-    run_.clear_pending_params();
-    run_.set_pending_count(0);
-  } else {
-    const int64_t wanted =
-        iteration == 1 ? config_.initial_population() : config_.emitter().batch_size();
-    count = std::min(wanted, budget - run_.evaluations());
-    // No lock: Ask only reads the archive (concurrent const reads with Export are safe) and
-    // writes state no reader touches; PGA-ME's policy-gradient children take seconds.
-    absl::Status asked = algorithm->Ask(count, &request->params);
-    if (!asked.ok()) return interrupted() ? absl::AbortedError(kInterrupted) : asked;
-  }
+  absl::StatusOr<int64_t> batch = TakeBatch(algorithm, iteration, request);
+  if (!batch.ok()) return batch.status();
+  const int64_t count = *batch;
   // Every evaluation starts from the experiment's one fixed initial state (QDax convention).
   request->seeds.assign(static_cast<size_t>(count), config_.env().reset_seed());
 
@@ -438,27 +472,8 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
   run_.set_iteration(iteration);
   run_.set_evaluation_seconds(run_.evaluation_seconds() + batch_seconds);
   run_.set_requeued(run_.requeued() + evaluator_->requeued_episodes() - requeued_before);
-  gdaqd::v1::ProgressSnapshot snapshot;
-  snapshot.set_iteration(iteration);
-  snapshot.set_evaluations(run_.evaluations());
-  snapshot.set_qd_score(metrics.qd_score);
-  snapshot.set_qd_score_pct(metrics.qd_score_pct);
-  snapshot.set_coverage_pct(metrics.coverage_pct);
-  snapshot.set_max_fitness(metrics.max_fitness);
-  snapshot.set_num_filled(metrics.num_filled);
-  snapshot.set_wall_seconds(wall_base_ + absl::ToDoubleSeconds(absl::Now() - run_start_));
-  snapshot.set_evaluations_per_s(batch_seconds > 0 ? count / batch_seconds : 0);
-  snapshot.set_diverged_episodes(run_.diverged());
-  snapshot.set_requeued_episodes(run_.requeued());
-  snapshot.set_imagined_evaluations(learning.imagined_evaluations);
-  snapshot.set_model_holdout_loss(learning.model_holdout_loss);
-  snapshot.set_model_holdout_mse(learning.model_holdout_mse);
-  snapshot.set_critic_loss(learning.critic_loss);
-  snapshot.set_model_train_calls(learning.model_train_calls);
-  snapshot.set_evaluation_seconds(run_.evaluation_seconds());
-  snapshot.set_imagination_seconds(learning.imagination_seconds);
-  snapshot.set_training_seconds(learning.training_seconds);
-  snapshot.set_gradient_seconds(learning.gradient_seconds);
+  const gdaqd::v1::ProgressSnapshot snapshot =
+      MakeSnapshot(iteration, metrics, learning, count, batch_seconds);
   {
     absl::MutexLock lock(&mu_);
     *status_.mutable_progress() = snapshot;

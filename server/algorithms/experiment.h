@@ -24,6 +24,7 @@
 #include "gdaqd/v1/coordinator.pb.h"
 #include "gdaqd/v1/storage.pb.h"
 #include "server/algorithms/algorithm.h"
+#include "server/archive/qd_metrics.h"
 #include "server/scheduler/evaluator.h"
 #include "server/storage/archive_export.h"
 #include "server/storage/state_dir.h"
@@ -103,6 +104,13 @@ class Experiment {
   absl::StatusOr<QdAlgorithm*> BuildAlgorithm() ABSL_LOCKS_EXCLUDED(archive_mu_);
   // Runs one iteration (ask or take the pending batch, evaluate, tell, record progress).
   absl::Status RunIteration(QdAlgorithm* algorithm, EvalRequest* request);
+  // The batch of this iteration into request->params: the pending one of a resumed run, else
+  // asked. Returns its size.
+  absl::StatusOr<int64_t> TakeBatch(QdAlgorithm* algorithm, int64_t iteration,
+                                    EvalRequest* request);
+  gdaqd::v1::ProgressSnapshot MakeSnapshot(int64_t iteration, const QdMetrics& metrics,
+                                           const LearningStats& learning, int64_t count,
+                                           double batch_seconds) const;
   // Writes a checkpoint (no-op without a state directory). `pending` is the batch asked and not
   // yet told ([count, num_params]), empty at a boundary. Runner thread only.
   absl::Status WriteCheckpoint(bool with_algorithm, absl::Span<const float> pending,

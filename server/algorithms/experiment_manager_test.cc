@@ -1,5 +1,13 @@
 #include "server/algorithms/experiment_manager.h"
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -23,6 +31,42 @@ gdaqd::v1::ExperimentConfig Config(int64_t budget) {
   return config;
 }
 
+std::string FreshDir(const std::string& name) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/manager_", name, "_", getpid());
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+// The whole ExportArchive stream of an experiment.
+struct Drained {
+  gdaqd::v1::ArchiveHeader header;
+  std::vector<gdaqd::v1::Elite> elites;
+};
+
+Drained Drain(const Experiment& experiment) {
+  Drained out;
+  auto reader = experiment.Export();
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  if (!reader.ok()) return out;
+  gdaqd::v1::ExportArchiveResponse message;
+  while (true) {
+    absl::StatusOr<bool> more = (*reader)->Next(&message);
+    EXPECT_TRUE(more.ok()) << more.status();
+    if (!more.ok() || !*more) break;
+    if (message.has_header()) out.header = message.header();
+    if (message.has_elite()) out.elites.push_back(message.elite());
+  }
+  return out;
+}
+
+// Same cells, fitnesses, descriptors and parameters, bit for bit.
+void ExpectSameArchive(const Drained& a, const Drained& b) {
+  ASSERT_EQ(a.elites.size(), b.elites.size());
+  for (size_t i = 0; i < a.elites.size(); ++i) {
+    EXPECT_EQ(a.elites[i].SerializeAsString(), b.elites[i].SerializeAsString()) << "elite " << i;
+  }
+}
+
 TEST(ExperimentManagerTest, RunsToExactlyTheBudget) {
   LocalEvaluator evaluator(1);
   ExperimentManager manager(&evaluator);
@@ -32,10 +76,10 @@ TEST(ExperimentManagerTest, RunsToExactlyTheBudget) {
   gdaqd::v1::ExperimentStatus status = experiment->Status();
   EXPECT_EQ(status.state(), gdaqd::v1::SUCCEEDED) << status.error();
   EXPECT_EQ(status.progress().evaluations(), 75);
-  ExperimentExport exported = experiment->Export();
-  ASSERT_FALSE(exported.history.empty());
-  EXPECT_EQ(exported.history.back().evaluations(), 75);
-  EXPECT_EQ(exported.archive->num_filled(), status.progress().num_filled());
+  Drained exported = Drain(*experiment);
+  ASSERT_FALSE(exported.header.history().empty());
+  EXPECT_EQ(exported.header.history().rbegin()->evaluations(), 75);
+  EXPECT_EQ(static_cast<int64_t>(exported.elites.size()), status.progress().num_filled());
 }
 
 TEST(ExperimentManagerTest, InvalidConfigIsRejectedWithTheField) {
@@ -48,11 +92,15 @@ TEST(ExperimentManagerTest, InvalidConfigIsRejectedWithTheField) {
   EXPECT_TRUE(manager.List().empty());
 }
 
-TEST(ExperimentManagerTest, UnknownIdIsNotFound) {
+TEST(ExperimentManagerTest, UnknownOrMalformedIdIsNotFound) {
   LocalEvaluator evaluator(1);
   ExperimentManager manager(&evaluator);
-  EXPECT_THAT(manager.Get("exp-42"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
-  EXPECT_THAT(manager.Get("garbage"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  GDAQD_ASSERT_OK(manager.Submit(Config(16)).status());
+  GDAQD_EXPECT_OK(manager.Get("exp-1").status());
+  for (const char* id : {"exp-42", "garbage", "exp-1 ", " exp-1", "exp-01", "exp-+1", "exp-",
+                         "exp-99999999999999999999"}) {
+    EXPECT_THAT(manager.Get(id), StatusIs(absl::StatusCode::kNotFound, ::testing::_)) << id;
+  }
 }
 
 TEST(ExperimentManagerTest, CancelStopsARun) {
@@ -74,6 +122,144 @@ TEST(ExperimentManagerTest, ListenersHearEveryIteration) {
   experiment->AddListener([&] { ++calls; });
   ASSERT_TRUE(experiment->WaitFinished(kWait));
   EXPECT_GE(calls.load(), 1);
+}
+
+TEST(ExperimentManagerTest, PagesCoverEveryExperimentOnce) {
+  LocalEvaluator evaluator(1);
+  ExperimentManager manager(&evaluator);
+  for (int i = 0; i < 5; ++i) GDAQD_ASSERT_OK(manager.Submit(Config(16)).status());
+  std::vector<std::string> seen;
+  std::string token;
+  do {
+    GDAQD_ASSERT_OK_AND_ASSIGN(ExperimentPage page, manager.ListPage(2, token));
+    EXPECT_LE(page.experiments.size(), 2u);
+    for (const auto& experiment : page.experiments) seen.push_back(experiment->id());
+    token = page.next_page_token;
+  } while (!token.empty());
+  EXPECT_THAT(seen, ::testing::ElementsAre("exp-1", "exp-2", "exp-3", "exp-4", "exp-5"));
+  EXPECT_THAT(manager.ListPage(1001, ""), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                  ::testing::StartsWith("page_size")));
+  EXPECT_THAT(manager.ListPage(0, "bogus"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                    ::testing::StartsWith("page_token")));
+}
+
+TEST(ExperimentManagerTest, DeleteOnlyFinishedAndNeverReuseTheId) {
+  const std::string dir = FreshDir("delete");
+  LocalEvaluator evaluator(1);
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto state, storage::StateDir::Open(dir));
+  {
+    ExperimentManager manager(&evaluator, {state.get(), absl::Seconds(60)});
+    GDAQD_ASSERT_OK(manager.RestoreAll().status());
+    GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, manager.Submit(Config(100'000'000)));
+    EXPECT_THAT(manager.Delete(id), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                             ::testing::HasSubstr("cancel it")));
+    GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get(id));
+    experiment->Cancel();
+    ASSERT_TRUE(experiment->WaitFinished(kWait));
+    GDAQD_ASSERT_OK(manager.Delete(id));
+    EXPECT_THAT(manager.Get(id), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+    EXPECT_FALSE(std::filesystem::exists(state->ExperimentDir(1)));
+  }
+  ExperimentManager manager(&evaluator, {state.get(), absl::Seconds(60)});
+  GDAQD_ASSERT_OK(manager.RestoreAll().status());
+  EXPECT_TRUE(manager.List().empty());
+  EXPECT_THAT(manager.Submit(Config(16)), gdaqd::testing::IsOkAndHolds(std::string("exp-2")));
+}
+
+// Evaluates locally, but holds its `gate`-th Evaluate() call until the caller stops waiting
+// (the experiment was interrupted), as a worker pool that has not answered yet would.
+class GatedEvaluator final : public Evaluator {
+ public:
+  explicit GatedEvaluator(int gate) : gate_(gate) {}
+  absl::StatusOr<std::vector<EvalOutcome>> Evaluate(const EvalRequest& request,
+                                                    const CancelFlag* cancel) override {
+    if (++calls_ == gate_) {
+      entered_.Notify();
+      const absl::Time deadline = absl::Now() + kWait;
+      while (!cancel->load() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+      return absl::CancelledError("evaluation cancelled");
+    }
+    return local_.Evaluate(request, cancel);
+  }
+  absl::Notification& entered() { return entered_; }
+
+ private:
+  const int gate_;
+  std::atomic<int> calls_{0};
+  absl::Notification entered_;
+  LocalEvaluator local_{1};
+};
+
+// Interrupts a run (shutdown) while its `gate`-th batch is out, restores it in a new manager from
+// the same state directory, and returns the finished export.
+Drained InterruptAndResume(const std::string& dir, absl::Duration checkpoint_interval, int gate,
+                           int64_t budget) {
+  {
+    GatedEvaluator evaluator(gate);
+    auto state = storage::StateDir::Open(dir).value();
+    ExperimentManager manager(&evaluator, {state.get(), checkpoint_interval});
+    EXPECT_TRUE(manager.RestoreAll().ok());
+    auto id = manager.Submit(Config(budget));
+    EXPECT_TRUE(id.ok()) << id.status();
+    EXPECT_TRUE(evaluator.entered().WaitForNotificationWithTimeout(kWait));
+    manager.Shutdown();
+    EXPECT_FALSE(manager.Get(*id).value()->finished());
+  }
+  LocalEvaluator evaluator(1);
+  auto state = storage::StateDir::Open(dir).value();
+  ExperimentManager manager(&evaluator, {state.get(), checkpoint_interval});
+  auto restored = manager.RestoreAll();
+  EXPECT_TRUE(restored.ok() && *restored == 1) << restored.status();
+  auto experiment = manager.Get("exp-1").value();
+  EXPECT_TRUE(experiment->WaitFinished(kWait));
+  gdaqd::v1::ExperimentStatus status = experiment->Status();
+  EXPECT_EQ(status.state(), gdaqd::v1::SUCCEEDED) << status.error();
+  EXPECT_EQ(status.progress().evaluations(), budget);
+  EXPECT_EQ(status.restarts(), 1);
+  return Drain(*experiment);
+}
+
+TEST(ExperimentManagerTest, ResumedRunEndsWithTheUninterruptedArchive) {
+  constexpr int64_t kBudget = 16 * 40;
+  LocalEvaluator evaluator(1);
+  ExperimentManager reference_manager(&evaluator);
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, reference_manager.Submit(Config(kBudget)));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto reference, reference_manager.Get(id));
+  ASSERT_TRUE(reference->WaitFinished(kWait));
+  const Drained expected = Drain(*reference);
+  ASSERT_GT(expected.elites.size(), 5u);
+
+  // Checkpoints every iteration; and none but the shutdown one (with its pending batch).
+  for (absl::Duration interval : {absl::ZeroDuration(), absl::Hours(1)}) {
+    SCOPED_TRACE(absl::StrCat("checkpoint interval ", absl::FormatDuration(interval)));
+    const Drained resumed = InterruptAndResume(FreshDir("resume"), interval, /*gate=*/11, kBudget);
+    ExpectSameArchive(expected, resumed);
+    EXPECT_EQ(resumed.header.history_size(), expected.header.history_size());
+  }
+}
+
+TEST(ExperimentManagerTest, FinishedExperimentExportsFromDiskAfterRestart) {
+  const std::string dir = FreshDir("final");
+  LocalEvaluator evaluator(1);
+  Drained before;
+  {
+    auto state = storage::StateDir::Open(dir).value();
+    ExperimentManager manager(&evaluator, {state.get(), absl::Seconds(60)});
+    GDAQD_ASSERT_OK(manager.RestoreAll().status());
+    GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, manager.Submit(Config(64)));
+    GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get(id));
+    ASSERT_TRUE(experiment->WaitFinished(kWait));
+    before = Drain(*experiment);
+  }
+  auto state = storage::StateDir::Open(dir).value();
+  ExperimentManager manager(&evaluator, {state.get(), absl::Seconds(60)});
+  GDAQD_ASSERT_OK(manager.RestoreAll().status());
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get("exp-1"));
+  EXPECT_EQ(experiment->Status().state(), gdaqd::v1::SUCCEEDED);
+  EXPECT_EQ(experiment->Status().restarts(), 0);
+  const Drained after = Drain(*experiment);
+  ExpectSameArchive(before, after);
+  EXPECT_EQ(after.header.status().progress().evaluations(), 64);
 }
 
 }  // namespace
