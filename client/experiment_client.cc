@@ -150,6 +150,11 @@ absl::StatusOr<ExportedArchive> ExperimentClient::Export(const std::string& id) 
     if (message.has_header()) {
       archive.header = std::move(*message.mutable_header());
       have_header = true;
+    } else if (message.has_history()) {
+      // Gathered into the header, where the results folder reads it.
+      for (auto& row : *message.mutable_history()->mutable_rows()) {
+        *archive.header.add_history() = std::move(row);
+      }
     } else if (message.has_elite()) {
       archive.elites.push_back(std::move(*message.mutable_elite()));
     }

@@ -54,6 +54,7 @@ Drained Drain(const Experiment& experiment) {
     EXPECT_TRUE(more.ok()) << more.status();
     if (!more.ok() || !*more) break;
     if (message.has_header()) out.header = message.header();
+    for (const auto& row : message.history().rows()) *out.header.add_history() = row;
     if (message.has_elite()) out.elites.push_back(message.elite());
   }
   return out;

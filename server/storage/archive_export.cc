@@ -1,5 +1,6 @@
 #include "server/storage/archive_export.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -8,6 +9,9 @@
 
 namespace gdaqd::server::storage {
 namespace {
+
+// ~200 bytes a row: chunks of ~200 KB.
+constexpr size_t kHistoryRowsPerChunk = 1000;
 
 void AppendMessage(const gdaqd::v1::ExportArchiveResponse& message, std::string* out) {
   const std::string bytes = message.SerializeAsString();
@@ -26,7 +30,6 @@ std::string SerializeArchiveExport(const gdaqd::v1::ExperimentStatus& status,
   gdaqd::v1::ExportArchiveResponse message;
   gdaqd::v1::ArchiveHeader* header = message.mutable_header();
   *header->mutable_status() = status;
-  for (const auto& row : history) *header->add_history() = row;
   std::vector<int64_t> cells;
   if (archive != nullptr) {
     cells = archive->filled_cells();
@@ -40,6 +43,14 @@ std::string SerializeArchiveExport(const gdaqd::v1::ExperimentStatus& status,
     out.reserve(cells.size() * (archive->num_params() * sizeof(float) + 64));
   }
   AppendMessage(message, &out);
+  for (size_t first = 0; first < history.size(); first += kHistoryRowsPerChunk) {
+    message.Clear();
+    gdaqd::v1::HistoryChunk* chunk = message.mutable_history();
+    for (size_t i = first; i < std::min(history.size(), first + kHistoryRowsPerChunk); ++i) {
+      *chunk->add_rows() = history[i];
+    }
+    AppendMessage(message, &out);
+  }
   for (int64_t cell : cells) {
     message.Clear();
     gdaqd::v1::Elite* elite = message.mutable_elite();

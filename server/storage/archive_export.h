@@ -1,4 +1,5 @@
-// The ExportArchive stream as bytes: one ArchiveHeader, then every elite in ascending cell order,
+// The ExportArchive stream as bytes: one ArchiveHeader, the history in HistoryChunks of 1,000
+// rows, then every elite in ascending cell order,
 // each message prefixed by its length (u32, little-endian). The same bytes are what a running
 // experiment's export streams from memory and what a checkpoint keeps on disk
 // (kArchiveExportSection), so a finished experiment exports without rebuilding its algorithm.
