@@ -19,13 +19,18 @@ namespace {
 using gdaqd::v1::ArchiveConfig;
 using gdaqd::v1::ExperimentConfig;
 
+// Longest parse error kept: the parser quotes the offending token, which may be all the input.
+constexpr size_t kMaxParseErrorBytes = 256;
+
 // Keeps the first text-format parse error with its position.
 class FirstErrorCollector final : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
-    if (error_.empty())
-      error_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+    if (!error_.empty()) return;
+    error_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ",
+                          absl::string_view(message).substr(0, kMaxParseErrorBytes));
+    if (message.size() > kMaxParseErrorBytes) error_ += "...";
   }
   const std::string& error() const { return error_; }
 
@@ -262,6 +267,12 @@ absl::Status ValidateModel(const ExperimentConfig& config) {
   GDAQD_RETURN_IF_ERROR(
       CheckIntRange("model.train_batch_size", model.train_batch_size(), 1, kMaxBatchSize));
   GDAQD_RETURN_IF_ERROR(CheckIntRange("model.retrain_every", model.retrain_every(), 1, 1'000'000));
+  if (!gdaqd::v1::ModelTrainingData_IsValid(model.training_data()) ||
+      model.training_data() == gdaqd::v1::MODEL_TRAINING_DATA_UNSPECIFIED) {
+    return FieldError("model.training_data",
+                      absl::StrCat("must be D_MODEL, D_GRADIENT or D_MODEL_AND_GRADIENT, got ",
+                                   model.training_data()));
+  }
   return absl::OkStatus();
 }
 

@@ -51,6 +51,14 @@ TEST(ConfigTest, ParseErrorNamesLineAndColumn) {
                        ::testing::AllOf(HasSubstr("line 2"), HasSubstr("max_evals"))));
 }
 
+TEST(ConfigTest, ParseErrorDoesNotEchoAHugeToken) {
+  const std::string field(1 << 20, 'f');
+  absl::StatusOr<gdaqd::v1::ExperimentConfig> config =
+      ParseExperimentConfig(absl::StrCat(field, ": 1"));
+  EXPECT_THAT(config, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 1")));
+  EXPECT_LT(config.status().message().size(), 400u);
+}
+
 struct BadCase {
   std::string text;   // merged over kMinimal
   std::string field;  // the path the error must start with
@@ -127,7 +135,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"scheduler { lease_timeout_s: nan }", "scheduler.lease_timeout_s"},
         BadCase{"algorithm: PGA_ME pga { critic_batch_size: 100001 }", "pga.critic_batch_size"},
         BadCase{"algorithm: GDA_QD model { imagined_batch_size: 100001 }",
-                "model.imagined_batch_size"}),
+                "model.imagined_batch_size"},
+        BadCase{"algorithm: GDA_QD model { training_data: 7 }", "model.training_data"}),
     [](const ::testing::TestParamInfo<BadCase>& info) {
       // Several cases share a field: the index keeps the names unique.
       std::string name = absl::StrCat(info.param.field, "_", info.index);

@@ -37,6 +37,13 @@ constexpr double kAssignmentEnvelopeBytes = 1024;
 // Rows of the holdout the ensemble scores at each check (models::EnsembleConfig default).
 constexpr double kEnsembleHoldoutRows = 1024;
 
+// A config count as a double, negatives as 0 (validated configs have none; others must not
+// overflow int arithmetic either).
+double NonNeg(int64_t value) { return value > 0 ? static_cast<double>(value) : 0; }
+
+// A config fraction clamped into [0, 1]; NaN counts as 1 (the larger estimate).
+double Fraction(float value) { return !(value <= 1) ? 1 : std::max<double>(value, 0); }
+
 int64_t Saturate(double bytes) {
   if (!(bytes > 0)) return 0;
   return static_cast<int64_t>(std::min(bytes, kSaturatedBytes));
@@ -60,7 +67,7 @@ double Sum(const std::vector<double>& values) {
 
 std::vector<double> Sizes(const google::protobuf::RepeatedField<int32_t>& sizes) {
   std::vector<double> out;
-  for (int32_t s : sizes) out.push_back(std::max(0, s));
+  for (int32_t s : sizes) out.push_back(NonNeg(s));
   return out;
 }
 
@@ -79,9 +86,9 @@ struct Shape {
 };
 
 absl::StatusOr<Shape> MakeShape(const ExperimentConfig& config) {
+  // PolicyLayout first: it bounds the task name before GetTaskSpec quotes it in an error.
+  GDAQD_RETURN_IF_ERROR(common::PolicyLayout(config.env(), config.policy()).status());
   GDAQD_ASSIGN_OR_RETURN(common::TaskSpec spec, common::GetTaskSpec(config.env().task(), 0));
-  GDAQD_ASSIGN_OR_RETURN(common::MlpLayout layout,
-                         common::PolicyLayout(config.env(), config.policy()));
   Shape s;
   s.obs = spec.obs_dim;
   s.action = spec.action_dim;
@@ -89,14 +96,14 @@ absl::StatusOr<Shape> MakeShape(const ExperimentConfig& config) {
   s.row = common::TransitionRowSize(spec.obs_dim, spec.action_dim);
   s.policy_hidden = Sizes(config.policy().hidden_sizes());
   s.params = MlpParams(s.obs, s.policy_hidden, s.action);
-  s.episode_length = std::max(0, config.env().episode_length());
-  s.batch = std::max({0, config.emitter().batch_size(), config.initial_population()});
+  s.episode_length = NonNeg(config.env().episode_length());
+  s.batch = std::max(NonNeg(config.emitter().batch_size()), NonNeg(config.initial_population()));
   s.model = common::UsesDynamicsModel(config.algorithm());
   s.critic = common::UsesCritic(config.algorithm());
   s.transitions = s.model || config.algorithm() == gdaqd::v1::PGA_ME;
   if (s.model) {
     s.ensemble_hidden = Sizes(config.model().ensemble_hidden_sizes());
-    s.ensemble_params = std::max(0, config.model().ensemble_members()) *
+    s.ensemble_params = NonNeg(config.model().ensemble_members()) *
                         MlpParams(s.obs + s.action, s.ensemble_hidden, 2 * s.obs);
   }
   if (s.critic) {
@@ -108,10 +115,10 @@ absl::StatusOr<Shape> MakeShape(const ExperimentConfig& config) {
 
 double NumCells(const ExperimentConfig& config) {
   if (config.archive().type() == gdaqd::v1::ArchiveConfig::CVT) {
-    return std::max(0, config.archive().num_centroids());
+    return NonNeg(config.archive().num_centroids());
   }
   double cells = 1;
-  for (int32_t n : config.archive().cells_per_dim()) cells *= std::max(0, n);
+  for (int32_t n : config.archive().cells_per_dim()) cells *= NonNeg(n);
   return cells;
 }
 
@@ -125,8 +132,8 @@ double ArchiveBytes(const ExperimentConfig& config, const Shape& s) {
 // per sample, all 8 bytes; centroids, sums and shifts per centroid in double; the float result.
 double CvtBytes(const ExperimentConfig& config, const Shape& s) {
   if (config.archive().type() != gdaqd::v1::ArchiveConfig::CVT) return 0;
-  const double n = std::max(0, config.archive().cvt_samples());
-  const double k = std::max(0, config.archive().num_centroids());
+  const double n = NonNeg(config.archive().cvt_samples());
+  const double k = NonNeg(config.archive().num_centroids());
   return n * (s.descriptor + 3) * kDouble + k * (2 * s.descriptor + 3) * kDouble +
          k * s.descriptor * kFloat;
 }
@@ -135,8 +142,7 @@ double CvtBytes(const ExperimentConfig& config, const Shape& s) {
 // a deque) per transition.
 double ReplayBytes(const ExperimentConfig& config, const Shape& s) {
   if (!s.transitions) return 0;
-  return static_cast<double>(std::max<int64_t>(0, config.pga().replay_capacity())) *
-         (s.row * kFloat + 1 + 4);
+  return NonNeg(config.pga().replay_capacity()) * (s.row * kFloat + 1 + 4);
 }
 
 // The dynamics ensemble: weights, gradients and two Adam moments; one training call's data
@@ -146,13 +152,12 @@ double ReplayBytes(const ExperimentConfig& config, const Shape& s) {
 double EnsembleBytes(const ExperimentConfig& config, const Shape& s) {
   if (!s.model) return 0;
   const auto& model = config.model();
-  const double members = std::max(0, model.ensemble_members());
-  const double rows = static_cast<double>(std::max<int64_t>(0, config.pga().replay_capacity()));
+  const double members = NonNeg(model.ensemble_members());
+  const double rows = NonNeg(config.pga().replay_capacity());
   const double width = Sum(s.ensemble_hidden) + 2 * s.obs;
   const double training_data = rows * ((s.row + 3 * (2 * s.obs + s.action)) * kFloat + 16);
   const double activations =
-      members * (3 * std::max(0, model.train_batch_size()) + 2 * kEnsembleHoldoutRows) * width *
-      kFloat;
+      members * (3 * NonNeg(model.train_batch_size()) + 2 * kEnsembleHoldoutRows) * width * kFloat;
   return 4 * s.ensemble_params * kFloat + training_data + activations;
 }
 
@@ -162,8 +167,8 @@ double EnsembleBytes(const ExperimentConfig& config, const Shape& s) {
 double CriticBytes(const ExperimentConfig& config, const Shape& s) {
   if (!s.critic) return 0;
   const auto& pga = config.pga();
-  const double batch = std::max(0, pga.critic_batch_size());
-  const double sampled = std::max(0, pga.critic_steps()) * batch * s.row * kFloat * 2;
+  const double batch = NonNeg(pga.critic_batch_size());
+  const double sampled = NonNeg(pga.critic_steps()) * batch * s.row * kFloat * 2;
   const double activations =
       batch * (2 * 2 * Sum(s.critic_hidden) + Sum(s.policy_hidden) + s.action) * 3 * kFloat;
   return 5 * (s.critic_params + s.params) * kFloat + sampled + activations;
@@ -176,11 +181,11 @@ double GradientChildrenBytes(const ExperimentConfig& config, const Shape& s) {
   if (!s.critic) return 0;
   const auto& pga = config.pga();
   const double fraction = config.algorithm() == gdaqd::v1::PGA_ME
-                              ? 1 - std::clamp<double>(pga.isoline_fraction(), 0, 1)
-                              : std::clamp<double>(config.model().p_gradient(), 0, 1);
-  const double n = std::ceil(fraction * std::max(0, config.emitter().batch_size()));
-  const double batch = std::max(0, pga.critic_batch_size());
-  const double sampled = std::max(0, pga.pg_steps()) * batch * s.row * kFloat * 2;
+                              ? Fraction(1 - pga.isoline_fraction())
+                              : Fraction(config.model().p_gradient());
+  const double n = std::ceil(fraction * NonNeg(config.emitter().batch_size()));
+  const double batch = NonNeg(pga.critic_batch_size());
+  const double sampled = NonNeg(pga.pg_steps()) * batch * s.row * kFloat * 2;
   const double activations =
       n * batch * (Sum(s.policy_hidden) + s.action + Sum(s.critic_hidden) + 1) * 3 * kFloat;
   return 6 * n * s.params * kFloat + sampled + activations;
@@ -193,7 +198,7 @@ double InFlightBytes(const ExperimentConfig& config, const Shape& s) {
   double bytes = 3 * s.batch * s.params * kFloat;
   if (s.transitions) bytes += 2 * s.batch * s.episode_length * s.row * kFloat;
   if (s.model) {
-    const double imagined = std::max(0, config.model().imagined_batch_size());
+    const double imagined = NonNeg(config.model().imagined_batch_size());
     const double width = Sum(s.policy_hidden) + Sum(s.ensemble_hidden) + 2 * s.obs;
     bytes += (3 * imagined + s.batch) * s.params * kFloat + 2 * imagined * width * kFloat;
   }

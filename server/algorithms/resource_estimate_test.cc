@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -303,6 +304,27 @@ TEST(ResourceEstimateTest, ExtremeConfigSaturatesWithoutOverflow) {
   EXPECT_LE(e.total, int64_t{1} << 62);
   EXPECT_THAT(CheckAdmission(e, AdmissionLimits{}),
               StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("experiment")));
+}
+
+TEST(ResourceEstimateTest, UnvalidatedExtremesDoNotOverflow) {
+  // Found by config_fuzzer: 3 * train_batch_size overflowed int. Every count is now a double.
+  ExperimentConfig config = Config("algorithm: GDA_QD pga { device: \"cpu\" }");
+  constexpr int32_t kMax = 2147483647;
+  config.mutable_model()->set_train_batch_size(kMax);
+  config.mutable_model()->set_ensemble_members(kMax);
+  config.mutable_model()->set_imagined_batch_size(kMax);
+  config.mutable_model()->set_p_gradient(std::numeric_limits<float>::quiet_NaN());
+  config.mutable_pga()->set_critic_steps(kMax);
+  config.mutable_pga()->set_critic_batch_size(-kMax);
+  config.mutable_pga()->set_replay_capacity(std::numeric_limits<int64_t>::max());
+  config.mutable_emitter()->set_batch_size(kMax);
+  config.set_initial_population(-1);
+  config.mutable_archive()->clear_cells_per_dim();
+  for (int i = 0; i < 2; ++i) config.mutable_archive()->add_cells_per_dim(kMax);
+  GDAQD_ASSERT_OK_AND_ASSIGN(ResourceEstimate e, EstimateExperimentResources(config));
+  EXPECT_EQ(e.total, int64_t{1} << 62);
+  EXPECT_EQ(e.archive, int64_t{1} << 62);
+  EXPECT_GT(e.in_flight, 0);
 }
 
 TEST(ResourceEstimateTest, ToStringNamesTheNonZeroPartsAndTheTotal) {
