@@ -65,7 +65,8 @@ struct ResourceEstimate {
 // (common::ValidateExperimentConfig); the result is then exact up to allocator overhead for the
 // archive and replay buffer and an upper bound elsewhere. For any other config it still returns
 // without undefined behaviour, every part saturating at 2^62. InvalidArgument if the task is
-// unknown or the policy layout is invalid (hidden sizes, activations).
+// unknown or the policy layout is invalid (hidden sizes, activations). Thread-safe (pure function,
+// cost linear in the config's size).
 absl::StatusOr<ResourceEstimate> EstimateExperimentResources(
     const gdaqd::v1::ExperimentConfig& config);
 
