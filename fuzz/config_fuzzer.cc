@@ -28,12 +28,12 @@ using gdaqd::v1::ExperimentConfig;
 // must never echo input at length).
 constexpr size_t kMaxErrorBytes = 512;
 
-#define FUZZ_CHECK(cond, what)                                                   \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "config_fuzzer: %s failed: %s\n", #cond, (what));     \
-      std::abort();                                                              \
-    }                                                                            \
+#define FUZZ_CHECK(cond, what)                                               \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      std::fprintf(stderr, "config_fuzzer: %s failed: %s\n", #cond, (what)); \
+      std::abort();                                                          \
+    }                                                                        \
   } while (0)
 
 void CheckError(const absl::Status& status, absl::StatusCode code) {
@@ -45,8 +45,7 @@ void CheckError(const absl::Status& status, absl::StatusCode code) {
 // The bounds common::ValidateExperimentConfig promises (config.h).
 void CheckBounds(const ExperimentConfig& config) {
   FUZZ_CHECK(static_cast<int64_t>(config.name().size()) <= gdaqd::common::kMaxNameBytes, "name");
-  FUZZ_CHECK(config.ByteSizeLong() <= static_cast<size_t>(gdaqd::common::kMaxConfigBytes),
-             "size");
+  FUZZ_CHECK(config.ByteSizeLong() <= static_cast<size_t>(gdaqd::common::kMaxConfigBytes), "size");
   FUZZ_CHECK(config.policy().hidden_sizes_size() <= gdaqd::common::kMaxHiddenLayers, "layers");
   FUZZ_CHECK(config.budget().max_evaluations() >= 1 &&
                  config.budget().max_evaluations() <= gdaqd::common::kMaxEvaluations,
@@ -61,18 +60,17 @@ void CheckAdmissible(const ExperimentConfig& config) {
       gdaqd::server::EstimateExperimentResources(config);
   FUZZ_CHECK(estimate.ok(), estimate.status().ToString().c_str());
   const auto& e = *estimate;
-  for (int64_t part : {e.archive, e.imagined_archive, e.cvt, e.replay_buffer, e.models,
-                       e.in_flight, e.largest_message}) {
+  for (int64_t part : {e.archive, e.imagined_archive, e.cvt, e.replay_buffer, e.models, e.in_flight,
+                       e.largest_message}) {
     FUZZ_CHECK(part >= 0, e.ToString().c_str());
     FUZZ_CHECK(part <= (int64_t{1} << 62), e.ToString().c_str());
   }
-  for (int64_t part : {e.archive, e.imagined_archive, e.cvt, e.replay_buffer, e.models,
-                       e.in_flight}) {
+  for (int64_t part :
+       {e.archive, e.imagined_archive, e.cvt, e.replay_buffer, e.models, e.in_flight}) {
     FUZZ_CHECK(part <= e.total, e.ToString().c_str());
   }
   FUZZ_CHECK(e.archive > 0 && e.largest_message > 0, e.ToString().c_str());
-  const absl::Status admitted =
-      gdaqd::server::CheckAdmission(e, gdaqd::server::AdmissionLimits{});
+  const absl::Status admitted = gdaqd::server::CheckAdmission(e, gdaqd::server::AdmissionLimits{});
   if (!admitted.ok()) CheckError(admitted, absl::StatusCode::kResourceExhausted);
 }
 
