@@ -19,13 +19,18 @@ namespace {
 using gdaqd::v1::ArchiveConfig;
 using gdaqd::v1::ExperimentConfig;
 
+// Longest parse error kept: the parser quotes the offending token, which may be all the input.
+constexpr size_t kMaxParseErrorBytes = 256;
+
 // Keeps the first text-format parse error with its position.
 class FirstErrorCollector final : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
-    if (error_.empty())
-      error_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+    if (!error_.empty()) return;
+    error_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ",
+                          absl::string_view(message).substr(0, kMaxParseErrorBytes));
+    if (message.size() > kMaxParseErrorBytes) error_ += "...";
   }
   const std::string& error() const { return error_; }
 
@@ -35,62 +40,6 @@ class FirstErrorCollector final : public google::protobuf::io::ErrorCollector {
 
 absl::Status FieldError(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
-}
-
-absl::Status ValidateArchive(const ExperimentConfig& config, int descriptor_dim) {
-  const ArchiveConfig& archive = config.archive();
-  if (archive.type() == ArchiveConfig::GRID) {
-    if (archive.cells_per_dim_size() != descriptor_dim) {
-      return FieldError(
-          "archive.cells_per_dim",
-          absl::StrCat("has ", archive.cells_per_dim_size(), " entries, task '",
-                       config.env().task(), "' has ", descriptor_dim, " descriptor dimensions"));
-    }
-    int64_t cells = 1;
-    for (int i = 0; i < archive.cells_per_dim_size(); ++i) {
-      const int n = archive.cells_per_dim(i);
-      if (n < 1) {
-        return FieldError(absl::StrCat("archive.cells_per_dim[", i, "]"),
-                          absl::StrCat("must be >= 1, got ", n));
-      }
-      cells *= n;
-      if (cells > 10'000'000) return FieldError("archive.cells_per_dim", "more than 1e7 cells");
-    }
-  } else if (archive.type() == ArchiveConfig::CVT) {
-    if (archive.num_centroids() < 1 || archive.num_centroids() > 100'000) {
-      return FieldError("archive.num_centroids",
-                        absl::StrCat("must be in [1, 100000], got ", archive.num_centroids()));
-    }
-    if (archive.cvt_samples() < archive.num_centroids()) {
-      return FieldError("archive.cvt_samples",
-                        absl::StrCat("must be >= archive.num_centroids (", archive.num_centroids(),
-                                     "), got ", archive.cvt_samples()));
-    }
-  } else {
-    return FieldError("archive.type", "must be GRID or CVT");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateEmitter(const ExperimentConfig& config) {
-  const auto& emitter = config.emitter();
-  if (emitter.batch_size() < 1 || emitter.batch_size() > 100'000) {
-    return FieldError("emitter.batch_size",
-                      absl::StrCat("must be in [1, 100000], got ", emitter.batch_size()));
-  }
-  if (!std::isfinite(emitter.iso_sigma()) || emitter.iso_sigma() < 0) {
-    return FieldError("emitter.iso_sigma",
-                      absl::StrCat("must be finite and >= 0, got ", emitter.iso_sigma()));
-  }
-  if (!std::isfinite(emitter.line_sigma()) || emitter.line_sigma() < 0) {
-    return FieldError("emitter.line_sigma",
-                      absl::StrCat("must be finite and >= 0, got ", emitter.line_sigma()));
-  }
-  if (config.initial_population() < 1 || config.initial_population() > 100'000) {
-    return FieldError("initial_population",
-                      absl::StrCat("must be in [1, 100000], got ", config.initial_population()));
-  }
-  return absl::OkStatus();
 }
 
 // Finite and in [low, high] (either bound optionally open).
@@ -111,20 +60,109 @@ absl::Status CheckIntRange(absl::string_view field, int64_t value, int64_t low, 
   return absl::OkStatus();
 }
 
+// At most max_bytes long; the message gives the length, never the (possibly huge) value.
+absl::Status CheckLength(absl::string_view field, absl::string_view value, int64_t max_bytes) {
+  if (static_cast<int64_t>(value.size()) > max_bytes) {
+    return FieldError(field,
+                      absl::StrCat("must be at most ", max_bytes, " bytes, got ", value.size()));
+  }
+  return absl::OkStatus();
+}
+
+// A hidden-layer list: 1..kMaxHiddenLayers entries (0 too when `may_be_empty`), each in
+// [1, kMaxHiddenSize].
+absl::Status CheckHiddenSizes(absl::string_view field,
+                              const google::protobuf::RepeatedField<int32_t>& sizes,
+                              bool may_be_empty) {
+  if (sizes.empty() && !may_be_empty) return FieldError(field, "must have at least one entry");
+  if (sizes.size() > kMaxHiddenLayers) {
+    return FieldError(field, absl::StrCat("must have at most ", kMaxHiddenLayers, " entries, got ",
+                                          sizes.size()));
+  }
+  for (int i = 0; i < sizes.size(); ++i) {
+    GDAQD_RETURN_IF_ERROR(
+        CheckIntRange(absl::StrCat(field, "[", i, "]"), sizes.Get(i), 1, kMaxHiddenSize));
+  }
+  return absl::OkStatus();
+}
+
+// The free-text and enum-like strings, before anything parses or echoes them, then the whole
+// message (unknown fields and sections the algorithm ignores included).
+absl::Status ValidateSizes(const ExperimentConfig& config) {
+  GDAQD_RETURN_IF_ERROR(CheckLength("name", config.name(), kMaxNameBytes));
+  for (size_t i = 0; i < config.name().size(); ++i) {
+    const auto c = static_cast<unsigned char>(config.name()[i]);
+    if (c < 0x20 || c == 0x7f) {
+      return FieldError("name", absl::StrCat("must not contain control characters, got byte ",
+                                             static_cast<int>(c), " at offset ", i));
+    }
+  }
+  GDAQD_RETURN_IF_ERROR(CheckLength("env.task", config.env().task(), kMaxTaskBytes));
+  GDAQD_RETURN_IF_ERROR(CheckLength("policy.hidden_activation", config.policy().hidden_activation(),
+                                    kMaxActivationBytes));
+  GDAQD_RETURN_IF_ERROR(CheckLength("policy.output_activation", config.policy().output_activation(),
+                                    kMaxActivationBytes));
+  GDAQD_RETURN_IF_ERROR(CheckLength("pga.device", config.pga().device(), kMaxDeviceBytes));
+  const size_t bytes = config.ByteSizeLong();
+  if (bytes > static_cast<size_t>(kMaxConfigBytes)) {
+    return FieldError("config", absl::StrCat("must serialize to at most ", kMaxConfigBytes,
+                                             " bytes, got ", bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateArchive(const ExperimentConfig& config, int descriptor_dim) {
+  const ArchiveConfig& archive = config.archive();
+  if (archive.type() == ArchiveConfig::GRID) {
+    if (archive.cells_per_dim_size() != descriptor_dim) {
+      return FieldError(
+          "archive.cells_per_dim",
+          absl::StrCat("has ", archive.cells_per_dim_size(), " entries, task '",
+                       config.env().task(), "' has ", descriptor_dim, " descriptor dimensions"));
+    }
+    int64_t cells = 1;
+    for (int i = 0; i < archive.cells_per_dim_size(); ++i) {
+      const int n = archive.cells_per_dim(i);
+      GDAQD_RETURN_IF_ERROR(
+          CheckIntRange(absl::StrCat("archive.cells_per_dim[", i, "]"), n, 1, kMaxGridCells));
+      cells *= n;  // <= kMaxGridCells^2 before the check below: no overflow
+      if (cells > kMaxGridCells) {
+        return FieldError("archive.cells_per_dim",
+                          absl::StrCat("gives more than ", kMaxGridCells, " cells"));
+      }
+    }
+  } else if (archive.type() == ArchiveConfig::CVT) {
+    GDAQD_RETURN_IF_ERROR(
+        CheckIntRange("archive.num_centroids", archive.num_centroids(), 1, kMaxNumCentroids));
+    if (archive.cvt_samples() < archive.num_centroids() || archive.cvt_samples() > kMaxCvtSamples) {
+      return FieldError("archive.cvt_samples",
+                        absl::StrCat("must be in [archive.num_centroids (", archive.num_centroids(),
+                                     "), ", kMaxCvtSamples, "], got ", archive.cvt_samples()));
+    }
+  } else {
+    return FieldError("archive.type", "must be GRID or CVT");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEmitter(const ExperimentConfig& config) {
+  const auto& emitter = config.emitter();
+  GDAQD_RETURN_IF_ERROR(
+      CheckIntRange("emitter.batch_size", emitter.batch_size(), 1, kMaxBatchSize));
+  GDAQD_RETURN_IF_ERROR(CheckRange("emitter.iso_sigma", emitter.iso_sigma(), 0, kMaxSigma));
+  GDAQD_RETURN_IF_ERROR(CheckRange("emitter.line_sigma", emitter.line_sigma(), 0, kMaxSigma));
+  return CheckIntRange("initial_population", config.initial_population(), 1, kMaxBatchSize);
+}
+
 absl::Status ValidatePga(const ExperimentConfig& config) {
   const gdaqd::v1::PgaConfig& pga = config.pga();
   GDAQD_RETURN_IF_ERROR(CheckRange("pga.isoline_fraction", pga.isoline_fraction(), 0, 1));
   GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.critic_steps", pga.critic_steps(), 1, 1'000'000));
   GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.pg_steps", pga.pg_steps(), 1, 1'000'000));
   GDAQD_RETURN_IF_ERROR(
-      CheckIntRange("pga.critic_batch_size", pga.critic_batch_size(), 1, 100'000));
-  if (pga.critic_hidden_sizes_size() == 0) {
-    return FieldError("pga.critic_hidden_sizes", "must have at least one entry");
-  }
-  for (int i = 0; i < pga.critic_hidden_sizes_size(); ++i) {
-    GDAQD_RETURN_IF_ERROR(CheckIntRange(absl::StrCat("pga.critic_hidden_sizes[", i, "]"),
-                                        pga.critic_hidden_sizes(i), 1, 4096));
-  }
+      CheckIntRange("pga.critic_batch_size", pga.critic_batch_size(), 1, kMaxBatchSize));
+  GDAQD_RETURN_IF_ERROR(CheckHiddenSizes("pga.critic_hidden_sizes", pga.critic_hidden_sizes(),
+                                         /*may_be_empty=*/false));
   GDAQD_RETURN_IF_ERROR(CheckRange("pga.critic_lr", pga.critic_lr(), 0, 1, /*low_open=*/true));
   GDAQD_RETURN_IF_ERROR(CheckRange("pga.actor_lr", pga.actor_lr(), 0, 1, /*low_open=*/true));
   GDAQD_RETURN_IF_ERROR(CheckRange("pga.policy_lr", pga.policy_lr(), 0, 1, /*low_open=*/true));
@@ -206,17 +244,12 @@ absl::Status ValidateModel(const ExperimentConfig& config) {
   }
   GDAQD_RETURN_IF_ERROR(CheckRange("model.p_gradient", model.p_gradient(), 0, 1));
   GDAQD_RETURN_IF_ERROR(
-      CheckIntRange("model.imagined_batch_size", model.imagined_batch_size(), 1, 100'000));
+      CheckIntRange("model.imagined_batch_size", model.imagined_batch_size(), 1, kMaxBatchSize));
   GDAQD_RETURN_IF_ERROR(
       CheckIntRange("model.imagined_generations", model.imagined_generations(), 1, 100'000));
   GDAQD_RETURN_IF_ERROR(CheckIntRange("model.ensemble_members", model.ensemble_members(), 1, 64));
-  if (model.ensemble_hidden_sizes_size() == 0) {
-    return FieldError("model.ensemble_hidden_sizes", "must have at least one entry");
-  }
-  for (int i = 0; i < model.ensemble_hidden_sizes_size(); ++i) {
-    GDAQD_RETURN_IF_ERROR(CheckIntRange(absl::StrCat("model.ensemble_hidden_sizes[", i, "]"),
-                                        model.ensemble_hidden_sizes(i), 1, 8192));
-  }
+  GDAQD_RETURN_IF_ERROR(CheckHiddenSizes("model.ensemble_hidden_sizes",
+                                         model.ensemble_hidden_sizes(), /*may_be_empty=*/false));
   GDAQD_RETURN_IF_ERROR(
       CheckRange("model.ensemble_lr", model.ensemble_lr(), 0, 1, /*low_open=*/true));
   GDAQD_RETURN_IF_ERROR(CheckRange("model.min_log_std", model.min_log_std(), -20, 20));
@@ -232,9 +265,25 @@ absl::Status ValidateModel(const ExperimentConfig& config) {
   GDAQD_RETURN_IF_ERROR(
       CheckIntRange("model.max_train_steps", model.max_train_steps(), 1, 10'000'000));
   GDAQD_RETURN_IF_ERROR(
-      CheckIntRange("model.train_batch_size", model.train_batch_size(), 1, 100'000));
+      CheckIntRange("model.train_batch_size", model.train_batch_size(), 1, kMaxBatchSize));
   GDAQD_RETURN_IF_ERROR(CheckIntRange("model.retrain_every", model.retrain_every(), 1, 1'000'000));
+  if (!gdaqd::v1::ModelTrainingData_IsValid(model.training_data()) ||
+      model.training_data() == gdaqd::v1::MODEL_TRAINING_DATA_UNSPECIFIED) {
+    return FieldError("model.training_data",
+                      absl::StrCat("must be D_MODEL, D_GRADIENT or D_MODEL_AND_GRADIENT, got ",
+                                   model.training_data()));
+  }
   return absl::OkStatus();
+}
+
+absl::Status ValidateBudgetAndScheduler(const ExperimentConfig& config) {
+  GDAQD_RETURN_IF_ERROR(CheckIntRange("budget.max_evaluations", config.budget().max_evaluations(),
+                                      1, kMaxEvaluations));
+  GDAQD_RETURN_IF_ERROR(CheckRange("scheduler.lease_timeout_s",
+                                   config.scheduler().lease_timeout_s(), kMinLeaseTimeoutS,
+                                   kMaxLeaseTimeoutS));
+  return CheckIntRange("scheduler.episodes_per_lease", config.scheduler().episodes_per_lease(), 1,
+                       kMaxEpisodesPerLease);
 }
 
 }  // namespace
@@ -251,8 +300,11 @@ void ApplyDefaults(ExperimentConfig* config) {
   if (config->algorithm() == gdaqd::v1::ALGORITHM_UNSPECIFIED) {
     config->set_algorithm(gdaqd::v1::MAP_ELITES);
   }
+  // An over-long task name is left for Validate to report (and not copied into an error here).
   absl::StatusOr<TaskSpec> spec =
-      GetTaskSpec(config->env().task(), std::max(0, config->env().episode_length()));
+      static_cast<int64_t>(config->env().task().size()) > kMaxTaskBytes
+          ? absl::StatusOr<TaskSpec>(absl::InvalidArgumentError("task name too long"))
+          : GetTaskSpec(config->env().task(), std::max(0, config->env().episode_length()));
   auto* env = config->mutable_env();
   if (spec.ok() && env->episode_length() == 0) env->set_episode_length(spec->episode_length);
 
@@ -303,13 +355,12 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
                                    " is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT or "
                                    "GDA_QD)"));
   }
+  GDAQD_RETURN_IF_ERROR(ValidateSizes(config));
   if (config.env().task().empty()) return FieldError("env.task", "is required");
   absl::StatusOr<TaskSpec> spec = GetTaskSpec(config.env().task(), 0);
   if (!spec.ok()) return FieldError("env.task", spec.status().message());
-  if (config.env().episode_length() < 1 || config.env().episode_length() > 100'000) {
-    return FieldError("env.episode_length",
-                      absl::StrCat("must be in [1, 100000], got ", config.env().episode_length()));
-  }
+  GDAQD_RETURN_IF_ERROR(
+      CheckIntRange("env.episode_length", config.env().episode_length(), 1, kMaxEpisodeLength));
 
   absl::StatusOr<MlpLayout> layout = PolicyLayout(config.env(), config.policy());
   if (!layout.ok()) return layout.status();
@@ -320,38 +371,23 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
     GDAQD_RETURN_IF_ERROR(ValidatePga(config));
   }
   if (UsesDynamicsModel(config.algorithm())) GDAQD_RETURN_IF_ERROR(ValidateModel(config));
-  if (config.budget().max_evaluations() < 1) {
-    return FieldError("budget.max_evaluations",
-                      absl::StrCat("must be >= 1, got ", config.budget().max_evaluations()));
-  }
-  if (!(config.scheduler().lease_timeout_s() > 0) ||
-      !std::isfinite(config.scheduler().lease_timeout_s())) {
-    return FieldError("scheduler.lease_timeout_s",
-                      absl::StrCat("must be > 0, got ", config.scheduler().lease_timeout_s()));
-  }
-  if (config.scheduler().episodes_per_lease() < 1 ||
-      config.scheduler().episodes_per_lease() > 1024) {
-    return FieldError(
-        "scheduler.episodes_per_lease",
-        absl::StrCat("must be in [1, 1024], got ", config.scheduler().episodes_per_lease()));
-  }
-  return absl::OkStatus();
+  return ValidateBudgetAndScheduler(config);
 }
 
 absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
                                        const gdaqd::v1::PolicyConfig& policy) {
+  GDAQD_RETURN_IF_ERROR(CheckLength("env.task", env.task(), kMaxTaskBytes));
   GDAQD_ASSIGN_OR_RETURN(TaskSpec spec, GetTaskSpec(env.task(), env.episode_length()));
   MlpLayout layout;
   layout.obs_dim = spec.obs_dim;
   layout.action_dim = spec.action_dim;
-  for (int i = 0; i < policy.hidden_sizes_size(); ++i) {
-    const int size = policy.hidden_sizes(i);
-    if (size < 1 || size > 4096) {
-      return FieldError(absl::StrCat("policy.hidden_sizes[", i, "]"),
-                        absl::StrCat("must be in [1, 4096], got ", size));
-    }
-    layout.hidden_sizes.push_back(size);
-  }
+  GDAQD_RETURN_IF_ERROR(
+      CheckHiddenSizes("policy.hidden_sizes", policy.hidden_sizes(), /*may_be_empty=*/true));
+  layout.hidden_sizes.assign(policy.hidden_sizes().begin(), policy.hidden_sizes().end());
+  GDAQD_RETURN_IF_ERROR(
+      CheckLength("policy.hidden_activation", policy.hidden_activation(), kMaxActivationBytes));
+  GDAQD_RETURN_IF_ERROR(
+      CheckLength("policy.output_activation", policy.output_activation(), kMaxActivationBytes));
   absl::StatusOr<Activation> hidden = ParseActivation(policy.hidden_activation());
   if (!hidden.ok()) return FieldError("policy.hidden_activation", hidden.status().message());
   absl::StatusOr<Activation> output = ParseActivation(policy.output_activation());

@@ -61,6 +61,28 @@ inline constexpr int kDefaultModelMaxTrainSteps = 2000;
 inline constexpr int kDefaultModelTrainBatchSize = 256;
 inline constexpr int kDefaultModelRetrainEvery = 25;
 
+// Bounds on what a config may ask for (docs/durability.md §4). Strings are echoed in status
+// messages and in `gdaqd status`, and every size here multiplies into memory, so validation
+// refuses anything beyond them before the coordinator allocates; what passes is then sized by
+// server/algorithms/resource_estimate.h. Lengths are in bytes.
+inline constexpr int64_t kMaxConfigBytes = 64 * 1024;  // the serialized ExperimentConfig
+inline constexpr int64_t kMaxNameBytes = 256;
+inline constexpr int64_t kMaxTaskBytes = 64;
+inline constexpr int64_t kMaxActivationBytes = 32;
+inline constexpr int64_t kMaxDeviceBytes = 16;
+inline constexpr int kMaxHiddenLayers = 8;   // policy, critic and ensemble networks
+inline constexpr int kMaxHiddenSize = 4096;  // units per hidden layer
+inline constexpr int kMaxEpisodeLength = 100'000;
+inline constexpr int64_t kMaxGridCells = 10'000'000;  // = server::kMaxArchiveCells
+inline constexpr int kMaxNumCentroids = 100'000;
+inline constexpr int kMaxCvtSamples = 10'000'000;
+inline constexpr int kMaxBatchSize = 100'000;  // emitter, initial population, minibatches
+inline constexpr float kMaxSigma = 1000;       // emitter.iso_sigma and emitter.line_sigma
+inline constexpr int64_t kMaxEvaluations = 1'000'000'000'000;
+inline constexpr double kMinLeaseTimeoutS = 0.1;
+inline constexpr double kMaxLeaseTimeoutS = 86'400;  // one day
+inline constexpr int kMaxEpisodesPerLease = 1024;
+
 // True for the algorithms that learn a dynamics model (DA_QD_EXT, GDA_QD).
 bool UsesDynamicsModel(gdaqd::v1::Algorithm algorithm);
 // True for the algorithms with a TD3 critic (PGA_ME, GDA_QD).
@@ -70,8 +92,11 @@ bool UsesCritic(gdaqd::v1::Algorithm algorithm);
 // depend on the task, so an unknown task leaves them unset for Validate to report.
 void ApplyDefaults(gdaqd::v1::ExperimentConfig* config);
 
-// Checks a defaulted config. InvalidArgument whose message starts with the offending field's
-// path, e.g. "emitter.batch_size: must be >= 1, got 0".
+// Checks a defaulted config against the rules of config.proto and the bounds above.
+// InvalidArgument whose message starts with the offending field's path, e.g.
+// "emitter.batch_size: must be in [1, 100000], got 0" or
+// "name: must be at most 256 bytes, got 15728640". Never echoes an over-long string back.
+// Cost is linear in the config's size; it allocates nothing proportional to the sizes asked for.
 absl::Status ValidateExperimentConfig(const gdaqd::v1::ExperimentConfig& config);
 
 // Parses text format, applies defaults and validates. InvalidArgument names the file and, for a
@@ -79,7 +104,9 @@ absl::Status ValidateExperimentConfig(const gdaqd::v1::ExperimentConfig& config)
 absl::StatusOr<gdaqd::v1::ExperimentConfig> LoadExperimentConfig(const std::string& path);
 absl::StatusOr<gdaqd::v1::ExperimentConfig> ParseExperimentConfig(const std::string& text);
 
-// The policy network layout of a validated config on its task.
+// The policy network layout of a validated config on its task. InvalidArgument naming the field
+// for an unknown task, more than kMaxHiddenLayers hidden layers, a size outside
+// [1, kMaxHiddenSize] or an unknown activation.
 absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
                                        const gdaqd::v1::PolicyConfig& policy);
 

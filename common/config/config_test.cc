@@ -4,6 +4,7 @@
 #include <ostream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -50,12 +51,25 @@ TEST(ConfigTest, ParseErrorNamesLineAndColumn) {
                        ::testing::AllOf(HasSubstr("line 2"), HasSubstr("max_evals"))));
 }
 
+TEST(ConfigTest, ParseErrorDoesNotEchoAHugeToken) {
+  const std::string field(1 << 20, 'f');
+  absl::StatusOr<gdaqd::v1::ExperimentConfig> config =
+      ParseExperimentConfig(absl::StrCat(field, ": 1"));
+  EXPECT_THAT(config, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 1")));
+  EXPECT_LT(config.status().message().size(), 400u);
+}
+
 struct BadCase {
   std::string text;   // merged over kMinimal
   std::string field;  // the path the error must start with
 };
 
 void PrintTo(const BadCase& bad, std::ostream* os) { *os << bad.field; }
+
+// `field: "value"` in text format.
+std::string Quoted(const std::string& field, const std::string& value) {
+  return field + ": \"" + value + "\"";
+}
 
 class ConfigValidationTest : public ::testing::TestWithParam<BadCase> {};
 
@@ -86,14 +100,117 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"algorithm: GDA_QD model { p_gradient: 2 }", "model.p_gradient"},
         BadCase{"algorithm: DA_QD_EXT model { retrain_every: -1 }", "model.retrain_every"},
         BadCase{"scheduler { lease_timeout_s: -1 }", "scheduler.lease_timeout_s"},
-        BadCase{"scheduler { episodes_per_lease: 5000 }", "scheduler.episodes_per_lease"}),
+        BadCase{"scheduler { episodes_per_lease: 5000 }", "scheduler.episodes_per_lease"},
+        // Bounds on strings and repeated fields (docs/durability.md §4).
+        BadCase{Quoted("name", std::string(257, 'n')), "name"},
+        BadCase{"name: \"exp\\033[2J\"", "name"},
+        BadCase{Quoted("env { task", std::string(65, 't')) + " }", "env.task"},
+        BadCase{Quoted("policy { hidden_activation", std::string(33, 'a')) + " }",
+                "policy.hidden_activation"},
+        BadCase{Quoted("policy { output_activation", std::string(33, 'a')) + " }",
+                "policy.output_activation"},
+        BadCase{Quoted("pga { device", std::string(17, 'd')) + " }", "pga.device"},
+        BadCase{"policy { hidden_sizes: [8, 8, 8, 8, 8, 8, 8, 8, 8] }", "policy.hidden_sizes"},
+        BadCase{"policy { hidden_sizes: [64, 4097] }", "policy.hidden_sizes[1]"},
+        BadCase{"algorithm: PGA_ME pga { critic_hidden_sizes: [8, 8, 8, 8, 8, 8, 8, 8, 8] }",
+                "pga.critic_hidden_sizes"},
+        BadCase{"algorithm: PGA_ME pga { critic_hidden_sizes: [4097] }",
+                "pga.critic_hidden_sizes[0]"},
+        BadCase{"algorithm: DA_QD_EXT model { ensemble_hidden_sizes: [8, 8, 8, 8, 8, 8, 8, 8, 8] }",
+                "model.ensemble_hidden_sizes"},
+        BadCase{"algorithm: GDA_QD model { ensemble_hidden_sizes: [512, 8192] }",
+                "model.ensemble_hidden_sizes[1]"},
+        BadCase{"archive { cells_per_dim: [3, 2147483647] }", "archive.cells_per_dim[1]"},
+        BadCase{"archive { cells_per_dim: [3163, 3163] }", "archive.cells_per_dim"},
+        BadCase{"env { episode_length: 100001 }", "env.episode_length"},
+        BadCase{"archive { type: CVT cvt_samples: 2147483647 }", "archive.cvt_samples"},
+        BadCase{"archive { type: CVT num_centroids: 100001 cvt_samples: 200000 }",
+                "archive.num_centroids"},
+        BadCase{"emitter { iso_sigma: 1e6 }", "emitter.iso_sigma"},
+        BadCase{"emitter { line_sigma: 1001 }", "emitter.line_sigma"},
+        BadCase{"initial_population: 100001", "initial_population"},
+        BadCase{"budget { max_evaluations: 1000000000001 }", "budget.max_evaluations"},
+        BadCase{"scheduler { lease_timeout_s: 0.05 }", "scheduler.lease_timeout_s"},
+        BadCase{"scheduler { lease_timeout_s: 86401 }", "scheduler.lease_timeout_s"},
+        BadCase{"scheduler { lease_timeout_s: nan }", "scheduler.lease_timeout_s"},
+        BadCase{"algorithm: PGA_ME pga { critic_batch_size: 100001 }", "pga.critic_batch_size"},
+        BadCase{"algorithm: GDA_QD model { imagined_batch_size: 100001 }",
+                "model.imagined_batch_size"},
+        BadCase{"algorithm: GDA_QD model { training_data: 7 }", "model.training_data"}),
     [](const ::testing::TestParamInfo<BadCase>& info) {
-      std::string name = info.param.field;
+      // Several cases share a field: the index keeps the names unique.
+      std::string name = absl::StrCat(info.param.field, "_", info.index);
       for (char& c : name) {
         if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
       }
       return name;
     });
+
+// A config over `kMinimal` plus `extra`, defaulted, as Validate sees it.
+gdaqd::v1::ExperimentConfig Defaulted(const std::string& extra) {
+  gdaqd::v1::ExperimentConfig config;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kMinimal, &config));
+  EXPECT_TRUE(google::protobuf::TextFormat::MergeFromString(extra, &config));
+  ApplyDefaults(&config);
+  return config;
+}
+
+TEST(ConfigTest, HugeNameIsRefusedWithoutEchoingIt) {
+  gdaqd::v1::ExperimentConfig config = Defaulted("");
+  config.set_name(std::string(15 * 1024 * 1024, 'x'));
+  EXPECT_THAT(ValidateExperimentConfig(config),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::Eq("name: must be at most 256 bytes, got 15728640")));
+}
+
+TEST(ConfigTest, HugeTaskNameIsRefusedWithoutEchoingIt) {
+  gdaqd::v1::ExperimentConfig config = Defaulted("");
+  config.mutable_env()->set_task(std::string(1 << 20, 't'));
+  ApplyDefaults(&config);
+  EXPECT_THAT(ValidateExperimentConfig(config),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::Eq("env.task: must be at most 64 bytes, got 1048576")));
+}
+
+TEST(ConfigTest, OversizedConfigIsRefusedEvenInFieldsTheAlgorithmIgnores) {
+  // MAP_ELITES never reads pga.*, but the whole config is stored, listed and checkpointed.
+  gdaqd::v1::ExperimentConfig config = Defaulted("");
+  for (int i = 0; i < 30'000; ++i) config.mutable_pga()->add_critic_hidden_sizes(100'000);
+  EXPECT_THAT(ValidateExperimentConfig(config),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("config: ")));
+}
+
+TEST(ConfigTest, OversizedUnknownFieldsAreRefused) {
+  gdaqd::v1::ExperimentConfig config = Defaulted("");
+  // Field 1000, length-delimited, 100 KB: parses (proto3 keeps unknown fields) but is refused.
+  std::string wire = config.SerializeAsString();
+  const std::string payload(100'000, 'u');
+  wire += std::string("\xc2\x3e", 2);      // tag (1000 << 3) | 2 as a varint
+  wire += std::string("\xa0\x8d\x06", 3);  // varint 100000
+  wire += payload;
+  gdaqd::v1::ExperimentConfig parsed;
+  ASSERT_TRUE(parsed.ParseFromString(wire));
+  EXPECT_THAT(ValidateExperimentConfig(parsed),
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("config: ")));
+}
+
+TEST(ConfigTest, ValuesAtTheBoundsAreAccepted) {
+  GDAQD_EXPECT_OK(ValidateExperimentConfig(
+      Defaulted(Quoted("name", std::string(kMaxNameBytes, 'n')) +
+                " env { episode_length: 100000 }"
+                " policy { hidden_sizes: [4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096] }"
+                " archive { cells_per_dim: [1, 10000000] }"
+                " emitter { iso_sigma: 1000 line_sigma: 1000 batch_size: 100000 }"
+                " budget { max_evaluations: 1000000000000 }"
+                " scheduler { lease_timeout_s: 0.1 episodes_per_lease: 1024 }")));
+  GDAQD_EXPECT_OK(ValidateExperimentConfig(
+      Defaulted("archive { type: CVT num_centroids: 100000 cvt_samples: 10000000 }"
+                " scheduler { lease_timeout_s: 86400 }")));
+  GDAQD_EXPECT_OK(ValidateExperimentConfig(Defaulted(
+      "algorithm: GDA_QD pga { critic_hidden_sizes: [4096, 4096, 4096, 4096, 4096, 4096, 4096,"
+      " 4096] device: \"cpu\" } model { ensemble_hidden_sizes: [4096, 4096, 4096, 4096, 4096,"
+      " 4096, 4096, 4096] }")));
+}
 
 TEST(ConfigTest, MissingBudgetIsRejected) {
   EXPECT_THAT(ParseExperimentConfig("env { task: \"point_maze\" }"),
