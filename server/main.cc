@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "common/thread.h"
 #include "server/models/matmul_rate.h"
+#include "server/algorithms/resource_estimate.h"
 #include "server/service/coordinator.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -30,6 +31,13 @@ ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(60),
 ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(60),
           "after SIGTERM, exit even if checkpoints are still being written after this long (the "
           "previous checkpoints stay valid)");
+ABSL_FLAG(int64_t, max_experiment_bytes, gdaqd::server::kDefaultMaxExperimentBytes,
+          "refuse (RESOURCE_EXHAUSTED, not worth retrying) an experiment whose estimated memory "
+          "(archive, replay buffer, models, CVT, in-flight batch) exceeds this many bytes; 0: no "
+          "limit");
+ABSL_FLAG(int64_t, memory_budget, gdaqd::server::kDefaultMemoryBudgetBytes,
+          "bytes all unfinished experiments may hold together; a submit beyond what is left is "
+          "refused (RESOURCE_EXHAUSTED); 0: no limit");
 ABSL_FLAG(int, max_export_streams, 16, "archive exports open at once; more get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, test_hold_checkpoint_write, 0,
           "testing only: the Nth checkpoint write (1-based) stops half-way, prints "
@@ -74,6 +82,8 @@ int main(int argc, char** argv) {
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   options.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   options.max_export_streams = absl::GetFlag(FLAGS_max_export_streams);
+  options.admission.max_experiment_bytes = absl::GetFlag(FLAGS_max_experiment_bytes);
+  options.admission.memory_budget_bytes = absl::GetFlag(FLAGS_memory_budget);
   if (const int hold = absl::GetFlag(FLAGS_test_hold_checkpoint_write); hold > 0) {
     options.storage.mid_write_hook = [hold, writes = std::make_shared<std::atomic<int>>(0)](
                                          const std::string& tmp_path) {

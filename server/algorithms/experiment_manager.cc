@@ -75,9 +75,12 @@ absl::StatusOr<int> ExperimentManager::RestoreAll() {
               << " evaluations=" << status.progress().evaluations()
               << " damaged_checkpoints_skipped=" << checkpoint->damaged_skipped;
     std::shared_ptr<Experiment> shared = std::move(experiment).value();
+    // Restored experiments are never refused, but they count against the memory budget.
+    absl::StatusOr<ResourceEstimate> estimate = EstimateExperimentResources(status.config());
     {
       absl::MutexLock lock(&mu_);
       experiments_[number] = shared;
+      estimated_bytes_[number] = estimate.ok() ? estimate->total : 0;
     }
     shared->Start();
     ++restored;
@@ -91,13 +94,27 @@ absl::StatusOr<int64_t> ExperimentManager::NextNumber() {
   return next_number_++;
 }
 
+int64_t ExperimentManager::CommittedBytes() const {
+  int64_t total = 0;
+  for (const auto& [number, experiment] : experiments_) {
+    auto it = estimated_bytes_.find(number);
+    if (it != estimated_bytes_.end() && !experiment->finished()) total += it->second;
+  }
+  return total;
+}
+
 absl::StatusOr<std::string> ExperimentManager::Submit(gdaqd::v1::ExperimentConfig config) {
   common::ApplyDefaults(&config);
   if (absl::Status status = common::ValidateExperimentConfig(config); !status.ok()) {
     return status;
   }
+  GDAQD_ASSIGN_OR_RETURN(const ResourceEstimate estimate, EstimateExperimentResources(config));
   absl::MutexLock lock(&mu_);
   GDAQD_RETURN_IF_ERROR(CheckServing());
+  // Checked and recorded under one lock, so two submits cannot both take the last of the budget.
+  AdmissionLimits limits = options_.admission;
+  limits.committed_bytes = CommittedBytes();
+  GDAQD_RETURN_IF_ERROR(CheckAdmission(estimate, limits));
   absl::StatusOr<int64_t> number = NextNumber();
   if (!number.ok()) return number.status();
   absl::StatusOr<std::unique_ptr<Experiment>> created =
@@ -109,8 +126,10 @@ absl::StatusOr<std::string> ExperimentManager::Submit(gdaqd::v1::ExperimentConfi
   }
   std::shared_ptr<Experiment> experiment = std::move(created).value();
   experiments_[*number] = experiment;
+  estimated_bytes_[*number] = estimate.total;
   experiment->Start();
-  LOG(INFO) << "experiment_submitted id=" << experiment->id();
+  LOG(INFO) << "experiment_submitted id=" << experiment->id()
+            << " estimated_bytes=" << estimate.total;
   return experiment->id();
 }
 
@@ -174,6 +193,7 @@ absl::Status ExperimentManager::Delete(const std::string& id) {
     }
     experiment = it->second;
     experiments_.erase(it);
+    estimated_bytes_.erase(number);
   }
   experiment->Join();
   if (options_.state_dir != nullptr) {

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gdaqd/v1/config.pb.h"
 #include "server/algorithms/experiment.h"
+#include "server/algorithms/resource_estimate.h"
 #include "server/scheduler/evaluator.h"
 #include "server/storage/state_dir.h"
 
@@ -23,6 +24,9 @@ struct ExperimentManagerOptions {
   // Null: experiments live in memory only and ids restart at exp-1 (unit tests).
   storage::StateDir* state_dir = nullptr;  // must outlive the manager
   absl::Duration checkpoint_interval = absl::Seconds(60);
+  // Admission control at submit (committed_bytes is ignored: the manager sums the estimates of
+  // the experiments that hold their state, i.e. every unfinished one).
+  AdmissionLimits admission;
 };
 
 // One page of ListExperiments.
@@ -49,8 +53,10 @@ class ExperimentManager {
   // method that takes an id or a config answers Unavailable ("restoring").
   absl::StatusOr<int> RestoreAll() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Applies defaults, validates (InvalidArgument naming the field), writes the experiment's first
-  // checkpoint, starts it and returns its id ("exp-<n>", never one used before).
+  // Applies defaults, validates (InvalidArgument naming the field), estimates what the
+  // experiment will hold and refuses it (ResourceExhausted naming the limit and the estimate)
+  // beyond --max_experiment_bytes, the remaining --memory_budget or the message limit, writes
+  // the experiment's first checkpoint, starts it and returns its id ("exp-<n>", never reused).
   absl::StatusOr<std::string> Submit(gdaqd::v1::ExperimentConfig config) ABSL_LOCKS_EXCLUDED(mu_);
   // NotFound for an unknown or malformed id ("exp-1 " is malformed).
   absl::StatusOr<std::shared_ptr<Experiment>> Get(const std::string& id) const
@@ -72,12 +78,15 @@ class ExperimentManager {
   absl::StatusOr<int64_t> NextNumber() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unavailable while restoring or shut down.
   absl::Status CheckServing() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sum of the estimates of the unfinished experiments.
+  int64_t CommittedBytes() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ExperimentOptions ExperimentOptionsFor() const;
 
   Evaluator* const evaluator_;
   const ExperimentManagerOptions options_;
   mutable absl::Mutex mu_;
   std::map<int64_t, std::shared_ptr<Experiment>> experiments_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, int64_t> estimated_bytes_ ABSL_GUARDED_BY(mu_);  // per experiment number
   int64_t next_number_ ABSL_GUARDED_BY(mu_) = 1;  // without a state directory
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   bool restoring_ ABSL_GUARDED_BY(mu_);

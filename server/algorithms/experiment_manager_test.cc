@@ -37,6 +37,13 @@ std::string FreshDir(const std::string& name) {
   return dir;
 }
 
+ExperimentManagerOptions StoredOptions(storage::StateDir* state, absl::Duration interval) {
+  ExperimentManagerOptions options;
+  options.state_dir = state;
+  options.checkpoint_interval = interval;
+  return options;
+}
+
 // The whole ExportArchive stream of an experiment.
 struct Drained {
   gdaqd::v1::ArchiveHeader header;
@@ -149,7 +156,7 @@ TEST(ExperimentManagerTest, DeleteOnlyFinishedAndNeverReuseTheId) {
   LocalEvaluator evaluator(1);
   GDAQD_ASSERT_OK_AND_ASSIGN(auto state, storage::StateDir::Open(dir));
   {
-    ExperimentManager manager(&evaluator, {state.get(), absl::Seconds(60)});
+    ExperimentManager manager(&evaluator, StoredOptions(state.get(), absl::Seconds(60)));
     GDAQD_ASSERT_OK(manager.RestoreAll().status());
     GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, manager.Submit(Config(100'000'000)));
     EXPECT_THAT(manager.Delete(id), StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -161,7 +168,7 @@ TEST(ExperimentManagerTest, DeleteOnlyFinishedAndNeverReuseTheId) {
     EXPECT_THAT(manager.Get(id), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
     EXPECT_FALSE(std::filesystem::exists(state->ExperimentDir(1)));
   }
-  ExperimentManager manager(&evaluator, {state.get(), absl::Seconds(60)});
+  ExperimentManager manager(&evaluator, StoredOptions(state.get(), absl::Seconds(60)));
   GDAQD_ASSERT_OK(manager.RestoreAll().status());
   EXPECT_TRUE(manager.List().empty());
   EXPECT_THAT(manager.Submit(Config(16)), gdaqd::testing::IsOkAndHolds(std::string("exp-2")));
@@ -198,7 +205,7 @@ Drained InterruptAndResume(const std::string& dir, absl::Duration checkpoint_int
   {
     GatedEvaluator evaluator(gate);
     auto state = storage::StateDir::Open(dir).value();
-    ExperimentManager manager(&evaluator, {state.get(), checkpoint_interval});
+    ExperimentManager manager(&evaluator, StoredOptions(state.get(), checkpoint_interval));
     EXPECT_TRUE(manager.RestoreAll().ok());
     auto id = manager.Submit(Config(budget));
     EXPECT_TRUE(id.ok()) << id.status();
@@ -208,7 +215,7 @@ Drained InterruptAndResume(const std::string& dir, absl::Duration checkpoint_int
   }
   LocalEvaluator evaluator(1);
   auto state = storage::StateDir::Open(dir).value();
-  ExperimentManager manager(&evaluator, {state.get(), checkpoint_interval});
+  ExperimentManager manager(&evaluator, StoredOptions(state.get(), checkpoint_interval));
   auto restored = manager.RestoreAll();
   EXPECT_TRUE(restored.ok() && *restored == 1) << restored.status();
   auto experiment = manager.Get("exp-1").value();
@@ -245,7 +252,7 @@ TEST(ExperimentManagerTest, FinishedExperimentExportsFromDiskAfterRestart) {
   Drained before;
   {
     auto state = storage::StateDir::Open(dir).value();
-    ExperimentManager manager(&evaluator, {state.get(), absl::Seconds(60)});
+    ExperimentManager manager(&evaluator, StoredOptions(state.get(), absl::Seconds(60)));
     GDAQD_ASSERT_OK(manager.RestoreAll().status());
     GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, manager.Submit(Config(64)));
     GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get(id));
@@ -253,7 +260,7 @@ TEST(ExperimentManagerTest, FinishedExperimentExportsFromDiskAfterRestart) {
     before = Drain(*experiment);
   }
   auto state = storage::StateDir::Open(dir).value();
-  ExperimentManager manager(&evaluator, {state.get(), absl::Seconds(60)});
+  ExperimentManager manager(&evaluator, StoredOptions(state.get(), absl::Seconds(60)));
   GDAQD_ASSERT_OK(manager.RestoreAll().status());
   GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get("exp-1"));
   EXPECT_EQ(experiment->Status().state(), gdaqd::v1::SUCCEEDED);
@@ -261,6 +268,44 @@ TEST(ExperimentManagerTest, FinishedExperimentExportsFromDiskAfterRestart) {
   const Drained after = Drain(*experiment);
   ExpectSameArchive(before, after);
   EXPECT_EQ(after.header.status().progress().evaluations(), 64);
+}
+
+}  // namespace
+}  // namespace gdaqd::server
+
+namespace gdaqd::server {
+namespace {
+
+TEST(ExperimentManagerAdmissionTest, RefusesWhatItCannotHoldAndNamesTheLimit) {
+  LocalEvaluator evaluator(1);
+  ExperimentManager manager(&evaluator);
+  gdaqd::v1::ExperimentConfig huge = Config(100);
+  huge.mutable_policy()->clear_hidden_sizes();
+  huge.mutable_archive()->add_cells_per_dim(978);
+  huge.mutable_archive()->add_cells_per_dim(978);
+  EXPECT_THAT(manager.Submit(huge), StatusIs(absl::StatusCode::kResourceExhausted,
+                                             ::testing::HasSubstr("--max_experiment_bytes")));
+  EXPECT_TRUE(manager.List().empty()) << "a refused experiment takes no id";
+}
+
+TEST(ExperimentManagerAdmissionTest, MemoryBudgetCountsUnfinishedExperimentsOnly) {
+  LocalEvaluator evaluator(1);
+  GDAQD_ASSERT_OK_AND_ASSIGN(ResourceEstimate one,
+                             EstimateExperimentResources([] {
+                               gdaqd::v1::ExperimentConfig c = Config(100'000'000);
+                               common::ApplyDefaults(&c);
+                               return c;
+                             }()));
+  ExperimentManagerOptions options;
+  options.admission.memory_budget_bytes = one.total * 3 / 2;
+  ExperimentManager manager(&evaluator, options);
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string first, manager.Submit(Config(100'000'000)));
+  EXPECT_THAT(manager.Submit(Config(100'000'000)),
+              StatusIs(absl::StatusCode::kResourceExhausted, ::testing::HasSubstr("--memory_budget")));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get(first));
+  experiment->Cancel();
+  ASSERT_TRUE(experiment->WaitFinished(kWait));
+  GDAQD_EXPECT_OK(manager.Submit(Config(16)).status());
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
     manager_options.state_dir = coordinator->state_dir_.get();
   }
   manager_options.checkpoint_interval = options.checkpoint_interval;
+  manager_options.admission = options.admission;
   coordinator->scheduler_ = std::make_unique<Scheduler>(options.scheduler);
   coordinator->manager_ =
       std::make_unique<ExperimentManager>(coordinator->scheduler_.get(), manager_options);

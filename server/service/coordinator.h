@@ -30,6 +30,7 @@ struct CoordinatorOptions {
   std::string state_dir;
   absl::Duration checkpoint_interval = absl::Seconds(60);
   int max_export_streams = ExperimentServiceImpl::kDefaultMaxExportStreams;
+  AdmissionLimits admission;  // --max_experiment_bytes, --memory_budget
   Scheduler::Options scheduler;
   storage::StateDir::Options storage;  // test hooks
 };
