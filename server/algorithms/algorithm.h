@@ -38,26 +38,49 @@ struct LearningStats {
   double model_holdout_loss = kNoValue;  // Gaussian NLL in normalised delta space (can be < 0)
   double model_holdout_mse = kNoValue;   // next-observation MSE in real units
   int64_t critic_train_calls = 0;
-  double critic_loss = kNoValue;  // mean TD3 critic loss of the last generation
+  double critic_loss = kNoValue;   // mean TD3 critic loss of the last generation
   double imagination_seconds = 0;  // imagined rollouts and imagined archive insertions
   double training_seconds = 0;     // dynamics-model and critic training
   double gradient_seconds = 0;     // policy-gradient children
+  // Episodes whose transitions the replay buffer refused (non-finite values or a wrong row
+  // size); their outcomes were still inserted into the archive.
+  int64_t rejected_transition_episodes = 0;
   static constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 };
 
 // A QD algorithm as an ask/tell loop. Implementations are single-thread: owned and driven by one
 // experiment runner (const methods may be called by others under the runner's lock).
 // Deterministic given the config seed (up to LibTorch's own determinism for learned models).
+//
+// Interrupts: an algorithm made with an interrupt flag (MakeAlgorithm) polls it in every long
+// step (CVT construction in Create, dynamics-model and critic training, policy-gradient
+// children, imagined generations). Once the flag is set, the running Create/Ask/Tell returns
+// Cancelled within about a second (one training step on the models we ship) and so does every
+// later call that reaches a long step. After any error from Ask() or Tell() (Cancelled included)
+// the algorithm may be left half-updated (e.g. an archive already told, a critic trained on part
+// of a generation): the caller must discard it and, to continue, build a new one and
+// RestoreCheckpoint() the last checkpoint.
+//
+// Failures: a learned model's loss that becomes NaN or infinite fails Ask()/Tell() with Internal
+// ("critic loss became non-finite (nan) in critic steps 301-600 at generation 12; the replay
+// buffer may hold extreme transitions"), so the experiment ends FAILED instead of running on with
+// a broken model. An allocation failure anywhere in Create/Ask/Tell/SaveCheckpoint/
+// RestoreCheckpoint comes back as ResourceExhausted("out of memory while ..."), any other
+// exception as Internal; nothing is thrown (for algorithms made by MakeAlgorithm).
 class QdAlgorithm {
  public:
   virtual ~QdAlgorithm() = default;
 
   // Proposes `count` >= 0 policies, row-major [count, num_params] into *params (resized and
-  // overwritten). Internal if a learned model fails (MAP-Elites never fails).
+  // overwritten). Internal if a learned model fails or diverges, Cancelled if interrupted,
+  // ResourceExhausted if out of memory (MAP-Elites never fails).
   virtual absl::Status Ask(int64_t count, std::vector<float>* params) = 0;
 
   // Takes the outcomes of the last Ask(): params [n, num_params], outcomes [n], same order.
-  // Diverged or failed outcomes are never inserted. InvalidArgument on size mismatches.
+  // Diverged or failed outcomes are never inserted; transitions with non-finite values are never
+  // stored (counted in learning_stats().rejected_transition_episodes). InvalidArgument on size
+  // mismatches; Internal if a learned model fails or diverges; Cancelled if interrupted;
+  // ResourceExhausted if out of memory.
   virtual absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
                                            absl::Span<const EvalOutcome> outcomes) = 0;
 
@@ -83,10 +106,26 @@ class QdAlgorithm {
   double qd_offset() const { return spec().reward_offset * spec().episode_length; }
 };
 
-// Builds the algorithm config.algorithm() names (MAP_ELITES, PGA_ME, DA_QD_EXT or GDA_QD). `config` must be
-// validated with defaults applied; InvalidArgument otherwise or for an unsupported algorithm.
+// Builds the algorithm config.algorithm() names (MAP_ELITES, PGA_ME, DA_QD_EXT or GDA_QD),
+// wrapped by GuardExceptions. `config` must be validated with defaults applied; InvalidArgument
+// otherwise or for an unsupported algorithm. `interrupt` (may be null: never interrupted) is
+// polled by every long step, this call's CVT construction included (then Cancelled "CVT
+// construction interrupted"); it must outlive the algorithm. ResourceExhausted if the archive or
+// the models cannot be allocated.
 absl::StatusOr<std::unique_ptr<QdAlgorithm>> MakeAlgorithm(
-    const gdaqd::v1::ExperimentConfig& config);
+    const gdaqd::v1::ExperimentConfig& config, const CancelFlag* interrupt = nullptr);
+
+// Wraps `algorithm` so that an exception escaping Ask, Tell, SaveCheckpoint or
+// RestoreCheckpoint comes back as a status: std::bad_alloc and std::length_error as
+// ResourceExhausted("out of memory while <method>"), anything else as Internal("exception in
+// <method>: <what>"). The wrapper forwards everything else; same thread-safety as `algorithm`.
+std::unique_ptr<QdAlgorithm> GuardExceptions(std::unique_ptr<QdAlgorithm> algorithm);
+
+// For implementations: the error of a learning step of generation `generation` (1-based count of
+// Tell() calls; Ask() reports the generation it proposes for) with that context added. A
+// non-finite loss (Internal) becomes "<message> at generation <g>; the replay buffer may hold
+// extreme transitions"; other errors (Cancelled, ResourceExhausted, ...) and OK pass unchanged.
+absl::Status AtGeneration(absl::Status status, int64_t generation);
 
 }  // namespace gdaqd::server
 

@@ -1,7 +1,6 @@
 // Every algorithm continues from a checkpoint exactly where it was saved: a restored copy
 // proposes the same batches as the original from then on, and bad checkpoints change nothing.
 #include <sstream>
-
 #include <string>
 #include <vector>
 
@@ -93,6 +92,7 @@ TEST_P(CheckpointTest, RestoredAlgorithmContinuesIdentically) {
   EXPECT_EQ(a.imagined_evaluations, b.imagined_evaluations);
   EXPECT_EQ(a.model_train_calls, b.model_train_calls);
   EXPECT_EQ(a.critic_train_calls, b.critic_train_calls);
+  EXPECT_EQ(a.rejected_transition_episodes, b.rejected_transition_episodes);
 }
 
 TEST_P(CheckpointTest, BadCheckpointsAreRefusedAndChangeNothing) {

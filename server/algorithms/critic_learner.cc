@@ -70,9 +70,9 @@ absl::Status CriticLearner::EnsureStarted(absl::Span<const float> params) {
   if (td3_ != nullptr || static_cast<int64_t>(params.size()) < num_params) {
     return absl::OkStatus();
   }
-  GDAQD_ASSIGN_OR_RETURN(td3_, models::Td3::Create(MakeTd3Config(config_),
-                                                   MakePolicyShape(config_, layout_),
-                                                   params.subspan(0, num_params)));
+  GDAQD_ASSIGN_OR_RETURN(
+      td3_, models::Td3::Create(MakeTd3Config(config_), MakePolicyShape(config_, layout_),
+                                params.subspan(0, num_params)));
   return absl::OkStatus();
 }
 
@@ -87,18 +87,20 @@ void CriticLearner::SampleRows(const models::ReplayBuffer& buffer, int64_t n,
   if (!status.ok()) LOG(ERROR) << "critic replay sample failed: " << status;
 }
 
-absl::Status CriticLearner::Train(const models::ReplayBuffer& buffer) {
+absl::Status CriticLearner::Train(const models::ReplayBuffer& buffer,
+                                  const std::atomic<bool>* interrupt) {
   auto sample = [&](int64_t n, std::vector<float>* rows) { SampleRows(buffer, n, rows); };
-  GDAQD_ASSIGN_OR_RETURN(models::TrainReport report, td3_->Train(sample));
+  GDAQD_ASSIGN_OR_RETURN(models::TrainReport report, td3_->Train(sample, interrupt));
   ++train_calls_;
   last_critic_loss_ = report.mean_critic_loss;
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<float>> CriticLearner::Children(const std::vector<float>& parents,
-                                                           const models::ReplayBuffer& buffer) {
+                                                           const models::ReplayBuffer& buffer,
+                                                           const std::atomic<bool>* interrupt) {
   auto sample = [&](int64_t n, std::vector<float>* rows) { SampleRows(buffer, n, rows); };
-  return td3_->PolicyGradientChildren(parents, sample);
+  return td3_->PolicyGradientChildren(parents, sample, interrupt);
 }
 
 absl::Status CriticLearner::Save(std::ostream& out) const {
@@ -114,8 +116,7 @@ absl::Status CriticLearner::Save(std::ostream& out) const {
 }
 
 absl::StatusOr<std::unique_ptr<CriticLearner>> CriticLearner::Restore(
-    std::istream& in, const gdaqd::v1::ExperimentConfig& config,
-    const common::MlpLayout& layout) {
+    std::istream& in, const gdaqd::v1::ExperimentConfig& config, const common::MlpLayout& layout) {
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<CriticLearner> learner, Create(config, layout));
   GDAQD_ASSIGN_OR_RETURN(uint64_t started, checkpoint::ReadU64(in, "critic started flag"));
   if (started > 1) return absl::InvalidArgumentError("checkpoint: bad critic started flag");

@@ -6,6 +6,7 @@
 #ifndef GDAQD_SERVER_ALGORITHMS_CRITIC_LEARNER_H_
 #define GDAQD_SERVER_ALGORITHMS_CRITIC_LEARNER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
@@ -45,11 +46,17 @@ class CriticLearner {
   bool CanLearn(const models::ReplayBuffer& buffer) const;
   // One generation of critic and greedy-actor training (pga.critic_steps critic steps) on
   // minibatches drawn uniformly from the whole buffer. Precondition: CanLearn(buffer).
-  absl::Status Train(const models::ReplayBuffer& buffer);
+  // `interrupt` (may be null) is polled every step: Cancelled once set. Internal "critic loss
+  // became non-finite ..." / "actor loss ..." if a loss diverges (the learner is then unusable),
+  // Internal for LibTorch failures, ResourceExhausted if out of memory.
+  absl::Status Train(const models::ReplayBuffer& buffer, const std::atomic<bool>* interrupt);
   // Policy-gradient children of `parents` [n, num_params] (fresh Adam each, pga.pg_steps steps
-  // against the frozen critic). Precondition: CanLearn(buffer).
+  // against the frozen critic). Precondition: CanLearn(buffer). Polls `interrupt` (may be null)
+  // every step: Cancelled once set. Internal "policy-gradient loss became non-finite ..." if the
+  // children's loss diverges.
   absl::StatusOr<std::vector<float>> Children(const std::vector<float>& parents,
-                                              const models::ReplayBuffer& buffer);
+                                              const models::ReplayBuffer& buffer,
+                                              const std::atomic<bool>* interrupt);
   // The greedy actor's flat parameters. Precondition: started.
   absl::StatusOr<std::vector<float>> GreedyActor() const;
 

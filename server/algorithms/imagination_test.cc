@@ -4,6 +4,7 @@
 #include "server/models/imagination.h"
 
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -60,6 +61,31 @@ class PointMazeDynamics final : public models::GroupedDynamics {
   int nan_member_;
 };
 
+// PointMaze's exact dynamics that raises `flag` during its `raise_at`-th prediction and counts
+// its predictions (one per imagined step).
+class InterruptingDynamics final : public models::GroupedDynamics {
+ public:
+  InterruptingDynamics(std::atomic<bool>* flag, int raise_at)
+      : inner_(/*members=*/2), flag_(flag), raise_at_(raise_at) {}
+  int obs_dim() const override { return inner_.obs_dim(); }
+  int action_dim() const override { return inner_.action_dim(); }
+  int members() const override { return inner_.members(); }
+  torch::Device device() const override { return inner_.device(); }
+  absl::StatusOr<torch::Tensor> PredictGrouped(
+      const torch::Tensor& obs, const torch::Tensor& actions, bool sample,
+      c10::optional<at::Generator> generator) const override {
+    if (++calls_ == raise_at_) flag_->store(true);
+    return inner_.PredictGrouped(obs, actions, sample, generator);
+  }
+  int calls() const { return calls_; }
+
+ private:
+  PointMazeDynamics inner_;
+  std::atomic<bool>* flag_;
+  int raise_at_;
+  mutable int calls_ = 0;
+};
+
 class ImaginationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -83,8 +109,8 @@ class ImaginationTest : public ::testing::Test {
     auto env = common::MakeEnvironment("point_maze", 250);
     EXPECT_TRUE(env.ok());
     const int64_t n = layout_.num_params();
-    auto policy = common::MlpPolicy::Create(
-        layout_, absl::MakeConstSpan(params_).subspan(i * n, n));
+    auto policy =
+        common::MlpPolicy::Create(layout_, absl::MakeConstSpan(params_).subspan(i * n, n));
     EXPECT_TRUE(policy.ok());
     common::EpisodeResult result;
     common::RunEpisode(**env, *policy, /*seed=*/0, /*record_transitions=*/false, &result);
@@ -182,6 +208,24 @@ TEST_F(ImaginationTest, NonFinitePredictionsFlagOnlyTheirRollouts) {
       EXPECT_TRUE(std::isfinite(out.fitness[i])) << i;
     }
   }
+}
+
+TEST_F(ImaginationTest, InterruptStopsTheRolloutsBeforeTheNextStep) {
+  std::atomic<bool> interrupt{false};
+  const InterruptingDynamics model(&interrupt, /*raise_at=*/3);
+  const std::vector<float> start = StartObservation();
+  std::vector<int32_t> members(kPolicies);
+  for (int i = 0; i < kPolicies; ++i) members[i] = i % 2;
+  models::ImaginationRequest request;
+  request.shape = MakePolicyShape(config_, layout_);
+  request.params = params_;
+  request.member = members;
+  request.initial_obs = start;
+  request.episode_length = 250;
+  request.interrupt = &interrupt;
+  EXPECT_THAT(models::ImagineEpisodes(model, *task_, request, c10::nullopt),
+              StatusIs(absl::StatusCode::kCancelled, ::testing::HasSubstr("imagination")));
+  EXPECT_EQ(model.calls(), 3);  // the step that raised the flag was the last one
 }
 
 TEST_F(ImaginationTest, RejectsBadRequestsNamingTheProblem) {

@@ -20,7 +20,8 @@ constexpr char kMapElitesMagic[] = "GDQDME01";
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ArchiveInterface>> MakeArchive(
-    const gdaqd::v1::ExperimentConfig& config, const common::TaskSpec& spec, int64_t num_params) {
+    const gdaqd::v1::ExperimentConfig& config, const common::TaskSpec& spec, int64_t num_params,
+    const CancelFlag* interrupt) {
   const auto& archive = config.archive();
   if (archive.type() == gdaqd::v1::ArchiveConfig::CVT) {
     CvtSpec cvt;
@@ -30,6 +31,7 @@ absl::StatusOr<std::unique_ptr<ArchiveInterface>> MakeArchive(
     cvt.num_samples = archive.cvt_samples();
     cvt.seed = config.seed();
     cvt.num_params = num_params;
+    cvt.cancel = interrupt;
     GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<CvtArchive> cvt_archive, CvtArchive::Create(cvt));
     return std::unique_ptr<ArchiveInterface>(std::move(cvt_archive));
   }
@@ -98,20 +100,21 @@ absl::StatusOr<TellSummary> InsertOutcomes(ArchiveInterface& archive,
 }
 
 absl::StatusOr<std::unique_ptr<MapElites>> MapElites::Create(
-    const gdaqd::v1::ExperimentConfig& config) {
+    const gdaqd::v1::ExperimentConfig& config, const CancelFlag* interrupt) {
   GDAQD_RETURN_IF_ERROR(common::ValidateExperimentConfig(config));
-  GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config));
+  GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config, interrupt));
   return std::unique_ptr<MapElites>(new MapElites(
       config, std::move(problem.spec), std::move(problem.layout), std::move(problem.archive)));
 }
 
-absl::StatusOr<QdProblem> MakeQdProblem(const gdaqd::v1::ExperimentConfig& config) {
+absl::StatusOr<QdProblem> MakeQdProblem(const gdaqd::v1::ExperimentConfig& config,
+                                        const CancelFlag* interrupt) {
   QdProblem problem;
   GDAQD_ASSIGN_OR_RETURN(problem.spec,
                          common::GetTaskSpec(config.env().task(), config.env().episode_length()));
   GDAQD_ASSIGN_OR_RETURN(problem.layout, common::PolicyLayout(config.env(), config.policy()));
   GDAQD_ASSIGN_OR_RETURN(problem.archive,
-                         MakeArchive(config, problem.spec, problem.layout.num_params()));
+                         MakeArchive(config, problem.spec, problem.layout.num_params(), interrupt));
   return problem;
 }
 

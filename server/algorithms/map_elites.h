@@ -23,8 +23,10 @@
 namespace gdaqd::server {
 
 // Builds the archive a validated config asks for (grid or CVT over the task's descriptor box).
+// CVT construction polls `interrupt` (may be null) and returns Cancelled once it is set.
 absl::StatusOr<std::unique_ptr<ArchiveInterface>> MakeArchive(
-    const gdaqd::v1::ExperimentConfig& config, const common::TaskSpec& spec, int64_t num_params);
+    const gdaqd::v1::ExperimentConfig& config, const common::TaskSpec& spec, int64_t num_params,
+    const CancelFlag* interrupt = nullptr);
 
 // What every algorithm builds first from a config: its task, its policy layout and an empty
 // archive of the configured kind.
@@ -34,8 +36,9 @@ struct QdProblem {
   std::unique_ptr<ArchiveInterface> archive;
 };
 // `config` must already be validated (ValidateExperimentConfig); errors come from building the
-// archive (e.g. CVT k-means).
-absl::StatusOr<QdProblem> MakeQdProblem(const gdaqd::v1::ExperimentConfig& config);
+// archive (e.g. CVT k-means, Cancelled once `interrupt` is set).
+absl::StatusOr<QdProblem> MakeQdProblem(const gdaqd::v1::ExperimentConfig& config,
+                                        const CancelFlag* interrupt = nullptr);
 
 // Inserts evaluated policies (params [n, num_params], outcomes [n]) into `archive`, skipping
 // diverged and failed outcomes. InvalidArgument if the sizes disagree.
@@ -59,9 +62,11 @@ void RandomPolicies(const common::MlpLayout& layout, uint64_t seed, int64_t coun
 // Single-thread: owned and driven by one experiment runner. Deterministic given the config seed.
 class MapElites final : public QdAlgorithm {
  public:
-  // `config` must be validated with defaults applied. InvalidArgument otherwise.
+  // `config` must be validated with defaults applied. InvalidArgument otherwise; Cancelled if
+  // `interrupt` (may be null) is set during CVT construction. The only long step of MAP-Elites
+  // is that construction, so the flag is not kept.
   static absl::StatusOr<std::unique_ptr<MapElites>> Create(
-      const gdaqd::v1::ExperimentConfig& config);
+      const gdaqd::v1::ExperimentConfig& config, const CancelFlag* interrupt = nullptr);
 
   // Proposes `count` policies, row-major [count, num_params] into *params. The first call gives
   // Lecun-uniform random networks; later calls isoline children of the archive (if the archive is

@@ -3,12 +3,12 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <istream>
 #include <ostream>
 #include <sstream>
 #include <string>
-#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +24,7 @@
 #include "server/emitters/selection.h"
 #include "server/models/batched_policy.h"
 #include "server/models/dynamics_ensemble.h"
+#include "server/models/errors.h"
 #include "server/models/imagination.h"
 #include "server/models/torch_util.h"
 
@@ -32,7 +33,8 @@ namespace {
 
 using models::Provenance;
 
-constexpr char kModelBasedQdMagic[] = "GDQDMBQ1";
+// Version 2 added the generation and rejected-episode counters.
+constexpr char kModelBasedQdMagic[] = "GDQDMBQ2";
 
 models::EnsembleConfig MakeEnsembleConfig(const gdaqd::v1::ExperimentConfig& config) {
   const gdaqd::v1::ModelConfig& model = config.model();
@@ -53,30 +55,55 @@ models::EnsembleConfig MakeEnsembleConfig(const gdaqd::v1::ExperimentConfig& con
   return ensemble;
 }
 
+// The model-side LearningStats (the critic's fields live in the critic's own checkpoint).
+void WriteModelStats(std::ostream& out, const LearningStats& stats) {
+  for (int64_t v :
+       {stats.imagined_evaluations, stats.model_train_calls, stats.rejected_transition_episodes}) {
+    checkpoint::WriteU64(out, static_cast<uint64_t>(v));
+  }
+  for (double v : {stats.model_holdout_loss, stats.model_holdout_mse, stats.imagination_seconds,
+                   stats.training_seconds, stats.gradient_seconds}) {
+    checkpoint::WriteF64(out, v);
+  }
+}
+
+absl::StatusOr<LearningStats> ReadModelStats(std::istream& in) {
+  LearningStats stats;
+  for (int64_t* v : {&stats.imagined_evaluations, &stats.model_train_calls,
+                     &stats.rejected_transition_episodes}) {
+    GDAQD_ASSIGN_OR_RETURN(uint64_t count, checkpoint::ReadU64(in, "learning counters"));
+    *v = static_cast<int64_t>(count);
+  }
+  for (double* v : {&stats.model_holdout_loss, &stats.model_holdout_mse, &stats.imagination_seconds,
+                    &stats.training_seconds, &stats.gradient_seconds}) {
+    GDAQD_ASSIGN_OR_RETURN(*v, checkpoint::ReadF64(in, "learning statistics"));
+  }
+  return stats;
+}
+
 double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ModelBasedQd>> ModelBasedQd::Create(
-    const gdaqd::v1::ExperimentConfig& config) {
+    const gdaqd::v1::ExperimentConfig& config, const CancelFlag* interrupt) {
   GDAQD_RETURN_IF_ERROR(common::ValidateExperimentConfig(config));
   if (!common::UsesDynamicsModel(config.algorithm())) {
     return absl::InvalidArgumentError(
         absl::StrCat("algorithm: ModelBasedQd needs DA_QD_EXT or GDA_QD, got ",
                      gdaqd::v1::Algorithm_Name(config.algorithm())));
   }
-  GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config));
+  GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config, interrupt));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ImaginedTask> task,
                          MakeImaginedTask(problem.spec));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
-                         models::ReplayBuffer::Create(problem.spec.obs_dim,
-                                                      problem.spec.action_dim,
+                         models::ReplayBuffer::Create(problem.spec.obs_dim, problem.spec.action_dim,
                                                       config.pga().replay_capacity()));
   models::SetTorchThreads(config.pga().torch_threads());
-  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::DynamicsEnsemble> ensemble,
-                         models::DynamicsEnsemble::Create(problem.spec.obs_dim,
-                                                          problem.spec.action_dim,
-                                                          MakeEnsembleConfig(config)));
+  GDAQD_ASSIGN_OR_RETURN(
+      std::unique_ptr<models::DynamicsEnsemble> ensemble,
+      models::DynamicsEnsemble::Create(problem.spec.obs_dim, problem.spec.action_dim,
+                                       MakeEnsembleConfig(config)));
   GDAQD_RETURN_IF_ERROR(MakePolicyShape(config, problem.layout).Validate());
   std::unique_ptr<CriticLearner> critic;
   if (common::UsesCritic(config.algorithm())) {
@@ -87,7 +114,7 @@ absl::StatusOr<std::unique_ptr<ModelBasedQd>> ModelBasedQd::Create(
             << " p_gradient=" << config.model().p_gradient();
   return std::unique_ptr<ModelBasedQd>(new ModelBasedQd(
       config, std::move(problem.spec), std::move(problem.layout), std::move(problem.archive),
-      std::move(buffer), std::move(ensemble), std::move(task), std::move(critic)));
+      std::move(buffer), std::move(ensemble), std::move(task), std::move(critic), interrupt));
 }
 
 ModelBasedQd::ModelBasedQd(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec,
@@ -95,7 +122,7 @@ ModelBasedQd::ModelBasedQd(gdaqd::v1::ExperimentConfig config, common::TaskSpec 
                            std::unique_ptr<models::ReplayBuffer> buffer,
                            std::unique_ptr<models::DynamicsEnsemble> ensemble,
                            std::unique_ptr<models::ImaginedTask> task,
-                           std::unique_ptr<CriticLearner> critic)
+                           std::unique_ptr<CriticLearner> critic, const CancelFlag* interrupt)
     : config_(std::move(config)),
       spec_(std::move(spec)),
       layout_(std::move(layout)),
@@ -105,7 +132,8 @@ ModelBasedQd::ModelBasedQd(gdaqd::v1::ExperimentConfig config, common::TaskSpec 
       task_(std::move(task)),
       critic_(std::move(critic)),
       rng_(config_.seed()),
-      model_rng_(config_.seed() ^ 0x9E3779B97F4A7C15ULL) {}
+      model_rng_(config_.seed() ^ 0x9E3779B97F4A7C15ULL),
+      interrupt_(interrupt) {}
 
 ModelBasedQd::~ModelBasedQd() = default;
 
@@ -143,8 +171,8 @@ absl::Status ModelBasedQd::Imagine(int64_t wanted, std::vector<float>* added) {
   // GPU LibTorch's default CUDA generator is used.
   c10::optional<at::Generator> generator;
   if (ensemble_->device().is_cpu()) {
-    generator = at::detail::createCPUGenerator(config_.seed() * 0x100000001B3ULL +
-                                               imagination_calls_);
+    generator =
+        at::detail::createCPUGenerator(config_.seed() * 0x100000001B3ULL + imagination_calls_);
   }
   ++imagination_calls_;
 
@@ -155,6 +183,7 @@ absl::Status ModelBasedQd::Imagine(int64_t wanted, std::vector<float>* added) {
   std::vector<int64_t> kept_rows;
   while (report.generations < model.imagined_generations() &&
          static_cast<int64_t>(added->size()) < wanted * num_params) {
+    if (models::Interrupted(interrupt_)) return models::InterruptedError("imagination");
     const int64_t batch = model.imagined_batch_size();
     GDAQD_RETURN_IF_ERROR(EmitIsoline(*imagined, batch, isoline, rng_, &children));
     // Each rollout's member is uniformly random but the groups are balanced (a shuffled
@@ -169,6 +198,7 @@ absl::Status ModelBasedQd::Imagine(int64_t wanted, std::vector<float>* added) {
     request.initial_obs = initial_obs_;
     request.episode_length = spec_.episode_length;
     request.sample = model.sample_predictions();
+    request.interrupt = interrupt_;
     GDAQD_ASSIGN_OR_RETURN(models::ImaginedEpisodes episodes,
                            models::ImagineEpisodes(*ensemble_, *task_, request, generator));
     descriptors.clear();
@@ -227,9 +257,11 @@ absl::Status ModelBasedQd::AppendGradientChildren(int64_t n, const std::vector<f
     }
   }
   const absl::Time start = absl::Now();
-  GDAQD_ASSIGN_OR_RETURN(std::vector<float> children, critic_->Children(parents, *buffer_));
+  // The children are for the generation after the last Tell().
+  absl::StatusOr<std::vector<float>> children = critic_->Children(parents, *buffer_, interrupt_);
+  if (!children.ok()) return AtGeneration(children.status(), generation_ + 1);
   stats_.gradient_seconds += SecondsSince(start);
-  params->insert(params->end(), children.begin(), children.end());
+  params->insert(params->end(), children->begin(), children->end());
   return absl::OkStatus();
 }
 
@@ -262,7 +294,9 @@ absl::Status ModelBasedQd::Ask(int64_t count, std::vector<float>* params) {
   std::vector<float> fill;
   GDAQD_RETURN_IF_ERROR(EmitIsoline(*archive_, batch.isoline, isoline, rng_, &fill));
   params->insert(params->end(), fill.begin(), fill.end());
-  if (batch.gradient > 0) GDAQD_RETURN_IF_ERROR(AppendGradientChildren(batch.gradient, added, params));
+  if (batch.gradient > 0) {
+    GDAQD_RETURN_IF_ERROR(AppendGradientChildren(batch.gradient, added, params));
+  }
 
   last_provenance_.assign(batch.model, Provenance::kModel);
   last_provenance_.insert(last_provenance_.end(), batch.isoline, Provenance::kIsoline);
@@ -280,13 +314,13 @@ void ModelBasedQd::AddTransitions(absl::Span<const EvalOutcome> outcomes) {
                     [](float v) { return std::isfinite(v); })) {
       // Every episode starts from the experiment's one fixed state (env.reset_seed): the first
       // observation of any real episode is where imagination starts.
-      initial_obs_.assign(outcome.transitions.begin(),
-                          outcome.transitions.begin() + spec_.obs_dim);
+      initial_obs_.assign(outcome.transitions.begin(), outcome.transitions.begin() + spec_.obs_dim);
     }
   }
   if (const int64_t rejected = StoreTransitions(*buffer_, outcomes, last_provenance_)) {
+    stats_.rejected_transition_episodes += rejected;
     LOG(WARNING) << "model_based_qd dropped the transitions of " << rejected
-                 << " episodes (malformed)";
+                 << " episodes (malformed or non-finite) generation=" << generation_;
   }
 }
 
@@ -299,7 +333,9 @@ absl::Status ModelBasedQd::TrainModel() {
     return absl::OkStatus();
   }
   const absl::Time start = absl::Now();
-  GDAQD_ASSIGN_OR_RETURN(models::TrainReport report, ensemble_->Train(rows, model_rng_));
+  absl::StatusOr<models::TrainReport> trained = ensemble_->Train(rows, model_rng_, interrupt_);
+  if (!trained.ok()) return AtGeneration(trained.status(), generation_);
+  const models::TrainReport& report = *trained;
   stats_.training_seconds += SecondsSince(start);
   ++stats_.model_train_calls;
   stats_.model_holdout_loss = report.holdout_loss;
@@ -314,6 +350,7 @@ absl::Status ModelBasedQd::TrainModel() {
 
 absl::StatusOr<TellSummary> ModelBasedQd::Tell(absl::Span<const float> params,
                                                absl::Span<const EvalOutcome> outcomes) {
+  ++generation_;
   GDAQD_ASSIGN_OR_RETURN(TellSummary summary, InsertOutcomes(*archive_, params, outcomes));
   AddTransitions(outcomes);
   last_provenance_.clear();
@@ -321,7 +358,7 @@ absl::StatusOr<TellSummary> ModelBasedQd::Tell(absl::Span<const float> params,
     GDAQD_RETURN_IF_ERROR(critic_->EnsureStarted(params));
     if (critic_->CanLearn(*buffer_)) {
       const absl::Time start = absl::Now();
-      GDAQD_RETURN_IF_ERROR(critic_->Train(*buffer_));
+      GDAQD_RETURN_IF_ERROR(AtGeneration(critic_->Train(*buffer_, interrupt_), generation_));
       stats_.training_seconds += SecondsSince(start);
     }
   }
@@ -347,13 +384,9 @@ absl::Status ModelBasedQd::SaveCheckpoint(std::ostream& out) const {
   checkpoint::WriteU64(out, random_policies_);
   checkpoint::WriteU64(out, static_cast<uint64_t>(iterations_since_training_));
   checkpoint::WriteBytes(out, absl::string_view(reinterpret_cast<const char*>(initial_obs_.data()),
-                                               initial_obs_.size() * sizeof(float)));
-  checkpoint::WriteU64(out, static_cast<uint64_t>(stats_.imagined_evaluations));
-  checkpoint::WriteU64(out, static_cast<uint64_t>(stats_.model_train_calls));
-  for (double v : {stats_.model_holdout_loss, stats_.model_holdout_mse,
-                   stats_.imagination_seconds, stats_.training_seconds, stats_.gradient_seconds}) {
-    checkpoint::WriteF64(out, v);
-  }
+                                                initial_obs_.size() * sizeof(float)));
+  checkpoint::WriteU64(out, static_cast<uint64_t>(generation_));
+  WriteModelStats(out, stats_);
   return out ? absl::OkStatus() : absl::DataLossError("cannot write the model-based checkpoint");
 }
 
@@ -383,8 +416,7 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   std::mt19937_64 rng, model_rng;
   GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "selection RNG", &rng));
   GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "model training RNG", &model_rng));
-  GDAQD_ASSIGN_OR_RETURN(uint64_t imagination_calls,
-                         checkpoint::ReadU64(in, "imagination calls"));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t imagination_calls, checkpoint::ReadU64(in, "imagination calls"));
   GDAQD_ASSIGN_OR_RETURN(uint64_t random_policies, checkpoint::ReadU64(in, "random policies"));
   GDAQD_ASSIGN_OR_RETURN(uint64_t since_training,
                          checkpoint::ReadU64(in, "iterations since training"));
@@ -396,16 +428,8 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   }
   std::vector<float> initial_obs(initial_obs_bytes.size() / sizeof(float));
   std::memcpy(initial_obs.data(), initial_obs_bytes.data(), initial_obs_bytes.size());
-  LearningStats stats;
-  GDAQD_ASSIGN_OR_RETURN(uint64_t imagined, checkpoint::ReadU64(in, "imagined evaluations"));
-  GDAQD_ASSIGN_OR_RETURN(uint64_t model_calls, checkpoint::ReadU64(in, "model train calls"));
-  stats.imagined_evaluations = static_cast<int64_t>(imagined);
-  stats.model_train_calls = static_cast<int64_t>(model_calls);
-  for (double* v : {&stats.model_holdout_loss, &stats.model_holdout_mse,
-                    &stats.imagination_seconds, &stats.training_seconds,
-                    &stats.gradient_seconds}) {
-    GDAQD_ASSIGN_OR_RETURN(*v, checkpoint::ReadF64(in, "learning statistics"));
-  }
+  GDAQD_ASSIGN_OR_RETURN(uint64_t generation, checkpoint::ReadU64(in, "generation"));
+  GDAQD_ASSIGN_OR_RETURN(LearningStats stats, ReadModelStats(in));
   archive_ = std::move(archive);
   buffer_ = std::move(buffer);
   ensemble_ = std::move(ensemble);
@@ -417,6 +441,7 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   iterations_since_training_ = static_cast<int64_t>(since_training);
   initial_obs_ = std::move(initial_obs);
   stats_ = stats;
+  generation_ = static_cast<int64_t>(generation);
   last_provenance_.clear();
   return absl::OkStatus();
 }

@@ -4,8 +4,8 @@
 //   1. the real archive is copied into an imagined one;
 //   2. up to model.imagined_generations imagined generations of model.imagined_batch_size isoline
 //      children of the imagined archive are rolled out in the dynamics ensemble (one member per
-//      rollout, drawn at random in balanced groups) and inserted into the imagined archive, until n_model children
-//      were added (NEW or IMPROVED, in insertion order: theta_new);
+//      rollout, drawn at random in balanced groups) and inserted into the imagined archive, until
+//      n_model children were added (NEW or IMPROVED, in insertion order: theta_new);
 //   3. the batch is theta_model = the first n_model of theta_new (provenance kModel), isoline
 //      children of the real archive for the slots imagination could not fill (kIsoline), and, for
 //      GDA-QD, n_gradient = round(p_gradient x count) policy-gradient children of parents drawn
@@ -62,13 +62,22 @@ struct ImaginationReport {
 };
 
 // Single-thread, like the other algorithms. Owns the archive, the replay buffer, the ensemble
-// and (GDA-QD) the critic. Deterministic given the config seed up to LibTorch's own determinism.
+// and (GDA-QD) the critic; borrows the interrupt flag. Deterministic given the config seed up to
+// LibTorch's own determinism.
+//
+// Long steps and their interrupt polls (QdAlgorithm): CVT construction in Create, imagined
+// generations (every imagined step), policy-gradient children (every step), critic training
+// (every step) and dynamics-model training (every Adam step). Errors of Ask/Tell: Cancelled once
+// interrupted; Internal "... loss became non-finite ... at generation <g>; ..." if the critic,
+// the actor, the children or the dynamics model diverge; Internal for LibTorch failures.
 class ModelBasedQd final : public QdAlgorithm {
  public:
   // `config` must be validated with defaults applied and name DA_QD_EXT or GDA_QD.
-  // InvalidArgument otherwise; Unimplemented for a task without observation-level functions.
+  // InvalidArgument otherwise; Unimplemented for a task without observation-level functions;
+  // Cancelled if `interrupt` (may be null; must outlive the algorithm) is set during CVT
+  // construction.
   static absl::StatusOr<std::unique_ptr<ModelBasedQd>> Create(
-      const gdaqd::v1::ExperimentConfig& config);
+      const gdaqd::v1::ExperimentConfig& config, const CancelFlag* interrupt = nullptr);
   ~ModelBasedQd() override;
 
   absl::Status Ask(int64_t count, std::vector<float>* params) override;
@@ -91,11 +100,12 @@ class ModelBasedQd final : public QdAlgorithm {
   models::ProvenanceMask training_filter() const;
 
  private:
-  ModelBasedQd(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec,
-               common::MlpLayout layout, std::unique_ptr<ArchiveInterface> archive,
+  ModelBasedQd(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec, common::MlpLayout layout,
+               std::unique_ptr<ArchiveInterface> archive,
                std::unique_ptr<models::ReplayBuffer> buffer,
                std::unique_ptr<models::DynamicsEnsemble> ensemble,
-               std::unique_ptr<models::ImaginedTask> task, std::unique_ptr<CriticLearner> critic);
+               std::unique_ptr<models::ImaginedTask> task, std::unique_ptr<CriticLearner> critic,
+               const CancelFlag* interrupt);
 
   // Steps 1-2: fills *added with theta_new (at most `wanted` rows are needed, more may come).
   absl::Status Imagine(int64_t wanted, std::vector<float>* added);
@@ -123,7 +133,9 @@ class ModelBasedQd final : public QdAlgorithm {
   std::vector<models::Provenance> last_provenance_;
   ModelBatchComposition last_composition_;
   ImaginationReport last_imagination_;
-  LearningStats stats_;  // the critic's fields are read from critic_ instead
+  LearningStats stats_;                // the critic's fields are read from critic_ instead
+  const CancelFlag* const interrupt_;  // may be null; not owned
+  int64_t generation_ = 0;             // Tell() calls so far (names divergences)
 };
 
 }  // namespace gdaqd::server

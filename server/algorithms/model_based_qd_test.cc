@@ -1,11 +1,15 @@
 #include "server/algorithms/model_based_qd.h"
 
 #include <cmath>
+#include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/config/config.h"
+#include "common/thread.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -17,6 +21,7 @@ namespace gdaqd::server {
 namespace {
 
 using models::Provenance;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testing::StatusIs;
@@ -103,6 +108,48 @@ class Loop {
   EvalRequest request_;
 };
 
+// `n` outcomes with descriptors (x0 + i * dx, y) and `length` transition rows of `row_size`
+// floats from `value(row, column)`.
+std::vector<EvalOutcome> SyntheticOutcomes(int64_t n, int length, int row_size, float x0, float dx,
+                                           float y, const std::function<float(int, int)>& value) {
+  std::vector<EvalOutcome> outcomes(n);
+  for (int64_t i = 0; i < n; ++i) {
+    outcomes[i].fitness = static_cast<float>(i);
+    outcomes[i].descriptor = {x0 + dx * static_cast<float>(i), y};
+    outcomes[i].length = length;
+    outcomes[i].transitions.resize(static_cast<size_t>(length) * row_size);
+    for (int r = 0; r < length; ++r) {
+      for (int c = 0; c < row_size; ++c) outcomes[i].transitions[r * row_size + c] = value(r, c);
+    }
+  }
+  return outcomes;
+}
+
+// Tells `algo` one batch of 100 AntTrap-sized synthetic episodes (250 steps of N(0, 1) rows)
+// while another thread raises `interrupt` 300 ms in; returns the time from raising the flag to
+// Tell() returning, and the status in *told.
+absl::Duration InterruptedAntTell(ModelBasedQd& algo, CancelFlag& interrupt, absl::Status* told) {
+  std::vector<float> params;
+  EXPECT_TRUE(algo.Ask(100, &params).ok());
+  std::mt19937_64 rng(1);
+  std::normal_distribution<float> normal;
+  const std::vector<EvalOutcome> outcomes =
+      SyntheticOutcomes(100, 250, algo.replay_buffer().row_size(), 1.0f, 0.25f, 0.0f,
+                        [&](int, int) { return normal(rng); });
+  absl::Time raised_at = absl::InfiniteFuture();
+  absl::Time returned_at;
+  {
+    common::Thread raiser("raise-interrupt", [&] {
+      absl::SleepFor(absl::Milliseconds(300));
+      raised_at = absl::Now();
+      interrupt = true;
+    });
+    *told = algo.Tell(params, outcomes).status();
+    returned_at = absl::Now();
+  }  // joined: raised_at is written
+  return returned_at - raised_at;
+}
+
 TEST(ModelConfigTest, DefaultsFollowTheDesign) {
   auto config = common::ParseExperimentConfig(R"pb(
     algorithm: GDA_QD
@@ -144,17 +191,16 @@ TEST(ModelConfigTest, ValidationNamesTheField) {
               StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("model.p_gradient:")));
   EXPECT_THAT(ValidateTinyWith("model { p_gradient: 1.5 }"),
               StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("model.p_gradient:")));
-  EXPECT_THAT(ValidateTinyWith("model { imagined_batch_size: -1 }"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       StartsWith("model.imagined_batch_size:")));
-  EXPECT_THAT(ValidateTinyWith("model { ensemble_hidden_sizes: 0 }"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       StartsWith("model.ensemble_hidden_sizes[2]:")));
+  EXPECT_THAT(
+      ValidateTinyWith("model { imagined_batch_size: -1 }"),
+      StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("model.imagined_batch_size:")));
+  EXPECT_THAT(
+      ValidateTinyWith("model { ensemble_hidden_sizes: 0 }"),
+      StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("model.ensemble_hidden_sizes[2]:")));
   EXPECT_THAT(ValidateTinyWith("model { min_log_std: 2 max_log_std: 1 }"),
               StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("model.max_log_std:")));
   EXPECT_THAT(ValidateTinyWith("model { holdout_fraction: 0.95 }"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       StartsWith("model.holdout_fraction:")));
+              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("model.holdout_fraction:")));
   // p_gradient 0 is a valid explicit GDA_QD setting (not replaced by the default).
   GDAQD_EXPECT_OK(ValidateTinyWith("model { p_gradient: 0 }"));
   EXPECT_EQ(TinyConfig("model { p_gradient: 0 }").model().p_gradient(), 0.0f);
@@ -169,14 +215,12 @@ TEST(ModelBasedQdTest, TrainingFilterFollowsThePaper) {
   EXPECT_TRUE(d_model & ProvenanceBit(Provenance::kIsoline));
   EXPECT_FALSE(d_model & ProvenanceBit(Provenance::kGradient));
   GDAQD_ASSERT_OK_AND_ASSIGN(
-      auto gradient,
-      ModelBasedQd::Create(TinyConfig("model { training_data: D_GRADIENT }")));
+      auto gradient, ModelBasedQd::Create(TinyConfig("model { training_data: D_GRADIENT }")));
   EXPECT_TRUE(gradient->training_filter() & ProvenanceBit(Provenance::kGradient));
   EXPECT_TRUE(gradient->training_filter() & ProvenanceBit(Provenance::kInitial));
   EXPECT_FALSE(gradient->training_filter() & ProvenanceBit(Provenance::kModel));
   GDAQD_ASSERT_OK_AND_ASSIGN(
-      auto both,
-      ModelBasedQd::Create(TinyConfig("model { training_data: D_MODEL_AND_GRADIENT }")));
+      auto both, ModelBasedQd::Create(TinyConfig("model { training_data: D_MODEL_AND_GRADIENT }")));
   EXPECT_EQ(both->training_filter(), models::kAllProvenances);
 }
 
@@ -236,7 +280,8 @@ TEST(ModelBasedQdTest, TransitionsAreStoredByProvenanceAndTrainTheModel) {
 }
 
 TEST(ModelBasedQdTest, DaQdExtNeverMakesGradientChildren) {
-  const gdaqd::v1::ExperimentConfig config = TinyConfig("algorithm: DA_QD_EXT model { p_gradient: 0 }");
+  const gdaqd::v1::ExperimentConfig config =
+      TinyConfig("algorithm: DA_QD_EXT model { p_gradient: 0 }");
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config));
   Loop loop(config);
   for (int generation = 0; generation < 4; ++generation) GDAQD_ASSERT_OK(loop.Round(*algo, 10));
@@ -247,7 +292,8 @@ TEST(ModelBasedQdTest, DaQdExtNeverMakesGradientChildren) {
 }
 
 TEST(ModelBasedQdTest, SameSeedSameRun) {
-  const gdaqd::v1::ExperimentConfig config = TinyConfig("algorithm: DA_QD_EXT model { p_gradient: 0 }");
+  const gdaqd::v1::ExperimentConfig config =
+      TinyConfig("algorithm: DA_QD_EXT model { p_gradient: 0 }");
   std::vector<float> last[2];
   for (int run = 0; run < 2; ++run) {
     GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config));
@@ -275,6 +321,73 @@ TEST(ModelBasedQdTest, ExperimentReportsImaginationAndLosses) {
   EXPECT_GT(progress.evaluation_seconds(), 0);
   EXPECT_GT(progress.training_seconds(), 0);
   EXPECT_GE(progress.model_train_calls(), 1);
+}
+
+TEST(ModelBasedQdTest, ExtremeTransitionsFailTheDynamicsModelNamingTheGeneration) {
+  const gdaqd::v1::ExperimentConfig config =
+      TinyConfig("algorithm: DA_QD_EXT model { p_gradient: 0 }");
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config));
+  std::vector<float> params;
+  GDAQD_ASSERT_OK(algo->Ask(10, &params));
+  // obs[0] = -3e38 and next_obs[0] = +3e38: finite values whose state delta overflows float32.
+  const int row_size = algo->replay_buffer().row_size();
+  const std::vector<EvalOutcome> outcomes = SyntheticOutcomes(
+      10, 30, row_size, -0.9f, 0.18f, 0.5f,
+      [](int, int c) { return c == 0 ? -3e38f : (c == 2 + 2 + 1 ? 3e38f : 0.1f); });
+  EXPECT_THAT(algo->Tell(params, outcomes),
+              StatusIs(absl::StatusCode::kInternal,
+                       AllOf(StartsWith("dynamics model training loss became non-finite"),
+                             HasSubstr("at generation 1; the replay buffer may hold extreme"))));
+}
+
+TEST(ModelBasedQdTest, InterruptedAskAndTellReturnCancelled) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  CancelFlag interrupt{false};
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config, &interrupt));
+  Loop loop(config);
+  GDAQD_ASSERT_OK(loop.Round(*algo, 10));  // trains the critic and the ensemble
+  const std::vector<float> told = loop.params();
+  interrupt = true;
+  EXPECT_THAT(loop.Ask(*algo, 10),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("imagination interrupted")));
+  const std::vector<EvalOutcome> outcomes = SyntheticOutcomes(
+      10, 30, algo->replay_buffer().row_size(), -0.9f, 0.18f, 0.5f, [](int, int) { return 0.1f; });
+  EXPECT_THAT(algo->Tell(told, outcomes),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("TD3 training interrupted")));
+}
+
+// The shipped models (GDA_QD's defaults on AntTrap: a (256, 256) critic trained 300 steps per
+// generation on batches of 256, a 4 x (512, 512) ensemble trained up to 2,000 steps) stop within
+// a second of the flag; uninterrupted, this Tell() takes minutes.
+TEST(ModelBasedQdTest, ShippedAntTrapCriticStopsWithinASecond) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(gdaqd::v1::ExperimentConfig config, common::ParseExperimentConfig(R"pb(
+                               algorithm: GDA_QD
+                               env { task: "ant_trap" }
+                               budget { max_evaluations: 1000 }
+                             )pb"));
+  CancelFlag interrupt{false};
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config, &interrupt));
+  absl::Status told;
+  const absl::Duration latency = InterruptedAntTell(*algo, interrupt, &told);
+  EXPECT_THAT(told, StatusIs(absl::StatusCode::kCancelled, HasSubstr("interrupted")));
+  RecordProperty("interrupt_latency_ms", static_cast<int>(absl::ToInt64Milliseconds(latency)));
+  EXPECT_LT(latency, absl::Seconds(1));
+}
+
+TEST(ModelBasedQdTest, ShippedAntTrapEnsembleStopsWithinASecond) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(gdaqd::v1::ExperimentConfig config, common::ParseExperimentConfig(R"pb(
+                               algorithm: DA_QD_EXT
+                               env { task: "ant_trap" }
+                               budget { max_evaluations: 1000 }
+                             )pb"));
+  CancelFlag interrupt{false};
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config, &interrupt));
+  absl::Status told;
+  const absl::Duration latency = InterruptedAntTell(*algo, interrupt, &told);
+  EXPECT_THAT(told, StatusIs(absl::StatusCode::kCancelled,
+                             HasSubstr("dynamics model training interrupted")));
+  RecordProperty("interrupt_latency_ms", static_cast<int>(absl::ToInt64Milliseconds(latency)));
+  EXPECT_LT(latency, absl::Seconds(1));
 }
 
 TEST(ModelBasedQdTest, RejectsOtherAlgorithms) {

@@ -1,11 +1,11 @@
 #include "server/algorithms/pga_me.h"
 
 #include <algorithm>
+#include <cmath>
 #include <istream>
 #include <ostream>
 #include <sstream>
 #include <string>
-#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -26,7 +26,8 @@ namespace {
 
 using models::Provenance;
 
-constexpr char kPgaMeMagic[] = "GDQDPGA1";
+// Version 2 added the generation and rejected-episode counters.
+constexpr char kPgaMeMagic[] = "GDQDPGA2";
 
 }  // namespace
 
@@ -45,13 +46,14 @@ PgaBatchComposition PgaBatchComposition::For(int64_t count, double isoline_fract
   return batch;
 }
 
-absl::StatusOr<std::unique_ptr<PgaMe>> PgaMe::Create(const gdaqd::v1::ExperimentConfig& config) {
+absl::StatusOr<std::unique_ptr<PgaMe>> PgaMe::Create(const gdaqd::v1::ExperimentConfig& config,
+                                                     const CancelFlag* interrupt) {
   GDAQD_RETURN_IF_ERROR(common::ValidateExperimentConfig(config));
   if (config.algorithm() != gdaqd::v1::PGA_ME) {
     return absl::InvalidArgumentError(absl::StrCat("algorithm: PgaMe needs PGA_ME, got ",
                                                    gdaqd::v1::Algorithm_Name(config.algorithm())));
   }
-  GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config));
+  GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config, interrupt));
   common::TaskSpec& spec = problem.spec;
   common::MlpLayout& layout = problem.layout;
   std::unique_ptr<ArchiveInterface>& archive = problem.archive;
@@ -62,20 +64,22 @@ absl::StatusOr<std::unique_ptr<PgaMe>> PgaMe::Create(const gdaqd::v1::Experiment
                          CriticLearner::Create(config, layout));
   models::SetTorchThreads(config.pga().torch_threads());
   return std::unique_ptr<PgaMe>(new PgaMe(config, std::move(spec), std::move(layout),
-                                          std::move(archive), std::move(buffer),
-                                          std::move(critic)));
+                                          std::move(archive), std::move(buffer), std::move(critic),
+                                          interrupt));
 }
 
 PgaMe::PgaMe(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec, common::MlpLayout layout,
              std::unique_ptr<ArchiveInterface> archive,
-             std::unique_ptr<models::ReplayBuffer> buffer, std::unique_ptr<CriticLearner> critic)
+             std::unique_ptr<models::ReplayBuffer> buffer, std::unique_ptr<CriticLearner> critic,
+             const CancelFlag* interrupt)
     : config_(std::move(config)),
       spec_(std::move(spec)),
       layout_(std::move(layout)),
       archive_(std::move(archive)),
       buffer_(std::move(buffer)),
       critic_(std::move(critic)),
-      rng_(config_.seed()) {}
+      rng_(config_.seed()),
+      interrupt_(interrupt) {}
 
 PgaMe::~PgaMe() = default;
 
@@ -85,6 +89,7 @@ LearningStats PgaMe::learning_stats() const {
   stats.critic_loss = critic_->last_critic_loss();
   stats.training_seconds = training_seconds_;
   stats.gradient_seconds = gradient_seconds_;
+  stats.rejected_transition_episodes = rejected_episodes_;
   return stats;
 }
 
@@ -98,9 +103,11 @@ absl::Status PgaMe::AppendPgChildren(int64_t n, std::vector<float>* params) {
     parents.insert(parents.end(), elite.begin(), elite.end());
   }
   const absl::Time start = absl::Now();
-  GDAQD_ASSIGN_OR_RETURN(std::vector<float> children, critic_->Children(parents, *buffer_));
+  // The children are for the generation after the last Tell().
+  absl::StatusOr<std::vector<float>> children = critic_->Children(parents, *buffer_, interrupt_);
+  if (!children.ok()) return AtGeneration(children.status(), generation_ + 1);
   gradient_seconds_ += absl::ToDoubleSeconds(absl::Now() - start);
-  params->insert(params->end(), children.begin(), children.end());
+  params->insert(params->end(), children->begin(), children->end());
   return absl::OkStatus();
 }
 
@@ -132,16 +139,19 @@ absl::Status PgaMe::Ask(int64_t count, std::vector<float>* params) {
 
 absl::StatusOr<TellSummary> PgaMe::Tell(absl::Span<const float> params,
                                         absl::Span<const EvalOutcome> outcomes) {
+  ++generation_;
   GDAQD_ASSIGN_OR_RETURN(TellSummary summary, InsertOutcomes(*archive_, params, outcomes));
   if (const int64_t rejected = StoreTransitions(*buffer_, outcomes, last_provenance_)) {
-    LOG(WARNING) << "pga_me dropped the transitions of " << rejected << " episodes (malformed)";
+    rejected_episodes_ += rejected;
+    LOG(WARNING) << "pga_me dropped the transitions of " << rejected
+                 << " episodes (malformed or non-finite) generation=" << generation_;
   }
   last_provenance_.clear();
   // QDax: the greedy actor starts as the first genotype of the initial population.
   GDAQD_RETURN_IF_ERROR(critic_->EnsureStarted(params));
   if (critic_->CanLearn(*buffer_)) {
     const absl::Time start = absl::Now();
-    GDAQD_RETURN_IF_ERROR(critic_->Train(*buffer_));
+    GDAQD_RETURN_IF_ERROR(AtGeneration(critic_->Train(*buffer_, interrupt_), generation_));
     training_seconds_ += absl::ToDoubleSeconds(absl::Now() - start);
   }
   return summary;
@@ -156,6 +166,8 @@ absl::Status PgaMe::SaveCheckpoint(std::ostream& out) const {
   checkpoint::WriteU64(out, random_policies_);
   checkpoint::WriteF64(out, training_seconds_);
   checkpoint::WriteF64(out, gradient_seconds_);
+  checkpoint::WriteU64(out, static_cast<uint64_t>(generation_));
+  checkpoint::WriteU64(out, static_cast<uint64_t>(rejected_episodes_));
   return out ? absl::OkStatus() : absl::DataLossError("cannot write the PGA-ME checkpoint");
 }
 
@@ -172,6 +184,8 @@ absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
   GDAQD_ASSIGN_OR_RETURN(uint64_t random_policies, checkpoint::ReadU64(in, "random policies"));
   GDAQD_ASSIGN_OR_RETURN(double training_seconds, checkpoint::ReadF64(in, "training seconds"));
   GDAQD_ASSIGN_OR_RETURN(double gradient_seconds, checkpoint::ReadF64(in, "gradient seconds"));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t generation, checkpoint::ReadU64(in, "generation"));
+  GDAQD_ASSIGN_OR_RETURN(uint64_t rejected, checkpoint::ReadU64(in, "rejected episodes"));
   archive_ = std::move(archive);
   buffer_ = std::move(buffer);
   critic_ = std::move(critic);
@@ -179,6 +193,8 @@ absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
   random_policies_ = random_policies;
   training_seconds_ = training_seconds;
   gradient_seconds_ = gradient_seconds;
+  generation_ = static_cast<int64_t>(generation);
+  rejected_episodes_ = static_cast<int64_t>(rejected);
   last_provenance_.clear();
   return absl::OkStatus();
 }

@@ -39,13 +39,17 @@ struct PgaBatchComposition {
   static PgaBatchComposition For(int64_t count, double isoline_fraction);
 };
 
-// Ownership: owns the archive, the replay buffer and the TD3 learner (CriticLearner). Single-thread, like MapElites: the experiment runner drives it; const accessors
-// may be called by others under the runner's lock. LibTorch's intra-op threads are set to
-// pga.torch_threads at Create (a process-wide setting).
+// Ownership: owns the archive, the replay buffer and the TD3 learner (CriticLearner); the
+// interrupt flag is borrowed. Single-thread, like MapElites: the experiment runner drives it;
+// const accessors may be called by others under the runner's lock. LibTorch's intra-op threads
+// are set to pga.torch_threads at Create (a process-wide setting).
 class PgaMe final : public QdAlgorithm {
  public:
   // `config` must be validated with defaults applied and name PGA_ME. InvalidArgument otherwise.
-  static absl::StatusOr<std::unique_ptr<PgaMe>> Create(const gdaqd::v1::ExperimentConfig& config);
+  // `interrupt` (may be null) must outlive the algorithm; CVT construction, critic training and
+  // policy-gradient children poll it and return Cancelled once it is set (QdAlgorithm).
+  static absl::StatusOr<std::unique_ptr<PgaMe>> Create(const gdaqd::v1::ExperimentConfig& config,
+                                                       const CancelFlag* interrupt = nullptr);
   ~PgaMe() override;
 
   // While the archive is empty (first call): Lecun-uniform random networks. Afterwards the
@@ -53,7 +57,7 @@ class PgaMe final : public QdAlgorithm {
   // made with Td3::PolicyGradientChildren from parents drawn uniformly from the archive. Until
   // the replay buffer holds critic_batch_size rows (no critic training yet) the PG slots are
   // filled with isoline children instead. Records the provenance of every row for Tell().
-  // Internal if LibTorch fails.
+  // Internal if LibTorch fails or the children's loss diverges; Cancelled if interrupted.
   absl::Status Ask(int64_t count, std::vector<float>* params) override;
 
   // Inserts like MapElites, then adds each usable outcome's transitions to the replay buffer
@@ -61,7 +65,9 @@ class PgaMe final : public QdAlgorithm {
   // an Ask() of the same size), creates the TD3 learner on the first call (greedy actor = the
   // first policy told, as QDax), and trains it (Td3::Train) once the buffer holds at least
   // critic_batch_size rows. Transitions that the buffer rejects (wrong size, non-finite) are
-  // dropped with a warning. InvalidArgument on size mismatches; Internal if LibTorch fails.
+  // dropped with a warning and counted (learning_stats().rejected_transition_episodes).
+  // InvalidArgument on size mismatches; Internal if LibTorch fails or a critic or actor loss
+  // becomes non-finite ("... at generation <g>; ..."); Cancelled if interrupted.
   absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
                                    absl::Span<const EvalOutcome> outcomes) override;
 
@@ -82,7 +88,7 @@ class PgaMe final : public QdAlgorithm {
  private:
   PgaMe(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec, common::MlpLayout layout,
         std::unique_ptr<ArchiveInterface> archive, std::unique_ptr<models::ReplayBuffer> buffer,
-        std::unique_ptr<CriticLearner> critic);
+        std::unique_ptr<CriticLearner> critic, const CancelFlag* interrupt);
   // Appends `n` PG children of uniformly selected parents to *params.
   absl::Status AppendPgChildren(int64_t n, std::vector<float>* params);
 
@@ -97,6 +103,9 @@ class PgaMe final : public QdAlgorithm {
   std::vector<models::Provenance> last_provenance_;
   double training_seconds_ = 0;
   double gradient_seconds_ = 0;
+  const CancelFlag* const interrupt_;  // may be null; not owned
+  int64_t generation_ = 0;             // Tell() calls so far (names divergences)
+  int64_t rejected_episodes_ = 0;      // episodes whose transitions the buffer refused
 };
 
 }  // namespace gdaqd::server

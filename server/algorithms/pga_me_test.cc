@@ -1,5 +1,6 @@
 #include "server/algorithms/pga_me.h"
 
+#include <limits>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -18,6 +19,8 @@ namespace gdaqd::server {
 namespace {
 
 using models::Provenance;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testing::StatusIs;
 
@@ -60,6 +63,33 @@ int64_t CountOf(const std::vector<Provenance>& provenance, Provenance p) {
   for (Provenance q : provenance) n += q == p ? 1 : 0;
   return n;
 }
+
+// `n` outcomes in the PointMaze box, each with `length` transition rows of `row_size` floats all
+// equal to `value` (what a worker could send; the scheduler's bounds are not trusted here).
+std::vector<EvalOutcome> SyntheticOutcomes(int64_t n, int length, int row_size, float value) {
+  std::vector<EvalOutcome> outcomes(n);
+  for (int64_t i = 0; i < n; ++i) {
+    outcomes[i].fitness = -static_cast<float>(i);
+    outcomes[i].descriptor = {-0.9f + 0.18f * static_cast<float>(i), 0.5f};
+    outcomes[i].length = length;
+    outcomes[i].transitions.assign(static_cast<size_t>(length) * row_size, value);
+  }
+  return outcomes;
+}
+
+// Answers every request with SyntheticOutcomes of `value`.
+class SyntheticEvaluator final : public Evaluator {
+ public:
+  SyntheticEvaluator(int row_size, float value) : row_size_(row_size), value_(value) {}
+  absl::StatusOr<std::vector<EvalOutcome>> Evaluate(const EvalRequest& request,
+                                                    const CancelFlag* /*cancel*/) override {
+    return SyntheticOutcomes(static_cast<int64_t>(request.seeds.size()), 30, row_size_, value_);
+  }
+
+ private:
+  int row_size_;
+  float value_;
+};
 
 TEST(PgaBatchCompositionTest, FollowsQdaxAndDegradesForSmallBatches) {
   const PgaBatchComposition qdax = PgaBatchComposition::For(100, 0.5);
@@ -187,6 +217,66 @@ TEST(PgaMeTest, ShortRunFillsArchiveGrowsBufferAndComposesBatches) {
   EXPECT_LE(greedy_rows, 4 * 30);  // 4 greedy episodes of at most 30 steps
   EXPECT_GT(algo->replay_buffer().size(models::ProvenanceBit(Provenance::kGradient)), 0);
   EXPECT_GT(algo->archive().num_filled(), 3);
+}
+
+TEST(PgaMeTest, ExtremeTransitionsFailTellNamingTheLossAndTheGeneration) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, PgaMe::Create(config));
+  const int row_size = algo->replay_buffer().row_size();
+  std::vector<float> params;
+  GDAQD_ASSERT_OK(algo->Ask(10, &params));
+  GDAQD_ASSERT_OK(algo->Tell(params, SyntheticOutcomes(10, 30, row_size, 0.1f)).status());
+  GDAQD_ASSERT_OK(algo->Ask(10, &params));
+  // Values of 3e38 are finite, so the buffer stores them; the critic's squared TD error is not.
+  EXPECT_THAT(algo->Tell(params, SyntheticOutcomes(10, 30, row_size, 3e38f)),
+              StatusIs(absl::StatusCode::kInternal,
+                       AllOf(StartsWith("critic loss became non-finite ("),
+                             HasSubstr("at generation 2; the replay buffer may hold extreme"))));
+}
+
+TEST(PgaMeTest, ExperimentFedExtremeTransitionsEndsFailed) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  SyntheticEvaluator evaluator(/*row_size=*/9, 3e38f);  // PointMaze: 2 * 2 + 2 + 3
+  Experiment experiment("pga-poisoned", config, &evaluator);
+  experiment.Start();
+  ASSERT_TRUE(experiment.WaitFinished(absl::Seconds(60)));
+  const gdaqd::v1::ExperimentStatus status = experiment.Status();
+  EXPECT_EQ(status.state(), gdaqd::v1::FAILED);
+  EXPECT_THAT(status.error(), HasSubstr("critic loss became non-finite"));
+  EXPECT_THAT(status.error(), HasSubstr("at generation 1"));
+}
+
+TEST(PgaMeTest, NonFiniteTransitionsAreNotStoredButCounted) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, PgaMe::Create(TinyConfig()));
+  const int row_size = algo->replay_buffer().row_size();
+  std::vector<float> params;
+  GDAQD_ASSERT_OK(algo->Ask(10, &params));
+  std::vector<EvalOutcome> outcomes = SyntheticOutcomes(10, 30, row_size, 0.1f);
+  outcomes[3].transitions[5] = std::numeric_limits<float>::quiet_NaN();
+  outcomes[7].transitions[0] = std::numeric_limits<float>::infinity();
+  GDAQD_ASSERT_OK_AND_ASSIGN(TellSummary summary, algo->Tell(params, outcomes));
+  EXPECT_EQ(summary.added + summary.improved + summary.not_added, 10);  // still inserted
+  EXPECT_EQ(algo->replay_buffer().size(), 8 * 30);
+  EXPECT_EQ(algo->learning_stats().rejected_transition_episodes, 2);
+}
+
+TEST(PgaMeTest, InterruptedAskAndTellReturnCancelled) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  CancelFlag interrupt{false};
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, PgaMe::Create(config, &interrupt));
+  const int row_size = algo->replay_buffer().row_size();
+  std::vector<float> params;
+  GDAQD_ASSERT_OK(algo->Ask(10, &params));
+  const std::vector<EvalOutcome> outcomes = SyntheticOutcomes(10, 30, row_size, 0.1f);
+  GDAQD_ASSERT_OK(algo->Tell(params, outcomes).status());
+  ASSERT_EQ(algo->train_calls(), 1);
+  interrupt = true;
+  std::vector<float> next;
+  EXPECT_THAT(algo->Ask(10, &next), StatusIs(absl::StatusCode::kCancelled,
+                                             HasSubstr("policy-gradient variation interrupted")));
+  EXPECT_THAT(algo->Tell(params, outcomes),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("TD3 training interrupted")));
+  EXPECT_EQ(algo->train_calls(), 1);
 }
 
 TEST(PgaMeTest, ExperimentRunsPgaMeWithTransitions) {

@@ -1,12 +1,17 @@
 #include "server/archive/cvt_archive.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <new>
+#include <optional>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -33,27 +38,42 @@ double SquaredDistance(const A* a, const B* b, size_t dim) {
   return sum;
 }
 
-// num_samples uniform points in the box, [num_samples, dim] row-major.
-std::vector<double> SampleBox(const CvtSpec& spec, std::mt19937_64& rng) {
+// True once `cancel` (may be null) is set. Loops whose iterations cost O(dim) poll it every
+// kPollPeriod iterations; loops whose iterations cost O(k * dim) poll it every iteration (or
+// every kRescanPollPeriod samples), so an interrupt is seen within milliseconds.
+constexpr size_t kPollPeriod = 1024;
+constexpr size_t kRescanPollPeriod = 64;
+bool IsCancelled(const std::atomic<bool>* cancel) {
+  return cancel != nullptr && cancel->load(std::memory_order_relaxed);
+}
+
+absl::Status Interrupted() { return absl::CancelledError("CVT construction interrupted"); }
+
+// Sets *samples to num_samples uniform points in the box, [num_samples, dim] row-major.
+// Returns false if cancelled.
+bool SampleBox(const CvtSpec& spec, std::mt19937_64& rng, std::vector<double>& samples) {
   const size_t dim = spec.low.size();
-  std::vector<double> samples(static_cast<size_t>(spec.num_samples) * dim);
+  samples.resize(static_cast<size_t>(spec.num_samples) * dim);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   for (size_t i = 0; i < samples.size(); ++i) {
+    if (i % kPollPeriod == 0 && IsCancelled(spec.cancel)) return false;
     const double lo = spec.low[i % dim];
     samples[i] = lo + unit(rng) * (static_cast<double>(spec.high[i % dim]) - lo);
   }
-  return samples;
+  return true;
 }
 
 // k-means++ seeding (Arthur & Vassilvitskii 2007): each new centroid is a sample drawn
 // with probability proportional to its squared distance to the nearest chosen centroid.
-std::vector<double> KMeansPlusPlus(const std::vector<double>& samples, size_t dim, size_t k,
-                                   std::mt19937_64& rng) {
+// Sets *centroids to [k, dim]; returns false if cancelled.
+bool KMeansPlusPlus(const std::vector<double>& samples, size_t dim, size_t k, std::mt19937_64& rng,
+                    const std::atomic<bool>* cancel, std::vector<double>& centroids) {
   const size_t n = samples.size() / dim;
-  std::vector<double> centroids(k * dim);
+  centroids.assign(k * dim, 0.0);
   std::vector<double> min_d2(n, std::numeric_limits<double>::infinity());
   size_t chosen = std::uniform_int_distribution<size_t>(0, n - 1)(rng);
   for (size_t c = 0; c < k; ++c) {
+    if (IsCancelled(cancel)) return false;
     if (c > 0) {
       double total = 0.0;
       for (double d2 : min_d2) total += d2;
@@ -69,18 +89,22 @@ std::vector<double> KMeansPlusPlus(const std::vector<double>& samples, size_t di
     }
     std::copy_n(samples.data() + chosen * dim, dim, centroids.data() + c * dim);
     for (size_t i = 0; i < n; ++i) {
+      if (i % kPollPeriod == 0 && IsCancelled(cancel)) return false;
       min_d2[i] = std::min(min_d2[i], SquaredDistance(&samples[i * dim], &centroids[c * dim], dim));
     }
   }
-  return centroids;
+  return true;
 }
 
 // s[c] = half the distance from centroid c to its nearest other centroid (inf if k == 1).
 // A sample within s[c] of centroid c is certainly nearest to c (triangle inequality).
-void HalfGaps(const std::vector<double>& centroids, size_t dim, std::vector<double>& half_gap) {
+// O(k^2 * dim): polls once per centroid. Returns false if cancelled.
+bool HalfGaps(const std::vector<double>& centroids, size_t dim, const std::atomic<bool>* cancel,
+              std::vector<double>& half_gap) {
   const size_t k = half_gap.size();
   std::fill(half_gap.begin(), half_gap.end(), std::numeric_limits<double>::infinity());
   for (size_t a = 0; a < k; ++a) {
+    if (IsCancelled(cancel)) return false;
     for (size_t b = a + 1; b < k; ++b) {
       const double half =
           0.5 * std::sqrt(SquaredDistance(&centroids[a * dim], &centroids[b * dim], dim));
@@ -88,16 +112,21 @@ void HalfGaps(const std::vector<double>& centroids, size_t dim, std::vector<doub
       half_gap[b] = std::min(half_gap[b], half);
     }
   }
+  return true;
 }
 
 // Moves each centroid to the mean of its samples (an empty cluster keeps its centroid);
-// sets moved[c] to the distance centroid c moved and returns the summed squared moves.
-double UpdateCentroids(const std::vector<double>& samples, const std::vector<size_t>& assignment,
-                       size_t dim, std::vector<double>& centroids, std::vector<double>& moved) {
+// sets moved[c] to the distance centroid c moved and returns the summed squared moves, or
+// nothing if cancelled.
+std::optional<double> UpdateCentroids(const std::vector<double>& samples,
+                                      const std::vector<size_t>& assignment, size_t dim,
+                                      const std::atomic<bool>* cancel,
+                                      std::vector<double>& centroids, std::vector<double>& moved) {
   const size_t k = centroids.size() / dim;
   std::vector<double> sums(centroids.size(), 0.0);
   std::vector<size_t> counts(k, 0);
   for (size_t i = 0; i < assignment.size(); ++i) {
+    if (i % kPollPeriod == 0 && IsCancelled(cancel)) return std::nullopt;
     ++counts[assignment[i]];
     for (size_t j = 0; j < dim; ++j) sums[assignment[i] * dim + j] += samples[i * dim + j];
   }
@@ -124,12 +153,15 @@ struct HamerlyBounds {
 };
 
 // Assigns every sample to its nearest centroid, rescanning all k centroids only for samples
-// whose bounds cannot prove the current assignment; returns whether any assignment changed.
+// whose bounds cannot prove the current assignment; sets *changed to whether any assignment
+// changed. Returns false if cancelled (the bounds stay valid).
 bool AssignSamples(const std::vector<double>& samples, const std::vector<double>& centroids,
-                   const std::vector<double>& half_gap, size_t dim, HamerlyBounds& b) {
+                   const std::vector<double>& half_gap, size_t dim, const std::atomic<bool>* cancel,
+                   HamerlyBounds& b, bool* changed) {
   const size_t k = half_gap.size();
-  bool changed = false;
+  *changed = false;
   for (size_t i = 0; i < b.assignment.size(); ++i) {
+    if (i % kRescanPollPeriod == 0 && IsCancelled(cancel)) return false;
     const double bound = std::max(half_gap[b.assignment[i]], b.lower[i]);
     if (b.upper[i] <= bound) continue;
     const double* x = &samples[i * dim];
@@ -148,12 +180,12 @@ bool AssignSamples(const std::vector<double>& samples, const std::vector<double>
         second_d2 = d2;
       }
     }
-    changed |= best != b.assignment[i];
+    *changed |= best != b.assignment[i];
     b.assignment[i] = best;
     b.upper[i] = std::sqrt(best_d2);
     b.lower[i] = std::sqrt(second_d2);
   }
-  return changed;
+  return true;
 }
 
 // Keeps the bounds valid after centroid c moved by moved[c].
@@ -170,20 +202,17 @@ void LoosenBounds(const std::vector<double>& moved, HamerlyBounds& b) {
   }
 }
 
-// k-means++ then Lloyd on uniform box samples; returns float centroids clamped to the box.
-std::vector<float> ComputeCvtCentroids(const CvtSpec& spec) {
+// Lloyd's algorithm from the seeded centroids (in place); Hamerly's bounds give the same
+// assignments as a brute-force scan. Cancelled if spec.cancel is set.
+absl::Status Lloyd(const CvtSpec& spec, const std::vector<double>& samples,
+                   std::vector<double>& centroids) {
   const size_t dim = spec.low.size();
-  std::mt19937_64 rng(spec.seed);
-  const std::vector<double> samples = SampleBox(spec, rng);
-  std::vector<double> centroids =
-      KMeansPlusPlus(samples, dim, static_cast<size_t>(spec.num_centroids), rng);
   // Variance of U(low, high) is range^2 / 12; the threshold uses its mean over dimensions.
   double mean_variance = 0.0;
   for (size_t j = 0; j < dim; ++j) {
     const double range = static_cast<double>(spec.high[j]) - spec.low[j];
     mean_variance += range * range / 12.0 / static_cast<double>(dim);
   }
-  // Lloyd's algorithm; Hamerly's bounds give the same assignments as a brute-force scan.
   const size_t n = samples.size() / dim;
   const auto k = static_cast<size_t>(spec.num_centroids);
   HamerlyBounds bounds{.assignment = std::vector<size_t>(n, 0),
@@ -192,13 +221,34 @@ std::vector<float> ComputeCvtCentroids(const CvtSpec& spec) {
   std::vector<double> half_gap(k);
   std::vector<double> moved(k);
   for (int iteration = 0; iteration < spec.max_iterations; ++iteration) {
-    HalfGaps(centroids, dim, half_gap);
-    const bool changed = AssignSamples(samples, centroids, half_gap, dim, bounds);
+    if (!HalfGaps(centroids, dim, spec.cancel, half_gap)) return Interrupted();
+    bool changed = false;
+    if (!AssignSamples(samples, centroids, half_gap, dim, spec.cancel, bounds, &changed)) {
+      return Interrupted();
+    }
     if (!changed && iteration > 0) break;
-    const double shift2 = UpdateCentroids(samples, bounds.assignment, dim, centroids, moved);
-    if (shift2 <= CvtArchive::kRelativeTolerance * mean_variance) break;
+    const std::optional<double> shift2 =
+        UpdateCentroids(samples, bounds.assignment, dim, spec.cancel, centroids, moved);
+    if (!shift2.has_value()) return Interrupted();
+    if (*shift2 <= CvtArchive::kRelativeTolerance * mean_variance) break;
     LoosenBounds(moved, bounds);
   }
+  return absl::OkStatus();
+}
+
+// k-means++ then Lloyd on uniform box samples; returns float centroids clamped to the box.
+// Cancelled if spec.cancel is set; throws std::bad_alloc if the samples do not fit in memory.
+absl::StatusOr<std::vector<float>> ComputeCvtCentroids(const CvtSpec& spec) {
+  const size_t dim = spec.low.size();
+  std::mt19937_64 rng(spec.seed);
+  std::vector<double> samples;
+  std::vector<double> centroids;
+  if (!SampleBox(spec, rng, samples) ||
+      !KMeansPlusPlus(samples, dim, static_cast<size_t>(spec.num_centroids), rng, spec.cancel,
+                      centroids)) {
+    return Interrupted();
+  }
+  GDAQD_RETURN_IF_ERROR(Lloyd(spec, samples, centroids));
   std::vector<float> result(centroids.size());
   for (size_t i = 0; i < centroids.size(); ++i) {
     result[i] = std::clamp(static_cast<float>(centroids[i]), spec.low[i % dim], spec.high[i % dim]);
@@ -228,8 +278,23 @@ absl::StatusOr<std::unique_ptr<CvtArchive>> CvtArchive::Create(const CvtSpec& sp
   GDAQD_RETURN_IF_ERROR(ValidateBox(spec.low, spec.high));
   GDAQD_RETURN_IF_ERROR(ValidateCvtSpec(spec));
   GDAQD_RETURN_IF_ERROR(ValidateStorage(spec.num_centroids, spec.num_params));
-  return absl::WrapUnique(
-      new CvtArchive(spec.low, spec.high, ComputeCvtCentroids(spec), spec.num_params));
+  const std::string what = absl::StrCat("building a CVT archive of ", spec.num_centroids,
+                                        " cells from ", spec.num_samples, " samples");
+  // num_samples x dim doubles must be addressable (else the size_t product would wrap).
+  if (static_cast<uint64_t>(spec.num_samples) >
+      std::vector<double>().max_size() / spec.low.size()) {
+    return absl::ResourceExhaustedError(absl::StrCat("out of memory while ", what));
+  }
+  // Our code throws nothing; the allocations below may (std::bad_alloc, std::length_error).
+  try {
+    GDAQD_ASSIGN_OR_RETURN(std::vector<float> centroids, ComputeCvtCentroids(spec));
+    return absl::WrapUnique(
+        new CvtArchive(spec.low, spec.high, std::move(centroids), spec.num_params));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat("out of memory while ", what));
+  } catch (const std::length_error&) {
+    return absl::ResourceExhaustedError(absl::StrCat("out of memory while ", what));
+  }
 }
 
 absl::StatusOr<std::unique_ptr<CvtArchive>> CvtArchive::FromCentroids(

@@ -4,6 +4,7 @@
 #ifndef GDAQD_SERVER_ARCHIVE_CVT_ARCHIVE_H_
 #define GDAQD_SERVER_ARCHIVE_CVT_ARCHIVE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -24,6 +25,8 @@ struct CvtSpec {
   uint64_t seed = 0;            // seeds the std::mt19937_64 used for samples and k-means++
   int max_iterations = 100;     // cap on Lloyd iterations, >= 0
   int64_t num_params = 0;       // flat policy parameters per elite, >= 1
+  // Polled while sampling and k-means run (may be null: never cancelled). Must outlive Create().
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // CVT MAP-Elites archive. The cell of a descriptor is its nearest centroid in Euclidean
@@ -45,9 +48,15 @@ class CvtArchive final : public DenseArchive {
   // Cost, optimised build, one core: 50,000 samples x 1,024 centroids takes ~0.7 s in 2-D,
   // ~2 s in 4-D, ~5 s in 6-D (Lloyd stops after ~30 iterations); beyond ~6-D lower
   // num_samples or max_iterations.
+  // spec.cancel is polled at least every ~1,000 distance computations' worth of work (between
+  // Lloyd iterations, per k-means++ centroid, and inside the sampling, seeding, gap and
+  // assignment loops), so a set flag ends the call within milliseconds whatever the size.
   // Returns InvalidArgument naming the field if low/high are empty, of different sizes,
   // non-finite or low >= high, num_centroids < 1 or > num_samples or > kMaxArchiveCells,
-  // max_iterations < 0, num_params < 1, or params storage exceeds kMaxArchiveParamFloats.
+  // max_iterations < 0, num_params < 1, or params storage exceeds kMaxArchiveParamFloats;
+  // ResourceExhausted "out of memory while ..." if the samples, the k-means state or the
+  // archive's storage cannot be allocated; Cancelled("CVT construction interrupted") once
+  // spec.cancel is set.
   static absl::StatusOr<std::unique_ptr<CvtArchive>> Create(const CvtSpec& spec);
 
   // Rebuilds an archive from saved centroids ([num_centroids, dim] row-major, dim =

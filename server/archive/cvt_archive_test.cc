@@ -1,6 +1,7 @@
 #include "server/archive/cvt_archive.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -8,6 +9,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/thread.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/archive/archive_interface.h"
@@ -212,6 +216,60 @@ TEST(CvtArchiveTest, CloneKeepsCentroidsAndIsIndependent) {
   EXPECT_EQ(AllCentroids(*clone), AllCentroids(*archive));
   EXPECT_EQ(clone->num_filled(), 1);
   EXPECT_EQ(archive->num_filled(), 0);
+}
+
+// k-means on 1e6 samples and 20,000 centroids: the k-means++ seeding alone is 2e10 distance
+// computations (tens of seconds on one core), Lloyd's first iterations as many again.
+CvtSpec HugeSpec(const std::atomic<bool>* cancel) {
+  return {.low = {-1.0f, 0.0f},
+          .high = {1.0f, 3.0f},
+          .num_centroids = 20'000,
+          .num_samples = 1'000'000,
+          .seed = 1,
+          .max_iterations = 100,
+          .num_params = 1,
+          .cancel = cancel};
+}
+// How long Create() may take to notice the flag: polling keeps it at milliseconds; the bound
+// is generous for a loaded 2-core machine and still far below the uninterrupted run.
+constexpr absl::Duration kInterruptLatency = absl::Seconds(2);
+
+TEST(CvtArchiveTest, CreateWithTheFlagAlreadySetReturnsCancelledAtOnce) {
+  std::atomic<bool> cancel{true};
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(CvtArchive::Create(HugeSpec(&cancel)),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("CVT construction interrupted")));
+  EXPECT_LT(absl::Now() - start, kInterruptLatency);
+}
+
+TEST(CvtArchiveTest, CancelDuringKMeansEndsCreateQuickly) {
+  std::atomic<bool> cancel{false};
+  absl::Time cancelled_at = absl::InfiniteFuture();
+  absl::StatusOr<std::unique_ptr<CvtArchive>> archive;
+  {
+    common::Thread canceller("cvt-cancel", [&] {
+      absl::SleepFor(absl::Milliseconds(300));  // let sampling finish and k-means start
+      cancelled_at = absl::Now();
+      cancel = true;
+    });
+    archive = CvtArchive::Create(HugeSpec(&cancel));
+  }  // joins: cancelled_at is written
+  EXPECT_THAT(archive,
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("CVT construction interrupted")));
+  EXPECT_LT(absl::Now() - cancelled_at, kInterruptLatency);
+}
+
+TEST(CvtArchiveTest, SamplesThatCannotBeAllocatedAreResourceExhausted) {
+  CvtSpec spec = SmallSpec(0);
+  // 2^58 samples x 2 dims x 8 bytes = 2^62 bytes: the allocation fails at once (no memory is
+  // touched), and must come back as a status, not as std::bad_alloc.
+  spec.num_samples = int64_t{1} << 58;
+  EXPECT_THAT(CvtArchive::Create(spec),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("out of memory while")));
+  // Beyond what a vector can address at all (the size_t product would wrap).
+  spec.num_samples = int64_t{1} << 62;
+  EXPECT_THAT(CvtArchive::Create(spec),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("out of memory while")));
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "server/models/dynamics_ensemble.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <bit>
 #include <chrono>
@@ -13,9 +15,8 @@
 #include <tuple>
 #include <utility>
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include "absl/strings/str_cat.h"
+#include "server/models/errors.h"
 #include "server/models/torch_util.h"
 
 namespace gdaqd::server::models {
@@ -306,7 +307,8 @@ torch::Tensor DynamicsEnsemble::Nll(const DeltaDistribution& pred, const torch::
 // Training
 
 absl::StatusOr<TrainReport> DynamicsEnsemble::Train(absl::Span<const float> rows,
-                                                    std::mt19937_64& rng) {
+                                                    std::mt19937_64& rng,
+                                                    const InterruptFlag* interrupt) {
   const int row_size = 2 * obs_dim_ + action_dim_ + 3;
   if (rows.size() % row_size != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -324,8 +326,10 @@ absl::StatusOr<TrainReport> DynamicsEnsemble::Train(absl::Span<const float> rows
           absl::StrCat("rows value ", i % row_size, " of row ", i / row_size, " is not finite"));
     }
   }
-  return CallTorch("DynamicsEnsemble::Train",
-                   [&]() -> absl::StatusOr<TrainReport> { return TrainImpl(rows, rng); });
+  if (Interrupted(interrupt)) return InterruptedError("dynamics model training");
+  return CallTorch("DynamicsEnsemble::Train", [&]() -> absl::StatusOr<TrainReport> {
+    return TrainImpl(rows, rng, interrupt);
+  });
 }
 
 DynamicsEnsemble::SplitData DynamicsEnsemble::PrepareData(absl::Span<const float> rows,
@@ -364,7 +368,8 @@ DynamicsEnsemble::SplitData DynamicsEnsemble::PrepareData(absl::Span<const float
 }
 
 absl::StatusOr<TrainReport> DynamicsEnsemble::TrainImpl(absl::Span<const float> rows,
-                                                        std::mt19937_64& rng) {
+                                                        std::mt19937_64& rng,
+                                                        const InterruptFlag* interrupt) {
   const auto start = std::chrono::steady_clock::now();
   const int64_t n = static_cast<int64_t>(rows.size()) / (2 * obs_dim_ + action_dim_ + 3);
   TrainReport report;
@@ -385,6 +390,8 @@ absl::StatusOr<TrainReport> DynamicsEnsemble::TrainImpl(absl::Span<const float> 
       torch::scalar_tensor(0.0, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
   int steps_in_window = 0;
   while (report.steps < config_.max_steps) {
+    // A step is ~0.1 s at the defaults on one core: polling each keeps interrupts sub-second.
+    if (Interrupted(interrupt)) return InterruptedError("dynamics model training");
     loss_sum += TrainStep(data, rng);
     ++report.steps;
     ++steps_in_window;
@@ -396,15 +403,15 @@ absl::StatusOr<TrainReport> DynamicsEnsemble::TrainImpl(absl::Span<const float> 
     loss_sum.zero_();
     steps_in_window = 0;
     if (!std::isfinite(report.train_loss)) {
-      return absl::InternalError(
-          absl::StrCat("training loss is ", report.train_loss, " at step ", report.steps));
+      return NonFiniteLossError("dynamics model training", report.train_loss,
+                                absl::StrCat("in step ", report.steps));
     }
     if (!has_holdout) continue;
     std::tie(report.holdout_loss, report.holdout_mse) = EvaluateHoldout(data);
     if (++report.checks == 1) report.first_holdout_loss = report.holdout_loss;
     if (!std::isfinite(report.holdout_loss)) {
-      return absl::InternalError(
-          absl::StrCat("holdout loss is ", report.holdout_loss, " at step ", report.steps));
+      return NonFiniteLossError("dynamics model holdout", report.holdout_loss,
+                                absl::StrCat("in step ", report.steps));
     }
     // Relative improvement as in imagined-qd: (best - loss) / |best| > threshold.
     if (!std::isfinite(best) ||

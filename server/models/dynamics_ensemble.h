@@ -7,6 +7,8 @@
 #ifndef GDAQD_SERVER_MODELS_DYNAMICS_ENSEMBLE_H_
 #define GDAQD_SERVER_MODELS_DYNAMICS_ENSEMBLE_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
@@ -14,11 +16,10 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "server/models/errors.h"
 #include "server/models/imagination.h"
 
 namespace gdaqd::server::models {
@@ -118,10 +119,16 @@ class DynamicsEnsemble final : public GroupedDynamics {
   // steps_per_check steps it scores the holdout; it stops when the holdout NLL has not improved
   // by more than min_relative_improvement (relative) for `patience` checks, or at max_steps.
   // Without a holdout it runs max_steps. Adam's moments persist across calls.
+  // `interrupt` (may be null) is polled before every Adam step: once set, Train() returns
+  // Cancelled("dynamics model training interrupted") within one step (milliseconds at the
+  // defaults), leaving weights, normaliser and Adam state part-way (discard the ensemble).
   // InvalidArgument if rows is not a whole number of rows, has non-finite values, or has
-  // fewer than 2 rows (1 without holdout). InternalError if the loss diverges (the weights are
-  // then unusable) or LibTorch fails.
-  absl::StatusOr<TrainReport> Train(absl::Span<const float> rows, std::mt19937_64& rng);
+  // fewer than 2 rows (1 without holdout). Internal "dynamics model training loss became
+  // non-finite (nan) in step 10" (or "dynamics model holdout loss ...") if a loss diverges, e.g.
+  // on extreme finite values that overflow the normaliser (the weights are then unusable);
+  // Internal if LibTorch fails; ResourceExhausted if an allocation fails.
+  absl::StatusOr<TrainReport> Train(absl::Span<const float> rows, std::mt19937_64& rng,
+                                    const InterruptFlag* interrupt = nullptr);
 
   // Imagination step for B rollouts on host memory: next_obs[b] = obs[b] + delta predicted by
   // member[b] (its mean, or a Gaussian sample drawn from `rng` when `sample`). Rows are grouped
@@ -139,10 +146,9 @@ class DynamicsEnsemble final : public GroupedDynamics {
   // from `generator` (a generator of device()'s type) or LibTorch's default one for the device
   // (torch::manual_seed). Runs under c10::InferenceMode: do not backpropagate through it.
   // InvalidArgument on bad shapes or dtype.
-  absl::StatusOr<torch::Tensor> PredictGrouped(const torch::Tensor& obs,
-                                               const torch::Tensor& actions, bool sample,
-                                               c10::optional<at::Generator> generator =
-                                                   c10::nullopt) const override;
+  absl::StatusOr<torch::Tensor> PredictGrouped(
+      const torch::Tensor& obs, const torch::Tensor& actions, bool sample,
+      c10::optional<at::Generator> generator = c10::nullopt) const override;
 
   // Same inputs as PredictGrouped(); returns the members' Gaussians over the normalised delta.
   absl::StatusOr<DeltaDistribution> PredictDelta(const torch::Tensor& obs,
@@ -190,7 +196,8 @@ class DynamicsEnsemble final : public GroupedDynamics {
                                                         const torch::Tensor& actions) const;
   // Recomputes the normaliser from `rows` and returns the normalised random split.
   SplitData PrepareData(absl::Span<const float> rows, int64_t holdout_rows, std::mt19937_64& rng);
-  absl::StatusOr<TrainReport> TrainImpl(absl::Span<const float> rows, std::mt19937_64& rng);
+  absl::StatusOr<TrainReport> TrainImpl(absl::Span<const float> rows, std::mt19937_64& rng,
+                                        const InterruptFlag* interrupt);
   // One Adam step on fresh bootstrap minibatches; returns the loss (0-dim, on device).
   torch::Tensor TrainStep(const SplitData& data, std::mt19937_64& rng);
   // Copies weights, normaliser, `trained` and Adam state from a Save() archive into this

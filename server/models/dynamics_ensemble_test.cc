@@ -1,17 +1,22 @@
 #include "server/models/dynamics_ensemble.h"
 
+#include <torch/torch.h>
+
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include <torch/torch.h>
-
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/models/errors.h"
 #include "server/models/torch_util.h"
 #include "tests/testing/status_matchers.h"
 
@@ -407,6 +412,69 @@ TEST_F(DynamicsEnsembleTest, LoadRejectsGarbage) {
     EXPECT_THAT(DynamicsEnsemble::Load(stream, "tpu"),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("device")));
   }
+}
+
+// AntTrap's sizes (obs 29, action 8) with the shipped ensemble defaults (4 members of (512, 512),
+// batch 256, up to 2,000 steps, a 1,024-row holdout check every 10 steps): an interrupt raised
+// mid-training must end the call within a second (one step is ~0.1 s on one core), where the
+// uninterrupted call takes minutes.
+TEST_F(DynamicsEnsembleTest, InterruptStopsShippedSizeTrainingWithinASecond) {
+  constexpr int kAntObs = 29;
+  constexpr int kAntAction = 8;
+  constexpr int kAntRow = 2 * kAntObs + kAntAction + 3;
+  EnsembleConfig config;        // the shipped defaults
+  config.patience = 1'000'000;  // never stop early: only the interrupt can end the call
+  auto ensemble = DynamicsEnsemble::Create(kAntObs, kAntAction, config);
+  ASSERT_TRUE(ensemble.ok()) << ensemble.status();
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> normal;
+  std::vector<float> rows(5000 * kAntRow);
+  for (float& v : rows) v = normal(rng);
+
+  std::atomic<bool> interrupt{false};
+  absl::Time raised_at = absl::InfiniteFuture();
+  absl::StatusOr<TrainReport> report;
+  absl::Time returned_at;
+  {
+    std::thread raiser([&] {  // std::thread: this test binary builds without common/
+      absl::SleepFor(absl::Milliseconds(500));
+      raised_at = absl::Now();
+      interrupt = true;
+    });
+    report = (*ensemble)->Train(rows, rng, &interrupt);
+    returned_at = absl::Now();
+    raiser.join();
+  }
+  EXPECT_THAT(report, StatusIs(absl::StatusCode::kCancelled,
+                               HasSubstr("dynamics model training interrupted")));
+  RecordProperty("interrupt_latency_ms",
+                 static_cast<int>(absl::ToInt64Milliseconds(returned_at - raised_at)));
+  EXPECT_LT(returned_at - raised_at, absl::Seconds(1));
+}
+
+TEST_F(DynamicsEnsembleTest, TrainWithTheFlagAlreadySetChangesNothing) {
+  auto ensemble = MakeEnsemble(TinyConfig());
+  std::mt19937_64 rng(4);
+  std::atomic<bool> interrupt{true};
+  EXPECT_THAT(ensemble->Train(LinearRows(100, 5), rng, &interrupt),
+              StatusIs(absl::StatusCode::kCancelled, ::testing::_));
+  EXPECT_FALSE(ensemble->trained());
+}
+
+TEST_F(DynamicsEnsembleTest, ExtremeTransitionsMakeTrainFailWithNonFiniteLoss) {
+  auto ensemble = MakeEnsemble(TinyConfig());
+  std::mt19937_64 rng(6);
+  // Finite values near FLT_MAX (what a poisoned worker could send): the state delta
+  // next_obs - obs = 3e38 - (-3e38) overflows float32.
+  std::vector<float> rows = LinearRows(100, 7);
+  for (size_t r = 0; r < rows.size() / kRowSize; ++r) {
+    rows[r * kRowSize] = -3e38f;                            // obs[0]
+    rows[r * kRowSize + kObsDim + kActionDim + 1] = 3e38f;  // next_obs[0]
+  }
+  absl::StatusOr<TrainReport> report = ensemble->Train(rows, rng);
+  EXPECT_THAT(report, StatusIs(absl::StatusCode::kInternal,
+                               HasSubstr("dynamics model training loss became non-finite")));
+  EXPECT_TRUE(IsNonFiniteLoss(report.status()));
 }
 
 TEST_F(DynamicsEnsembleTest, BadInputsAreInvalidArgument) {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/models/errors.h"
 #include "server/models/torch_util.h"
 
 namespace gdaqd::server::models {
@@ -15,10 +16,9 @@ absl::Status CheckRequest(const GroupedDynamics& model, const ImaginedTask& task
                           const ImaginationRequest& request) {
   if (absl::Status status = request.shape.Validate(); !status.ok()) return status;
   if (request.shape.obs_dim != model.obs_dim() || request.shape.action_dim != model.action_dim()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("policy maps ", request.shape.obs_dim, " -> ", request.shape.action_dim,
-                     " but the model has obs_dim ", model.obs_dim(), " and action_dim ",
-                     model.action_dim()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "policy maps ", request.shape.obs_dim, " -> ", request.shape.action_dim,
+        " but the model has obs_dim ", model.obs_dim(), " and action_dim ", model.action_dim()));
   }
   const int64_t num_params = request.shape.num_params();
   const int64_t p = static_cast<int64_t>(request.member.size());
@@ -111,10 +111,11 @@ absl::StatusOr<ImaginedEpisodes> ImagineEpisodes(const GroupedDynamics& model,
     torch::Tensor obs = torch::from_blob(obs_host.data(), {slots, 1, obs_dim}, host)
                             .to(model.device(), /*non_blocking=*/false, /*copy=*/true);
     for (int t = 0; t < request.episode_length; ++t) {
+      if (Interrupted(request.interrupt)) return InterruptedError("imagination");
       const torch::Tensor actions = policies->ForwardOrThrow(obs);  // [slots, 1, action_dim]
       absl::StatusOr<torch::Tensor> next = model.PredictGrouped(
-          obs.view({members, per_member, obs_dim}),
-          actions.view({members, per_member, action_dim}), request.sample, generator);
+          obs.view({members, per_member, obs_dim}), actions.view({members, per_member, action_dim}),
+          request.sample, generator);
       if (!next.ok()) return next.status();
       const torch::Tensor next_cpu = next->reshape({slots, obs_dim}).to(torch::kCPU).contiguous();
       const torch::Tensor actions_cpu =

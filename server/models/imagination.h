@@ -8,15 +8,16 @@
 #ifndef GDAQD_SERVER_MODELS_IMAGINATION_H_
 #define GDAQD_SERVER_MODELS_IMAGINATION_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "server/models/batched_policy.h"
+#include "server/models/errors.h"
 #include "server/models/imagined_task.h"
 
 namespace gdaqd::server::models {
@@ -46,12 +47,15 @@ struct ImaginedEpisodes {
 };
 
 struct ImaginationRequest {
-  PolicyShape shape;                 // the policies' network
-  absl::Span<const float> params;    // [P, num_params] host, row-major
-  absl::Span<const int32_t> member;  // [P] ensemble member of each rollout, in [0, members)
+  PolicyShape shape;                    // the policies' network
+  absl::Span<const float> params;       // [P, num_params] host, row-major
+  absl::Span<const int32_t> member;     // [P] ensemble member of each rollout, in [0, members)
   absl::Span<const float> initial_obs;  // [obs_dim], the task's fixed start observation
   int episode_length = 0;               // T >= 1
   bool sample = true;                   // sample the member's Gaussian, or use its mean
+  // Polled before every imagined step (may be null): once set, ImagineEpisodes returns
+  // Cancelled("imagination interrupted") within one step. Must outlive the call.
+  const InterruptFlag* interrupt = nullptr;
 };
 
 // Rolls the policies out in `model` the way common::RunEpisode does in the simulator: step t
@@ -60,7 +64,8 @@ struct ImaginationRequest {
 // descriptor is that of its last observation. A rollout whose prediction is not finite stops and
 // is flagged diverged. `generator` (on model.device()'s type) makes sampling reproducible.
 // InvalidArgument on inconsistent sizes (params vs shape, member outside [0, members), obs_dim or
-// action_dim different from the model's, non-finite initial_obs); Internal if LibTorch fails.
+// action_dim different from the model's, non-finite initial_obs); Internal if LibTorch fails;
+// ResourceExhausted if an allocation fails; Cancelled once request.interrupt is set.
 absl::StatusOr<ImaginedEpisodes> ImagineEpisodes(const GroupedDynamics& model,
                                                  const ImaginedTask& task,
                                                  const ImaginationRequest& request,

@@ -1,14 +1,17 @@
 #include "server/models/td3_critic.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <sstream>
+#include <string>
 #include <utility>
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include "absl/strings/str_cat.h"
+#include "server/models/errors.h"
 #include "server/models/torch_util.h"
 
 namespace gdaqd::server::models {
@@ -72,6 +75,20 @@ absl::Status ReadNet(torch::serialize::InputArchive& archive, const std::string&
       }
       pending.push_back({source, destination});
     }
+  }
+  return absl::OkStatus();
+}
+
+// Internal if a Train() call's summed critic or actor loss is NaN or infinite (losses are
+// summed on the device, so the step where it started is not known; the call's range is).
+absl::Status CheckLossesFinite(const TrainReport& report, int64_t first_step) {
+  const std::string where =
+      absl::StrCat("in critic steps ", first_step, "-", first_step + report.critic_steps - 1);
+  if (!std::isfinite(report.mean_critic_loss)) {
+    return NonFiniteLossError("critic", report.mean_critic_loss, where);
+  }
+  if (!std::isfinite(report.mean_actor_loss)) {
+    return NonFiniteLossError("actor", report.mean_actor_loss, where);
   }
   return absl::OkStatus();
 }
@@ -242,13 +259,15 @@ torch::Tensor Td3::PolicyLossOrThrow(const BatchedPolicies& policies,
   return -q1.mean(1).sum();
 }
 
-absl::StatusOr<TrainReport> Td3::Train(const SampleFn& sample_fn) {
+absl::StatusOr<TrainReport> Td3::Train(const SampleFn& sample_fn, const InterruptFlag* interrupt) {
   TrainReport report;
   const int64_t steps = config_.critic_steps;
   const int64_t b = config_.batch_size;
   if (steps == 0) return report;
+  if (Interrupted(interrupt)) return InterruptedError("TD3 training");
   absl::StatusOr<torch::Tensor> rows = SampleRows(sample_fn, steps * b);
   if (!rows.ok()) return rows.status();
+  const int64_t first_step = critic_step_count_ + 1;
   return CallTorch("Td3::Train", [&]() -> absl::StatusOr<TrainReport> {
     // [steps, B, act], drawn on the CPU (device-independent stream); randn locks the generator.
     const torch::Tensor unit_noise =
@@ -258,6 +277,7 @@ absl::StatusOr<TrainReport> Td3::Train(const SampleFn& sample_fn) {
     torch::Tensor actor_loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
     torch::Tensor last_critic_loss;
     for (int64_t step = 0; step < steps; ++step) {
+      if (Interrupted(interrupt)) return InterruptedError("TD3 training");
       const Batch batch = SplitRows(rows->narrow(0, step * b, b));
       const torch::Tensor critic_loss = CriticLossOrThrow(batch, unit_noise[step]);
       critic_optimizer_->zero_grad();
@@ -286,12 +306,14 @@ absl::StatusOr<TrainReport> Td3::Train(const SampleFn& sample_fn) {
       report.mean_actor_loss =
           actor_loss_sum.item<double>() / static_cast<double>(report.actor_steps);
     }
+    if (absl::Status s = CheckLossesFinite(report, first_step); !s.ok()) return s;
     return report;
   });
 }
 
 absl::StatusOr<std::vector<float>> Td3::PolicyGradientChildren(const std::vector<float>& parents,
-                                                               const SampleFn& sample_fn) {
+                                                               const SampleFn& sample_fn,
+                                                               const InterruptFlag* interrupt) {
   const int64_t num_params = policy_shape_.num_params();
   if (parents.empty() || static_cast<int64_t>(parents.size()) % num_params != 0) {
     return absl::InvalidArgumentError(absl::StrCat("parents have ", parents.size(),
@@ -299,6 +321,7 @@ absl::StatusOr<std::vector<float>> Td3::PolicyGradientChildren(const std::vector
                                                    num_params, " parameters per policy"));
   }
   if (config_.pg_steps == 0) return parents;
+  if (Interrupted(interrupt)) return InterruptedError("policy-gradient variation");
   absl::StatusOr<BatchedPolicies> children =
       BatchedPolicies::FromFlat(policy_shape_, parents, device_);
   if (!children.ok()) return children.status();
@@ -310,13 +333,23 @@ absl::StatusOr<std::vector<float>> Td3::PolicyGradientChildren(const std::vector
     // One Adam over the stacked children = a fresh Adam per child (BatchedPolicies comment).
     torch::optim::Adam optimizer(children->parameters(),
                                  torch::optim::AdamOptions(config_.policy_lr));
+    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
     for (int64_t step = 0; step < config_.pg_steps; ++step) {
+      if (Interrupted(interrupt)) return InterruptedError("policy-gradient variation");
       const torch::Tensor obs =
           rows->narrow(0, step * b, b).narrow(1, 0, policy_shape_.obs_dim).contiguous();
       const torch::Tensor loss = PolicyLossOrThrow(*children, obs);
       optimizer.zero_grad();
       loss.backward();
       optimizer.step();
+      loss_sum += loss.detach();
+    }
+    const double total = loss_sum.item<double>();
+    if (!std::isfinite(total)) {
+      return NonFiniteLossError(
+          "policy-gradient", total,
+          absl::StrCat("over ", config_.pg_steps, " steps of ",
+                       static_cast<int64_t>(parents.size()) / num_params, " children"));
     }
     return children->ToFlat();
   });
@@ -397,6 +430,8 @@ absl::Status Td3::Load(const std::string& bytes) {
   try {
     std::istringstream in(bytes);
     archive.load_from(in, device_);
+  } catch (const std::bad_alloc& e) {
+    return OutOfMemoryError("reading the TD3 checkpoint", e.what());
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("cannot read TD3 checkpoint: ", e.what()));
   }

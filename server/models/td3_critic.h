@@ -3,19 +3,20 @@
 #ifndef GDAQD_SERVER_MODELS_TD3_CRITIC_H_
 #define GDAQD_SERVER_MODELS_TD3_CRITIC_H_
 
+#include <ATen/core/Generator.h>
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <ATen/core/Generator.h>
-#include <torch/torch.h>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "server/models/batched_policy.h"
+#include "server/models/errors.h"
 
 namespace gdaqd::server::models {
 
@@ -86,9 +87,17 @@ class Td3 {
   //   minibatch with the just-updated critic, then the actor target soft update.
   // All critic_steps * batch_size rows are requested in ONE sample_fn call and split into
   // minibatches (equivalent for i.i.d. sampling; one host-to-device copy).
+  // `interrupt` (may be null) is polled before every step: once set, Train() returns
+  // Cancelled("TD3 training interrupted") within one step, leaving the networks and optimisers
+  // part-way through the call (discard the learner).
   // InvalidArgument if sample_fn returns the wrong number of floats (values are not checked);
-  // Internal for LibTorch failures. critic_steps == 0 returns an empty report without sampling.
-  absl::StatusOr<TrainReport> Train(const SampleFn& sample_fn);
+  // Internal "critic loss became non-finite (nan) in critic steps a-b" (or "actor loss ...") if
+  // the summed loss of the call is NaN or infinite: the networks are then unusable (extreme
+  // transitions, e.g. rewards near FLT_MAX, overflow the squared TD error); Internal for LibTorch
+  // failures; ResourceExhausted if an allocation fails. critic_steps == 0 returns an empty
+  // report without sampling.
+  absl::StatusOr<TrainReport> Train(const SampleFn& sample_fn,
+                                    const InterruptFlag* interrupt = nullptr);
 
   // Policy-gradient variation (QDax HEAD QualityPGEmitter): every child starts from its parent
   // with a FRESH Adam (lr policy_lr) and takes pg_steps steps on -mean_batch Q1(s, pi_child(s))
@@ -97,10 +106,15 @@ class Td3 {
   // optimised together as stacked tensors (see BatchedPolicies for why that is exact).
   // `parents` is [P, num_params] row-major; returns the children in the same layout.
   // Does not change the critics, the actor or any optimiser state.
+  // `interrupt` (may be null) is polled before every step; once set, the call returns
+  // Cancelled("policy-gradient variation interrupted") within one step.
   // InvalidArgument if parents is empty or not a multiple of num_params, or sample_fn returns
-  // the wrong number of floats; Internal for LibTorch failures.
-  absl::StatusOr<std::vector<float>> PolicyGradientChildren(const std::vector<float>& parents,
-                                                            const SampleFn& sample_fn);
+  // the wrong number of floats; Internal "policy-gradient loss became non-finite ..." if the
+  // children's summed loss is NaN or infinite; Internal for LibTorch failures;
+  // ResourceExhausted if an allocation fails.
+  absl::StatusOr<std::vector<float>> PolicyGradientChildren(
+      const std::vector<float>& parents, const SampleFn& sample_fn,
+      const InterruptFlag* interrupt = nullptr);
 
   // The greedy actor's flat parameters [num_params] (injected into each PGA-ME batch).
   absl::StatusOr<std::vector<float>> greedy_actor_params() const;

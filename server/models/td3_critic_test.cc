@@ -1,19 +1,24 @@
 #include "server/models/td3_critic.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
-
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/models/batched_policy.h"
+#include "server/models/errors.h"
 #include "tests/testing/status_matchers.h"
 
 namespace gdaqd::server::models {
@@ -356,6 +361,88 @@ TEST(Td3Test, LoadRejectsGarbageAndOtherShapes) {
   const std::vector<float> critic_before = Flat(td3->critic());
   EXPECT_THAT(td3->Load(blob), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("actor.w0")));
   EXPECT_EQ(Flat(td3->critic()), critic_before);
+}
+
+// A sampler that sets `flag` when it is called: Train() and PolicyGradientChildren() call it once,
+// after their entry checks and before their first step, so the flag is raised mid-call.
+SampleFn InterruptingSampler(std::vector<float> dataset, std::atomic<bool>* flag,
+                             absl::Time* raised_at) {
+  SampleFn inner = MakeSampler(std::move(dataset), 8, 3);
+  return [inner, flag, raised_at](int64_t n, std::vector<float>* rows) {
+    inner(n, rows);
+    *raised_at = absl::Now();
+    flag->store(true);
+  };
+}
+
+// Far beyond what one step takes (~1 ms here); far below the uninterrupted calls below.
+constexpr absl::Duration kInterruptLatency = absl::Milliseconds(500);
+
+TEST(Td3Test, TrainStopsBeforeItsNextStepOnceInterrupted) {
+  Td3Config config = TinyConfig();
+  config.critic_steps = 20'000;  // seconds uninterrupted
+  std::unique_ptr<Td3> td3 = MakeTd3(config);
+  ASSERT_NE(td3, nullptr);
+  std::atomic<bool> interrupt{false};
+  absl::Time raised_at;
+  EXPECT_THAT(
+      td3->Train(InterruptingSampler(OneStepDataset(256, 1), &interrupt, &raised_at), &interrupt),
+      StatusIs(absl::StatusCode::kCancelled, HasSubstr("TD3 training interrupted")));
+  EXPECT_LT(absl::Now() - raised_at, kInterruptLatency);
+  EXPECT_EQ(td3->critic_step_count(), 0);  // not a single step after the flag was raised
+  // A flag that is already set stops the call before it samples anything.
+  int sampled = 0;
+  SampleFn counting = [&](int64_t n, std::vector<float>* rows) {
+    ++sampled;
+    rows->assign(n * 8, 0.0f);
+  };
+  EXPECT_THAT(td3->Train(counting, &interrupt),
+              StatusIs(absl::StatusCode::kCancelled, ::testing::_));
+  EXPECT_EQ(sampled, 0);
+}
+
+TEST(Td3Test, PolicyGradientChildrenStopOnceInterrupted) {
+  Td3Config config = TinyConfig();
+  config.pg_steps = 20'000;  // seconds uninterrupted
+  std::unique_ptr<Td3> td3 = MakeTd3(config);
+  ASSERT_NE(td3, nullptr);
+  std::atomic<bool> interrupt{false};
+  absl::Time raised_at;
+  EXPECT_THAT(
+      td3->PolicyGradientChildren(
+          RandomPolicies(TinyPolicy(), 4, 2),
+          InterruptingSampler(OneStepDataset(256, 1), &interrupt, &raised_at), &interrupt),
+      StatusIs(absl::StatusCode::kCancelled, HasSubstr("policy-gradient variation interrupted")));
+  EXPECT_LT(absl::Now() - raised_at, kInterruptLatency);
+}
+
+TEST(Td3Test, ExtremeTransitionsMakeTrainFailWithNonFiniteCriticLoss) {
+  std::unique_ptr<Td3> td3 = MakeTd3(TinyConfig());
+  ASSERT_NE(td3, nullptr);
+  // Finite but near FLT_MAX (what a poisoned worker could send): the squared TD error overflows.
+  SampleFn extreme = [](int64_t n, std::vector<float>* rows) { rows->assign(n * 8, 3e38f); };
+  absl::StatusOr<TrainReport> report = td3->Train(extreme);
+  EXPECT_THAT(report,
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("critic loss became non-finite")));
+  EXPECT_THAT(report, StatusIs(absl::StatusCode::kInternal, HasSubstr("in critic steps 1-10")));
+  EXPECT_TRUE(IsNonFiniteLoss(report.status()));
+  // The next call names the steps it ran.
+  EXPECT_THAT(td3->Train(extreme),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("in critic steps 11-20")));
+}
+
+TEST(Td3Test, NonFiniteCriticMakesPolicyGradientChildrenFail) {
+  std::unique_ptr<Td3> td3 = MakeTd3(TinyConfig());
+  ASSERT_NE(td3, nullptr);
+  {
+    torch::NoGradGuard no_grad;
+    td3->mutable_critic().biases().back().fill_(std::numeric_limits<float>::infinity());
+  }
+  absl::StatusOr<std::vector<float>> children = td3->PolicyGradientChildren(
+      RandomPolicies(TinyPolicy(), 2, 2), MakeSampler(OneStepDataset(256, 1), 8, 3));
+  EXPECT_THAT(children, StatusIs(absl::StatusCode::kInternal,
+                                 HasSubstr("policy-gradient loss became non-finite")));
+  EXPECT_TRUE(IsNonFiniteLoss(children.status()));
 }
 
 TEST(Td3Test, RejectsBadConfigAndInputs) {

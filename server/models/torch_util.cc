@@ -1,5 +1,7 @@
 #include "server/models/torch_util.h"
 
+#include <string>
+
 #include "absl/time/clock.h"
 #include "server/models/matmul_rate.h"
 
@@ -19,16 +21,21 @@ absl::StatusOr<torch::Device> SelectDevice(const std::string& name) {
   return absl::InvalidArgumentError("device must be auto, cpu or cuda, got '" + name + "'");
 }
 
-void SetTorchThreads(int threads) {
-  torch::set_num_threads(threads > 0 ? threads : 1);
+bool IsTorchOutOfMemory(const c10::Error& e) {
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) return true;
+  const std::string& message = e.msg();
+  return message.find("can't allocate memory") != std::string::npos ||
+         message.find("out of memory") != std::string::npos;
 }
+
+void SetTorchThreads(int threads) { torch::set_num_threads(threads > 0 ? threads : 1); }
 
 }  // namespace gdaqd::server::models
 
 namespace gdaqd::server::models {
 
-absl::StatusOr<double> MeasureMatmulGflops(const std::string& device_name, int torch_threads,
-                                           int m, int k, int n, absl::Duration duration) {
+absl::StatusOr<double> MeasureMatmulGflops(const std::string& device_name, int torch_threads, int m,
+                                           int k, int n, absl::Duration duration) {
   absl::StatusOr<torch::Device> device = SelectDevice(device_name);
   if (!device.ok()) return device.status();
   SetTorchThreads(torch_threads);
