@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace gdaqd::server::checkpoint {
 namespace {
@@ -166,6 +167,27 @@ absl::Status ExpectMagic(std::istream& in, absl::string_view magic) {
         absl::StrCat("not a ", magic, " checkpoint (starts with '", absl::CHexEscape(got), "')"));
   }
   return absl::OkStatus();
+}
+
+void WriteProvenance(std::ostream& out, const std::vector<models::Provenance>& provenance) {
+  std::string bytes(provenance.size(), '\0');
+  for (size_t i = 0; i < provenance.size(); ++i) bytes[i] = static_cast<char>(provenance[i]);
+  WriteBytes(out, bytes);
+}
+
+absl::StatusOr<std::vector<models::Provenance>> ReadProvenance(std::istream& in,
+                                                               uint64_t max_count) {
+  GDAQD_ASSIGN_OR_RETURN(std::string bytes, ReadBytes(in, "batch provenance", max_count));
+  std::vector<models::Provenance> out(bytes.size());
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const auto label = static_cast<uint8_t>(bytes[i]);
+    if (label >= models::kNumProvenances) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint: batch provenance ", i, " is ", label, ", not a label"));
+    }
+    out[i] = static_cast<models::Provenance>(label);
+  }
+  return out;
 }
 
 }  // namespace gdaqd::server::checkpoint

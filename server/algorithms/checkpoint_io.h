@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -40,6 +41,14 @@ absl::Status WriteReplayBuffer(std::ostream& out, const models::ReplayBuffer& bu
 // InvalidArgument if the stored rows are not `row_size` floats (another task's buffer).
 absl::StatusOr<std::unique_ptr<models::ReplayBuffer>> ReadReplayBuffer(std::istream& in,
                                                                        int row_size);
+
+// Provenance labels of the batch asked and not yet told (a checkpoint taken between Ask() and
+// Tell() must give Tell() the same labels). InvalidArgument for an unknown label or more than
+// `max_count` of them.
+inline constexpr uint64_t kMaxBatchProvenance = 100'000;  // batch sizes are validated <= 1e5
+void WriteProvenance(std::ostream& out, const std::vector<models::Provenance>& provenance);
+absl::StatusOr<std::vector<models::Provenance>> ReadProvenance(std::istream& in,
+                                                               uint64_t max_count);
 
 // Checks the 8-byte magic that starts a checkpoint. InvalidArgument naming both on mismatch.
 absl::Status ExpectMagic(std::istream& in, absl::string_view magic);

@@ -95,6 +95,35 @@ TEST_P(CheckpointTest, RestoredAlgorithmContinuesIdentically) {
   EXPECT_EQ(a.rejected_transition_episodes, b.rejected_transition_episodes);
 }
 
+// The coordinator checkpoints on shutdown while a batch is out for evaluation: the state after
+// Ask() (with its batch) must let Tell() do exactly what the original does.
+TEST_P(CheckpointTest, CheckpointBetweenAskAndTellContinuesIdentically) {
+  const gdaqd::v1::ExperimentConfig config = Config(GetParam());
+  LocalEvaluator evaluator(2);
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto original, MakeAlgorithm(config));
+  for (int i = 0; i < 2; ++i) Round(*original, config, evaluator);
+  EvalRequest request;
+  request.env = config.env();
+  request.policy = config.policy();
+  request.record_transitions = original->needs_transitions();
+  request.num_params = original->layout().num_params();
+  request.descriptor_dim = 2;
+  GDAQD_ASSERT_OK(original->Ask(10, &request.params));
+  std::stringstream saved;
+  GDAQD_ASSERT_OK(original->SaveCheckpoint(saved));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto restored, MakeAlgorithm(config));
+  GDAQD_ASSERT_OK(restored->RestoreCheckpoint(saved));
+  request.seeds.assign(10, 0);
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto outcomes, evaluator.Evaluate(request, nullptr));
+  GDAQD_ASSERT_OK(original->Tell(request.params, outcomes).status());
+  GDAQD_ASSERT_OK(restored->Tell(request.params, outcomes).status());
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Round(*restored, config, evaluator), Round(*original, config, evaluator))
+        << "round " << i << " after the mid-iteration restore";
+  }
+  EXPECT_EQ(restored->archive().num_filled(), original->archive().num_filled());
+}
+
 TEST_P(CheckpointTest, BadCheckpointsAreRefusedAndChangeNothing) {
   const gdaqd::v1::ExperimentConfig config = Config(GetParam());
   LocalEvaluator evaluator(2);

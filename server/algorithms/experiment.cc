@@ -326,7 +326,7 @@ void Experiment::Finish(const absl::Status& status) {
 }
 
 absl::StatusOr<QdAlgorithm*> Experiment::BuildAlgorithm() {
-  absl::StatusOr<std::unique_ptr<QdAlgorithm>> created = MakeAlgorithm(config_);
+  absl::StatusOr<std::unique_ptr<QdAlgorithm>> created = MakeAlgorithm(config_, &stop_);
   if (!created.ok()) return created.status();
   if (!restore_algorithm_.empty()) {
     StringSource source(&restore_algorithm_);

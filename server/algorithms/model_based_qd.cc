@@ -386,6 +386,7 @@ absl::Status ModelBasedQd::SaveCheckpoint(std::ostream& out) const {
   checkpoint::WriteBytes(out, absl::string_view(reinterpret_cast<const char*>(initial_obs_.data()),
                                                 initial_obs_.size() * sizeof(float)));
   checkpoint::WriteU64(out, static_cast<uint64_t>(generation_));
+  checkpoint::WriteProvenance(out, last_provenance_);  // a batch asked and not yet told
   WriteModelStats(out, stats_);
   return out ? absl::OkStatus() : absl::DataLossError("cannot write the model-based checkpoint");
 }
@@ -429,6 +430,8 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   std::vector<float> initial_obs(initial_obs_bytes.size() / sizeof(float));
   std::memcpy(initial_obs.data(), initial_obs_bytes.data(), initial_obs_bytes.size());
   GDAQD_ASSIGN_OR_RETURN(uint64_t generation, checkpoint::ReadU64(in, "generation"));
+  GDAQD_ASSIGN_OR_RETURN(std::vector<models::Provenance> provenance,
+                         checkpoint::ReadProvenance(in, checkpoint::kMaxBatchProvenance));
   GDAQD_ASSIGN_OR_RETURN(LearningStats stats, ReadModelStats(in));
   archive_ = std::move(archive);
   buffer_ = std::move(buffer);
@@ -442,7 +445,7 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   initial_obs_ = std::move(initial_obs);
   stats_ = stats;
   generation_ = static_cast<int64_t>(generation);
-  last_provenance_.clear();
+  last_provenance_ = std::move(provenance);
   return absl::OkStatus();
 }
 

@@ -167,6 +167,7 @@ absl::Status PgaMe::SaveCheckpoint(std::ostream& out) const {
   checkpoint::WriteF64(out, training_seconds_);
   checkpoint::WriteF64(out, gradient_seconds_);
   checkpoint::WriteU64(out, static_cast<uint64_t>(generation_));
+  checkpoint::WriteProvenance(out, last_provenance_);  // a batch asked and not yet told
   checkpoint::WriteU64(out, static_cast<uint64_t>(rejected_episodes_));
   return out ? absl::OkStatus() : absl::DataLossError("cannot write the PGA-ME checkpoint");
 }
@@ -185,6 +186,8 @@ absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
   GDAQD_ASSIGN_OR_RETURN(double training_seconds, checkpoint::ReadF64(in, "training seconds"));
   GDAQD_ASSIGN_OR_RETURN(double gradient_seconds, checkpoint::ReadF64(in, "gradient seconds"));
   GDAQD_ASSIGN_OR_RETURN(uint64_t generation, checkpoint::ReadU64(in, "generation"));
+  GDAQD_ASSIGN_OR_RETURN(std::vector<models::Provenance> provenance,
+                         checkpoint::ReadProvenance(in, checkpoint::kMaxBatchProvenance));
   GDAQD_ASSIGN_OR_RETURN(uint64_t rejected, checkpoint::ReadU64(in, "rejected episodes"));
   archive_ = std::move(archive);
   buffer_ = std::move(buffer);
@@ -195,7 +198,7 @@ absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
   gradient_seconds_ = gradient_seconds;
   generation_ = static_cast<int64_t>(generation);
   rejected_episodes_ = static_cast<int64_t>(rejected);
-  last_provenance_.clear();
+  last_provenance_ = std::move(provenance);
   return absl::OkStatus();
 }
 
