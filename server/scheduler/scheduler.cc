@@ -352,7 +352,10 @@ absl::Status Scheduler::OnResult(const std::string& worker_id, const EpisodeResu
     return absl::FailedPreconditionError(absl::StrCat("unknown worker ", worker_id));
   }
   Worker& worker = worker_it->second;
-  worker.probation = false;  // any message shows it is alive
+  if (worker.probation) {
+    worker.probation = false;  // any message shows it is alive: it may take work again
+    PumpLocked();
+  }
   auto it = leases_.find(result.lease_id());
   if (it == leases_.end() || it->second.worker_id != worker_id) {
     ++stats_.stale_results;  // expired and re-queued, or cancelled
@@ -438,13 +441,18 @@ void Scheduler::ReapLocked(absl::Time now) {
   for (const auto& [id, lease] : leases_) {
     if (lease.deadline < now) expired.push_back(id);
   }
+  // Leases a worker got at the same time expire in the same sweep: one event, one penalty.
+  std::vector<std::string> penalized;
   for (uint64_t id : expired) {
     const std::string worker_id = leases_.at(id).worker_id;
     LOG(WARNING) << "lease_expired id=" << id << " worker=" << worker_id;
     ++stats_.expired_leases;
     RequeueLeaseLocked(id);
-    PenalizeExpiryLocked(worker_id, now);
+    if (std::find(penalized.begin(), penalized.end(), worker_id) == penalized.end()) {
+      penalized.push_back(worker_id);
+    }
   }
+  for (const std::string& worker_id : penalized) PenalizeExpiryLocked(worker_id, now);
   // Re-queued episodes and workers whose quarantine ended.
   if (!queue_.empty()) PumpLocked();
 }

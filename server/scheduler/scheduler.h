@@ -65,9 +65,10 @@ struct SchedulerStats {
 //    that is not quarantined is connected, and that worker is on probation: until it sends any
 //    result message it gets new leases only when no healthy worker is connected. A SIGSTOPped
 //    or hung worker therefore costs about one lease timeout, not one per iteration.
-//  - quarantine_after_expiries expiries in a row (no accepted episode in between) quarantine a
-//    worker: no new leases for quarantine_base, doubling with every further expiry, at most
-//    quarantine_max. It may still deliver results for the leases it holds.
+//  - quarantine_after_expiries expiries in a row (no accepted episode in between; leases that
+//    expire in the same sweep count once) quarantine a worker: no new leases for
+//    quarantine_base, doubling with every further expiry, at most quarantine_max. It may still
+//    deliver results for the leases it holds.
 //  - Every finished result is checked by ValidateEpisodeResult() against the request's limits;
 //    a refused result completes its episode as an error outcome (never inserted).
 //  - Transition bytes staged per episode are capped at the episode's honest size plus
