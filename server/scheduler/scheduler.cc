@@ -365,6 +365,7 @@ absl::Status Scheduler::OnResult(const std::string& worker_id, const EpisodeResu
   const int slot = result.index();
   if (slot < 0 || slot >= static_cast<int>(lease.indices.size())) {
     CountRejectedLocked(ResultCheck::kBadIndex);
+    PenalizeLocked(worker_id, Now(), /*silent=*/false);
     return absl::InvalidArgumentError(absl::StrCat("worker ", worker_id, " lease ", lease.id,
                                                    ": episode index ", slot, " out of range [0, ",
                                                    lease.indices.size(), ")"));
@@ -392,17 +393,19 @@ absl::Status Scheduler::OnResult(const std::string& worker_id, const EpisodeResu
   }
 
   if (verdict.accepted()) {
-    // Measured throughput: one more episode of credit, and the expiry streak is over.
+    // Measured throughput: one more episode of credit, and the strike streak is over.
     worker.capacity = std::min(worker.capacity + 1, worker.max_capacity);
-    worker.expiry_streak = 0;
+    worker.strikes = 0;
     std::vector<float> transitions = std::move(lease.staging[slot]);
     worker.staged_bytes -= static_cast<int64_t>(transitions.size() * sizeof(float));
     CompleteSlotLocked(lease, slot, AcceptedOutcome(result, std::move(transitions)));
     return absl::OkStatus();
   }
   CountRejectedLocked(verdict.check);
+  const bool refused = verdict.check != ResultCheck::kWorkerError;
+  if (refused) PenalizeLocked(worker_id, Now(), /*silent=*/false);  // before it gets more work
   CompleteSlotLocked(lease, slot, ErrorOutcome(worker_id, verdict));
-  if (verdict.check == ResultCheck::kWorkerError) return absl::OkStatus();
+  if (!refused) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
       "worker ", worker_id, " (", ResultCheckName(verdict.check), "): ", verdict.message));
 }
@@ -417,14 +420,22 @@ SchedulerStats Scheduler::stats() const {
   return stats;
 }
 
-void Scheduler::PenalizeExpiryLocked(const std::string& worker_id, absl::Time now) {
+bool Scheduler::WaitForWorkers(int64_t count, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto connected = [this, count]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return static_cast<int64_t>(workers_.size()) >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&connected), timeout);
+}
+
+void Scheduler::PenalizeLocked(const std::string& worker_id, absl::Time now, bool silent) {
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) return;
   Worker& worker = it->second;
   worker.capacity = std::max<int64_t>(1, worker.capacity / 2);
-  worker.probation = true;
-  ++worker.expiry_streak;
-  const int beyond = worker.expiry_streak - std::max(1, options_.quarantine_after_expiries);
+  if (silent) worker.probation = true;
+  ++worker.strikes;
+  const int beyond = worker.strikes - std::max(1, options_.quarantine_after_expiries);
   if (beyond < 0) return;
   // quarantine_base x 2^beyond, at most quarantine_max (the shift is capped to stay defined).
   const absl::Duration backoff =
@@ -432,7 +443,7 @@ void Scheduler::PenalizeExpiryLocked(const std::string& worker_id, absl::Time no
                options_.quarantine_max);
   worker.quarantined_until = now + backoff;
   ++stats_.quarantines;
-  LOG(WARNING) << "worker_quarantined id=" << worker_id << " expiries=" << worker.expiry_streak
+  LOG(WARNING) << "worker_quarantined id=" << worker_id << " strikes=" << worker.strikes
                << " seconds=" << absl::ToDoubleSeconds(backoff);
 }
 
@@ -452,7 +463,7 @@ void Scheduler::ReapLocked(absl::Time now) {
       penalized.push_back(worker_id);
     }
   }
-  for (const std::string& worker_id : penalized) PenalizeExpiryLocked(worker_id, now);
+  for (const std::string& worker_id : penalized) PenalizeLocked(worker_id, now, /*silent=*/true);
   // Re-queued episodes and workers whose quarantine ended.
   if (!queue_.empty()) PumpLocked();
 }

@@ -65,12 +65,15 @@ struct SchedulerStats {
 //    that is not quarantined is connected, and that worker is on probation: until it sends any
 //    result message it gets new leases only when no healthy worker is connected. A SIGSTOPped
 //    or hung worker therefore costs about one lease timeout, not one per iteration.
-//  - quarantine_after_expiries expiries in a row (no accepted episode in between; leases that
-//    expire in the same sweep count once) quarantine a worker: no new leases for
-//    quarantine_base, doubling with every further expiry, at most quarantine_max. It may still
-//    deliver results for the leases it holds.
 //  - Every finished result is checked by ValidateEpisodeResult() against the request's limits;
-//    a refused result completes its episode as an error outcome (never inserted).
+//    a refused result completes its episode as an error outcome (never inserted) and, like an
+//    expiry, halves the worker's credit and counts as a strike. (A worker-reported error is
+//    neither: honest workers report e.g. non-finite parameters that way.)
+//  - quarantine_after_expiries strikes in a row (lease expiries or refused results with no
+//    accepted episode in between; leases that expire in the same sweep count once) quarantine a
+//    worker: no new leases for quarantine_base, doubling with every further strike, at most
+//    quarantine_max. It may still deliver results for the leases it holds. A fast worker that
+//    forges results therefore cannot take most of the work.
 //  - Transition bytes staged per episode are capped at the episode's honest size plus
 //    chunk_slack_bytes, and per worker at max_worker_staged_bytes; beyond either, OnResult
 //    revokes the lease (its episodes are re-queued elsewhere), gives the worker no more leases,
@@ -90,9 +93,10 @@ class Scheduler final : public Evaluator {
     int max_worker_threads = 256;
     // A new worker's starting credit, in threads' worth of episodes_per_thread.
     int initial_credit_threads = 2;
-    // Lease expiries in a row, with no accepted episode in between, that quarantine a worker.
+    // Strikes (lease expiries, refused results) in a row, with no accepted episode in between,
+    // that quarantine a worker.
     int quarantine_after_expiries = 2;
-    // First quarantine; each further expiry in the streak doubles it, up to quarantine_max.
+    // First quarantine; each further strike in the streak doubles it, up to quarantine_max.
     absl::Duration quarantine_base = absl::Seconds(10);
     absl::Duration quarantine_max = absl::Minutes(5);
     // Transition bytes an episode may stage beyond episode_length x row bytes: one chunk (workers
@@ -137,8 +141,9 @@ class Scheduler final : public Evaluator {
 
   // One result message from a worker. Stale results (unknown or expired lease, episode already
   // complete) are counted and dropped: OK. A result refused by ValidateEpisodeResult(), a chunk
-  // out of order or an index outside the lease is counted by reason; the first two complete the
-  // episode with an error outcome, and InvalidArgument is returned for the caller to log. A
+  // out of order or an index outside the lease is counted by reason and is a strike against the
+  // worker; the first two complete the episode with an error outcome, and InvalidArgument is
+  // returned for the caller to log. A
   // worker-reported error completes the episode with an error outcome: OK. ResourceExhausted
   // when the transition byte caps are exceeded: the lease is revoked, the worker gets no more
   // leases, and the caller must end its stream. FailedPrecondition if the worker is not
@@ -147,6 +152,10 @@ class Scheduler final : public Evaluator {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   SchedulerStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Blocks until at least `count` workers are connected or `timeout` passes; returns whether
+  // they are. For tests and launchers that start worker processes.
+  bool WaitForWorkers(int64_t count, absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Runs one expiry sweep now, as the reaper thread does every reaper_period: expires leases
   // past their deadline (by Options::clock) and hands out work to workers whose quarantine
@@ -178,7 +187,7 @@ class Scheduler final : public Evaluator {
     int64_t capacity = 1;      // episodes it may have in flight now, in [1, max_capacity]
     int64_t in_flight = 0;     // episodes assigned and not finished
     std::vector<uint64_t> leases;
-    int expiry_streak = 0;  // lease expiries since its last accepted episode
+    int strikes = 0;  // lease expiries and refused results since its last accepted episode
     absl::Time quarantined_until = absl::InfinitePast();
     bool probation = false;    // a lease expired and it has sent nothing since
     bool refused = false;      // exceeded a byte cap: no more leases on this stream
@@ -212,8 +221,9 @@ class Scheduler final : public Evaluator {
   // Completes episode `slot` of `lease` with `outcome`, releases the slot, re-pumps.
   void CompleteSlotLocked(Lease& lease, int slot, EvalOutcome outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A lease of `worker_id` expired at `now`: cut its capacity, extend its streak, quarantine.
-  void PenalizeExpiryLocked(const std::string& worker_id, absl::Time now)
+  // A strike against `worker_id` at `now`, for an expired lease (`silent`: also probation) or a
+  // refused result: halve its capacity, extend its streak, quarantine it past the threshold.
+  void PenalizeLocked(const std::string& worker_id, absl::Time now, bool silent)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReapLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CountRejectedLocked(ResultCheck check) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -217,6 +217,15 @@ TEST(SchedulerHardeningTest, SubmitFillsUnsetResultLimitsFromTheTask) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("descriptor box")));
 }
 
+TEST(SchedulerHardeningTest, WaitForWorkersReturnsOnceEnoughAreConnected) {
+  FakeClock clock;
+  Scheduler scheduler(TestOptions(&clock));
+  EXPECT_FALSE(scheduler.WaitForWorkers(1, absl::Milliseconds(10)));
+  TestWorker w(&scheduler, "w");
+  common::Thread connect("connect", [&] { EXPECT_THAT(w.Register(1), gdaqd::testing::IsOk()); });
+  EXPECT_TRUE(scheduler.WaitForWorkers(1, absl::Seconds(10)));
+}
+
 TEST(SchedulerHardeningTest, DeclaredThreadsAreCappedAndCounted) {
   FakeClock clock;
   Scheduler::Options options = TestOptions(&clock);
@@ -249,22 +258,38 @@ TEST(SchedulerHardeningTest, CreditStartsSmallAndGrowsWithAcceptedEpisodesUpToTh
   EXPECT_THAT(in_flight, ::testing::ElementsAre(5, 6, 7, 8, 9, 10, 10, 10));
 }
 
-TEST(SchedulerHardeningTest, RefusedResultsEarnNoCredit) {
+TEST(SchedulerHardeningTest, RefusedResultsCostCreditAndLeadToQuarantine) {
   FakeClock clock;
   Scheduler::Options options = TestOptions(&clock);
   options.episodes_per_thread = 2;
   Scheduler scheduler(options);
   TestWorker w(&scheduler, "w");
   GDAQD_ASSERT_OK(w.Register(5));
-  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeRequest(100, 1)));
+  EvalRequest request = MakeRequest(100, 1);
+  request.lease_timeout = absl::Hours(1);  // no expiry while the quarantine runs out
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(request));
+  ASSERT_EQ(w.outstanding(), 4);
   EpisodeResult forged = HonestResult(0, 0);
   forged.set_fitness(1e30f);
-  for (int i = 0; i < 6; ++i) {
-    EXPECT_THAT(w.AnswerOne(forged), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
-    EXPECT_EQ(w.outstanding(), 4);
-  }
+  EXPECT_THAT(w.AnswerOne(forged), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  EXPECT_EQ(w.outstanding(), 3);  // capacity 4 -> 2: no new episode for the freed slot
+  EXPECT_EQ(scheduler.stats().quarantines, 0);
+  EXPECT_THAT(w.AnswerOne(forged), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  EXPECT_EQ(w.outstanding(), 2);
+  EXPECT_EQ(scheduler.stats().quarantines, 1);  // two strikes in a row
+  EXPECT_EQ(scheduler.stats().quarantined_workers, 1);
+  // An accepted result earns credit back, but the quarantine runs its course.
   GDAQD_ASSERT_OK(w.AnswerOne());
-  EXPECT_EQ(w.outstanding(), 5);
+  EXPECT_EQ(w.outstanding(), 1);
+  clock.Advance(options.quarantine_base + absl::Milliseconds(1));
+  scheduler.ReapNow();
+  EXPECT_EQ(w.outstanding(), 2);  // capacity 1 + 1
+  // A worker-reported error is no strike: honest workers report bad parameters that way.
+  EpisodeResult failed;
+  failed.set_error("non-finite parameters");
+  failed.set_last_chunk(true);
+  GDAQD_ASSERT_OK(w.AnswerOne(failed));
+  EXPECT_EQ(w.outstanding(), 2);
 }
 
 TEST(SchedulerHardeningTest, OverClaimingWorkerThatNeverAnswersCannotStarveAnHonestOne) {
