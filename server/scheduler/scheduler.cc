@@ -391,7 +391,12 @@ absl::Status Scheduler::OnResult(const std::string& worker_id, const EpisodeResu
     if (!result.last_chunk()) return absl::OkStatus();
     verdict = ValidateEpisodeResult(lease.batch->limits(), result, lease.staging[slot]);
   }
+  return FinishEpisodeLocked(worker_id, worker, lease, slot, result, verdict);
+}
 
+absl::Status Scheduler::FinishEpisodeLocked(const std::string& worker_id, Worker& worker,
+                                            Lease& lease, int slot, const EpisodeResult& result,
+                                            const ResultVerdict& verdict) {
   if (verdict.accepted()) {
     // Measured throughput: one more episode of credit, and the strike streak is over.
     worker.capacity = std::min(worker.capacity + 1, worker.max_capacity);

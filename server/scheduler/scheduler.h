@@ -218,6 +218,12 @@ class Scheduler final : public Evaluator {
   // Stages one chunk's transitions. ResourceExhausted (lease revoked) past the byte caps.
   absl::Status StageChunkLocked(Worker& worker, Lease& lease, int slot, const std::string& bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Completes episode `slot` of `lease` (held by `worker`) per `verdict` on its final message
+  // `result`: accepted (credit, streak reset) or an error outcome (counted; a strike unless the
+  // worker reported the error). Returns what OnResult returns.
+  absl::Status FinishEpisodeLocked(const std::string& worker_id, Worker& worker, Lease& lease,
+                                   int slot, const gdaqd::v1::EpisodeResult& result,
+                                   const ResultVerdict& verdict) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Completes episode `slot` of `lease` with `outcome`, releases the slot, re-pumps.
   void CompleteSlotLocked(Lease& lease, int slot, EvalOutcome outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
