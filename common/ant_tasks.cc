@@ -29,6 +29,17 @@ struct AntTaskParams {
 // Brax ant's healthy_z_range lower end, also Gymnasium's.
 constexpr double kMinZ = 0.2;
 
+// Bound on the torso's horizontal speed, m/s, from which the reward bounds of ant_trap (its
+// forward-velocity term) and ant_maze (how far the torso can get from the goal) follow. Policies
+// trained in Brax and MuJoCo run the ant at well under 10 m/s: its eight 150 N·m motors cannot
+// push it faster. 100 m/s is ten times that, so only a simulation blow-up that stayed finite
+// could exceed it, and such a result is better refused than inserted.
+constexpr double kMaxTorsoSpeed = 100.0;
+// Largest control cost 0.5 * sum(clip(a)^2) over kAntActionDim controls in [-1, 1].
+constexpr double kMaxControlCost = 0.5 * kAntActionDim;
+// The torso starts at the origin (qpos0), 35 m from ant_maze's goal.
+constexpr double kMazeStartDistance = 35.0;
+
 constexpr AntTaskParams kTrapParams = {.name = kAntTrapName,
                                        .default_episode_length = kAntTrapDefaultEpisodeLength,
                                        .reward_offset = kAntTrapRewardOffset,
@@ -121,6 +132,24 @@ TaskSpec AntSpec(AntTask task, int episode_length) {
   spec.descriptor_low.assign(params.box_low.begin(), params.box_low.end());
   spec.descriptor_high.assign(params.box_high.begin(), params.box_high.end());
   spec.reward_offset = params.reward_offset;
+  // Bounds of AntReward(); see kMaxTorsoSpeed. The velocity term (x' - x) / dt is at most the
+  // speed; the torso is never farther from the maze's goal than where it started plus the
+  // distance it can cover in the whole episode.
+  switch (task) {
+    case AntTask::kTrap:
+      spec.min_step_reward = -kMaxTorsoSpeed + 1.0 - kMaxControlCost;
+      spec.max_step_reward = kMaxTorsoSpeed + 1.0;
+      break;
+    case AntTask::kMaze:
+      spec.min_step_reward =
+          -(kMazeStartDistance + kMaxTorsoSpeed * kAntControlDt * episode_length);
+      spec.max_step_reward = 0.0;
+      break;
+    case AntTask::kOmni:
+      spec.min_step_reward = 1.0 - kMaxControlCost;
+      spec.max_step_reward = 1.0;
+      break;
+  }
   const absl::Span<const Obstacle> walls = AntWalls(task);
   spec.obstacles.assign(walls.begin(), walls.end());
   return spec;

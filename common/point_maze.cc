@@ -61,6 +61,10 @@ TaskSpec PointMazeSpec(int episode_length) {
   spec.descriptor_low = {kArenaMin, kArenaMin};
   spec.descriptor_high = {kArenaMax, kArenaMax};
   spec.reward_offset = kPointMazeRewardOffset;
+  // The reward is -|pos - goal| with pos clipped to [-1, 1]^2; the farthest point, (1, -1), is
+  // 2.34307 from the goal, which kPointMazeRewardOffset (2.3431) rounds up.
+  spec.min_step_reward = -kPointMazeRewardOffset;
+  spec.max_step_reward = 0.0;
   // Each wall is the rectangle [x_lo, x_hi] x [y, y + 0.01]: a capsule of radius 0.005 on the
   // mid-line, its segment shortened by the radius at both ends.
   constexpr float kRadius = kWallHeight / 2;

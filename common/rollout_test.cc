@@ -267,6 +267,52 @@ TEST(RunEpisodeTest, DifferentSeedsGiveDifferentEpisodes) {
   EXPECT_NE(a.fitness, b.fitness);
 }
 
+// A point_maze policy that always outputs (ax, ay) (W = 0, b = (ax, ay), identity output).
+MlpPolicy ConstantMazePolicy(float ax, float ay) {
+  const MlpLayout layout{.obs_dim = 2,
+                         .hidden_sizes = {},
+                         .action_dim = 2,
+                         .output_activation = Activation::kIdentity};
+  absl::StatusOr<MlpPolicy> policy = MlpPolicy::Create(layout, {0, 0, 0, 0, ax, ay});
+  CHECK(policy.ok()) << policy.status();
+  return *std::move(policy);
+}
+
+// Expects every recorded reward of `result` (an episode of `spec`) to lie within the spec's
+// per-step bounds, and the fitness within length times them.
+void ExpectRewardsWithinSpecBounds(const TaskSpec& spec, const EpisodeResult& result) {
+  const int row = TransitionRowSize(spec.obs_dim, spec.action_dim);
+  ASSERT_EQ(result.transitions.size(), static_cast<size_t>(result.length) * row);
+  for (int t = 0; t < result.length; ++t) {
+    const float reward = result.transitions[t * row + spec.obs_dim + spec.action_dim];
+    EXPECT_GE(reward, spec.min_step_reward) << "step " << t;
+    EXPECT_LE(reward, spec.max_step_reward) << "step " << t;
+  }
+  EXPECT_GE(result.fitness, result.length * spec.min_step_reward);
+  EXPECT_LE(result.fitness, result.length * spec.max_step_reward);
+}
+
+TEST(RunEpisodeTest, PointMazeRewardsStayWithinTheSpecBounds) {
+  PointMaze env(kPointMazeDefaultEpisodeLength);
+  ASSERT_LT(env.spec().min_step_reward, env.spec().max_step_reward);
+  EpisodeResult result;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    MlpPolicy policy = RandomMazePolicy(seed);
+    RunEpisode(env, policy, seed, true, &result);
+    ExpectRewardsWithinSpecBounds(env.spec(), result);
+  }
+  // Policies pinned to each corner reach the arena's extremes, the farthest points from the goal.
+  for (float ax : {-1.0f, 1.0f}) {
+    for (float ay : {-1.0f, 1.0f}) {
+      MlpPolicy policy = ConstantMazePolicy(5 * ax, 5 * ay);  // clipped to (ax, ay)
+      RunEpisode(env, policy, 0, true, &result);
+      ExpectRewardsWithinSpecBounds(env.spec(), result);
+    }
+  }
+  EXPECT_GE(PointMazeReward({1.0f, -1.0f}), env.spec().min_step_reward);
+  EXPECT_NEAR(PointMazeReward({1.0f, -1.0f}), env.spec().min_step_reward, 1e-4);
+}
+
 TEST(CheckPolicyMatchesTaskTest, RejectsWrongObsOrActionDim) {
   const TaskSpec spec = PointMazeSpec(10);
   EXPECT_THAT(

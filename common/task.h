@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,6 +33,18 @@ struct TaskSpec {
   // Added to every step's reward to make QD scores positive (QDax convention), e.g. 2.3431 for
   // point_maze.
   double reward_offset = 0;
+  // Bounds of one step's reward (without reward_offset), true for every step of every episode
+  // from any policy: min_step_reward <= StepResult::reward <= max_step_reward. An episode of n
+  // counted steps has a fitness in [n * min_step_reward, n * max_step_reward], which is what the
+  // coordinator checks workers' results against (server/scheduler/result_validation.h).
+  //   point_maze: [-2.3431, 0]   (-distance to the goal from inside [-1, 1]^2)
+  //   ant_trap:   [-103, 101]    (forward velocity bounded by 100 m/s, see common/ant_tasks.cc)
+  //   ant_maze:   [-(35 + 5 * episode_length), 0]  (-distance to (35, 0): the start's 35 m plus
+  //               100 m/s for the whole episode, see common/ant_tasks.cc)
+  //   ant_omni:   [-3, 1]        (1 - 0.5 |clip(a)|^2 over 8 actions in [-1, 1])
+  // The defaults (-inf, +inf) mean "unknown": nothing is checked.
+  double min_step_reward = -std::numeric_limits<double>::infinity();
+  double max_step_reward = std::numeric_limits<double>::infinity();
   std::vector<Obstacle> obstacles;  // walls to draw (point_maze: its two walls as thin capsules)
 };
 

@@ -5,6 +5,36 @@
 #include "absl/strings/str_cat.h"
 
 namespace gdaqd::server {
+namespace {
+
+// The result-limit fields of `request` (see EvalRequest).
+absl::Status ValidateResultLimits(const EvalRequest& request) {
+  if (request.episode_length < 0 || request.transition_row_floats < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("episode_length and transition_row_floats must be >= 0, got ",
+                     request.episode_length, " and ", request.transition_row_floats));
+  }
+  const size_t low = request.descriptor_low.size(), high = request.descriptor_high.size();
+  if (low != high || (low != 0 && low != static_cast<size_t>(request.descriptor_dim))) {
+    return absl::InvalidArgumentError(absl::StrCat("descriptor box has ", low, " and ", high,
+                                                   " bounds, descriptor_dim is ",
+                                                   request.descriptor_dim));
+  }
+  for (size_t d = 0; d < low; ++d) {
+    if (!(request.descriptor_low[d] <= request.descriptor_high[d])) {
+      return absl::InvalidArgumentError(absl::StrCat("descriptor box dimension ", d, " is [",
+                                                     request.descriptor_low[d], ", ",
+                                                     request.descriptor_high[d], "]"));
+    }
+  }
+  if (!(request.min_step_reward <= request.max_step_reward)) {
+    return absl::InvalidArgumentError(absl::StrCat("step reward bounds [", request.min_step_reward,
+                                                   ", ", request.max_step_reward, "] are empty"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status ValidateEvalRequest(const EvalRequest& request) {
   if (request.num_params <= 0) {
@@ -24,11 +54,13 @@ absl::Status ValidateEvalRequest(const EvalRequest& request) {
     return absl::InvalidArgumentError(
         absl::StrCat("episodes_per_lease must be >= 1, got ", request.episodes_per_lease));
   }
-  return absl::OkStatus();
+  return ValidateResultLimits(request);
 }
 
 EvalBatch::EvalBatch(EvalRequest request)
     : request_(std::move(request)),
+      limits_(ResultLimitsFor(request_)),
+      max_episode_transition_bytes_(MaxEpisodeTransitionBytes(limits_)),
       outcomes_(request_.num_episodes()),
       done_(request_.num_episodes(), false),
       remaining_(request_.num_episodes()) {}
@@ -40,6 +72,16 @@ bool EvalBatch::Complete(int64_t index, EvalOutcome outcome) {
   outcomes_[index] = std::move(outcome);
   --remaining_;
   return true;
+}
+
+void EvalBatch::AddRequeued(int64_t n) {
+  absl::MutexLock lock(&mu_);
+  requeued_ += n;
+}
+
+int64_t EvalBatch::requeued() const {
+  absl::MutexLock lock(&mu_);
+  return requeued_;
 }
 
 bool EvalBatch::is_done(int64_t index) const {

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/scheduler/evaluator.h"
+#include "server/scheduler/result_validation.h"
 
 namespace gdaqd::server {
 
@@ -20,6 +21,10 @@ class EvalBatch {
   explicit EvalBatch(EvalRequest request);
 
   const EvalRequest& request() const { return request_; }
+  // ResultLimitsFor(request()), computed once.
+  const ResultLimits& limits() const { return limits_; }
+  // MaxEpisodeTransitionBytes(limits()), computed once.
+  int64_t max_episode_transition_bytes() const { return max_episode_transition_bytes_; }
 
   // Records the outcome of episode `index` if it has none yet. Returns true if recorded.
   bool Complete(int64_t index, EvalOutcome outcome) ABSL_LOCKS_EXCLUDED(mu_);
@@ -35,16 +40,24 @@ class EvalBatch {
 
   int64_t remaining() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Counts `n` of this batch's episodes handed out again after a lost, expired or revoked lease
+  // (called by the Scheduler), so that an experiment can report its own re-queues.
+  void AddRequeued(int64_t n) ABSL_LOCKS_EXCLUDED(mu_);
+  int64_t requeued() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Moves the outcomes out. Precondition: all complete.
   std::vector<EvalOutcome> TakeOutcomes() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   const EvalRequest request_;
+  const ResultLimits limits_;
+  const int64_t max_episode_transition_bytes_;
   mutable absl::Mutex mu_;
   std::vector<EvalOutcome> outcomes_ ABSL_GUARDED_BY(mu_);
   std::vector<bool> done_ ABSL_GUARDED_BY(mu_);
   int64_t remaining_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t requeued_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gdaqd::server

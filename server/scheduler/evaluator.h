@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,21 @@ struct EvalRequest {
   int episodes_per_lease = 8;   // upper bound; message size may lower it
   absl::Duration lease_timeout = absl::Seconds(120);
 
+  // What a worker's result may contain (checked by server/scheduler/result_validation.h). Each
+  // check is off while its fields keep their defaults. ApplyTaskLimits() sets them all from the
+  // task's TaskSpec; Scheduler::Submit() does that itself when episode_length is 0 and
+  // env.task() names a known task.
+  int episode_length = 0;  // steps; a result's length must be <= this (0: unchecked)
+  // Descriptor box, [descriptor_dim] each or both empty (no box check).
+  std::vector<float> descriptor_low, descriptor_high;
+  // Per-step reward bounds (TaskSpec::min_step_reward/max_step_reward): a result's fitness must
+  // lie in [length * min_step_reward, length * max_step_reward]. Infinite: unchecked.
+  double min_step_reward = -std::numeric_limits<double>::infinity();
+  double max_step_reward = std::numeric_limits<double>::infinity();
+  // Floats per transition row (common::TransitionRowSize()); with record_transitions a result
+  // must carry exactly length rows. 0: the row count is unchecked.
+  int transition_row_floats = 0;
+
   int64_t num_episodes() const { return static_cast<int64_t>(seeds.size()); }
 };
 
@@ -46,6 +62,11 @@ struct EvalOutcome {
 // Set by the owner of an evaluation to stop waiting for it (experiment cancelled).
 using CancelFlag = std::atomic<bool>;
 
+// Counters of one Evaluate call, for the experiment that made it.
+struct EvalCallStats {
+  int64_t requeued_episodes = 0;  // this request's episodes handed out again (lost/expired lease)
+};
+
 // Evaluates batches of policies. Implementations are thread-safe: several experiments may
 // evaluate at once.
 class Evaluator {
@@ -55,11 +76,22 @@ class Evaluator {
   // `*cancel` became true first, InvalidArgument if the request is malformed.
   virtual absl::StatusOr<std::vector<EvalOutcome>> Evaluate(const EvalRequest& request,
                                                             const CancelFlag* cancel) = 0;
-  // Episodes handed out again after a lost or expired lease, since start (0 for local).
+  // Evaluate(), which also writes this call's own counters to `*stats` (must not be null). The
+  // default reports no re-queues, true of evaluators without leases.
+  virtual absl::StatusOr<std::vector<EvalOutcome>> EvaluateWithStats(const EvalRequest& request,
+                                                                     const CancelFlag* cancel,
+                                                                     EvalCallStats* stats) {
+    *stats = EvalCallStats();
+    return Evaluate(request, cancel);
+  }
+  // Episodes handed out again after a lost or expired lease, since start, over every experiment
+  // (0 for local). For one experiment's count use EvaluateWithStats().
   virtual int64_t requeued_episodes() const { return 0; }
 };
 
-// InvalidArgument unless params/seeds sizes agree and num_params, descriptor_dim > 0.
+// InvalidArgument unless params/seeds sizes agree, num_params, descriptor_dim > 0, and the result
+// limits are consistent: episode_length and transition_row_floats >= 0, the descriptor box empty
+// or of descriptor_dim values with low <= high, min_step_reward <= max_step_reward (not NaN).
 absl::Status ValidateEvalRequest(const EvalRequest& request);
 
 }  // namespace gdaqd::server

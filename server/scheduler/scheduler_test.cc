@@ -51,7 +51,11 @@ EvalRequest MakeRequest(int64_t episodes) {
   return request;
 }
 
-// The result a well-behaved worker sends: fitness = the policy's first parameter (its episode
+// The fitness ResultFor() reports for episode i: -i / 10, within point_maze's bounds for 7
+// steps, so that outcomes can be matched to their index.
+float FitnessOf(int64_t episode) { return -0.1f * static_cast<float>(episode); }
+
+// The result a well-behaved worker sends: fitness from the policy's first parameter (its episode
 // number), so the test can check that outcomes land at the right index.
 EpisodeResult ResultFor(const Assignment& assignment, int slot) {
   EpisodeResult result;
@@ -59,7 +63,7 @@ EpisodeResult ResultFor(const Assignment& assignment, int slot) {
   result.set_index(slot);
   float first_param;
   std::memcpy(&first_param, assignment.episodes(slot).params().data(), sizeof(float));
-  result.set_fitness(first_param);
+  result.set_fitness(FitnessOf(static_cast<int64_t>(first_param)));
   result.add_behavior_descriptor(0.5f);
   result.add_behavior_descriptor(-0.5f);
   result.set_length(7);
@@ -105,8 +109,8 @@ TEST(SchedulerTest, EveryEpisodeGetsItsOwnOutcome) {
   std::vector<EvalOutcome> outcomes = batch->TakeOutcomes();
   ASSERT_EQ(outcomes.size(), 25u);
   for (int i = 0; i < 25; ++i) {
-    EXPECT_EQ(outcomes[i].fitness, static_cast<float>(i));
-    EXPECT_TRUE(outcomes[i].error.empty());
+    EXPECT_EQ(outcomes[i].fitness, FitnessOf(i));
+    EXPECT_TRUE(outcomes[i].error.empty()) << outcomes[i].error;
   }
 }
 
@@ -127,7 +131,7 @@ TEST(SchedulerTest, LostWorkerEpisodesGoToAnotherWorkerExactlyOnce) {
   EXPECT_GT(scheduler.stats().requeued_episodes, 0);
   EXPECT_EQ(scheduler.stats().episodes_completed, 6);
   std::vector<EvalOutcome> outcomes = batch->TakeOutcomes();
-  for (int i = 0; i < 6; ++i) EXPECT_EQ(outcomes[i].fitness, static_cast<float>(i));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(outcomes[i].fitness, FitnessOf(i));
 }
 
 TEST(SchedulerTest, DuplicateResultIsStaleAndDropped) {
@@ -204,17 +208,20 @@ TEST(SchedulerTest, ChunkedTransitionsAreReassembledInOrder) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(request));
   Assignment assignment = sink.Take()[0];
   EXPECT_TRUE(assignment.record_transitions());
-  const std::vector<float> first = {1, 2, 3}, second = {4, 5};
+  // One point_maze row (9 floats) split 5 + 4 over two chunks.
+  const std::vector<float> first = {1, 2, 3, 4, 5}, second = {6, 7, 8, 9};
   EpisodeResult chunk0;
   chunk0.set_lease_id(assignment.lease_id());
-  chunk0.set_transitions(std::string(reinterpret_cast<const char*>(first.data()), 12));
+  chunk0.set_transitions(std::string(reinterpret_cast<const char*>(first.data()), 20));
   GDAQD_ASSERT_OK(scheduler.OnResult("w", chunk0));
   EpisodeResult chunk1 = ResultFor(assignment, 0);
+  chunk1.set_length(1);
   chunk1.set_chunk(1);
-  chunk1.set_transitions(std::string(reinterpret_cast<const char*>(second.data()), 8));
+  chunk1.set_transitions(std::string(reinterpret_cast<const char*>(second.data()), 16));
   GDAQD_ASSERT_OK(scheduler.OnResult("w", chunk1));
   ASSERT_TRUE(batch->WaitFor(kWait));
-  EXPECT_THAT(batch->TakeOutcomes()[0].transitions, ::testing::ElementsAre(1, 2, 3, 4, 5));
+  EXPECT_THAT(batch->TakeOutcomes()[0].transitions,
+              ::testing::ElementsAre(1, 2, 3, 4, 5, 6, 7, 8, 9));
 }
 
 TEST(SchedulerTest, DuplicateWorkerIdIsRejected) {

@@ -1,13 +1,17 @@
 #include "server/service/worker_service.h"
 
+#include <grpcpp/alarm.h>
+
 #include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 
@@ -19,11 +23,16 @@ using gdaqd::v1::WorkerMessage;
 
 // One worker's stream. Reads run one at a time on gRPC's threads; writes are queued because the
 // scheduler may send an assignment at any moment and only one write may be outstanding.
+//
+// Lifetime: two references, gRPC's (released in OnDone) and the hello alarm's (released when its
+// callback runs, after firing or being cancelled); the last one deletes the reactor.
 class ConnectReactor final : public grpc::ServerBidiReactor<WorkerMessage, CoordinatorMessage>,
                              public WorkerSink {
  public:
-  ConnectReactor(Scheduler* scheduler, std::string peer)
-      : scheduler_(scheduler), peer_(std::move(peer)) {
+  ConnectReactor(Scheduler* scheduler, std::string peer, absl::Duration hello_deadline)
+      : scheduler_(scheduler), peer_(std::move(peer)), hello_deadline_(hello_deadline) {
+    hello_alarm_.Set(absl::ToChronoTime(absl::Now() + hello_deadline),
+                     [this](bool fired) { OnHelloDeadline(fired); });
     StartRead(&incoming_);
   }
 
@@ -43,9 +52,20 @@ class ConnectReactor final : public grpc::ServerBidiReactor<WorkerMessage, Coord
       return;
     }
     if (!registered_) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (hello_state_ == HelloState::kTimedOut) return;  // the stream is being ended
+        hello_state_ = HelloState::kReceived;
+      }
+      hello_alarm_.Cancel();
       if (!HandleHello()) return;
     } else if (incoming_.has_result()) {
       absl::Status status = scheduler_->OnResult(worker_id_, incoming_.result());
+      if (absl::IsResourceExhausted(status)) {
+        LOG(WARNING) << "worker_refused id=" << worker_id_ << " peer=" << peer_ << " " << status;
+        EndStream(common::ToGrpcStatus(status));
+        return;
+      }
       if (!status.ok()) {
         LOG_EVERY_N_SEC(WARNING, 5) << "bad_result " << status;
       }
@@ -76,10 +96,36 @@ class ConnectReactor final : public grpc::ServerBidiReactor<WorkerMessage, Coord
 
   void OnDone() override {
     Unregister();
-    delete this;
+    hello_alarm_.Cancel();  // its callback still runs (not fired) and drops its reference
+    Unref();
   }
 
  private:
+  enum class HelloState { kWaiting, kReceived, kTimedOut };
+
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // The hello alarm's callback: `fired` is false when it was cancelled.
+  void OnHelloDeadline(bool fired) {
+    bool timed_out = false;
+    if (fired) {
+      absl::MutexLock lock(&mu_);
+      if (hello_state_ == HelloState::kWaiting) {
+        hello_state_ = HelloState::kTimedOut;
+        timed_out = true;
+      }
+    }
+    if (timed_out) {
+      LOG(WARNING) << "hello_timeout peer=" << peer_;
+      EndStream(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                             absl::StrCat("no hello within ", absl::FormatDuration(hello_deadline_),
+                                          " of opening the stream")));
+    }
+    Unref();
+  }
+
   // Returns false (and ends the stream) if the first message is not an acceptable hello.
   bool HandleHello() {
     if (!incoming_.has_hello()) {
@@ -130,6 +176,9 @@ class ConnectReactor final : public grpc::ServerBidiReactor<WorkerMessage, Coord
 
   Scheduler* const scheduler_;
   const std::string peer_;
+  const absl::Duration hello_deadline_;
+  std::atomic<int> refs_{2};  // gRPC's and the hello alarm's
+  grpc::Alarm hello_alarm_;
   // Touched only by the read path (one read at a time), then read-only.
   WorkerMessage incoming_;
   std::string worker_id_;
@@ -142,13 +191,14 @@ class ConnectReactor final : public grpc::ServerBidiReactor<WorkerMessage, Coord
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);
+  HelloState hello_state_ ABSL_GUARDED_BY(mu_) = HelloState::kWaiting;
 };
 
 }  // namespace
 
 grpc::ServerBidiReactor<WorkerMessage, CoordinatorMessage>* WorkerServiceImpl::Connect(
     grpc::CallbackServerContext* context) {
-  return new ConnectReactor(scheduler_, context->peer());
+  return new ConnectReactor(scheduler_, context->peer(), options_.hello_deadline);
 }
 
 }  // namespace gdaqd::server

@@ -267,6 +267,39 @@ TEST_F(MujocoTest, RewardsMatchTheFormulasOnAScriptedRollout) {
   }
 }
 
+// Every step's reward of real rollouts stays within the spec's per-step bounds, which the
+// coordinator uses to refuse forged fitness values. Random policies, some with weights scaled up
+// so that their actions saturate (the control cost's extreme) and the ant thrashes.
+TEST_F(MujocoTest, RewardsStayWithinTheSpecBounds) {
+  for (const char* task : {"ant_trap", "ant_maze", "ant_omni"}) {
+    SCOPED_TRACE(task);
+    std::unique_ptr<MujocoAntEnvironment> env = MakeEnv(task, 150);
+    const common::TaskSpec& spec = env->spec();
+    ASSERT_LT(spec.min_step_reward, spec.max_step_reward);
+    const common::MlpLayout layout{
+        .obs_dim = common::kAntObsDim, .hidden_sizes = {16}, .action_dim = common::kAntActionDim};
+    std::vector<float> params(layout.num_params());
+    common::EpisodeResult result;
+    const int row = common::TransitionRowSize(spec.obs_dim, spec.action_dim);
+    for (int i = 0; i < 4; ++i) {
+      common::InitLecunUniform(layout, 7 + i, absl::MakeSpan(params));
+      for (float& p : params) p *= static_cast<float>(1 + 3 * i);
+      absl::StatusOr<common::MlpPolicy> policy = common::MlpPolicy::Create(layout, params);
+      ASSERT_TRUE(policy.ok()) << policy.status();
+      common::RunEpisode(*env, *policy, i, /*record_transitions=*/true, &result);
+      ASSERT_FALSE(result.diverged) << "policy " << i;
+      ASSERT_EQ(result.transitions.size(), static_cast<size_t>(result.length) * row);
+      for (int t = 0; t < result.length; ++t) {
+        const float reward = result.transitions[t * row + spec.obs_dim + spec.action_dim];
+        EXPECT_GE(reward, spec.min_step_reward) << "policy " << i << " step " << t;
+        EXPECT_LE(reward, spec.max_step_reward) << "policy " << i << " step " << t;
+      }
+      EXPECT_GE(result.fitness, result.length * spec.min_step_reward);
+      EXPECT_LE(result.fitness, result.length * spec.max_step_reward);
+    }
+  }
+}
+
 TEST_F(MujocoTest, TerminatesWhenTheTorsoLeavesTheHealthyRange) {
   std::vector<double> qpos, qvel;
   std::vector<float> obs(common::kAntObsDim);
