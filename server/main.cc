@@ -39,6 +39,19 @@ ABSL_FLAG(int64_t, memory_budget, gdaqd::server::kDefaultMemoryBudgetBytes,
           "bytes all unfinished experiments may hold together; a submit beyond what is left is "
           "refused (RESOURCE_EXHAUSTED); 0: no limit");
 ABSL_FLAG(int, max_export_streams, 16, "archive exports open at once; more get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_worker_threads, 256,
+          "a worker's declared rollout threads are capped at this; its leases grow with the "
+          "episodes it actually completes, not with its claim");
+ABSL_FLAG(absl::Duration, quarantine_base, absl::Seconds(10),
+          "a worker whose leases expire (or whose results are refused) twice in a row gets no new "
+          "leases for this long, doubling per further strike");
+ABSL_FLAG(absl::Duration, quarantine_max, absl::Minutes(5), "the longest quarantine");
+ABSL_FLAG(int64_t, max_worker_staged_mib, 64,
+          "transition bytes one worker may have in flight; beyond it its stream is ended with "
+          "RESOURCE_EXHAUSTED");
+ABSL_FLAG(absl::Duration, hello_deadline, absl::Seconds(10),
+          "a worker stream that sends no hello this long after opening is ended "
+          "(DEADLINE_EXCEEDED)");
 ABSL_FLAG(int, test_hold_checkpoint_write, 0,
           "testing only: the Nth checkpoint write (1-based) stops half-way, prints "
           "GDAQD_CHECKPOINT_HOLD on stdout and waits to be killed");
@@ -82,6 +95,11 @@ int main(int argc, char** argv) {
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   options.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
   options.max_export_streams = absl::GetFlag(FLAGS_max_export_streams);
+  options.scheduler.max_worker_threads = absl::GetFlag(FLAGS_max_worker_threads);
+  options.scheduler.quarantine_base = absl::GetFlag(FLAGS_quarantine_base);
+  options.scheduler.quarantine_max = absl::GetFlag(FLAGS_quarantine_max);
+  options.scheduler.max_worker_staged_bytes = absl::GetFlag(FLAGS_max_worker_staged_mib) << 20;
+  options.workers.hello_deadline = absl::GetFlag(FLAGS_hello_deadline);
   options.admission.max_experiment_bytes = absl::GetFlag(FLAGS_max_experiment_bytes);
   options.admission.memory_budget_bytes = absl::GetFlag(FLAGS_memory_budget);
   if (const int hold = absl::GetFlag(FLAGS_test_hold_checkpoint_write); hold > 0) {

@@ -11,6 +11,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "server/archive/qd_metrics.h"
+#include "server/scheduler/result_validation.h"
 
 namespace gdaqd::server {
 
@@ -366,6 +367,8 @@ absl::Status Experiment::RunLoop() {
   request.descriptor_dim = algorithm->spec().descriptor_dim;
   request.episodes_per_lease = config_.scheduler().episodes_per_lease();
   request.lease_timeout = absl::Seconds(config_.scheduler().lease_timeout_s());
+  // Results outside the task's descriptor box or reward bounds are refused at the boundary.
+  ApplyTaskLimits(algorithm->spec(), &request);
   last_checkpoint_ = absl::Now();
   wall_base_ = run_.wall_seconds();
   run_start_ = absl::Now();
@@ -443,9 +446,10 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
   // Every evaluation starts from the experiment's one fixed initial state (QDax convention).
   request->seeds.assign(static_cast<size_t>(count), config_.env().reset_seed());
 
-  const int64_t requeued_before = evaluator_->requeued_episodes();
+  EvalCallStats call_stats;
   const absl::Time batch_start = absl::Now();
-  absl::StatusOr<std::vector<EvalOutcome>> outcomes = evaluator_->Evaluate(*request, &stop_);
+  absl::StatusOr<std::vector<EvalOutcome>> outcomes =
+      evaluator_->EvaluateWithStats(*request, &stop_, &call_stats);
   if (!outcomes.ok()) {
     if (interrupted() && !cancel_) {
       // Shutdown while the batch was out: keep the post-Ask state and the batch itself.
@@ -471,7 +475,7 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
   }
   run_.set_iteration(iteration);
   run_.set_evaluation_seconds(run_.evaluation_seconds() + batch_seconds);
-  run_.set_requeued(run_.requeued() + evaluator_->requeued_episodes() - requeued_before);
+  run_.set_requeued(run_.requeued() + call_stats.requeued_episodes);  // this experiment's own
   const gdaqd::v1::ProgressSnapshot snapshot =
       MakeSnapshot(iteration, metrics, learning, count, batch_seconds);
   {

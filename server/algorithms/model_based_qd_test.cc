@@ -308,10 +308,11 @@ TEST(ModelBasedQdTest, SameSeedSameRun) {
 
 TEST(ModelBasedQdTest, ExperimentReportsImaginationAndLosses) {
   LocalEvaluator evaluator(2);
-  Experiment experiment("gda", TinyConfig(), &evaluator);
-  experiment.Start();
-  ASSERT_TRUE(experiment.WaitFinished(absl::Seconds(120)));
-  const gdaqd::v1::ExperimentStatus status = experiment.Status();
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment,
+                             Experiment::Create(1, TinyConfig(), &evaluator, ExperimentOptions()));
+  experiment->Start();
+  ASSERT_TRUE(experiment->WaitFinished(absl::Seconds(120)));
+  const gdaqd::v1::ExperimentStatus status = experiment->Status();
   ASSERT_EQ(status.state(), gdaqd::v1::SUCCEEDED) << status.error();
   const gdaqd::v1::ProgressSnapshot& progress = status.progress();
   EXPECT_EQ(progress.evaluations(), 60);

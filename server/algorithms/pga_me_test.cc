@@ -237,10 +237,11 @@ TEST(PgaMeTest, ExtremeTransitionsFailTellNamingTheLossAndTheGeneration) {
 TEST(PgaMeTest, ExperimentFedExtremeTransitionsEndsFailed) {
   const gdaqd::v1::ExperimentConfig config = TinyConfig();
   SyntheticEvaluator evaluator(/*row_size=*/9, 3e38f);  // PointMaze: 2 * 2 + 2 + 3
-  Experiment experiment("pga-poisoned", config, &evaluator);
-  experiment.Start();
-  ASSERT_TRUE(experiment.WaitFinished(absl::Seconds(60)));
-  const gdaqd::v1::ExperimentStatus status = experiment.Status();
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment,
+                             Experiment::Create(1, config, &evaluator, ExperimentOptions()));
+  experiment->Start();
+  ASSERT_TRUE(experiment->WaitFinished(absl::Seconds(60)));
+  const gdaqd::v1::ExperimentStatus status = experiment->Status();
   EXPECT_EQ(status.state(), gdaqd::v1::FAILED);
   EXPECT_THAT(status.error(), HasSubstr("critic loss became non-finite"));
   EXPECT_THAT(status.error(), HasSubstr("at generation 1"));
@@ -281,10 +282,11 @@ TEST(PgaMeTest, InterruptedAskAndTellReturnCancelled) {
 
 TEST(PgaMeTest, ExperimentRunsPgaMeWithTransitions) {
   LocalEvaluator evaluator(2);
-  Experiment experiment("pga", TinyConfig(), &evaluator);
-  experiment.Start();
-  ASSERT_TRUE(experiment.WaitFinished(absl::Seconds(60)));
-  const gdaqd::v1::ExperimentStatus status = experiment.Status();
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment,
+                             Experiment::Create(1, TinyConfig(), &evaluator, ExperimentOptions()));
+  experiment->Start();
+  ASSERT_TRUE(experiment->WaitFinished(absl::Seconds(60)));
+  const gdaqd::v1::ExperimentStatus status = experiment->Status();
   EXPECT_EQ(status.state(), gdaqd::v1::SUCCEEDED) << status.error();
   EXPECT_EQ(status.progress().evaluations(), 60);
   EXPECT_GT(status.progress().num_filled(), 3);

@@ -23,7 +23,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   coordinator->scheduler_ = std::make_unique<Scheduler>(options.scheduler);
   coordinator->manager_ =
       std::make_unique<ExperimentManager>(coordinator->scheduler_.get(), manager_options);
-  coordinator->worker_service_ = std::make_unique<WorkerServiceImpl>(coordinator->scheduler_.get());
+  coordinator->worker_service_ =
+      std::make_unique<WorkerServiceImpl>(coordinator->scheduler_.get(), options.workers);
   coordinator->experiment_service_ = std::make_unique<ExperimentServiceImpl>(
       coordinator->manager_.get(), coordinator->scheduler_.get(), options.max_export_streams);
 
