@@ -23,15 +23,19 @@ void IsolineVariation(absl::Span<const float> x1, absl::Span<const float> x2,
   assert(x1.size() == x2.size() && x1.size() == child.size());
   GaussianStream normal(child_seed);
   const float line_step = p.line_sigma * normal.Next();
+  const float iso_sigma = p.iso_sigma;
   // The noise goes through a small buffer rather than `child`, so that child may alias x1/x2.
   constexpr size_t kChunk = 256;
   std::array<float, kChunk> noise;
   for (size_t begin = 0; begin < child.size(); begin += kChunk) {
     const size_t n = std::min(kChunk, child.size() - begin);
     normal.Fill(absl::MakeSpan(noise.data(), n));
+    // Raw pointers: Span's checked operator[] would keep this loop from vectorising.
+    const float* a = x1.data() + begin;
+    const float* b = x2.data() + begin;
+    float* out = child.data() + begin;
     for (size_t k = 0; k < n; ++k) {
-      const size_t j = begin + k;
-      child[j] = x1[j] + p.iso_sigma * noise[k] + line_step * (x2[j] - x1[j]);
+      out[k] = a[k] + iso_sigma * noise[k] + line_step * (b[k] - a[k]);
     }
   }
 }
