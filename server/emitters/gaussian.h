@@ -22,12 +22,14 @@
 //       else (a wedge): accept if f(x[i]) + U1 * (f(x[i+1]) - f(x[i])) < exp(-x^2 / 2); on
 //         rejection start again from the low half of a fresh 64-bit word (its high half is
 //         dropped).
-//     Each U is ((w >> 11) + 0.5) * 2^-53 of a fresh 64-bit word w, in (0, 1). The result is
-//     (float)x, negated when sign is 1. The slow paths draw their words straight from xoshiro,
-//     so a pending high half stays pending.
+//     Each U is ((w >> 11) + 0.5) * 2^-53 of a fresh 64-bit word w, in (0, 1); exp and log are
+//     gaussian.cc's own (Exp within 1 ulp, Log within 3 ulp of glibc). The result is (float)x,
+//     negated when sign is 1. The slow paths draw their words straight from xoshiro, so a
+//     pending high half stays pending.
 //  3. Only IEEE-754 +, -, *, / and conversions are used at run time (no libm), and the
 //     library builds with -ffp-contract=off (server/emitters/CMakeLists.txt), so the same seed
-//     gives the same bits with any x86-64 compiler and CPU. Never build it with -ffast-math
+//     gives the same bits with any x86-64 compiler, -march and CPU (the golden tests pass with
+//     GCC 12 -O2 and -O3 -march=native, and clang 14). Never build it with -ffast-math
 //     (gaussian.cc refuses to compile).
 //
 // Results for a given seed differ from gdaqd versions before this sampler (which used
