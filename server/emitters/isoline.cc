@@ -1,5 +1,7 @@
 #include "server/emitters/isoline.h"
 
+#include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -11,18 +13,36 @@
 #include "absl/types/span.h"
 #include "common/status_macros.h"
 #include "server/archive/archive_interface.h"
+#include "server/emitters/gaussian.h"
 #include "server/emitters/selection.h"
 
 namespace gdaqd::server {
 
 void IsolineVariation(absl::Span<const float> x1, absl::Span<const float> x2,
-                      const IsolineParams& p, std::mt19937_64& rng, absl::Span<float> child) {
+                      const IsolineParams& p, uint64_t child_seed, absl::Span<float> child) {
   assert(x1.size() == x2.size() && x1.size() == child.size());
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const float line_step = p.line_sigma * normal(rng);
-  for (size_t j = 0; j < child.size(); ++j) {
-    child[j] = x1[j] + p.iso_sigma * normal(rng) + line_step * (x2[j] - x1[j]);
+  GaussianStream normal(child_seed);
+  const float line_step = p.line_sigma * normal.Next();
+  const float iso_sigma = p.iso_sigma;
+  // The noise goes through a small buffer rather than `child`, so that child may alias x1/x2.
+  constexpr size_t kChunk = 256;
+  std::array<float, kChunk> noise;
+  for (size_t begin = 0; begin < child.size(); begin += kChunk) {
+    const size_t n = std::min(kChunk, child.size() - begin);
+    normal.Fill(absl::MakeSpan(noise.data(), n));
+    // Raw pointers: Span's checked operator[] would keep this loop from vectorising.
+    const float* a = x1.data() + begin;
+    const float* b = x2.data() + begin;
+    float* out = child.data() + begin;
+    for (size_t k = 0; k < n; ++k) {
+      out[k] = a[k] + iso_sigma * noise[k] + line_step * (b[k] - a[k]);
+    }
   }
+}
+
+void IsolineVariation(absl::Span<const float> x1, absl::Span<const float> x2,
+                      const IsolineParams& p, std::mt19937_64& rng, absl::Span<float> child) {
+  IsolineVariation(x1, x2, p, static_cast<uint64_t>(rng()), child);
 }
 
 absl::Status EmitIsoline(const ArchiveInterface& archive, int64_t batch_size,

@@ -1,9 +1,11 @@
 #include "server/emitters/isoline.h"
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -12,6 +14,8 @@
 #include "gtest/gtest.h"
 #include "server/archive/archive_interface.h"
 #include "server/archive/grid_archive.h"
+#include "server/emitters/gaussian.h"
+#include "server/emitters/selection.h"
 #include "tests/testing/status_matchers.h"
 
 namespace gdaqd::server {
@@ -109,6 +113,115 @@ TEST(IsolineVariationTest, SameSeedGivesSameChild) {
   EXPECT_EQ(a, b);
 }
 
+// x1 == x2 + iso noise only would hide the line term; these parents differ everywhere.
+std::vector<float> RandomParams(uint64_t seed, size_t n) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> params(n);
+  for (float& v : params) v = uniform(rng);
+  return params;
+}
+
+std::vector<uint32_t> Bits(absl::Span<const float> values) {
+  std::vector<uint32_t> bits;
+  for (float v : values) bits.push_back(std::bit_cast<uint32_t>(v));
+  return bits;
+}
+
+// The documented formula, evaluated here (this file, like the library, builds with
+// -ffp-contract=off): n is the stream's first sample, z[j] its (j + 2)-th. 4,482 parameters
+// (a (64,64) PointMaze policy) cross the sampler's 256-float chunks and end on a partial one.
+TEST(IsolineVariationTest, ChildIsTheDocumentedFunctionOfItsSeed) {
+  constexpr size_t kPointMazeParams = 4482;
+  const std::vector<float> x1 = RandomParams(1, kPointMazeParams);
+  const std::vector<float> x2 = RandomParams(2, kPointMazeParams);
+  const IsolineParams params{.iso_sigma = 0.01f, .line_sigma = 0.1f};
+  constexpr uint64_t kSeed = 0x5eed;
+  GaussianStream stream(kSeed);
+  const float line_step = params.line_sigma * stream.Next();
+  std::vector<float> z(kPointMazeParams);
+  stream.Fill(absl::MakeSpan(z));
+  std::vector<float> expected(kPointMazeParams);
+  for (size_t j = 0; j < kPointMazeParams; ++j) {
+    expected[j] = x1[j] + params.iso_sigma * z[j] + line_step * (x2[j] - x1[j]);
+  }
+  std::vector<float> child(kPointMazeParams);
+  IsolineVariation(x1, x2, params, kSeed, absl::MakeSpan(child));
+  EXPECT_EQ(Bits(child), Bits(expected));
+}
+
+// Part of the reproducibility contract (gaussian.h): these bits must never change.
+TEST(IsolineVariationTest, ChildOfSeed5IsFixedForever) {
+  std::vector<float> child(kParams);
+  IsolineVariation(Parent1(), Parent2(), IsolineParams{}, uint64_t{5}, absl::MakeSpan(child));
+  EXPECT_THAT(Bits(child), ::testing::ElementsAreArray<uint32_t>(
+                               {0xbbce75e0, 0xbe96a788, 0x3f475b99, 0x3ffa3414, 0xc0356fc2,
+                                0xbde85724, 0x3f0e2354, 0x3e1014d6}));
+}
+
+TEST(IsolineVariationTest, RngOverloadUsesExactlyOneDrawAsTheSeed) {
+  std::mt19937_64 rng(21);
+  std::mt19937_64 copy = rng;
+  std::vector<float> from_rng(kParams);
+  std::vector<float> from_seed(kParams);
+  IsolineVariation(Parent1(), Parent2(), IsolineParams{}, rng, absl::MakeSpan(from_rng));
+  IsolineVariation(Parent1(), Parent2(), IsolineParams{}, uint64_t{copy()},
+                   absl::MakeSpan(from_seed));
+  EXPECT_EQ(Bits(from_rng), Bits(from_seed));
+  EXPECT_TRUE(rng == copy);
+}
+
+TEST(IsolineVariationTest, DifferentSeedsGiveDifferentChildren) {
+  std::vector<float> a(kParams);
+  std::vector<float> b(kParams);
+  IsolineVariation(Parent1(), Parent2(), IsolineParams{}, uint64_t{6}, absl::MakeSpan(a));
+  IsolineVariation(Parent1(), Parent2(), IsolineParams{}, uint64_t{7}, absl::MakeSpan(b));
+  for (int j = 0; j < kParams; ++j) EXPECT_NE(a[j], b[j]) << "param " << j;
+}
+
+TEST(IsolineVariationTest, InPlaceChildEqualsOutOfPlaceChild) {
+  const std::vector<float> x1 = RandomParams(3, 1000);
+  const std::vector<float> x2 = RandomParams(4, 1000);
+  std::vector<float> out_of_place(x1.size());
+  IsolineVariation(x1, x2, IsolineParams{}, uint64_t{8}, absl::MakeSpan(out_of_place));
+  std::vector<float> in_place = x1;
+  IsolineVariation(in_place, x2, IsolineParams{}, uint64_t{8}, absl::MakeSpan(in_place));
+  EXPECT_EQ(Bits(in_place), Bits(out_of_place));
+}
+
+// Successive children of one caller RNG (as EmitIsoline makes them) have independent noise:
+// the Pearson correlation of two children's noise vectors is ~N(0, 1/kLength).
+TEST(IsolineVariationTest, NoiseOfSuccessiveChildrenIsUncorrelated) {
+  constexpr int kLength = 4482;
+  constexpr int kPairs = 200;
+  const std::vector<float> zeros(kLength, 0.0f);
+  const IsolineParams params{.iso_sigma = 1.0f, .line_sigma = 1.0f};  // x1 == x2: no line term
+  std::mt19937_64 rng(17);
+  auto correlation = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double ab = 0, aa = 0, bb = 0;  // the noise has mean 0
+    for (size_t j = 0; j < a.size(); ++j) {
+      ab += static_cast<double>(a[j]) * b[j];
+      aa += static_cast<double>(a[j]) * a[j];
+      bb += static_cast<double>(b[j]) * b[j];
+    }
+    return ab / std::sqrt(aa * bb);
+  };
+  constexpr double kStandardErrors = 5.0;
+  const double per_pair = kStandardErrors / std::sqrt(kLength);
+  std::vector<float> previous(kLength);
+  IsolineVariation(zeros, zeros, params, rng, absl::MakeSpan(previous));
+  double sum = 0;
+  for (int i = 0; i < kPairs; ++i) {
+    std::vector<float> next(kLength);
+    IsolineVariation(zeros, zeros, params, rng, absl::MakeSpan(next));
+    const double r = correlation(previous, next);
+    ASSERT_NEAR(r, 0.0, per_pair) << "pair " << i;
+    sum += r;
+    previous = std::move(next);
+  }
+  EXPECT_NEAR(sum / kPairs, 0.0, per_pair / std::sqrt(kPairs));
+}
+
 // ---- EmitIsoline ----
 
 // 4 cells over [0, 4], kParams params; cells 0 and 2 hold Parent1 and Parent2.
@@ -160,6 +273,25 @@ TEST(EmitIsolineTest, ZeroSigmasCopyElitesOfTheArchive) {
   // Both elites are used as first parent (each with probability 1/2 per child).
   EXPECT_GT(from_first, 0);
   EXPECT_LT(from_first, 50);
+}
+
+// The documented order of draws: both parent selections, then one seed per child.
+TEST(EmitIsolineTest, ChildrenAreIsolineVariationsOfTheSelectedParentsInOrder) {
+  const std::unique_ptr<ArchiveInterface> archive = MakeArchive(true);
+  std::mt19937_64 rng(9);
+  std::mt19937_64 replay = rng;
+  std::vector<float> children;
+  GDAQD_ASSERT_OK(EmitIsoline(*archive, 6, IsolineParams{}, rng, &children));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::vector<int64_t> first, SelectUniform(*archive, 6, replay));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::vector<int64_t> second, SelectUniform(*archive, 6, replay));
+  std::vector<float> expected(6 * kParams);
+  for (int i = 0; i < 6; ++i) {
+    IsolineVariation(archive->elite(first[i])->params, archive->elite(second[i])->params,
+                     IsolineParams{}, replay,
+                     absl::MakeSpan(expected).subspan(i * kParams, kParams));
+  }
+  EXPECT_EQ(Bits(children), Bits(expected));
+  EXPECT_TRUE(rng == replay);
 }
 
 }  // namespace

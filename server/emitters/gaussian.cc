@@ -1,0 +1,238 @@
+#include "server/emitters/gaussian.h"
+
+#include <array>
+#include <bit>
+#include <cstdint>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+#include "absl/types/span.h"
+
+// The reproducibility contract (gaussian.h) needs IEEE-exact arithmetic.
+#if defined(__FAST_MATH__)
+#error "server/emitters/gaussian.cc must not be built with -ffast-math"
+#endif
+
+namespace gdaqd::server {
+namespace gaussian_internal {
+namespace {
+
+// ---- Deterministic elementary functions (constexpr: they also build the tables) ----
+
+// fdlibm's split of ln 2: kLn2Hi has 32 significant bits, so k * kLn2Hi is exact for |k| < 2^20.
+constexpr double kLn2Hi = 6.93147180369123816490e-01;
+constexpr double kLn2Lo = 1.90821492927058770002e-10;
+constexpr double kLog2E = 1.44269504088896338700e+00;
+constexpr double kSqrt2 = 1.41421356237309514547e+00;
+
+// 2^k for k in [-1022, 1023].
+constexpr double Pow2(int k) {
+  return std::bit_cast<double>(static_cast<uint64_t>(k + 1023) << 52);
+}
+
+// 1/n! for n = 0..13, each the double nearest the exact value (n! is exact in double).
+constexpr std::array<double, 14> MakeExpCoefficients() {
+  std::array<double, 14> c{};
+  double factorial = 1.0;
+  for (int n = 0; n < 14; ++n) {
+    if (n > 0) factorial *= n;
+    c[n] = 1.0 / factorial;
+  }
+  return c;
+}
+constexpr std::array<double, 14> kExpCoefficients = MakeExpCoefficients();
+
+// exp(x) = 2^k e^r with |r| <= ln2 / 2; e^r by its Taylor polynomial of degree 13 (truncation
+// error below 1e-17), in Horner form.
+constexpr double ExpImpl(double x) {
+  if (x < -708.0) return 0.0;
+  const double kd = x * kLog2E;
+  const int k = static_cast<int>(kd < 0.0 ? kd - 0.5 : kd + 0.5);
+  const double r = (x - k * kLn2Hi) - k * kLn2Lo;
+  double p = kExpCoefficients[13];
+  for (int n = 12; n >= 0; --n) p = p * r + kExpCoefficients[n];
+  return p * Pow2(k);
+}
+
+// 1/(2n + 1) for n = 0..11, the coefficients of atanh(s)/s in s^2.
+constexpr std::array<double, 12> MakeLogCoefficients() {
+  std::array<double, 12> c{};
+  for (int n = 0; n < 12; ++n) c[n] = 1.0 / (2 * n + 1);
+  return c;
+}
+constexpr std::array<double, 12> kLogCoefficients = MakeLogCoefficients();
+
+// log(x) = e ln 2 + log(m) with m in [sqrt(1/2), sqrt(2)]; log(m) = 2 atanh(s),
+// s = (m - 1) / (m + 1), |s| <= 0.172, by its series to s^23 (truncation error below 1e-19).
+// x must be finite, positive and normal.
+constexpr double LogImpl(double x) {
+  const uint64_t bits = std::bit_cast<uint64_t>(x);
+  int e = static_cast<int>(bits >> 52) - 1023;
+  double m = std::bit_cast<double>((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+  if (m > kSqrt2) {
+    m *= 0.5;
+    ++e;
+  }
+  const double s = (m - 1.0) / (m + 1.0);
+  const double z = s * s;
+  double p = kLogCoefficients[11];
+  for (int n = 10; n >= 0; --n) p = p * z + kLogCoefficients[n];
+  return e * kLn2Hi + (e * kLn2Lo + 2.0 * s * p);
+}
+
+// sqrt(x) for x > 0 by Newton's iteration from above (monotone, so it stops when it stalls).
+// Only the tables use it, at compile time.
+constexpr double SqrtImpl(double x) {
+  double y = x > 1.0 ? x : 1.0;
+  for (int i = 0; i < 2000; ++i) {
+    const double next = 0.5 * (y + x / y);
+    if (next >= y) break;
+    y = next;
+  }
+  return y;
+}
+
+// ---- Ziggurat tables (Marsaglia & Tsang 2000, 256 layers) ----
+
+constexpr double kR = 3.6541528853610088;    // x[1], where the tail starts
+constexpr double kV = 4.928673233974655e-3;  // area of every layer, tail included in layer 0
+
+struct Tables {
+  std::array<double, kLayers + 1> x{};  // layer edges, x[0] > x[1] = kR > ... > x[256] = 0
+  std::array<double, kLayers + 1> f{};  // exp(-x[i]^2 / 2), f[256] = 1
+  std::array<double, kLayers> w{};      // x[i] * 2^-24: half the width of one of 2^23 slots
+};
+
+constexpr Tables MakeTables() {
+  Tables t;
+  t.x[0] = kV / ExpImpl(-0.5 * kR * kR);
+  t.x[1] = kR;
+  for (int i = 1; i < kLayers - 1; ++i) {
+    t.x[i + 1] = SqrtImpl(-2.0 * LogImpl(kV / t.x[i] + ExpImpl(-0.5 * t.x[i] * t.x[i])));
+  }
+  t.x[kLayers] = 0.0;
+  for (int i = 0; i <= kLayers; ++i) t.f[i] = ExpImpl(-0.5 * t.x[i] * t.x[i]);
+  for (int i = 0; i < kLayers; ++i) t.w[i] = t.x[i] * 0x1p-24;
+  return t;
+}
+
+constexpr Tables kTables = MakeTables();
+
+}  // namespace
+
+const std::array<double, kLayers + 1>& LayerEdges() { return kTables.x; }
+const std::array<double, kLayers + 1>& LayerDensities() { return kTables.f; }
+double Exp(double x) { return ExpImpl(x); }
+double Log(double x) { return LogImpl(x); }
+
+uint64_t SplitMix64(uint64_t* state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace gaussian_internal
+
+namespace {
+
+using gaussian_internal::kLayers;
+using gaussian_internal::kR;
+using gaussian_internal::kTables;
+
+// xoshiro256++ 1.0 (https://prng.di.unimi.it/xoshiro256plusplus.c).
+inline uint64_t XoshiroNext(std::array<uint64_t, 4>& s) {
+  const uint64_t result = std::rotl(s[0] + s[3], 23) + s[0];
+  const uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = std::rotl(s[3], 45);
+  return result;
+}
+
+// A uniform double in (0, 1) from one fresh word.
+inline double OpenUniform(std::array<uint64_t, 4>& s) {
+  return (static_cast<double>(XoshiroNext(s) >> 11) + 0.5) * 0x1p-53;
+}
+
+// (float)x with the sign bit of candidate c.
+inline float WithSign(double x, uint32_t c) {
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(static_cast<float>(x)) ^ (c & 0x80000000u));
+}
+
+// The magnitude candidate c proposes: the midpoint of its 23-bit slot in [0, x[layer]).
+inline double Magnitude(uint32_t c) {
+  return static_cast<double>(((c >> 7) & 0xfffffeu) | 1u) * kTables.w[c & (kLayers - 1)];
+}
+
+// Everything after a failed fast-path test: the tail, the wedges and rejections.
+ABSL_ATTRIBUTE_NOINLINE float SlowPath(uint32_t c, std::array<uint64_t, 4>& s) {
+  for (;;) {
+    const uint32_t i = c & (kLayers - 1);
+    const double x = Magnitude(c);
+    if (x < kTables.x[i + 1]) return WithSign(x, c);
+    if (i == 0) return WithSign(gaussian_internal::SampleTail(s), c);
+    const double y = kTables.f[i] + OpenUniform(s) * (kTables.f[i + 1] - kTables.f[i]);
+    if (y < gaussian_internal::Exp(-0.5 * x * x)) return WithSign(x, c);
+    c = static_cast<uint32_t>(XoshiroNext(s));
+  }
+}
+
+// One normal from candidate c; the fast path is inlined into the callers' loops. The slow path
+// works on a copy of the state, so that `s` never has its address taken and can stay in
+// registers across a loop.
+inline float FromCandidate(uint32_t c, std::array<uint64_t, 4>& s) {
+  const double x = Magnitude(c);
+  if (ABSL_PREDICT_TRUE(x < kTables.x[(c & (kLayers - 1)) + 1])) return WithSign(x, c);
+  std::array<uint64_t, 4> copy = s;
+  const float result = SlowPath(c, copy);
+  s = copy;
+  return result;
+}
+
+}  // namespace
+
+// Marsaglia's tail method: r + a, with a ~ Exponential(r) accepted when a^2 < 2b.
+double gaussian_internal::SampleTail(std::array<uint64_t, 4>& xoshiro_state) {
+  for (;;) {
+    const double a = -Log(OpenUniform(xoshiro_state)) / kR;
+    const double b = -Log(OpenUniform(xoshiro_state));
+    if (b + b > a * a) return kR + a;
+  }
+}
+
+GaussianStream::GaussianStream(uint64_t seed) {
+  for (uint64_t& word : state_) word = gaussian_internal::SplitMix64(&seed);
+}
+
+uint64_t GaussianStream::NextWord() { return XoshiroNext(state_); }
+
+float GaussianStream::Next() {
+  if (has_pending_half_) {
+    has_pending_half_ = false;
+    return FromCandidate(pending_half_, state_);
+  }
+  const uint64_t word = XoshiroNext(state_);
+  pending_half_ = static_cast<uint32_t>(word >> 32);
+  has_pending_half_ = true;
+  return FromCandidate(static_cast<uint32_t>(word), state_);
+}
+
+void GaussianStream::Fill(absl::Span<float> out) {
+  size_t j = 0;
+  if (has_pending_half_ && !out.empty()) out[j++] = Next();
+  // Two normals per word; the state lives in a local so that it stays in registers.
+  std::array<uint64_t, 4> s = state_;
+  for (; j + 2 <= out.size(); j += 2) {
+    const uint64_t word = XoshiroNext(s);
+    out[j] = FromCandidate(static_cast<uint32_t>(word), s);
+    out[j + 1] = FromCandidate(static_cast<uint32_t>(word >> 32), s);
+  }
+  state_ = s;
+  if (j < out.size()) out[j] = Next();
+}
+
+}  // namespace gdaqd::server
