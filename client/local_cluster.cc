@@ -62,10 +62,10 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
   std::unique_ptr<LocalCluster> cluster(new LocalCluster());
   std::string state_dir = options.state_dir;
   if (state_dir.empty()) {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "gdaqd-state-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "gdaqd-state-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) {
-      return absl::InternalError(absl::StrCat("cannot create a temporary state directory ", pattern));
+      return absl::InternalError(
+          absl::StrCat("cannot create a temporary state directory ", pattern));
     }
     state_dir = cluster->temporary_state_dir_ = pattern;
   }

@@ -16,11 +16,11 @@ namespace gdaqd::client {
 struct LocalClusterOptions {
   int workers = 2;
   int threads_per_worker = 1;
-  std::string log_dir;        // server.log, worker_<i>.log; empty = inherit stderr
+  std::string log_dir;  // server.log, worker_<i>.log; empty = inherit stderr
   // The coordinator's --state_dir; empty = a fresh temporary directory removed by Stop().
   std::string state_dir;
   std::vector<std::string> server_args;  // extra coordinator flags (tests)
-  std::string server_binary;  // empty = found next to this executable (see FindBinary)
+  std::string server_binary;             // empty = found next to this executable (see FindBinary)
   std::string worker_binary;
   absl::Duration start_timeout = absl::Seconds(30);
 };

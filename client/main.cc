@@ -218,7 +218,8 @@ int Run(const std::string& config_path) {
 int Replay(const std::string& dir) {
   const int64_t cell = absl::GetFlag(FLAGS_cell);
   if (cell < 0) return Fail(absl::InvalidArgumentError("replay needs --cell N (N >= 0)"));
-  absl::StatusOr<gdaqd::client::ReplayResult> result = gdaqd::client::ReplayElite(dir, cell, absl::GetFlag(FLAGS_out));
+  absl::StatusOr<gdaqd::client::ReplayResult> result =
+      gdaqd::client::ReplayElite(dir, cell, absl::GetFlag(FLAGS_out));
   if (!result.ok()) return Fail(result.status());
   std::printf("cell %lld: fitness %.9g (archived %.9g), descriptor", static_cast<long long>(cell),
               result->fitness, result->archived_fitness);

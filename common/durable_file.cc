@@ -14,8 +14,7 @@
 namespace gdaqd::common {
 
 absl::Status ErrnoError(int error, absl::string_view what, const std::string& path) {
-  return absl::ErrnoToStatus(error,
-                             absl::StrCat(what, " ", path));
+  return absl::ErrnoToStatus(error, absl::StrCat(what, " ", path));
 }
 
 absl::StatusOr<DurableFileWriter> DurableFileWriter::Open(std::string path) {
@@ -112,7 +111,8 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, int64_t ma
     return absl::FailedPreconditionError(absl::StrCat(path, " is a directory"));
   }
   std::string contents;
-  if (info.st_size > 0) contents.reserve(static_cast<size_t>(std::min<int64_t>(info.st_size, max_bytes)));
+  if (info.st_size > 0)
+    contents.reserve(static_cast<size_t>(std::min<int64_t>(info.st_size, max_bytes)));
   char buffer[1 << 16];
   while (true) {
     const ssize_t n = ::read(fd, buffer, sizeof(buffer));

@@ -11,13 +11,13 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "common/thread.h"
-#include "server/models/matmul_rate.h"
 #include "server/algorithms/resource_estimate.h"
+#include "server/models/matmul_rate.h"
 #include "server/service/coordinator.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -76,7 +76,8 @@ int WaitForTerminationSignal() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("gdaqd coordinator: gdaqd-server --listen HOST:PORT --state_dir DIR");
+  absl::SetProgramUsageMessage(
+      "gdaqd coordinator: gdaqd-server --listen HOST:PORT --state_dir DIR");
   absl::ParseCommandLine(argc, argv);
   gdaqd::common::InitLogging(argv[0], absl::GetFlag(FLAGS_verbosity));
   // Debian's abseil is built without NDEBUG, so every Mutex lock pays for deadlock-cycle
@@ -103,13 +104,13 @@ int main(int argc, char** argv) {
   options.admission.max_experiment_bytes = absl::GetFlag(FLAGS_max_experiment_bytes);
   options.admission.memory_budget_bytes = absl::GetFlag(FLAGS_memory_budget);
   if (const int hold = absl::GetFlag(FLAGS_test_hold_checkpoint_write); hold > 0) {
-    options.storage.mid_write_hook = [hold, writes = std::make_shared<std::atomic<int>>(0)](
-                                         const std::string& tmp_path) {
-      if (++*writes != hold) return;
-      std::printf("GDAQD_CHECKPOINT_HOLD %s\n", tmp_path.c_str());
-      std::fflush(stdout);
-      while (true) pause();  // until killed
-    };
+    options.storage.mid_write_hook =
+        [hold, writes = std::make_shared<std::atomic<int>>(0)](const std::string& tmp_path) {
+          if (++*writes != hold) return;
+          std::printf("GDAQD_CHECKPOINT_HOLD %s\n", tmp_path.c_str());
+          std::fflush(stdout);
+          while (true) pause();  // until killed
+        };
   }
   absl::StatusOr<std::unique_ptr<gdaqd::server::Coordinator>> coordinator =
       gdaqd::server::Coordinator::Start(options);

@@ -10,10 +10,10 @@
 #include <random>
 #include <string>
 #include <vector>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/archive/archive_interface.h"
 #include "server/models/replay_buffer.h"
 

@@ -103,8 +103,8 @@ absl::StatusOr<std::unique_ptr<Experiment>> Experiment::Restore(
   if (!record_bytes.ok()) return record_bytes.status();
   gdaqd::v1::ExperimentRecord record;
   if (!record.ParseFromString(*record_bytes) || record.status().id() != ExperimentId(number)) {
-    return absl::DataLossError(
-        absl::StrCat(checkpoint.path, ": the experiment record does not parse or names another id"));
+    return absl::DataLossError(absl::StrCat(
+        checkpoint.path, ": the experiment record does not parse or names another id"));
   }
   std::unique_ptr<Experiment> experiment(
       new Experiment(number, record.status().config(), evaluator, options));
@@ -174,8 +174,7 @@ absl::StatusOr<std::unique_ptr<storage::ExportReader>> Experiment::Export() cons
   {
     absl::MutexLock archive_lock(&archive_mu_);
     absl::MutexLock lock(&mu_);
-    if (algorithm_ != nullptr || options_.state_dir == nullptr ||
-        !IsFinalState(status_.state())) {
+    if (algorithm_ != nullptr || options_.state_dir == nullptr || !IsFinalState(status_.state())) {
       std::vector<int> cells_per_dim;
       if (config_.archive().type() != gdaqd::v1::ArchiveConfig::CVT) {
         cells_per_dim.assign(config_.archive().cells_per_dim().begin(),
@@ -244,13 +243,12 @@ absl::Status Experiment::WriteCheckpoint(bool with_algorithm, absl::Span<const f
                            config_.archive().cells_per_dim().end());
     }
     export_bytes = storage::SerializeArchiveExport(
-        status_, history_, algorithm_ != nullptr ? &algorithm_->archive() : nullptr,
-        cells_per_dim);
+        status_, history_, algorithm_ != nullptr ? &algorithm_->archive() : nullptr, cells_per_dim);
     gdaqd::v1::ExperimentRecord record = run_;
     *record.mutable_status() = status_;
     for (const auto& row : history_) *record.add_history() = row;
-    record.set_pending_params(std::string(reinterpret_cast<const char*>(pending.data()),
-                                          pending.size() * sizeof(float)));
+    record.set_pending_params(
+        std::string(reinterpret_cast<const char*>(pending.data()), pending.size() * sizeof(float)));
     record.set_pending_count(pending_count);
     if (run_start_ != absl::InfinitePast()) {
       record.set_wall_seconds(wall_base_ + absl::ToDoubleSeconds(absl::Now() - run_start_));
@@ -263,8 +261,8 @@ absl::Status Experiment::WriteCheckpoint(bool with_algorithm, absl::Span<const f
   GDAQD_RETURN_IF_ERROR(options_.state_dir->WriteCheckpoint(number_, sections));
   last_checkpoint_ = absl::Now();
   VLOG(1) << "checkpoint id=" << id_ << " iteration=" << run_.iteration()
-          << " pending=" << pending_count << " bytes="
-          << record_bytes.size() + export_bytes.size() + algorithm_bytes.size()
+          << " pending=" << pending_count
+          << " bytes=" << record_bytes.size() + export_bytes.size() + algorithm_bytes.size()
           << " seconds=" << absl::ToDoubleSeconds(last_checkpoint_ - started);
   return absl::OkStatus();
 }
@@ -355,8 +353,7 @@ absl::Status Experiment::RunLoop() {
             << " algorithm=" << gdaqd::v1::Algorithm_Name(config_.algorithm())
             << " budget=" << config_.budget().max_evaluations()
             << " params=" << algorithm->layout().num_params()
-            << " resumed_at_iteration=" << run_.iteration()
-            << " pending=" << run_.pending_count();
+            << " resumed_at_iteration=" << run_.iteration() << " pending=" << run_.pending_count();
 
   EvalRequest request;
   request.experiment_id = id_;
@@ -387,8 +384,7 @@ absl::StatusOr<int64_t> Experiment::TakeBatch(QdAlgorithm* algorithm, int64_t it
     if (run_.pending_params().size() != request->params.size() * sizeof(float)) {
       return absl::DataLossError("the checkpoint's pending batch has the wrong size");
     }
-    std::memcpy(request->params.data(), run_.pending_params().data(),
-                run_.pending_params().size());
+    std::memcpy(request->params.data(), run_.pending_params().data(), run_.pending_params().size());
     run_.clear_pending_params();
     run_.set_pending_count(0);
     return count;

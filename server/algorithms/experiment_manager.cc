@@ -62,8 +62,9 @@ absl::StatusOr<int> ExperimentManager::RestoreAll() {
     absl::StatusOr<storage::StateDir::LoadedCheckpoint> checkpoint =
         options_.state_dir->OpenNewestCheckpoint(number);
     absl::StatusOr<std::unique_ptr<Experiment>> experiment =
-        checkpoint.ok() ? Experiment::Restore(number, *checkpoint, evaluator_, ExperimentOptionsFor())
-                        : absl::StatusOr<std::unique_ptr<Experiment>>(checkpoint.status());
+        checkpoint.ok()
+            ? Experiment::Restore(number, *checkpoint, evaluator_, ExperimentOptionsFor())
+            : absl::StatusOr<std::unique_ptr<Experiment>>(checkpoint.status());
     if (!experiment.ok()) {
       LOG(ERROR) << "experiment_not_restored id=" << ExperimentId(number)
                  << " error=" << experiment.status();
@@ -184,7 +185,8 @@ absl::Status ExperimentManager::Delete(const std::string& id) {
     if (restoring_) return CheckServing();
     auto it = experiments_.find(number);
     if (number == 0 || it == experiments_.end()) {
-      return absl::NotFoundError(absl::StrCat("no experiment '", absl::CHexEscape(id.substr(0, 64)), "'"));
+      return absl::NotFoundError(
+          absl::StrCat("no experiment '", absl::CHexEscape(id.substr(0, 64)), "'"));
     }
     if (!it->second->finished()) {
       return absl::FailedPreconditionError(

@@ -87,7 +87,7 @@ class ExperimentManager {
   mutable absl::Mutex mu_;
   std::map<int64_t, std::shared_ptr<Experiment>> experiments_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, int64_t> estimated_bytes_ ABSL_GUARDED_BY(mu_);  // per experiment number
-  int64_t next_number_ ABSL_GUARDED_BY(mu_) = 1;  // without a state directory
+  int64_t next_number_ ABSL_GUARDED_BY(mu_) = 1;                     // without a state directory
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   bool restoring_ ABSL_GUARDED_BY(mu_);
 };

@@ -145,10 +145,10 @@ TEST(ExperimentManagerTest, PagesCoverEveryExperimentOnce) {
     token = page.next_page_token;
   } while (!token.empty());
   EXPECT_THAT(seen, ::testing::ElementsAre("exp-1", "exp-2", "exp-3", "exp-4", "exp-5"));
-  EXPECT_THAT(manager.ListPage(1001, ""), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                  ::testing::StartsWith("page_size")));
-  EXPECT_THAT(manager.ListPage(0, "bogus"), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                    ::testing::StartsWith("page_token")));
+  EXPECT_THAT(manager.ListPage(1001, ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::StartsWith("page_size")));
+  EXPECT_THAT(manager.ListPage(0, "bogus"),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::StartsWith("page_token")));
 }
 
 TEST(ExperimentManagerTest, DeleteOnlyFinishedAndNeverReuseTheId) {
@@ -159,8 +159,8 @@ TEST(ExperimentManagerTest, DeleteOnlyFinishedAndNeverReuseTheId) {
     ExperimentManager manager(&evaluator, StoredOptions(state.get(), absl::Seconds(60)));
     GDAQD_ASSERT_OK(manager.RestoreAll().status());
     GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, manager.Submit(Config(100'000'000)));
-    EXPECT_THAT(manager.Delete(id), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                             ::testing::HasSubstr("cancel it")));
+    EXPECT_THAT(manager.Delete(id),
+                StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::HasSubstr("cancel it")));
     GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get(id));
     experiment->Cancel();
     ASSERT_TRUE(experiment->WaitFinished(kWait));
@@ -290,8 +290,7 @@ TEST(ExperimentManagerAdmissionTest, RefusesWhatItCannotHoldAndNamesTheLimit) {
 
 TEST(ExperimentManagerAdmissionTest, MemoryBudgetCountsUnfinishedExperimentsOnly) {
   LocalEvaluator evaluator(1);
-  GDAQD_ASSERT_OK_AND_ASSIGN(ResourceEstimate one,
-                             EstimateExperimentResources([] {
+  GDAQD_ASSERT_OK_AND_ASSIGN(ResourceEstimate one, EstimateExperimentResources([] {
                                gdaqd::v1::ExperimentConfig c = Config(100'000'000);
                                common::ApplyDefaults(&c);
                                return c;
@@ -300,8 +299,9 @@ TEST(ExperimentManagerAdmissionTest, MemoryBudgetCountsUnfinishedExperimentsOnly
   options.admission.memory_budget_bytes = one.total * 3 / 2;
   ExperimentManager manager(&evaluator, options);
   GDAQD_ASSERT_OK_AND_ASSIGN(std::string first, manager.Submit(Config(100'000'000)));
-  EXPECT_THAT(manager.Submit(Config(100'000'000)),
-              StatusIs(absl::StatusCode::kResourceExhausted, ::testing::HasSubstr("--memory_budget")));
+  EXPECT_THAT(
+      manager.Submit(Config(100'000'000)),
+      StatusIs(absl::StatusCode::kResourceExhausted, ::testing::HasSubstr("--memory_budget")));
   GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get(first));
   experiment->Cancel();
   ASSERT_TRUE(experiment->WaitFinished(kWait));

@@ -32,7 +32,7 @@ struct CoordinatorOptions {
   int max_export_streams = ExperimentServiceImpl::kDefaultMaxExportStreams;
   AdmissionLimits admission;  // --max_experiment_bytes, --memory_budget
   Scheduler::Options scheduler;
-  WorkerServiceOptions workers;  // hello deadline
+  WorkerServiceOptions workers;        // hello deadline
   storage::StateDir::Options storage;  // test hooks
 };
 

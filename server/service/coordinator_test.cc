@@ -29,11 +29,10 @@ std::pair<grpc::Status, std::string> RawCall(const std::string& address, const s
   grpc::ByteBuffer request(&slice, 1), response;
   absl::Notification done;
   grpc::Status status;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+    status = std::move(s);
+    done.Notify();
+  });
   done.WaitForNotification();
   std::vector<grpc::Slice> slices;
   std::string bytes;
@@ -52,8 +51,8 @@ TEST(CoordinatorTest, HealthIsServingAfterRestore) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto coordinator, Coordinator::Start(options));
   // HealthCheckRequest{service: ""} is the empty message; HealthCheckResponse{status: SERVING}
   // is field 1 varint 1.
-  auto [status, response] = RawCall(absl::StrCat("127.0.0.1:", coordinator->port()),
-                                    "/grpc.health.v1.Health/Check", "");
+  auto [status, response] =
+      RawCall(absl::StrCat("127.0.0.1:", coordinator->port()), "/grpc.health.v1.Health/Check", "");
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response, std::string("\x08\x01", 2));
   // A second coordinator on the same state directory is refused, naming the directory.

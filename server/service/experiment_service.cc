@@ -148,9 +148,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<ExportArchiveRespons
 template <typename Message>
 class ErrorReactor final : public grpc::ServerWriteReactor<Message> {
  public:
-  explicit ErrorReactor(const absl::Status& status) {
-    this->Finish(common::ToGrpcStatus(status));
-  }
+  explicit ErrorReactor(const absl::Status& status) { this->Finish(common::ToGrpcStatus(status)); }
   void OnDone() override { delete this; }
 };
 
@@ -225,9 +223,9 @@ grpc::ServerWriteReactor<ExportArchiveResponse>* ExperimentServiceImpl::ExportAr
     --export_streams_;
     return new ErrorReactor<ExportArchiveResponse>(reader.status());
   }
-  return new ExportReactor(
-      std::move(reader).value(),
-      static_cast<int32_t>(scheduler_->stats().connected_workers), &export_streams_);
+  return new ExportReactor(std::move(reader).value(),
+                           static_cast<int32_t>(scheduler_->stats().connected_workers),
+                           &export_streams_);
 }
 
 }  // namespace gdaqd::server

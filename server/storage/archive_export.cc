@@ -105,11 +105,11 @@ absl::StatusOr<bool> ExportReader::Next(gdaqd::v1::ExportArchiveResponse* out) {
   if (absl::Status status = ReadExactly(reinterpret_cast<char*>(prefix), 4); !status.ok()) {
     return status;
   }
-  const uint32_t length = prefix[0] | (prefix[1] << 8) | (prefix[2] << 16) |
-                          (static_cast<uint32_t>(prefix[3]) << 24);
+  const uint32_t length =
+      prefix[0] | (prefix[1] << 8) | (prefix[2] << 16) | (static_cast<uint32_t>(prefix[3]) << 24);
   if (length > static_cast<uint32_t>(common::kMaxGrpcMessageBytes)) {
-    return absl::DataLossError(absl::StrCat("archive export: a message of ", length,
-                                            " bytes is over the gRPC limit"));
+    return absl::DataLossError(
+        absl::StrCat("archive export: a message of ", length, " bytes is over the gRPC limit"));
   }
   buffer_.resize(length);
   if (absl::Status status = ReadExactly(buffer_.data(), length); !status.ok()) return status;

@@ -43,7 +43,7 @@ class ExportReader {
   ExportReader() = default;
   absl::Status ReadExactly(char* out, uint64_t n);
 
-  std::string bytes_;  // FromBytes
+  std::string bytes_;   // FromBytes
   std::ifstream file_;  // FromFile
   bool from_file_ = false;
   uint64_t position_ = 0, end_ = 0;  // within bytes_ or the file

@@ -52,12 +52,13 @@ absl::Status Corrupt(const std::string& path, absl::string_view problem) {
 absl::Status WriteCheckpointFile(const std::string& path, const std::vector<Section>& sections,
                                  const MidWriteHook& hook) {
   uint64_t payload_bytes = 0;
-  for (const Section& section : sections) payload_bytes += kSectionHeaderBytes + section.bytes.size();
+  for (const Section& section : sections)
+    payload_bytes += kSectionHeaderBytes + section.bytes.size();
   absl::StatusOr<common::DurableFileWriter> writer = common::DurableFileWriter::Open(path);
   if (!writer.ok()) return writer.status();
-  const std::string header = absl::StrCat(absl::string_view(kCheckpointMagic, kMagicBytes),
-                                          LittleEndian(kCheckpointFormatVersion),
-                                          LittleEndian(payload_bytes));
+  const std::string header =
+      absl::StrCat(absl::string_view(kCheckpointMagic, kMagicBytes),
+                   LittleEndian(kCheckpointFormatVersion), LittleEndian(payload_bytes));
   if (absl::Status status = writer->Append(header); !status.ok()) return status;
   uint32_t crc = static_cast<uint32_t>(crc32(0, nullptr, 0));
   uint64_t written = 0;
@@ -65,7 +66,8 @@ absl::Status WriteCheckpointFile(const std::string& path, const std::vector<Sect
   auto append = [&](absl::string_view bytes) -> absl::Status {
     while (!bytes.empty()) {
       size_t n = std::min(bytes.size(), kBlockBytes);
-      if (!hooked && written < payload_bytes / 2) n = std::min<uint64_t>(n, payload_bytes / 2 - written);
+      if (!hooked && written < payload_bytes / 2)
+        n = std::min<uint64_t>(n, payload_bytes / 2 - written);
       const absl::string_view block = bytes.substr(0, n);
       crc = Crc(crc, block);
       if (absl::Status status = writer->Append(block); !status.ok()) return status;
@@ -88,8 +90,7 @@ absl::Status WriteCheckpointFile(const std::string& path, const std::vector<Sect
   return writer->Commit();
 }
 
-absl::StatusOr<std::map<uint32_t, SectionLocation>> VerifyCheckpointFile(
-    const std::string& path) {
+absl::StatusOr<std::map<uint32_t, SectionLocation>> VerifyCheckpointFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return common::ErrnoError(errno, "cannot open", path);
   in.seekg(0, std::ios::end);
@@ -137,7 +138,8 @@ absl::StatusOr<std::map<uint32_t, SectionLocation>> VerifyCheckpointFile(
     const uint32_t tag = FromLittleEndian<uint32_t>(section_header);
     const uint64_t length = FromLittleEndian<uint64_t>(section_header + 4);
     offset += kSectionHeaderBytes;
-    if (length > end - offset) return Corrupt(path, absl::StrCat("section ", tag, " runs past the payload"));
+    if (length > end - offset)
+      return Corrupt(path, absl::StrCat("section ", tag, " runs past the payload"));
     sections[tag] = SectionLocation{offset, length};
     offset += length;
   }

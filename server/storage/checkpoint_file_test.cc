@@ -28,10 +28,10 @@ std::string FreshDir(const std::string& name) {
 std::string WriteSample(const std::string& dir) {
   const std::string path = dir + "/c.ckpt";
   const std::string big(3 << 20, 'b');  // spans several CRC blocks
-  EXPECT_TRUE(WriteCheckpointFile(path, {{kRecordSection, "record"},
-                                         {kAlgorithmSection, big},
-                                         {kArchiveExportSection, ""}})
-                  .ok());
+  EXPECT_TRUE(
+      WriteCheckpointFile(
+          path, {{kRecordSection, "record"}, {kAlgorithmSection, big}, {kArchiveExportSection, ""}})
+          .ok());
   return path;
 }
 

@@ -27,7 +27,8 @@ constexpr char kCheckpointPrefix[] = "checkpoint-";
 constexpr char kCheckpointSuffix[] = ".ckpt";
 constexpr int kCheckpointsKept = 2;
 
-absl::Status FsError(const std::error_code& error, absl::string_view what, const std::string& path) {
+absl::Status FsError(const std::error_code& error, absl::string_view what,
+                     const std::string& path) {
   return common::ErrnoError(error.value(), what, path);
 }
 
@@ -45,8 +46,7 @@ void RemoveTemporaries(const fs::path& dir) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<StateDir>> StateDir::Open(const std::string& dir,
-                                                         Options options) {
+absl::StatusOr<std::unique_ptr<StateDir>> StateDir::Open(const std::string& dir, Options options) {
   std::error_code error;
   fs::create_directories(fs::path(dir) / "experiments", error);
   if (error) return FsError(error, "cannot create state directory", dir);
@@ -55,14 +55,14 @@ absl::StatusOr<std::unique_ptr<StateDir>> StateDir::Open(const std::string& dir,
   if (lock_fd < 0) return common::ErrnoError(errno, "cannot open", lock_path);
   if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(lock_fd);
-    return absl::FailedPreconditionError(
-        absl::StrCat("state directory ", dir,
-                     " is in use by another gdaqd-server (it holds ", lock_path, ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state directory ", dir, " is in use by another gdaqd-server (it holds ", lock_path, ")"));
   }
   RemoveTemporaries(dir);
   // The next number: what next_id says, but never below an existing experiment's number.
   int64_t next = 1;
-  absl::StatusOr<std::string> text = common::ReadFileToString((fs::path(dir) / "next_id").string(), 64);
+  absl::StatusOr<std::string> text =
+      common::ReadFileToString((fs::path(dir) / "next_id").string(), 64);
   if (text.ok()) {
     int64_t stored = 0;
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &stored) && stored > 0) next = stored;
@@ -119,9 +119,9 @@ std::vector<std::pair<int64_t, std::string>> StateDir::Checkpoints(int64_t numbe
       continue;
     }
     int64_t seq = 0;
-    const std::string digits = name.substr(sizeof(kCheckpointPrefix) - 1,
-                                           name.size() - (sizeof(kCheckpointPrefix) - 1) -
-                                               (sizeof(kCheckpointSuffix) - 1));
+    const std::string digits =
+        name.substr(sizeof(kCheckpointPrefix) - 1, name.size() - (sizeof(kCheckpointPrefix) - 1) -
+                                                       (sizeof(kCheckpointSuffix) - 1));
     if (absl::SimpleAtoi(digits, &seq)) out.emplace_back(seq, it->path().string());
   }
   std::sort(out.begin(), out.end());
@@ -142,9 +142,9 @@ absl::Status StateDir::WriteCheckpoint(int64_t number, const std::vector<Section
   }
   std::vector<std::pair<int64_t, std::string>> existing = Checkpoints(number);
   const int64_t seq = existing.empty() ? 1 : existing.back().first + 1;
-  const std::string path = (fs::path(dir) / absl::StrFormat("%s%09d%s", kCheckpointPrefix, seq,
-                                                            kCheckpointSuffix))
-                               .string();
+  const std::string path =
+      (fs::path(dir) / absl::StrFormat("%s%09d%s", kCheckpointPrefix, seq, kCheckpointSuffix))
+          .string();
   if (absl::Status status = WriteCheckpointFile(path, sections, options_.mid_write_hook);
       !status.ok()) {
     return status;
@@ -173,8 +173,8 @@ absl::StatusOr<StateDir::LoadedCheckpoint> StateDir::OpenNewestCheckpoint(int64_
     fs::rename(it->second, it->second + ".damaged", error);
     ++loaded.damaged_skipped;
   }
-  return absl::NotFoundError(absl::StrCat("experiment ", number, " has no valid checkpoint in ",
-                                          ExperimentDir(number)));
+  return absl::NotFoundError(
+      absl::StrCat("experiment ", number, " has no valid checkpoint in ", ExperimentDir(number)));
 }
 
 absl::Status StateDir::DeleteExperiment(int64_t number) {

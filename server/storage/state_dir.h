@@ -72,7 +72,9 @@ class StateDir {
 
  private:
   StateDir(std::string path, int lock_fd, Options options, int64_t next_number)
-      : path_(std::move(path)), lock_fd_(lock_fd), options_(std::move(options)),
+      : path_(std::move(path)),
+        lock_fd_(lock_fd),
+        options_(std::move(options)),
         next_number_(next_number) {}
   // Checkpoint files of `number` as (seq, path), ascending by seq.
   std::vector<std::pair<int64_t, std::string>> Checkpoints(int64_t number) const;

@@ -97,7 +97,8 @@ TEST(StateDirTest, LeftoverTemporaryFilesAreRemovedAtOpen) {
   {
     GDAQD_ASSERT_OK_AND_ASSIGN(auto state, StateDir::Open(dir));
     GDAQD_ASSERT_OK(state->WriteCheckpoint(1, {{kRecordSection, "a"}}));
-    GDAQD_ASSERT_OK(common::WriteFileDurably(state->ExperimentDir(1) + "/checkpoint-000000002.ckpt.tmp", "half"));
+    GDAQD_ASSERT_OK(common::WriteFileDurably(
+        state->ExperimentDir(1) + "/checkpoint-000000002.ckpt.tmp", "half"));
   }
   GDAQD_ASSERT_OK_AND_ASSIGN(auto state, StateDir::Open(dir));
   EXPECT_FALSE(std::filesystem::exists(state->ExperimentDir(1) + "/checkpoint-000000002.ckpt.tmp"));

@@ -19,8 +19,8 @@
 #include "common/grpc_status.h"
 #include "common/subprocess.h"
 #include "gdaqd/v1/coordinator.grpc.pb.h"
-#include "google/protobuf/text_format.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "server/service/coordinator.h"
 #include "tests/testing/status_matchers.h"
@@ -50,7 +50,7 @@ v1::ExperimentConfig Parse(const std::string& text) {
 // PointMaze MAP-Elites with the default 50x50 grid and (64,64) policy: ~45 MB of dense archive.
 v1::ExperimentConfig Small(int64_t budget) {
   return Parse(absl::StrCat(R"pb(env { task: "point_maze" episode_length: 20 }
-                                 budget { max_evaluations: )pb",
+                                 budget { max_evaluations:)pb",
                             budget, "}"));
 }
 
@@ -69,10 +69,10 @@ class BadInputTest : public ::testing::Test {
     address_ = absl::StrCat("127.0.0.1:", coordinator_->port());
     common::Subprocess::Options worker_options;
     worker_options.log_path = dir_ + "/worker.log";
-    auto worker = common::Subprocess::Spawn(
-        {GDAQD_WORKER_BINARY, absl::StrCat("--coordinator=", address_), "--threads=1",
-         absl::StrCat("--worker_id=bad-input-", getpid())},
-        worker_options);
+    auto worker =
+        common::Subprocess::Spawn({GDAQD_WORKER_BINARY, absl::StrCat("--coordinator=", address_),
+                                   "--threads=1", absl::StrCat("--worker_id=bad-input-", getpid())},
+                                  worker_options);
     ASSERT_TRUE(worker.ok()) << worker.status();
     worker_ = std::move(worker).value();
     auto client = client::ExperimentClient::Connect(address_, kTimeout);
@@ -125,7 +125,8 @@ struct SubmitRow {
 TEST_F(BadInputTest, EverySubmitProbeGetsItsCodeAndMessageAndChangesNothing) {
   const std::string huge_name(15 << 20, 'n');
   const std::vector<SubmitRow> rows = {
-      {"grid 978 x 978", R"pb(env { task: "point_maze" } archive { cells_per_dim: [978, 978] }
+      {"grid 978 x 978", R"pb(env { task: "point_maze" }
+                              archive { cells_per_dim: [ 978, 978 ] }
                               budget { max_evaluations: 100 })pb",
        absl::StatusCode::kResourceExhausted, "--max_experiment_bytes"},
       {"cvt_samples 2^31-1",
@@ -135,21 +136,26 @@ TEST_F(BadInputTest, EverySubmitProbeGetsItsCodeAndMessageAndChangesNothing) {
        absl::StatusCode::kInvalidArgument, "archive.cvt_samples"},
       {"hidden_sizes of eight 4096s",
        R"pb(env { task: "point_maze" }
-            policy { hidden_sizes: [4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096] }
+            policy { hidden_sizes: [ 4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096 ] }
             budget { max_evaluations: 100 })pb",
        absl::StatusCode::kResourceExhausted, "message"},
       {"policy [4096, 1024] (16.8 MB per episode)",
-       R"pb(env { task: "point_maze" } policy { hidden_sizes: [4096, 1024] }
-            archive { cells_per_dim: [2, 2] } budget { max_evaluations: 100 })pb",
+       R"pb(env { task: "point_maze" }
+            policy { hidden_sizes: [ 4096, 1024 ] }
+            archive { cells_per_dim: [ 2, 2 ] }
+            budget { max_evaluations: 100 })pb",
        absl::StatusCode::kResourceExhausted, "message"},
-      {"grid 3162 x 3162", R"pb(env { task: "point_maze" } archive { cells_per_dim: [3162, 3162] }
+      {"grid 3162 x 3162", R"pb(env { task: "point_maze" }
+                                archive { cells_per_dim: [ 3162, 3162 ] }
                                 budget { max_evaluations: 100 })pb",
        absl::StatusCode::kResourceExhausted, "--max_experiment_bytes"},
-      {"15 MiB name", absl::StrCat("name: \"", huge_name, "\" env { task: \"point_maze\" } ",
-                                   "budget { max_evaluations: 100 }"),
+      {"15 MiB name",
+       absl::StrCat("name: \"", huge_name, "\" env { task: \"point_maze\" } ",
+                    "budget { max_evaluations: 100 }"),
        absl::StatusCode::kInvalidArgument, "name: must be at most 256 bytes"},
-      {"15 MiB name again", absl::StrCat("name: \"", huge_name, "\" env { task: \"point_maze\" } ",
-                                         "budget { max_evaluations: 100 }"),
+      {"15 MiB name again",
+       absl::StrCat("name: \"", huge_name, "\" env { task: \"point_maze\" } ",
+                    "budget { max_evaluations: 100 }"),
        absl::StatusCode::kInvalidArgument, "name: must be at most 256 bytes"},
   };
   for (const SubmitRow& row : rows) {
@@ -212,8 +218,7 @@ TEST_F(BadInputTest, StalledExportReadersAreCappedAndHoldLittle) {
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
   args.SetMaxReceiveMessageSize(common::kMaxGrpcMessageBytes);
-  auto channel =
-      grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
   auto stub = v1::ExperimentService::NewStub(channel);
   const int64_t before = ResidentBytes();
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
@@ -230,7 +235,8 @@ TEST_F(BadInputTest, StalledExportReadersAreCappedAndHoldLittle) {
       ++open;  // and then stop reading
     } else {
       grpc::Status status = readers.back()->Finish();
-      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << status.error_message();
       EXPECT_THAT(status.error_message(), HasSubstr("archive exports are open at once"));
       ++refused;
     }

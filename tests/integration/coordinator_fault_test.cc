@@ -42,12 +42,14 @@ std::string FreshDir(const std::string& name) {
 }
 
 v1::ExperimentConfig Config() {
-  auto config = common::ParseExperimentConfig(absl::StrCat(R"pb(
-    name: "fault"
-    env { task: "point_maze" episode_length: 100 }
-    archive { cells_per_dim: [ 20, 20 ] }
-    budget { max_evaluations: )pb", kBudget, R"pb( }
-    seed: 11
+  auto config =
+      common::ParseExperimentConfig(absl::StrCat(R"pb(
+                                                   name: "fault"
+                                                   env { task: "point_maze" episode_length: 100 }
+                                                   archive { cells_per_dim: [ 20, 20 ] }
+                                                   budget { max_evaluations:)pb",
+                                                 kBudget, R"pb(}
+                                                               seed: 11
   )pb"));
   EXPECT_TRUE(config.ok()) << config.status();
   return *config;
@@ -58,9 +60,8 @@ class Server {
  public:
   Server(const std::string& state_dir, int port, const std::string& log,
          std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {GDAQD_SERVER_BINARY,
-                                     absl::StrCat("--listen=127.0.0.1:", port), "--port_file=-",
-                                     absl::StrCat("--state_dir=", state_dir)};
+    std::vector<std::string> argv = {GDAQD_SERVER_BINARY, absl::StrCat("--listen=127.0.0.1:", port),
+                                     "--port_file=-", absl::StrCat("--state_dir=", state_dir)};
     argv.insert(argv.end(), extra.begin(), extra.end());
     common::Subprocess::Options options;
     options.capture_stdout = true;
