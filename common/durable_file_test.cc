@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace gdaqd::common {
 namespace {
@@ -17,10 +18,7 @@ namespace {
 using ::gdaqd::testing::IsOkAndHolds;
 
 std::string FreshDir(const std::string& name) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/durable_", name, "_", getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
+  return ::gdaqd::testing::FreshTempDir("durable_" + name);
 }
 
 TEST(DurableFileTest, CommitReplacesTheFileAndLeavesNoTemporary) {

@@ -175,14 +175,9 @@ absl::StatusOr<std::unique_ptr<storage::ExportReader>> Experiment::Export() cons
     absl::MutexLock archive_lock(&archive_mu_);
     absl::MutexLock lock(&mu_);
     if (algorithm_ != nullptr || options_.state_dir == nullptr || !IsFinalState(status_.state())) {
-      std::vector<int> cells_per_dim;
-      if (config_.archive().type() != gdaqd::v1::ArchiveConfig::CVT) {
-        cells_per_dim.assign(config_.archive().cells_per_dim().begin(),
-                             config_.archive().cells_per_dim().end());
-      }
       const ArchiveInterface* archive = algorithm_ != nullptr ? &algorithm_->archive() : nullptr;
       return storage::ExportReader::FromBytes(
-          storage::SerializeArchiveExport(status_, history_, archive, cells_per_dim));
+          storage::SerializeArchiveExport(status_, history_, archive, GridShape()));
     }
   }
   // Final and released: the final checkpoint holds the export.
@@ -194,6 +189,11 @@ absl::StatusOr<std::unique_ptr<storage::ExportReader>> Experiment::Export() cons
     return absl::DataLossError(absl::StrCat(checkpoint->path, " has no archive export"));
   }
   return storage::ExportReader::FromFile(checkpoint->path, it->second.offset, it->second.length);
+}
+
+std::vector<int> Experiment::GridShape() const {
+  if (config_.archive().type() == gdaqd::v1::ArchiveConfig::CVT) return {};
+  return {config_.archive().cells_per_dim().begin(), config_.archive().cells_per_dim().end()};
 }
 
 bool Experiment::finished() const {
@@ -237,13 +237,8 @@ absl::Status Experiment::WriteCheckpoint(bool with_algorithm, absl::Span<const f
       GDAQD_RETURN_IF_ERROR(algorithm_->SaveCheckpoint(out));
     }
     absl::MutexLock lock(&mu_);
-    std::vector<int> cells_per_dim;
-    if (config_.archive().type() != gdaqd::v1::ArchiveConfig::CVT) {
-      cells_per_dim.assign(config_.archive().cells_per_dim().begin(),
-                           config_.archive().cells_per_dim().end());
-    }
     export_bytes = storage::SerializeArchiveExport(
-        status_, history_, algorithm_ != nullptr ? &algorithm_->archive() : nullptr, cells_per_dim);
+        status_, history_, algorithm_ != nullptr ? &algorithm_->archive() : nullptr, GridShape());
     gdaqd::v1::ExperimentRecord record = run_;
     *record.mutable_status() = status_;
     for (const auto& row : history_) *record.add_history() = row;

@@ -116,6 +116,8 @@ class Experiment {
   absl::Status WriteCheckpoint(bool with_algorithm, absl::Span<const float> pending,
                                int64_t pending_count) ABSL_LOCKS_EXCLUDED(archive_mu_, mu_);
   void Finish(const absl::Status& status);
+  // cells_per_dim of a grid archive; empty for CVT (the export header's shape).
+  std::vector<int> GridShape() const;
   void Notify() ABSL_LOCKS_EXCLUDED(listeners_mu_);
   bool interrupted() const { return interrupt_.load(); }
 

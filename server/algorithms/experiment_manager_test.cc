@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "server/scheduler/local_evaluator.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace gdaqd::server {
 namespace {
@@ -32,9 +33,7 @@ gdaqd::v1::ExperimentConfig Config(int64_t budget) {
 }
 
 std::string FreshDir(const std::string& name) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/manager_", name, "_", getpid());
-  std::filesystem::remove_all(dir);
-  return dir;
+  return ::gdaqd::testing::FreshTempDir("manager_" + name, /*created=*/false);
 }
 
 ExperimentManagerOptions StoredOptions(storage::StateDir* state, absl::Duration interval) {

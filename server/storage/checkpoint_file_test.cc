@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace gdaqd::server::storage {
 namespace {
@@ -19,10 +20,7 @@ using ::gdaqd::testing::IsOkAndHolds;
 using ::testing::HasSubstr;
 
 std::string FreshDir(const std::string& name) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/ckpt_", name, "_", getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
+  return ::gdaqd::testing::FreshTempDir("ckpt_" + name);
 }
 
 std::string WriteSample(const std::string& dir) {

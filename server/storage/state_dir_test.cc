@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace gdaqd::server::storage {
 namespace {
@@ -18,9 +19,7 @@ using ::gdaqd::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 
 std::string FreshDir(const std::string& name) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/state_", name, "_", getpid());
-  std::filesystem::remove_all(dir);
-  return dir;
+  return ::gdaqd::testing::FreshTempDir("state_" + name, /*created=*/false);
 }
 
 std::string RecordOf(const StateDir& state, int64_t number) {

@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace gdaqd {
 namespace {
@@ -35,10 +36,7 @@ constexpr absl::Duration kShutdownBound = absl::Seconds(10);
 constexpr int64_t kBudget = 4000;
 
 std::string FreshDir(const std::string& name) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/gdaqd_fault_", name, "_", getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
+  return ::gdaqd::testing::FreshTempDir("fault_" + name);
 }
 
 v1::ExperimentConfig Config() {
