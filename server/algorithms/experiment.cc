@@ -173,11 +173,18 @@ gdaqd::v1::ExperimentStatus Experiment::Status() const {
 absl::StatusOr<std::unique_ptr<storage::ExportReader>> Experiment::Export() const {
   {
     absl::MutexLock archive_lock(&archive_mu_);
-    absl::MutexLock lock(&mu_);
-    if (algorithm_ != nullptr || options_.state_dir == nullptr || !IsFinalState(status_.state())) {
+    gdaqd::v1::ExperimentStatus status;
+    std::vector<gdaqd::v1::ProgressSnapshot> history;
+    {
+      // Copied, so that status queries do not wait while the archive is serialised.
+      absl::MutexLock lock(&mu_);
+      status = status_;
+      history = history_;
+    }
+    if (algorithm_ != nullptr || options_.state_dir == nullptr || !IsFinalState(status.state())) {
       const ArchiveInterface* archive = algorithm_ != nullptr ? &algorithm_->archive() : nullptr;
       return storage::ExportReader::FromBytes(
-          storage::SerializeArchiveExport(status_, history_, archive, GridShape()));
+          storage::SerializeArchiveExport(status, history, archive, GridShape()));
     }
   }
   // Final and released: the final checkpoint holds the export.
