@@ -139,7 +139,12 @@ absl::StatusOr<std::unique_ptr<Subprocess>> StartServer(const std::string& log_p
        absl::StrSplit(absl::GetFlag(FLAGS_server_prefix), ' ', absl::SkipEmpty())) {
     argv.emplace_back(part);
   }
-  argv.insert(argv.end(), {GDAQD_SERVER_BINARY, "--listen=127.0.0.1:0", "--port_file=-"});
+  // A fresh state directory per coordinator, removed after the run (StopServer): the bench
+  // measures ingest, not restoring earlier runs, and must not fill the disk.
+  const std::string state_dir = log_path + ".state";
+  std::filesystem::remove_all(state_dir);
+  argv.insert(argv.end(), {GDAQD_SERVER_BINARY, "--listen=127.0.0.1:0", "--port_file=-",
+                           absl::StrCat("--state_dir=", state_dir)});
   Subprocess::Options options;
   options.log_path = log_path;
   options.capture_stdout = true;
@@ -360,6 +365,7 @@ absl::StatusOr<Measurement> Measure(const std::string& mode, int num_workers) {
   }
   workers.clear();  // closes the streams before the coordinator goes
   (*server)->Stop(absl::Seconds(absl::GetFlag(FLAGS_startup_timeout_s)));
+  std::filesystem::remove_all(log_path + ".state");
   return m;
 }
 
