@@ -1,6 +1,9 @@
 // gdaqd-server: the coordinator. Parses flags, starts the Coordinator, serves until SIGINT or
 // SIGTERM, shuts down in order.
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <csignal>
@@ -62,20 +65,42 @@ ABSL_FLAG(int, verbosity, 0, "verbose logging level (1: per RPC, 2: per episode)
 
 namespace {
 
-// Waits for SIGINT/SIGTERM on this thread with sigwait, so no work happens in a signal handler.
+// SIGINT/SIGTERM become one byte on a pipe that main() reads. A sigwait() on blocked signals is
+// not enough: OpenBLAS (loaded with LibTorch) starts its threads before main() runs, with the
+// signals unblocked, and a signal the kernel hands to one of them would kill the process without
+// a checkpoint. The handler only write()s, which is async-signal-safe.
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void OnTerminationSignal(int signal_number) {
+  const char byte = static_cast<char>(signal_number);
+  if (write(g_signal_pipe[1], &byte, 1) < 0) {
+    // Nothing safe to do here; the pipe has room for far more signals than anyone sends.
+  }
+}
+
+bool InstallTerminationHandlers() {
+  if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) return false;
+  struct sigaction action = {};
+  action.sa_handler = OnTerminationSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  return sigaction(SIGINT, &action, nullptr) == 0 && sigaction(SIGTERM, &action, nullptr) == 0;
+}
+
 int WaitForTerminationSignal() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-  return signal_number;
+  char byte = 0;
+  while (read(g_signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+  return byte;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (!InstallTerminationHandlers()) {
+    std::fprintf(stderr, "gdaqd-server: cannot install the SIGTERM handler\n");
+    return 1;
+  }
   absl::SetProgramUsageMessage(
       "gdaqd coordinator: gdaqd-server --listen HOST:PORT --state_dir DIR");
   absl::ParseCommandLine(argc, argv);
@@ -84,12 +109,6 @@ int main(int argc, char** argv) {
   // bookkeeping (5x the cost of a lock); our lock order is checked by -Wthread-safety instead.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  // Block the termination signals in every thread (gRPC's included) before any starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   gdaqd::server::CoordinatorOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
