@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduler/scheduler.h"
+#include "tests/testing/recording_sink.h"
 #include "tests/testing/status_matchers.h"
 
 namespace gdaqd::server {
@@ -48,29 +49,7 @@ class FakeClock {
   absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1'000'000);
 };
 
-// Records assignments sent to one worker.
-class RecordingSink final : public WorkerSink {
- public:
-  void Send(std::shared_ptr<const CoordinatorMessage> message) override {
-    absl::MutexLock lock(&mu_);
-    assignments_.push_back(message->assignment());
-  }
-  std::vector<Assignment> Take() {
-    absl::MutexLock lock(&mu_);
-    return std::exchange(assignments_, {});
-  }
-  // Waits up to `timeout` for at least one assignment, then takes them all.
-  std::vector<Assignment> WaitAndTake(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto sent = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !assignments_.empty(); };
-    mu_.AwaitWithTimeout(absl::Condition(&sent), timeout);
-    return std::exchange(assignments_, {});
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<Assignment> assignments_ ABSL_GUARDED_BY(mu_);
-};
+using ::gdaqd::testing::RecordingSink;
 
 // The batch index of episode `slot` (every parameter of episode i is i).
 int64_t EpisodeOf(const Assignment& assignment, int slot) {

@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/recording_sink.h"
 #include "tests/testing/status_matchers.h"
 
 namespace gdaqd::server {
@@ -20,22 +21,7 @@ using gdaqd::v1::EpisodeResult;
 constexpr int64_t kNumParams = 3;
 constexpr absl::Duration kWait = absl::Seconds(10);
 
-// Records assignments sent to one worker.
-class RecordingSink final : public WorkerSink {
- public:
-  void Send(std::shared_ptr<const CoordinatorMessage> message) override {
-    absl::MutexLock lock(&mu_);
-    assignments_.push_back(message->assignment());
-  }
-  std::vector<Assignment> Take() {
-    absl::MutexLock lock(&mu_);
-    return std::exchange(assignments_, {});
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<Assignment> assignments_ ABSL_GUARDED_BY(mu_);
-};
+using ::gdaqd::testing::RecordingSink;
 
 EvalRequest MakeRequest(int64_t episodes) {
   EvalRequest request;
