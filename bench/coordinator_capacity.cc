@@ -21,7 +21,8 @@
 // and the episodes per assignment the fake workers received. Goal: >= 20,000 evaluations/s on
 // 2 cores with flat memory (end / mid ~ 1).
 //
-//   build/bench/bench_coordinator_capacity [--workers 1,2,4,8] [--modes me,pga]
+//   build/bench/bench_coordinator_capacity [--workers 1,2,4,8] [--modes me,pga] [--blas_threads
+//   0,1]
 //       [--evaluations 40000] [--experiments 4] [--batch_size 1000] [--episode_length 250]
 //       [--hidden_sizes 64,64] [--csv bench_coordinator_capacity.csv]
 // Profiling: --server_prefix "/usr/bin/valgrind --tool=callgrind" --startup_timeout_s 600, or
@@ -72,6 +73,10 @@ ABSL_FLAG(int, episodes_per_lease, 32, "scheduler.episodes_per_lease of each exp
 ABSL_FLAG(
     int, threads_per_worker, 8,
     "threads each fake worker declares (the coordinator keeps 4 episodes per thread in flight)");
+ABSL_FLAG(std::vector<std::string>, blas_threads, std::vector<std::string>({"0", "1"}),
+          "gdaqd-server --blas_threads values to measure (0: OpenBLAS's default, a thread per "
+          "core, whose spinning competes with the fake workers for the cores; 1: the setting "
+          "for a coordinator that shares its machine with workers)");
 ABSL_FLAG(int, pga_critic_steps, 1, "pga mode: pga.critic_steps");
 ABSL_FLAG(double, pga_isoline_fraction, 1.0, "pga mode: pga.isoline_fraction (1: no PG children)");
 ABSL_FLAG(double, timeout_s, 120,
@@ -133,7 +138,8 @@ double StatusMiB(pid_t pid, absl::string_view field) {
 // ---------------------------------------------------------------------------------------------
 // The coordinator process
 
-absl::StatusOr<std::unique_ptr<Subprocess>> StartServer(const std::string& log_path, int* port) {
+absl::StatusOr<std::unique_ptr<Subprocess>> StartServer(const std::string& log_path,
+                                                        int blas_threads, int* port) {
   std::vector<std::string> argv;
   for (absl::string_view part :
        absl::StrSplit(absl::GetFlag(FLAGS_server_prefix), ' ', absl::SkipEmpty())) {
@@ -144,7 +150,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> StartServer(const std::string& log_p
   const std::string state_dir = log_path + ".state";
   std::filesystem::remove_all(state_dir);
   argv.insert(argv.end(), {GDAQD_SERVER_BINARY, "--listen=127.0.0.1:0", "--port_file=-",
-                           absl::StrCat("--state_dir=", state_dir)});
+                           absl::StrCat("--state_dir=", state_dir),
+                           absl::StrCat("--blas_threads=", blas_threads)});
   Subprocess::Options options;
   options.log_path = log_path;
   options.capture_stdout = true;
@@ -329,15 +336,15 @@ absl::Status RunExperiments(const std::string& mode, const std::string& address,
   return absl::OkStatus();
 }
 
-absl::StatusOr<Measurement> Measure(const std::string& mode, int num_workers) {
+absl::StatusOr<Measurement> Measure(const std::string& mode, int num_workers, int blas_threads) {
   const std::string log_path = absl::StrCat(absl::GetFlag(FLAGS_log_dir), "/capacity_server_", mode,
-                                            "_", num_workers, ".log");
+                                            "_blas", blas_threads, "_", num_workers, ".log");
   int port = 0;
-  absl::StatusOr<std::unique_ptr<Subprocess>> server = StartServer(log_path, &port);
+  absl::StatusOr<std::unique_ptr<Subprocess>> server = StartServer(log_path, blas_threads, &port);
   if (!server.ok()) return server.status();
   const pid_t pid = (*server)->pid();
-  std::fprintf(stderr, "mode=%s workers=%d: coordinator pid %d port %d\n", mode.c_str(),
-               num_workers, static_cast<int>(pid), port);
+  std::fprintf(stderr, "mode=%s blas_threads=%d workers=%d: coordinator pid %d port %d\n",
+               mode.c_str(), blas_threads, num_workers, static_cast<int>(pid), port);
   if (absl::Status idle = WaitIdle(pid); !idle.ok()) return idle;
   Measurement m;
   m.rss_start = StatusMiB(pid, "VmRSS:");
@@ -372,12 +379,14 @@ absl::StatusOr<Measurement> Measure(const std::string& mode, int num_workers) {
 // ---------------------------------------------------------------------------------------------
 // Table
 
-std::vector<std::string> Row(const std::string& mode, int workers, const Measurement& m) {
+std::vector<std::string> Row(const std::string& mode, int blas_threads, int workers,
+                             const Measurement& m) {
   const double rate = m.wall_s > 0 ? m.evaluations / m.wall_s : 0;
   const double cpu_per_10k = m.evaluations > 0 ? m.server_cpu_s * 1e4 / m.evaluations : 0;
   // What the coordinator alone could ingest with both cores to itself.
   const double capacity = cpu_per_10k > 0 ? kGoalCores * 1e4 / cpu_per_10k : 0;
   return {mode,
+          absl::StrCat(blas_threads),
           absl::StrCat(workers),
           absl::StrCat(m.evaluations),
           absl::StrFormat("%.2f", m.wall_s),
@@ -401,6 +410,7 @@ std::vector<std::string> Row(const std::string& mode, int workers, const Measure
 
 std::vector<std::string> Header() {
   return {"mode",
+          "blas threads",
           "workers",
           "evaluations",
           "wall s",
@@ -447,21 +457,35 @@ int Main() {
   std::filesystem::create_directories(absl::GetFlag(FLAGS_log_dir));
   gdaqd::bench::Table table(Header());
   const absl::Time start = absl::Now();
+  std::vector<int> worker_counts, blas_counts;
+  for (const std::string& count : absl::GetFlag(FLAGS_workers)) {
+    int workers = 0;
+    if (!absl::SimpleAtoi(count, &workers) || workers < 1) {
+      std::fprintf(stderr, "error: --workers needs positive counts, got '%s'\n", count.c_str());
+      return 1;
+    }
+    worker_counts.push_back(workers);
+  }
+  for (const std::string& count : absl::GetFlag(FLAGS_blas_threads)) {
+    int blas = 0;
+    if (!absl::SimpleAtoi(count, &blas) || blas < 0) {
+      std::fprintf(stderr, "error: --blas_threads needs counts >= 0, got '%s'\n", count.c_str());
+      return 1;
+    }
+    blas_counts.push_back(blas);
+  }
   for (const std::string& mode : absl::GetFlag(FLAGS_modes)) {
-    for (const std::string& count : absl::GetFlag(FLAGS_workers)) {
-      int workers = 0;
-      if (!absl::SimpleAtoi(count, &workers) || workers < 1) {
-        std::fprintf(stderr, "error: --workers needs positive counts, got '%s'\n", count.c_str());
-        return 1;
+    for (const int blas : blas_counts) {
+      for (const int workers : worker_counts) {
+        absl::StatusOr<Measurement> m = Measure(mode, workers, blas);
+        if (!m.ok()) {
+          std::fprintf(stderr, "error: mode %s, blas %d, %d workers: %s\n", mode.c_str(), blas,
+                       workers, m.status().ToString().c_str());
+          return 1;
+        }
+        table.AddRow(Row(mode, blas, workers, *m));
+        std::fprintf(stderr, "%s", table.ToText().c_str());
       }
-      absl::StatusOr<Measurement> m = Measure(mode, workers);
-      if (!m.ok()) {
-        std::fprintf(stderr, "error: mode %s, %d workers: %s\n", mode.c_str(), workers,
-                     m.status().ToString().c_str());
-        return 1;
-      }
-      table.AddRow(Row(mode, workers, *m));
-      std::fprintf(stderr, "%s", table.ToText().c_str());
     }
   }
   PrintReport(table, absl::Now() - start);

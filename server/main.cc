@@ -3,9 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -20,6 +19,7 @@
 #include "common/logging.h"
 #include "common/thread.h"
 #include "server/algorithms/resource_estimate.h"
+#include "server/models/blas_threads.h"
 #include "server/models/matmul_rate.h"
 #include "server/service/coordinator.h"
 
@@ -61,6 +61,10 @@ ABSL_FLAG(int, test_hold_checkpoint_write, 0,
 ABSL_FLAG(std::string, port_file, "",
           "if set, the bound port is written to this file once serving; \"-\" prints GDAQD_PORT=N "
           "on stdout");
+ABSL_FLAG(int, blas_threads, 0,
+          "threads of the BLAS (OpenBLAS) behind model training; 0 keeps its default (one per "
+          "core). 1 when workers share this machine's cores: OpenBLAS's threads spin between "
+          "matmuls and take CPU from the rollouts");
 ABSL_FLAG(int, verbosity, 0, "verbose logging level (1: per RPC, 2: per episode)");
 
 namespace {
@@ -109,6 +113,13 @@ int main(int argc, char** argv) {
   // bookkeeping (5x the cost of a lock); our lock order is checked by -Wthread-safety instead.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
+  if (const int blas_threads = absl::GetFlag(FLAGS_blas_threads); blas_threads != 0) {
+    if (const absl::Status status = gdaqd::server::models::SetBlasThreads(blas_threads);
+        !status.ok()) {
+      std::fprintf(stderr, "gdaqd-server: --blas_threads: %s\n", status.ToString().c_str());
+      return 1;
+    }
+  }
 
   gdaqd::server::CoordinatorOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
@@ -154,7 +165,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<double> gflops = gdaqd::server::models::MeasureMatmulGflops("auto");
   if (gflops.ok()) {
     LOG(INFO) << "torch_matmul_rate gflops=" << *gflops
-              << " shape=[256,512]x[512,512] torch_threads=1";
+              << " shape=[256,512]x[512,512] torch_threads=1 blas_threads="
+              << gdaqd::server::models::BlasThreads().value_or(1);
     if (*gflops < 20) {
       LOG(WARNING) << "LibTorch matmul runs at " << *gflops
                    << " GFLOP/s: the system BLAS looks like the reference one; install "

@@ -187,13 +187,19 @@ void Scheduler::RequeueLeaseLocked(uint64_t lease_id) {
   stats_.leases_in_flight = static_cast<int64_t>(leases_.size());
 }
 
-Scheduler::Pick Scheduler::PickWorkerLocked(const std::string& avoid, absl::Time now) {
+Scheduler::Pick Scheduler::PickWorkerLocked(const std::string& avoid, int64_t batch_limit,
+                                            absl::Time now) {
   Pick healthy, fallback;
   int64_t healthy_free = 0, fallback_free = 0;
   bool healthy_connected = false;
   for (auto& [id, worker] : workers_) {
     if (worker.refused || worker.quarantined_until > now) continue;
-    const int64_t free = worker.capacity - worker.in_flight;
+    // Below its refill threshold a worker counts as busy (no free capacity) for this lease.
+    const int64_t refill = std::clamp<int64_t>(
+        static_cast<int64_t>(options_.lease_refill_fraction * static_cast<double>(worker.capacity)),
+        1, batch_limit);
+    const int64_t open = worker.capacity - worker.in_flight;
+    const int64_t free = open >= refill ? open : 0;
     if (!worker.probation && id != avoid) {
       healthy_connected = true;
       if (free > healthy_free) {
@@ -270,7 +276,14 @@ void Scheduler::PumpLocked() {
       queue_.pop_front();
       continue;
     }
-    const Pick pick = PickWorkerLocked(front.avoid_worker, now);
+    // A lease never needs more free slots than the batch allows per lease or than are queued.
+    const EvalRequest& request = front.batch->request();
+    const int64_t by_size = options_.max_assignment_bytes /
+                            std::max<int64_t>(1, request.num_params * int64_t{sizeof(float)});
+    const int64_t batch_limit =
+        std::max<int64_t>(1, std::min({static_cast<int64_t>(request.episodes_per_lease), by_size,
+                                       static_cast<int64_t>(queue_.size())}));
+    const Pick pick = PickWorkerLocked(front.avoid_worker, batch_limit, now);
     if (pick.worker == nullptr) break;
     LeaseFrontLocked(pick, now);
   }

@@ -85,6 +85,12 @@ class Scheduler final : public Evaluator {
   struct Options {
     // Episodes each worker thread may have in flight (queued on the worker plus running).
     int episodes_per_thread = 4;
+    // A worker that has some episodes in flight gets its next lease only once this fraction of
+    // its capacity is free (or fewer episodes than that are queued), so that in steady state a
+    // lease carries several episodes rather than one per completed episode; the episodes still
+    // in flight (>= 3 per thread at 0.25) keep its threads busy meanwhile. 0: lease on every
+    // free slot.
+    double lease_refill_fraction = 0.25;
     // Assignments are kept below this many bytes of parameters (gRPC messages < 1 MiB).
     int64_t max_assignment_bytes = 768 * 1024;
     // How often leases are checked for expiry (and quarantines for their end).
@@ -204,8 +210,11 @@ class Scheduler final : public Evaluator {
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   // Hands queued episodes to workers with free capacity.
   void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The worker with the most free capacity that may take an episode avoiding `avoid`.
-  Pick PickWorkerLocked(const std::string& avoid, absl::Time now)
+  // The worker with the most free capacity that may take an episode avoiding `avoid`. A worker
+  // with episodes in flight counts only once lease_refill_fraction of its capacity is free,
+  // capped at `batch_limit` (the most one lease can carry now), so the refill never waits for
+  // more room than a lease would fill.
+  Pick PickWorkerLocked(const std::string& avoid, int64_t batch_limit, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forms one lease for `pick` from the front of the queue and sends it. Returns false if the
   // front episode could not be leased (nothing was sent).

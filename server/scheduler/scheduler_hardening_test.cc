@@ -237,6 +237,48 @@ TEST(SchedulerHardeningTest, CreditStartsSmallAndGrowsWithAcceptedEpisodesUpToTh
   EXPECT_THAT(in_flight, ::testing::ElementsAre(5, 6, 7, 8, 9, 10, 10, 10));
 }
 
+TEST(SchedulerHardeningTest, BusyWorkerIsRefilledInLeasesOfSeveralEpisodes) {
+  FakeClock clock;
+  Scheduler::Options options = TestOptions(&clock);
+  options.episodes_per_thread = 4;
+  options.initial_credit_threads = 8;  // full capacity 32 from the start
+  Scheduler scheduler(options);
+  TestWorker w(&scheduler, "w");
+  GDAQD_ASSERT_OK(w.Register(8));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeRequest(200, 32)));
+  EXPECT_EQ(w.outstanding(), 32);
+  EXPECT_EQ(w.sink().Take().size(), 0u);  // Fetch() took the first lease
+  // Under a quarter of its capacity free: nothing new yet, however many answers come.
+  for (int i = 0; i < 7; ++i) GDAQD_ASSERT_OK(w.AnswerOne());
+  EXPECT_EQ(w.outstanding(), 25);
+  // The eighth answer frees 8 slots: one lease of 8 episodes, not eight leases of one.
+  GDAQD_ASSERT_OK(w.AnswerOne());
+  const std::vector<Assignment> sent = w.sink().Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].episodes_size(), 8);
+}
+
+TEST(SchedulerHardeningTest, RefillNeverWaitsForMoreThanIsQueuedOrFitsOneLease) {
+  FakeClock clock;
+  Scheduler::Options options = TestOptions(&clock);
+  options.episodes_per_thread = 4;
+  options.initial_credit_threads = 8;
+  Scheduler scheduler(options);
+  TestWorker w(&scheduler, "w");
+  GDAQD_ASSERT_OK(w.Register(8));
+  // Leases of at most 2 episodes: the refill threshold is 2, not 8.
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto small_leases, scheduler.Submit(MakeRequest(40, 2)));
+  EXPECT_EQ(w.outstanding(), 32);
+  for (int i = 0; i < 2; ++i) GDAQD_ASSERT_OK(w.AnswerOne());
+  EXPECT_EQ(w.outstanding(), 32);
+  // The last episodes of the queue go out as soon as there is room for all of them.
+  EXPECT_EQ(w.AnswerAll(), 38);
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto tail, scheduler.Submit(MakeRequest(33, 32)));
+  EXPECT_EQ(w.outstanding(), 32);
+  GDAQD_ASSERT_OK(w.AnswerOne());
+  EXPECT_EQ(w.outstanding(), 32);  // the 33rd episode did not wait for 8 free slots
+}
+
 TEST(SchedulerHardeningTest, RefusedResultsCostCreditAndLeadToQuarantine) {
   FakeClock clock;
   Scheduler::Options options = TestOptions(&clock);
