@@ -142,15 +142,21 @@ absl::StatusOr<TellSummary> MapElites::Tell(absl::Span<const float> params,
   return InsertOutcomes(*archive_, params, outcomes);
 }
 
+absl::Status CheckTellMatchesAsk(size_t outcomes, size_t asked) {
+  if (outcomes == asked) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "Tell() got ", outcomes, " outcomes but the last Ask() asked for ", asked,
+      " children: every outcome must answer a child of the last Ask(), whose provenance "
+      "decides which replay data its transitions feed"));
+}
+
 int64_t StoreTransitions(models::ReplayBuffer& buffer, absl::Span<const EvalOutcome> outcomes,
                          absl::Span<const models::Provenance> provenance) {
-  const bool tagged = provenance.size() == outcomes.size();
   int64_t rejected = 0;
-  for (size_t i = 0; i < outcomes.size(); ++i) {
+  for (size_t i = 0; i < outcomes.size() && i < provenance.size(); ++i) {
     const EvalOutcome& outcome = outcomes[i];
     if (!outcome.error.empty() || outcome.diverged || outcome.transitions.empty()) continue;
-    const models::Provenance p = tagged ? provenance[i] : models::Provenance::kIsoline;
-    if (!buffer.Add(p, outcome.transitions).ok()) ++rejected;
+    if (!buffer.Add(provenance[i], outcome.transitions).ok()) ++rejected;
   }
   return rejected;
 }

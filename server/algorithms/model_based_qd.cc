@@ -268,6 +268,7 @@ absl::Status ModelBasedQd::AppendGradientChildren(int64_t n, const std::vector<f
 absl::Status ModelBasedQd::Ask(int64_t count, std::vector<float>* params) {
   count = std::max<int64_t>(count, 0);
   params->clear();
+  last_provenance_.clear();  // a failed Ask() leaves nothing a Tell() could answer
   last_composition_ = {};
   last_imagination_ = {};
   if (archive_->num_filled() == 0) {
@@ -350,6 +351,7 @@ absl::Status ModelBasedQd::TrainModel() {
 
 absl::StatusOr<TellSummary> ModelBasedQd::Tell(absl::Span<const float> params,
                                                absl::Span<const EvalOutcome> outcomes) {
+  GDAQD_RETURN_IF_ERROR(CheckTellMatchesAsk(outcomes.size(), last_provenance_.size()));
   ++generation_;
   GDAQD_ASSIGN_OR_RETURN(TellSummary summary, InsertOutcomes(*archive_, params, outcomes));
   AddTransitions(outcomes);

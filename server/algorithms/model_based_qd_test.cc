@@ -347,14 +347,18 @@ TEST(ModelBasedQdTest, InterruptedAskAndTellReturnCancelled) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config, &interrupt));
   Loop loop(config);
   GDAQD_ASSERT_OK(loop.Round(*algo, 10));  // trains the critic and the ensemble
+  GDAQD_ASSERT_OK(loop.Ask(*algo, 10));
   const std::vector<float> told = loop.params();
   interrupt = true;
-  EXPECT_THAT(loop.Ask(*algo, 10),
-              StatusIs(absl::StatusCode::kCancelled, HasSubstr("imagination interrupted")));
   const std::vector<EvalOutcome> outcomes = SyntheticOutcomes(
       10, 30, algo->replay_buffer().row_size(), -0.9f, 0.18f, 0.5f, [](int, int) { return 0.1f; });
   EXPECT_THAT(algo->Tell(told, outcomes),
               StatusIs(absl::StatusCode::kCancelled, HasSubstr("TD3 training interrupted")));
+  EXPECT_THAT(loop.Ask(*algo, 10),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("imagination interrupted")));
+  // The failed Ask() left nothing to answer: a Tell() now is refused, not filed as isoline.
+  EXPECT_THAT(algo->Tell(told, outcomes),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("asked for 0")));
 }
 
 // The shipped models (GDA_QD's defaults on AntTrap: a (256, 256) critic trained 300 steps per

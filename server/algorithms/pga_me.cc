@@ -114,6 +114,7 @@ absl::Status PgaMe::AppendPgChildren(int64_t n, std::vector<float>* params) {
 absl::Status PgaMe::Ask(int64_t count, std::vector<float>* params) {
   count = std::max<int64_t>(count, 0);
   params->clear();
+  last_provenance_.clear();  // a failed Ask() leaves nothing a Tell() could answer
   if (archive_->num_filled() == 0 || !critic_->started()) {
     RandomPolicies(layout_, config_.seed(), count, &random_policies_, params);
     last_provenance_.assign(count, Provenance::kInitial);
@@ -139,6 +140,7 @@ absl::Status PgaMe::Ask(int64_t count, std::vector<float>* params) {
 
 absl::StatusOr<TellSummary> PgaMe::Tell(absl::Span<const float> params,
                                         absl::Span<const EvalOutcome> outcomes) {
+  GDAQD_RETURN_IF_ERROR(CheckTellMatchesAsk(outcomes.size(), last_provenance_.size()));
   ++generation_;
   GDAQD_ASSIGN_OR_RETURN(TellSummary summary, InsertOutcomes(*archive_, params, outcomes));
   if (const int64_t rejected = StoreTransitions(*buffer_, outcomes, last_provenance_)) {

@@ -271,13 +271,36 @@ TEST(PgaMeTest, InterruptedAskAndTellReturnCancelled) {
   const std::vector<EvalOutcome> outcomes = SyntheticOutcomes(10, 30, row_size, 0.1f);
   GDAQD_ASSERT_OK(algo->Tell(params, outcomes).status());
   ASSERT_EQ(algo->train_calls(), 1);
+  GDAQD_ASSERT_OK(algo->Ask(10, &params));
   interrupt = true;
-  std::vector<float> next;
-  EXPECT_THAT(algo->Ask(10, &next), StatusIs(absl::StatusCode::kCancelled,
-                                             HasSubstr("policy-gradient variation interrupted")));
   EXPECT_THAT(algo->Tell(params, outcomes),
               StatusIs(absl::StatusCode::kCancelled, HasSubstr("TD3 training interrupted")));
   EXPECT_EQ(algo->train_calls(), 1);
+  std::vector<float> next;
+  EXPECT_THAT(algo->Ask(10, &next), StatusIs(absl::StatusCode::kCancelled,
+                                             HasSubstr("policy-gradient variation interrupted")));
+}
+
+TEST(PgaMeTest, TellThatDoesNotAnswerTheLastAskIsRefusedAndChangesNothing) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, PgaMe::Create(TinyConfig()));
+  const int row_size = algo->replay_buffer().row_size();
+  std::vector<float> params;
+  // No Ask() yet: there is no provenance to file the transitions under.
+  const std::vector<EvalOutcome> ten = SyntheticOutcomes(10, 30, row_size, 0.1f);
+  GDAQD_ASSERT_OK(algo->Ask(10, &params));
+  std::vector<float> nine_params(params.begin(), params.begin() + 9 * (params.size() / 10));
+  const std::vector<EvalOutcome> nine(ten.begin(), ten.begin() + 9);
+  EXPECT_THAT(algo->Tell(nine_params, nine),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("Tell() got 9 outcomes but the last Ask() asked for 10")));
+  EXPECT_EQ(algo->archive().num_filled(), 0);
+  EXPECT_EQ(algo->replay_buffer().size(), 0);
+  // The matching Tell() still works, and a second one (no Ask() in between) is refused.
+  GDAQD_ASSERT_OK(algo->Tell(params, ten).status());
+  EXPECT_EQ(algo->replay_buffer().size(), 10 * 30);
+  EXPECT_THAT(algo->Tell(params, ten),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("asked for 0")));
+  EXPECT_EQ(algo->replay_buffer().size(), 10 * 30);
 }
 
 TEST(PgaMeTest, ExperimentRunsPgaMeWithTransitions) {
