@@ -186,7 +186,7 @@ absl::Status ValidatePga(const ExperimentConfig& config) {
 }
 
 void ApplyPgaDefaults(gdaqd::v1::PgaConfig* pga) {
-  if (pga->isoline_fraction() == 0) pga->set_isoline_fraction(kDefaultPgaIsolineFraction);
+  if (!pga->has_isoline_fraction()) pga->set_isoline_fraction(kDefaultPgaIsolineFraction);
   if (pga->critic_steps() == 0) pga->set_critic_steps(kDefaultPgaCriticSteps);
   if (pga->pg_steps() == 0) pga->set_pg_steps(kDefaultPgaPgSteps);
   if (pga->critic_batch_size() == 0) pga->set_critic_batch_size(kDefaultPgaCriticBatchSize);

@@ -132,6 +132,21 @@ TEST(PgaMeTest, DefaultsAreQdaxOnlyForPgaMe) {
   EXPECT_FALSE(me.has_pga());
 }
 
+TEST(PgaMeTest, IsolineFractionZeroIsKeptAndMakesEveryChildFromTheCritic) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      gdaqd::v1::ExperimentConfig config,
+      common::ParseExperimentConfig(R"pb(algorithm: PGA_ME
+                                         env { task: "point_maze" }
+                                         pga { isoline_fraction: 0 }
+                                         budget { max_evaluations: 10 })pb"));
+  ASSERT_TRUE(config.pga().has_isoline_fraction());
+  EXPECT_EQ(config.pga().isoline_fraction(), 0.0f);
+  const PgaBatchComposition batch = PgaBatchComposition::For(10, config.pga().isoline_fraction());
+  EXPECT_EQ(batch.isoline, 0);
+  EXPECT_EQ(batch.pg, 9);
+  EXPECT_EQ(batch.greedy, 1);
+}
+
 struct BadPga {
   std::string text;
   std::string field;
