@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "common/thread.h"
+#include "common/tls.h"
 #include "worker/coordinator_client.h"
 #include "worker/sim/mujoco_tasks.h"
 #include "worker/worker_flags.h"
@@ -39,6 +40,13 @@ int main(int argc, char** argv) {
   options.worker_id = flags.worker_id;
   options.threads = flags.threads;
   options.max_reconnect_attempts = flags.max_reconnect_attempts;
+  absl::StatusOr<gdaqd::common::ClientSecurity> security =
+      gdaqd::common::LoadClientSecurity(flags.security);
+  if (!security.ok()) {
+    LOG(ERROR) << "gdaqd-worker: " << security.status();
+    return 1;
+  }
+  options.security = *std::move(security);
   absl::StatusOr<std::unique_ptr<gdaqd::worker::CoordinatorClient>> client =
       gdaqd::worker::CoordinatorClient::Create(std::move(options));
   if (!client.ok()) {
@@ -46,7 +54,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   LOG(INFO) << "gdaqd-worker version=" << GDAQD_VERSION << " worker_id=" << flags.worker_id
-            << " coordinator=" << flags.coordinator << " threads=" << flags.threads;
+            << " coordinator=" << flags.coordinator << " threads=" << flags.threads
+            << " tls=" << !flags.security.ca_file.empty()
+            << " token=" << !flags.security.token_file.empty();
 
   std::atomic<bool> run_returned{false};
   gdaqd::common::Thread signal_thread("signals", [&] {
