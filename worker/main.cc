@@ -19,6 +19,26 @@
 #include "worker/sim/mujoco_tasks.h"
 #include "worker/worker_flags.h"
 
+namespace {
+
+// The client's options from the flags; reads the TLS and token files they name (errors name the
+// flag and the path).
+absl::StatusOr<gdaqd::worker::CoordinatorClientOptions> ClientOptions(
+    const gdaqd::worker::WorkerFlags& flags) {
+  gdaqd::worker::CoordinatorClientOptions options;
+  options.coordinator_address = flags.coordinator;
+  options.worker_id = flags.worker_id;
+  options.threads = flags.threads;
+  options.max_reconnect_attempts = flags.max_reconnect_attempts;
+  absl::StatusOr<gdaqd::common::ClientSecurity> security =
+      gdaqd::common::LoadClientSecurity(flags.security);
+  if (!security.ok()) return security.status();
+  options.security = *std::move(security);
+  return options;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   const gdaqd::worker::WorkerFlags flags = gdaqd::worker::ParseWorkerFlags(argc, argv);
   gdaqd::common::InitLogging(argv[0], flags.verbosity);
@@ -35,20 +55,13 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  gdaqd::worker::CoordinatorClientOptions options;
-  options.coordinator_address = flags.coordinator;
-  options.worker_id = flags.worker_id;
-  options.threads = flags.threads;
-  options.max_reconnect_attempts = flags.max_reconnect_attempts;
-  absl::StatusOr<gdaqd::common::ClientSecurity> security =
-      gdaqd::common::LoadClientSecurity(flags.security);
-  if (!security.ok()) {
-    LOG(ERROR) << "gdaqd-worker: " << security.status();
+  absl::StatusOr<gdaqd::worker::CoordinatorClientOptions> options = ClientOptions(flags);
+  if (!options.ok()) {
+    LOG(ERROR) << "gdaqd-worker: " << options.status();
     return 1;
   }
-  options.security = *std::move(security);
   absl::StatusOr<std::unique_ptr<gdaqd::worker::CoordinatorClient>> client =
-      gdaqd::worker::CoordinatorClient::Create(std::move(options));
+      gdaqd::worker::CoordinatorClient::Create(*std::move(options));
   if (!client.ok()) {
     LOG(ERROR) << "gdaqd-worker: invalid flags: " << client.status();
     return 1;

@@ -235,38 +235,56 @@ const char* RpcName(Rpc rpc) {
   return "?";
 }
 
+// Opens WorkerService.Connect and says hello with a wrong version: FAILED_PRECONDITION once the
+// stream got past the security checks.
+grpc::Status CallConnect(grpc::ClientContext* context,
+                         const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::WorkerService::NewStub(channel);
+  auto stream = stub->Connect(context);
+  v1::WorkerMessage hello;
+  hello.mutable_hello()->set_worker_id("security-test");
+  hello.mutable_hello()->set_threads(1);
+  hello.mutable_hello()->set_version("0.0.0-not-this-version");
+  stream->Write(hello);
+  stream->WritesDone();
+  v1::CoordinatorMessage message;
+  while (stream->Read(&message)) {
+  }
+  return stream->Finish();
+}
+
+// Reads a server stream to its end; returns its status.
+template <typename Message>
+grpc::Status Drain(std::unique_ptr<grpc::ClientReader<Message>> reader) {
+  Message message;
+  while (reader->Read(&message)) {
+  }
+  return reader->Finish();
+}
+
 // Calls `rpc` on `channel` with `security`'s token. Requests are chosen so that an authorized
-// call fails for a reason after the check (unknown id, invalid config, worker version), so
-// nothing starts: Connect sends a hello with a wrong version.
+// call fails for a reason after the check (unknown id "exp-999", an empty config, a wrong worker
+// version), so nothing starts.
 absl::Status CallRpc(Rpc rpc, const std::shared_ptr<grpc::Channel>& channel,
                      const common::ClientSecurity& security) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + kRpcDeadline));
   security.Authorize(&context);
   auto stub = v1::ExperimentService::NewStub(channel);
-  const std::string missing = "exp-999";
+  v1::GetExperimentRequest get;  // the id-only requests have the same wire format
+  get.set_id("exp-999");
+  const std::string id_request = get.SerializeAsString();
+  auto with_id = [&id_request](auto request) {
+    request.ParseFromString(id_request);
+    return request;
+  };
   grpc::Status status;
   switch (rpc) {
-    case Rpc::kConnect: {
-      auto worker_stub = v1::WorkerService::NewStub(channel);
-      auto stream = worker_stub->Connect(&context);
-      v1::WorkerMessage hello;
-      hello.mutable_hello()->set_worker_id("security-test");
-      hello.mutable_hello()->set_threads(1);
-      hello.mutable_hello()->set_version("0.0.0-not-this-version");
-      stream->Write(hello);
-      stream->WritesDone();
-      v1::CoordinatorMessage message;
-      while (stream->Read(&message)) {
-      }
-      status = stream->Finish();
-      break;
-    }
+    case Rpc::kConnect:
+      return common::FromGrpcStatus(CallConnect(&context, channel));
     case Rpc::kGet: {
-      v1::GetExperimentRequest request;
-      request.set_id(missing);
       v1::ExperimentStatus response;
-      status = stub->GetExperiment(&context, request, &response);
+      status = stub->GetExperiment(&context, get, &response);
       break;
     }
     case Rpc::kList: {
@@ -274,44 +292,25 @@ absl::Status CallRpc(Rpc rpc, const std::shared_ptr<grpc::Channel>& channel,
       status = stub->ListExperiments(&context, v1::ListExperimentsRequest(), &response);
       break;
     }
-    case Rpc::kWatch: {
-      v1::WatchExperimentRequest request;
-      request.set_id(missing);
-      auto reader = stub->WatchExperiment(&context, request);
-      v1::ExperimentStatus message;
-      while (reader->Read(&message)) {
-      }
-      status = reader->Finish();
+    case Rpc::kWatch:
+      status = Drain(stub->WatchExperiment(&context, with_id(v1::WatchExperimentRequest())));
       break;
-    }
-    case Rpc::kExport: {
-      v1::ExportArchiveRequest request;
-      request.set_id(missing);
-      auto reader = stub->ExportArchive(&context, request);
-      v1::ExportArchiveResponse message;
-      while (reader->Read(&message)) {
-      }
-      status = reader->Finish();
+    case Rpc::kExport:
+      status = Drain(stub->ExportArchive(&context, with_id(v1::ExportArchiveRequest())));
       break;
-    }
     case Rpc::kSubmit: {
-      v1::SubmitExperimentRequest request;  // an empty config: InvalidArgument once authorized
-      v1::SubmitExperimentResponse response;
-      status = stub->SubmitExperiment(&context, request, &response);
+      v1::SubmitExperimentResponse response;  // an empty config: InvalidArgument once authorized
+      status = stub->SubmitExperiment(&context, v1::SubmitExperimentRequest(), &response);
       break;
     }
     case Rpc::kCancel: {
-      v1::CancelExperimentRequest request;
-      request.set_id(missing);
       v1::CancelExperimentResponse response;
-      status = stub->CancelExperiment(&context, request, &response);
+      status = stub->CancelExperiment(&context, with_id(v1::CancelExperimentRequest()), &response);
       break;
     }
     case Rpc::kDelete: {
-      v1::DeleteExperimentRequest request;
-      request.set_id(missing);
       v1::DeleteExperimentResponse response;
-      status = stub->DeleteExperiment(&context, request, &response);
+      status = stub->DeleteExperiment(&context, with_id(v1::DeleteExperimentRequest()), &response);
       break;
     }
   }
