@@ -11,10 +11,6 @@ namespace {
 constexpr absl::Duration kUnaryDeadline = absl::Seconds(30);
 constexpr absl::Duration kExportDeadline = absl::Minutes(10);
 
-void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-}
-
 bool IsFinal(gdaqd::v1::ExperimentState state) {
   return state == gdaqd::v1::SUCCEEDED || state == gdaqd::v1::FAILED ||
          state == gdaqd::v1::CANCELLED;
@@ -23,26 +19,37 @@ bool IsFinal(gdaqd::v1::ExperimentState state) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ExperimentClient>> ExperimentClient::Connect(
-    const std::string& address, absl::Duration connect_timeout) {
+    const std::string& address, absl::Duration connect_timeout, common::ClientSecurity security) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(common::kMaxGrpcMessageBytes);
   args.SetMaxSendMessageSize(common::kMaxGrpcMessageBytes);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  security.ApplyTo(&args);
+  auto channel = grpc::CreateCustomChannel(address, security.channel_credentials, args);
   if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + connect_timeout))) {
     return absl::UnavailableError(absl::StrCat("cannot reach the coordinator at ", address,
                                                " within ", absl::FormatDuration(connect_timeout)));
   }
-  return std::unique_ptr<ExperimentClient>(new ExperimentClient(address, std::move(channel)));
+  return std::unique_ptr<ExperimentClient>(
+      new ExperimentClient(address, std::move(channel), std::move(security)));
 }
 
-ExperimentClient::ExperimentClient(std::string address, std::shared_ptr<grpc::Channel> channel)
+ExperimentClient::ExperimentClient(std::string address, std::shared_ptr<grpc::Channel> channel,
+                                   common::ClientSecurity security)
     : address_(std::move(address)),
       channel_(std::move(channel)),
-      stub_(gdaqd::v1::ExperimentService::NewStub(channel_)) {}
+      stub_(gdaqd::v1::ExperimentService::NewStub(channel_)),
+      security_(std::move(security)) {}
+
+void ExperimentClient::Prepare(grpc::ClientContext* context, absl::Duration timeout) const {
+  if (timeout != absl::InfiniteDuration()) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
+  security_.Authorize(context);
+}
 
 absl::StatusOr<std::string> ExperimentClient::Submit(const gdaqd::v1::ExperimentConfig& config) {
   grpc::ClientContext context;
-  SetDeadline(&context, kUnaryDeadline);
+  Prepare(&context, kUnaryDeadline);
   gdaqd::v1::SubmitExperimentRequest request;
   *request.mutable_config() = config;
   gdaqd::v1::SubmitExperimentResponse response;
@@ -54,7 +61,7 @@ absl::StatusOr<std::string> ExperimentClient::Submit(const gdaqd::v1::Experiment
 
 absl::StatusOr<gdaqd::v1::ExperimentStatus> ExperimentClient::Get(const std::string& id) {
   grpc::ClientContext context;
-  SetDeadline(&context, kUnaryDeadline);
+  Prepare(&context, kUnaryDeadline);
   gdaqd::v1::GetExperimentRequest request;
   request.set_id(id);
   gdaqd::v1::ExperimentStatus response;
@@ -68,7 +75,7 @@ absl::StatusOr<std::vector<gdaqd::v1::ExperimentStatus>> ExperimentClient::List(
   gdaqd::v1::ListExperimentsRequest request;
   do {
     grpc::ClientContext context;
-    SetDeadline(&context, kUnaryDeadline);
+    Prepare(&context, kUnaryDeadline);
     gdaqd::v1::ListExperimentsResponse response;
     absl::Status status =
         common::FromGrpcStatus(stub_->ListExperiments(&context, request, &response));
@@ -81,7 +88,7 @@ absl::StatusOr<std::vector<gdaqd::v1::ExperimentStatus>> ExperimentClient::List(
 
 absl::Status ExperimentClient::Delete(const std::string& id) {
   grpc::ClientContext context;
-  SetDeadline(&context, kUnaryDeadline);
+  Prepare(&context, kUnaryDeadline);
   gdaqd::v1::DeleteExperimentRequest request;
   request.set_id(id);
   gdaqd::v1::DeleteExperimentResponse response;
@@ -90,7 +97,7 @@ absl::Status ExperimentClient::Delete(const std::string& id) {
 
 absl::StatusOr<gdaqd::v1::ExperimentStatus> ExperimentClient::Cancel(const std::string& id) {
   grpc::ClientContext context;
-  SetDeadline(&context, kUnaryDeadline);
+  Prepare(&context, kUnaryDeadline);
   gdaqd::v1::CancelExperimentRequest request;
   request.set_id(id);
   gdaqd::v1::CancelExperimentResponse response;
@@ -104,6 +111,7 @@ absl::StatusOr<gdaqd::v1::ExperimentStatus> ExperimentClient::Watch(
     const std::string& id,
     const std::function<void(const gdaqd::v1::ExperimentStatus&)>& on_status) {
   grpc::ClientContext context;
+  Prepare(&context, absl::InfiniteDuration());
   {
     std::lock_guard<std::mutex> lock(watch_mu_);
     watch_context_ = &context;
@@ -138,7 +146,7 @@ void ExperimentClient::TryCancelWatch() {
 
 absl::StatusOr<ExportedArchive> ExperimentClient::Export(const std::string& id) {
   grpc::ClientContext context;
-  SetDeadline(&context, kExportDeadline);
+  Prepare(&context, kExportDeadline);
   gdaqd::v1::ExportArchiveRequest request;
   request.set_id(id);
   std::unique_ptr<grpc::ClientReader<gdaqd::v1::ExportArchiveResponse>> reader =

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "gdaqd/v1/coordinator.grpc.pb.h"
 
 namespace gdaqd::client {
@@ -25,10 +26,14 @@ struct ExportedArchive {
 // Thread-safe (gRPC stubs are).
 class ExperimentClient {
  public:
-  // Connects to `address` ("host:port"). Unavailable, naming the address, if the coordinator is
-  // not reachable within `connect_timeout`.
-  static absl::StatusOr<std::unique_ptr<ExperimentClient>> Connect(const std::string& address,
-                                                                   absl::Duration connect_timeout);
+  // Connects to `address` ("host:port") with `security`'s channel credentials, and sends its
+  // bearer token on every call. Unavailable, naming the address, if the coordinator is not
+  // reachable within `connect_timeout` (also when the TLS handshake fails, e.g. a plaintext
+  // client against a TLS server). Calls return UNAUTHENTICATED / PERMISSION_DENIED as the
+  // coordinator decides (docs/cluster.md §1).
+  static absl::StatusOr<std::unique_ptr<ExperimentClient>> Connect(
+      const std::string& address, absl::Duration connect_timeout,
+      common::ClientSecurity security = {});
 
   absl::StatusOr<std::string> Submit(const gdaqd::v1::ExperimentConfig& config);
   absl::StatusOr<gdaqd::v1::ExperimentStatus> Get(const std::string& id);
@@ -50,11 +55,15 @@ class ExperimentClient {
   const std::string& address() const { return address_; }
 
  private:
-  ExperimentClient(std::string address, std::shared_ptr<grpc::Channel> channel);
+  ExperimentClient(std::string address, std::shared_ptr<grpc::Channel> channel,
+                   common::ClientSecurity security);
+  // Sets the deadline (unless infinite) and the bearer token on `context`.
+  void Prepare(grpc::ClientContext* context, absl::Duration timeout) const;
 
   const std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<gdaqd::v1::ExperimentService::Stub> stub_;
+  const common::ClientSecurity security_;
   std::mutex watch_mu_;
   grpc::ClientContext* watch_context_ = nullptr;  // guarded by watch_mu_
 };

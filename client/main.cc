@@ -27,6 +27,7 @@
 #include "common/config/config.h"
 #include "common/logging.h"
 #include "common/thread.h"
+#include "common/tls.h"
 #include "worker/sim/mujoco_tasks.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "coordinator address host:port");
@@ -38,6 +39,11 @@ ABSL_FLAG(std::string, out, "",
 ABSL_FLAG(int64_t, cell, -1, "replay: archive cell of the elite to re-run");
 ABSL_FLAG(int, connect_timeout_s, 10, "seconds to wait for the coordinator");
 ABSL_FLAG(int, verbosity, 0, "verbose logging level");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM file of the CA that signed the coordinator's certificate; turns TLS on");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "name to check in the coordinator's certificate instead of the --coordinator host");
+ABSL_FLAG(std::string, token_file, "", "file whose first line is your bearer token");
 
 namespace {
 
@@ -46,7 +52,7 @@ using gdaqd::client::ExperimentClient;
 constexpr char kUsage[] =
     R"(gdaqd: model-based Quality-Diversity experiments on a gdaqd coordinator.
 
-usage: gdaqd [--coordinator HOST:PORT] COMMAND ARGS
+usage: gdaqd [--coordinator HOST:PORT] [--tls_ca PEM] [--token_file PATH] COMMAND ARGS
 
   run CONFIG            start a local coordinator and --workers worker processes, run CONFIG
                         to the end with a progress bar, write a results folder (--out)
@@ -68,8 +74,23 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-absl::StatusOr<std::unique_ptr<ExperimentClient>> ConnectClient(const std::string& address) {
-  return ExperimentClient::Connect(address, absl::Seconds(absl::GetFlag(FLAGS_connect_timeout_s)));
+// Connects to `address`; with `remote`, over TLS and with the token the flags name (`gdaqd run`'s
+// own loopback coordinator runs without either).
+absl::StatusOr<std::unique_ptr<ExperimentClient>> ConnectClient(const std::string& address,
+                                                                bool remote) {
+  gdaqd::common::ClientSecurity security;
+  if (remote) {
+    gdaqd::common::ClientSecurityOptions options;
+    options.ca_file = absl::GetFlag(FLAGS_tls_ca);
+    options.server_name = absl::GetFlag(FLAGS_tls_server_name);
+    options.token_file = absl::GetFlag(FLAGS_token_file);
+    absl::StatusOr<gdaqd::common::ClientSecurity> loaded =
+        gdaqd::common::LoadClientSecurity(options);
+    if (!loaded.ok()) return loaded.status();
+    security = *std::move(loaded);
+  }
+  return ExperimentClient::Connect(address, absl::Seconds(absl::GetFlag(FLAGS_connect_timeout_s)),
+                                   std::move(security));
 }
 
 // Runs `on_signal` on a dedicated thread when SIGINT/SIGTERM arrives (never in a handler); a
@@ -191,7 +212,7 @@ int Run(const std::string& config_path) {
               options.log_dir.c_str());
 
   absl::StatusOr<std::unique_ptr<ExperimentClient>> connected =
-      ConnectClient((*cluster)->address());
+      ConnectClient((*cluster)->address(), /*remote=*/false);
   if (!connected.ok()) return Fail(connected.status());
   absl::StatusOr<std::string> submitted = (*connected)->Submit(*config);
   if (!submitted.ok()) return Fail(submitted.status());
@@ -252,7 +273,7 @@ int Dispatch(const std::vector<std::string>& args) {
     return 2;
   }
   absl::StatusOr<std::unique_ptr<ExperimentClient>> client =
-      ConnectClient(absl::GetFlag(FLAGS_coordinator));
+      ConnectClient(absl::GetFlag(FLAGS_coordinator), /*remote=*/true);
   if (!client.ok()) return Fail(client.status());
 
   if (command == "submit") {

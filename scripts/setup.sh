@@ -15,6 +15,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libgtest-dev libgmock-dev libbenchmark-dev
   librsvg2-bin
+  libssl-dev openssl
 )
 
 install_missing_packages() {

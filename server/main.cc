@@ -65,6 +65,18 @@ ABSL_FLAG(int, blas_threads, 0,
           "threads of the BLAS (OpenBLAS) behind model training; 0 keeps its default (one per "
           "core). 1 when workers share this machine's cores: OpenBLAS's threads spin between "
           "matmuls and take CPU from the rollouts");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain; with --tls_key turns TLS on for the gRPC port");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA of worker client certificates: WorkerService.Connect then requires a verified "
+          "client certificate (mutual TLS)");
+ABSL_FLAG(std::string, tokens_file, "",
+          "bearer tokens, one '<token> <role> <name> [expires=<RFC 3339>]' per line (roles: "
+          "worker, reader, submitter, admin); unset: no authentication");
+ABSL_FLAG(bool, allow_insecure, false,
+          "serve a non-loopback --listen address without TLS and tokens (trusted networks only; "
+          "logs a WARNING)");
 ABSL_FLAG(int, verbosity, 0, "verbose logging level (1: per RPC, 2: per episode)");
 
 namespace {
@@ -133,6 +145,11 @@ int main(int argc, char** argv) {
   options.workers.hello_deadline = absl::GetFlag(FLAGS_hello_deadline);
   options.admission.max_experiment_bytes = absl::GetFlag(FLAGS_max_experiment_bytes);
   options.admission.memory_budget_bytes = absl::GetFlag(FLAGS_memory_budget);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
+  options.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   if (const int hold = absl::GetFlag(FLAGS_test_hold_checkpoint_write); hold > 0) {
     options.storage.mid_write_hook =
         [hold, writes = std::make_shared<std::atomic<int>>(0)](const std::string& tmp_path) {

@@ -22,10 +22,12 @@
 namespace gdaqd::worker {
 namespace {
 
-// Codes after which reconnecting cannot help: the coordinator refused this worker as it is.
+// Codes after which reconnecting cannot help: the coordinator refused this worker as it is
+// (including its token or certificate).
 bool IsPermanent(absl::StatusCode code) {
   return code == absl::StatusCode::kFailedPrecondition ||
-         code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kUnimplemented;
+         code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kUnimplemented ||
+         code == absl::StatusCode::kUnauthenticated || code == absl::StatusCode::kPermissionDenied;
 }
 
 bool SameContext(const JobContext& a, const JobContext& b) {
@@ -193,13 +195,15 @@ std::unique_ptr<gdaqd::v1::WorkerService::Stub> CoordinatorClient::NewStub() con
   // A fresh connection per attempt: our backoff, not gRPC's shared subchannel state, decides
   // when to dial again.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  options_.security.ApplyTo(&args);
   return gdaqd::v1::WorkerService::NewStub(grpc::CreateCustomChannel(
-      options_.coordinator_address, grpc::InsecureChannelCredentials(), args));
+      options_.coordinator_address, options_.security.channel_credentials, args));
 }
 
 absl::Status CoordinatorClient::RunStream(bool* hello_sent) {
   std::unique_ptr<gdaqd::v1::WorkerService::Stub> stub = NewStub();
   grpc::ClientContext context;  // no deadline: the stream lives as long as the worker
+  options_.security.Authorize(&context);
   const uint64_t generation = ++generation_;
   auto outgoing = std::make_shared<Outgoing>(generation);
   {

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/rollout.h"
+#include "common/tls.h"
 #include "gdaqd/v1/coordinator.grpc.pb.h"
 #include "worker/result_chunks.h"
 #include "worker/sim/rollout_engine.h"
@@ -47,6 +48,9 @@ struct CoordinatorClientOptions {
   // Most transition bytes per EpisodeResult message, in [1, kMaxTransitionChunkBytes]; tests
   // lower it to exercise chunking.
   size_t max_chunk_bytes = kMaxTransitionChunkBytes;
+  // TLS credentials, server name override and bearer token (docs/cluster.md §1); the default
+  // is plaintext without a token.
+  common::ClientSecurity security;
 };
 
 using common::kMaxGrpcMessageBytes;  // set explicitly on the channel (DESIGN.md §6)
@@ -82,7 +86,8 @@ class CoordinatorClient {
 
   // Serves the coordinator until Shutdown() (then returns OK) or a permanent error. Returns the
   // coordinator's status if it closed the stream with FAILED_PRECONDITION or INVALID_ARGUMENT
-  // (e.g. a version mismatch) or UNIMPLEMENTED (not a gdaqd coordinator); returns the last
+  // (e.g. a version mismatch), UNIMPLEMENTED (not a gdaqd coordinator), UNAUTHENTICATED or
+  // PERMISSION_DENIED (wrong token or client certificate); returns the last
   // failure's code (usually UNAVAILABLE) once max_reconnect_attempts consecutive connection
   // attempts have failed. The rollout engine is stopped when Run() returns.
   absl::Status Run() ABSL_LOCKS_EXCLUDED(mu_);

@@ -14,9 +14,30 @@
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "common/thread.h"
+#include "common/tls.h"
 #include "worker/coordinator_client.h"
 #include "worker/sim/mujoco_tasks.h"
 #include "worker/worker_flags.h"
+
+namespace {
+
+// The client's options from the flags; reads the TLS and token files they name (errors name the
+// flag and the path).
+absl::StatusOr<gdaqd::worker::CoordinatorClientOptions> ClientOptions(
+    const gdaqd::worker::WorkerFlags& flags) {
+  gdaqd::worker::CoordinatorClientOptions options;
+  options.coordinator_address = flags.coordinator;
+  options.worker_id = flags.worker_id;
+  options.threads = flags.threads;
+  options.max_reconnect_attempts = flags.max_reconnect_attempts;
+  absl::StatusOr<gdaqd::common::ClientSecurity> security =
+      gdaqd::common::LoadClientSecurity(flags.security);
+  if (!security.ok()) return security.status();
+  options.security = *std::move(security);
+  return options;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   const gdaqd::worker::WorkerFlags flags = gdaqd::worker::ParseWorkerFlags(argc, argv);
@@ -34,19 +55,21 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  gdaqd::worker::CoordinatorClientOptions options;
-  options.coordinator_address = flags.coordinator;
-  options.worker_id = flags.worker_id;
-  options.threads = flags.threads;
-  options.max_reconnect_attempts = flags.max_reconnect_attempts;
+  absl::StatusOr<gdaqd::worker::CoordinatorClientOptions> options = ClientOptions(flags);
+  if (!options.ok()) {
+    LOG(ERROR) << "gdaqd-worker: " << options.status();
+    return 1;
+  }
   absl::StatusOr<std::unique_ptr<gdaqd::worker::CoordinatorClient>> client =
-      gdaqd::worker::CoordinatorClient::Create(std::move(options));
+      gdaqd::worker::CoordinatorClient::Create(*std::move(options));
   if (!client.ok()) {
     LOG(ERROR) << "gdaqd-worker: invalid flags: " << client.status();
     return 1;
   }
   LOG(INFO) << "gdaqd-worker version=" << GDAQD_VERSION << " worker_id=" << flags.worker_id
-            << " coordinator=" << flags.coordinator << " threads=" << flags.threads;
+            << " coordinator=" << flags.coordinator << " threads=" << flags.threads
+            << " tls=" << !flags.security.ca_file.empty()
+            << " token=" << !flags.security.token_file.empty();
 
   std::atomic<bool> run_returned{false};
   gdaqd::common::Thread signal_thread("signals", [&] {

@@ -20,6 +20,16 @@ ABSL_FLAG(int, v, 0, "Verbose logging level: 1 per RPC, 2 per episode.");
 ABSL_FLAG(int, max_reconnect_attempts, -1,
           "Consecutive failed connection attempts before giving up; -1 = never give up.");
 
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM file of the CA that signed the coordinator's certificate; turns TLS on.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate for mutual TLS (with --tls_key; needs --tls_ca).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name to check in the coordinator's certificate instead of the --coordinator host.");
+ABSL_FLAG(std::string, token_file, "",
+          "File whose first line is this worker's bearer token (role worker).");
+
 namespace gdaqd::worker {
 
 WorkerFlags ParseWorkerFlags(int argc, char** argv) {
@@ -38,6 +48,11 @@ WorkerFlags ParseWorkerFlags(int argc, char** argv) {
   }
   flags.verbosity = absl::GetFlag(FLAGS_v);
   flags.max_reconnect_attempts = absl::GetFlag(FLAGS_max_reconnect_attempts);
+  flags.security.ca_file = absl::GetFlag(FLAGS_tls_ca);
+  flags.security.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  flags.security.key_file = absl::GetFlag(FLAGS_tls_key);
+  flags.security.server_name = absl::GetFlag(FLAGS_tls_server_name);
+  flags.security.token_file = absl::GetFlag(FLAGS_token_file);
   return flags;
 }
 

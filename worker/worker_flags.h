@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "common/tls.h"
+
 namespace gdaqd::worker {
 
 // The parsed flags.
@@ -13,6 +15,8 @@ struct WorkerFlags {
   std::string worker_id;            // --worker_id, "hostname:pid" unless given
   int verbosity = 0;                // --v, VLOG level
   int max_reconnect_attempts = -1;  // --max_reconnect_attempts, -1 = forever
+  // --tls_ca, --tls_cert, --tls_key, --tls_server_name, --token_file (paths, not yet read).
+  common::ClientSecurityOptions security;
 };
 
 // Parses argv with absl::ParseCommandLine (which exits on --help or an unknown flag) and fills

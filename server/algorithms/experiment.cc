@@ -82,12 +82,14 @@ Experiment::Experiment(int64_t number, gdaqd::v1::ExperimentConfig config, Evalu
 absl::StatusOr<std::unique_ptr<Experiment>> Experiment::Create(int64_t number,
                                                                gdaqd::v1::ExperimentConfig config,
                                                                Evaluator* evaluator,
-                                                               ExperimentOptions options) {
+                                                               ExperimentOptions options,
+                                                               std::string submitted_by) {
   std::unique_ptr<Experiment> experiment(
       new Experiment(number, std::move(config), evaluator, options));
   {
     absl::MutexLock lock(&experiment->mu_);
     experiment->status_.set_submitted_unix_ms(absl::ToUnixMillis(absl::Now()));
+    experiment->status_.set_submitted_by(std::move(submitted_by));
   }
   // Before the id is returned: a crash right after the submit must not lose it.
   absl::Status written = experiment->WriteCheckpoint(/*with_algorithm=*/false, {}, 0);

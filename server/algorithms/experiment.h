@@ -50,11 +50,13 @@ class Experiment {
  public:
   // A new PENDING experiment numbered `number`. `config` must be validated with defaults applied;
   // `evaluator` must outlive this object. With a state directory its first checkpoint (the record
-  // alone) is written before this returns: errno-derived codes if that fails.
+  // alone) is written before this returns: errno-derived codes if that fails. `submitted_by`
+  // goes into ExperimentStatus.submitted_by (and so into every checkpoint).
   static absl::StatusOr<std::unique_ptr<Experiment>> Create(int64_t number,
                                                             gdaqd::v1::ExperimentConfig config,
                                                             Evaluator* evaluator,
-                                                            ExperimentOptions options);
+                                                            ExperimentOptions options,
+                                                            std::string submitted_by = "");
   // The experiment stored in `checkpoint` (options.state_dir must be set). A final experiment
   // stays final and exports from disk; any other continues from the checkpoint on Start().
   // DataLoss if the record does not parse.

@@ -104,7 +104,8 @@ int64_t ExperimentManager::CommittedBytes() const {
   return total;
 }
 
-absl::StatusOr<std::string> ExperimentManager::Submit(gdaqd::v1::ExperimentConfig config) {
+absl::StatusOr<std::string> ExperimentManager::Submit(gdaqd::v1::ExperimentConfig config,
+                                                      std::string submitted_by) {
   common::ApplyDefaults(&config);
   if (absl::Status status = common::ValidateExperimentConfig(config); !status.ok()) {
     return status;
@@ -118,8 +119,8 @@ absl::StatusOr<std::string> ExperimentManager::Submit(gdaqd::v1::ExperimentConfi
   GDAQD_RETURN_IF_ERROR(CheckAdmission(estimate, limits));
   absl::StatusOr<int64_t> number = NextNumber();
   if (!number.ok()) return number.status();
-  absl::StatusOr<std::unique_ptr<Experiment>> created =
-      Experiment::Create(*number, std::move(config), evaluator_, ExperimentOptionsFor());
+  absl::StatusOr<std::unique_ptr<Experiment>> created = Experiment::Create(
+      *number, std::move(config), evaluator_, ExperimentOptionsFor(), std::move(submitted_by));
   if (!created.ok()) {
     if (options_.state_dir != nullptr) (void)options_.state_dir->DeleteExperiment(*number);
     return absl::UnavailableError(

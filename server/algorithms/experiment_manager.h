@@ -57,7 +57,9 @@ class ExperimentManager {
   // experiment will hold and refuses it (ResourceExhausted naming the limit and the estimate)
   // beyond --max_experiment_bytes, the remaining --memory_budget or the message limit, writes
   // the experiment's first checkpoint, starts it and returns its id ("exp-<n>", never reused).
-  absl::StatusOr<std::string> Submit(gdaqd::v1::ExperimentConfig config) ABSL_LOCKS_EXCLUDED(mu_);
+  // `submitted_by` (the caller's token name; empty without tokens) is recorded in its status.
+  absl::StatusOr<std::string> Submit(gdaqd::v1::ExperimentConfig config,
+                                     std::string submitted_by = "") ABSL_LOCKS_EXCLUDED(mu_);
   // NotFound for an unknown or malformed id ("exp-1 " is malformed).
   absl::StatusOr<std::shared_ptr<Experiment>> Get(const std::string& id) const
       ABSL_LOCKS_EXCLUDED(mu_);

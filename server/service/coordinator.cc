@@ -1,15 +1,72 @@
 #include "server/service/coordinator.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <netinet/in.h>
 
+#include <optional>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
 namespace gdaqd::server {
 
+bool IsLoopbackAddress(absl::string_view address) {
+  if (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "unix-abstract:")) {
+    return true;
+  }
+  std::string host;
+  if (absl::StartsWith(address, "[")) {
+    host = std::string(address.substr(1, address.find(']') - 1));
+  } else {
+    host = std::string(address.substr(0, address.rfind(':')));
+  }
+  if (absl::AsciiStrToLower(host) == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Coordinator::SetUpSecurity(
+    const CoordinatorOptions& options) {
+  const bool tls = options.tls.enabled();
+  const bool tokens = !options.tokens_file.empty();
+  if (!IsLoopbackAddress(options.listen_address) && !(tls && tokens)) {
+    if (!options.allow_insecure) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refusing to serve ", options.listen_address,
+          " without TLS and tokens; add --tls_cert/--tls_key and --tokens_file, or pass "
+          "--allow_insecure on a trusted network"));
+    }
+    LOG(WARNING) << "insecure_listen address=" << options.listen_address << " (--allow_insecure)"
+                 << (tls ? "" : "; no TLS: requests, results and tokens cross the network in clear")
+                 << (tokens ? ""
+                            : "; no tokens: anyone who reaches the port can submit, cancel, "
+                              "delete, export and connect as a worker");
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      common::MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  std::optional<TokenTable> table;
+  if (tokens) {
+    absl::StatusOr<TokenTable> loaded = TokenTable::Load(options.tokens_file);
+    if (!loaded.ok()) return loaded.status();
+    LOG(INFO) << "tokens_loaded file=" << options.tokens_file << " count=" << loaded->size();
+    table = *std::move(loaded);
+  }
+  authorizer_ = std::make_unique<Authorizer>(std::move(table), !options.tls.client_ca_file.empty());
+  return credentials;
+}
+
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
   std::unique_ptr<Coordinator> coordinator(new Coordinator());
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      coordinator->SetUpSecurity(options);
+  if (!credentials.ok()) return credentials.status();
   ExperimentManagerOptions manager_options;
   if (!options.state_dir.empty()) {
     absl::StatusOr<std::unique_ptr<storage::StateDir>> state_dir =
@@ -23,16 +80,16 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   coordinator->scheduler_ = std::make_unique<Scheduler>(options.scheduler);
   coordinator->manager_ =
       std::make_unique<ExperimentManager>(coordinator->scheduler_.get(), manager_options);
-  coordinator->worker_service_ =
-      std::make_unique<WorkerServiceImpl>(coordinator->scheduler_.get(), options.workers);
+  coordinator->worker_service_ = std::make_unique<WorkerServiceImpl>(
+      coordinator->scheduler_.get(), options.workers, coordinator->authorizer_.get());
   coordinator->experiment_service_ = std::make_unique<ExperimentServiceImpl>(
-      coordinator->manager_.get(), coordinator->scheduler_.get(), options.max_export_streams);
+      coordinator->manager_.get(), coordinator->scheduler_.get(), options.max_export_streams,
+      coordinator->authorizer_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &coordinator->port_);
+  builder.AddListeningPort(options.listen_address, *credentials, &coordinator->port_);
   builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   builder.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
   // Notice dead workers (a pulled cable sends no FIN) within ~40 s.
@@ -51,7 +108,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   health->SetServingStatus(false);
   LOG(INFO) << "coordinator_listening address=" << options.listen_address
             << " port=" << coordinator->port_ << " version=" << GDAQD_VERSION
-            << " state_dir=" << (options.state_dir.empty() ? "(none)" : options.state_dir);
+            << " state_dir=" << (options.state_dir.empty() ? "(none)" : options.state_dir)
+            << " tls=" << options.tls.enabled() << " tokens=" << !options.tokens_file.empty();
   const absl::Time restore_start = absl::Now();
   absl::StatusOr<int> restored = coordinator->manager_->RestoreAll();
   if (!restored.ok()) return restored.status();

@@ -13,8 +13,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
+#include "common/tls.h"
 #include "server/algorithms/experiment_manager.h"
 #include "server/scheduler/scheduler.h"
+#include "server/service/auth.h"
 #include "server/service/experiment_service.h"
 #include "server/service/worker_service.h"
 #include "server/storage/state_dir.h"
@@ -34,7 +36,16 @@ struct CoordinatorOptions {
   Scheduler::Options scheduler;
   WorkerServiceOptions workers;        // hello deadline
   storage::StateDir::Options storage;  // test hooks
+  // Security (docs/cluster.md §1). A listen address other than loopback needs TLS and tokens
+  // unless allow_insecure.
+  common::ServerTlsOptions tls;  // --tls_cert, --tls_key, --tls_client_ca; empty: plaintext
+  std::string tokens_file;       // --tokens_file; empty: no tokens (everyone is admin)
+  bool allow_insecure = false;   // --allow_insecure
 };
+
+// Whether `address` ("host:port", "[v6]:port", "unix:path") only accepts local connections:
+// localhost, 127.0.0.0/8, ::1 or a Unix socket.
+bool IsLoopbackAddress(absl::string_view address);
 
 // Thread-safe. Start order: lock the state directory, serve (health NOT_SERVING), restore every
 // experiment, then SERVING. Shutdown order (STYLE.md §8): NOT_SERVING, interrupt experiments
@@ -43,6 +54,9 @@ class Coordinator {
  public:
   // Binds and starts serving. Unavailable if the address cannot be bound; FailedPrecondition if
   // another server holds the state directory; errno codes if it cannot be read.
+  // FailedPrecondition ("refusing to serve ADDRESS without TLS and tokens; ...") for a
+  // non-loopback address without both TLS and tokens nor allow_insecure; the errors of
+  // common::MakeServerCredentials() and TokenTable::Load() for bad TLS or tokens files.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
   ~Coordinator();  // Shutdown() if not done yet
 
@@ -57,10 +71,15 @@ class Coordinator {
 
  private:
   Coordinator() = default;
+  // Checks the listen address against the security options, loads the tokens into
+  // authorizer_ and returns the server credentials.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> SetUpSecurity(
+      const CoordinatorOptions& options);
 
   std::unique_ptr<storage::StateDir> state_dir_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ExperimentManager> manager_;
+  std::unique_ptr<Authorizer> authorizer_;  // outlives the services that use it
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<ExperimentServiceImpl> experiment_service_;
   std::unique_ptr<grpc::Server> server_;

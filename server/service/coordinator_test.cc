@@ -62,5 +62,26 @@ TEST(CoordinatorTest, HealthIsServingAfterRestore) {
   coordinator->Shutdown();
 }
 
+TEST(IsLoopbackAddressTest, OnlyLocalAddressesAreLoopback) {
+  for (const char* address : {"127.0.0.1:50051", "127.1.2.3:0", "localhost:50051", "LOCALHOST:1",
+                              "[::1]:50051", "unix:/tmp/gdaqd.sock"}) {
+    EXPECT_TRUE(IsLoopbackAddress(address)) << address;
+  }
+  for (const char* address : {"0.0.0.0:50051", "[::]:50051", ":50051", "10.0.0.5:50051",
+                              "coordinator.example:50051", "[2001:db8::1]:1", "128.0.0.1:1"}) {
+    EXPECT_FALSE(IsLoopbackAddress(address)) << address;
+  }
+}
+
+TEST(CoordinatorTest, RefusesAnInsecureNonLoopbackListenBeforeTouchingAnything) {
+  CoordinatorOptions options;
+  options.listen_address = "0.0.0.0:0";
+  EXPECT_THAT(Coordinator::Start(options),
+              gdaqd::testing::StatusIs(
+                  absl::StatusCode::kFailedPrecondition,
+                  "refusing to serve 0.0.0.0:0 without TLS and tokens; add --tls_cert/--tls_key "
+                  "and --tokens_file, or pass --allow_insecure on a trusted network"));
+}
+
 }  // namespace
 }  // namespace gdaqd::server

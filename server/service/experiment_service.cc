@@ -154,10 +154,32 @@ class ErrorReactor final : public grpc::ServerWriteReactor<Message> {
 
 }  // namespace
 
+absl::StatusOr<Principal> ExperimentServiceImpl::Authorize(grpc::CallbackServerContext* context,
+                                                           absl::string_view rpc,
+                                                           RoleSet roles) const {
+  if (authorizer_ == nullptr) return Principal{};
+  return authorizer_->Authorize(*context, rpc, roles);
+}
+
+absl::StatusOr<std::shared_ptr<Experiment>> ExperimentServiceImpl::GetManaged(
+    const Principal& principal, const std::string& id, absl::string_view rpc) const {
+  absl::StatusOr<std::shared_ptr<Experiment>> experiment = manager_->Get(id);
+  if (!experiment.ok()) return experiment.status();
+  const std::string owner = (*experiment)->Status().submitted_by();
+  if (!principal.may_manage(owner)) {
+    return absl::PermissionDeniedError(absl::StrCat("token '", principal.name, "' has role ",
+                                                    RoleName(principal.role), "; ", rpc, " of ", id,
+                                                    ", submitted by '", owner, "', needs admin"));
+  }
+  return experiment;
+}
+
 grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitExperiment(
     grpc::CallbackServerContext* context, const gdaqd::v1::SubmitExperimentRequest* request,
     gdaqd::v1::SubmitExperimentResponse* response) {
-  absl::StatusOr<std::string> id = manager_->Submit(request->config());
+  absl::StatusOr<Principal> caller = Authorize(context, "SubmitExperiment", kSubmitRoles);
+  if (!caller.ok()) return Reply(context, caller.status());
+  absl::StatusOr<std::string> id = manager_->Submit(request->config(), caller->name);
   if (id.ok()) response->set_id(*id);
   return Reply(context, id.status());
 }
@@ -165,6 +187,8 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitExperiment(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::GetExperiment(
     grpc::CallbackServerContext* context, const gdaqd::v1::GetExperimentRequest* request,
     ExperimentStatus* response) {
+  absl::StatusOr<Principal> caller = Authorize(context, "GetExperiment", kReadRoles);
+  if (!caller.ok()) return Reply(context, caller.status());
   absl::StatusOr<std::shared_ptr<Experiment>> experiment = manager_->Get(request->id());
   if (experiment.ok()) *response = FullStatus(**experiment, *scheduler_);
   return Reply(context, experiment.status());
@@ -173,6 +197,8 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::GetExperiment(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::ListExperiments(
     grpc::CallbackServerContext* context, const gdaqd::v1::ListExperimentsRequest* request,
     gdaqd::v1::ListExperimentsResponse* response) {
+  absl::StatusOr<Principal> caller = Authorize(context, "ListExperiments", kReadRoles);
+  if (!caller.ok()) return Reply(context, caller.status());
   absl::StatusOr<ExperimentPage> page =
       manager_->ListPage(request->page_size(), request->page_token());
   if (page.ok()) {
@@ -187,13 +213,23 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::ListExperiments(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::DeleteExperiment(
     grpc::CallbackServerContext* context, const gdaqd::v1::DeleteExperimentRequest* request,
     gdaqd::v1::DeleteExperimentResponse* /*response*/) {
+  absl::StatusOr<Principal> caller = Authorize(context, "DeleteExperiment", kManageRoles);
+  if (!caller.ok()) return Reply(context, caller.status());
+  if (caller->role != Role::kAdmin) {
+    absl::StatusOr<std::shared_ptr<Experiment>> experiment =
+        GetManaged(*caller, request->id(), "DeleteExperiment");
+    if (!experiment.ok()) return Reply(context, experiment.status());
+  }
   return Reply(context, manager_->Delete(request->id()));
 }
 
 grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelExperiment(
     grpc::CallbackServerContext* context, const gdaqd::v1::CancelExperimentRequest* request,
     gdaqd::v1::CancelExperimentResponse* response) {
-  absl::StatusOr<std::shared_ptr<Experiment>> experiment = manager_->Get(request->id());
+  absl::StatusOr<Principal> caller = Authorize(context, "CancelExperiment", kManageRoles);
+  if (!caller.ok()) return Reply(context, caller.status());
+  absl::StatusOr<std::shared_ptr<Experiment>> experiment =
+      GetManaged(*caller, request->id(), "CancelExperiment");
   if (experiment.ok()) {
     (*experiment)->Cancel();
     *response->mutable_status() = FullStatus(**experiment, *scheduler_);
@@ -202,14 +238,18 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelExperiment(
 }
 
 grpc::ServerWriteReactor<ExperimentStatus>* ExperimentServiceImpl::WatchExperiment(
-    grpc::CallbackServerContext* /*context*/, const gdaqd::v1::WatchExperimentRequest* request) {
+    grpc::CallbackServerContext* context, const gdaqd::v1::WatchExperimentRequest* request) {
+  absl::StatusOr<Principal> caller = Authorize(context, "WatchExperiment", kReadRoles);
+  if (!caller.ok()) return new ErrorReactor<ExperimentStatus>(caller.status());
   absl::StatusOr<std::shared_ptr<Experiment>> experiment = manager_->Get(request->id());
   if (!experiment.ok()) return new ErrorReactor<ExperimentStatus>(experiment.status());
   return new WatchReactor(std::move(experiment).value(), scheduler_);
 }
 
 grpc::ServerWriteReactor<ExportArchiveResponse>* ExperimentServiceImpl::ExportArchive(
-    grpc::CallbackServerContext* /*context*/, const gdaqd::v1::ExportArchiveRequest* request) {
+    grpc::CallbackServerContext* context, const gdaqd::v1::ExportArchiveRequest* request) {
+  absl::StatusOr<Principal> caller = Authorize(context, "ExportArchive", kReadRoles);
+  if (!caller.ok()) return new ErrorReactor<ExportArchiveResponse>(caller.status());
   absl::StatusOr<std::shared_ptr<Experiment>> experiment = manager_->Get(request->id());
   if (!experiment.ok()) return new ErrorReactor<ExportArchiveResponse>(experiment.status());
   if (++export_streams_ > max_export_streams_) {

@@ -194,10 +194,24 @@ class ConnectReactor final : public grpc::ServerBidiReactor<WorkerMessage, Coord
   HelloState hello_state_ ABSL_GUARDED_BY(mu_) = HelloState::kWaiting;
 };
 
+// A stream refused before its first message (gRPC owns reactors through OnDone).
+class RefusedStream final : public grpc::ServerBidiReactor<WorkerMessage, CoordinatorMessage> {
+ public:
+  explicit RefusedStream(const absl::Status& status) { Finish(common::ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 grpc::ServerBidiReactor<WorkerMessage, CoordinatorMessage>* WorkerServiceImpl::Connect(
     grpc::CallbackServerContext* context) {
+  if (authorizer_ != nullptr) {
+    if (absl::Status status = authorizer_->CheckClientCertificate(*context); !status.ok()) {
+      return new RefusedStream(status);
+    }
+    absl::StatusOr<Principal> caller = authorizer_->Authorize(*context, "Connect", kConnectRoles);
+    if (!caller.ok()) return new RefusedStream(caller.status());
+  }
   return new ConnectReactor(scheduler_, context->peer(), options_.hello_deadline);
 }
 

@@ -5,6 +5,7 @@
 #include "absl/time/time.h"
 #include "gdaqd/v1/coordinator.grpc.pb.h"
 #include "server/scheduler/scheduler.h"
+#include "server/service/auth.h"
 
 namespace gdaqd::server {
 
@@ -25,16 +26,21 @@ struct WorkerServiceOptions {
 //   ALREADY_EXISTS       the worker_id is already connected
 //   RESOURCE_EXHAUSTED   its transitions exceeded the scheduler's byte caps (it may reconnect)
 //   OK / CANCELLED       the worker closed the stream, or the server shut down
+//   UNAUTHENTICATED      no verified client certificate (with --tls_client_ca), or a missing,
+//                        unknown or expired token (with --tokens_file); before any message
+//   PERMISSION_DENIED    the token's role is neither worker nor admin
 // Malformed results do not end the stream: the scheduler records them as error outcomes.
 //
-// Thread-safe; `scheduler` must outlive the gRPC server this service is registered with. Each
+// Thread-safe; `scheduler` and `authorizer` (null: no checks) must outlive the gRPC server this
+// service is registered with. Each
 // reactor owns a grpc::Alarm for its hello deadline and is deleted only after both gRPC's
 // OnDone() and the alarm's callback ran, so no callback outlives what it touches.
 class WorkerServiceImpl final : public gdaqd::v1::WorkerService::CallbackService {
  public:
   explicit WorkerServiceImpl(Scheduler* scheduler,
-                             WorkerServiceOptions options = WorkerServiceOptions())
-      : scheduler_(scheduler), options_(options) {}
+                             WorkerServiceOptions options = WorkerServiceOptions(),
+                             const Authorizer* authorizer = nullptr)
+      : scheduler_(scheduler), options_(options), authorizer_(authorizer) {}
 
   grpc::ServerBidiReactor<gdaqd::v1::WorkerMessage, gdaqd::v1::CoordinatorMessage>* Connect(
       grpc::CallbackServerContext* context) override;
@@ -42,6 +48,7 @@ class WorkerServiceImpl final : public gdaqd::v1::WorkerService::CallbackService
  private:
   Scheduler* const scheduler_;
   const WorkerServiceOptions options_;
+  const Authorizer* const authorizer_;
 };
 
 }  // namespace gdaqd::server
