@@ -74,6 +74,9 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::string, tokens_file, "",
           "bearer tokens, one '<token> <role> <name> [expires=<RFC 3339>]' per line (roles: "
           "worker, reader, submitter, admin); unset: no authentication");
+ABSL_FLAG(std::string, health_listen, "",
+          "a second, plaintext address serving only grpc.health.v1 when TLS is on (for probes "
+          "that cannot speak TLS, e.g. Kubernetes' grpc probe); empty: none");
 ABSL_FLAG(bool, allow_insecure, false,
           "serve a non-loopback --listen address without TLS and tokens (trusted networks only; "
           "logs a WARNING)");
@@ -145,6 +148,7 @@ int main(int argc, char** argv) {
   options.workers.hello_deadline = absl::GetFlag(FLAGS_hello_deadline);
   options.admission.max_experiment_bytes = absl::GetFlag(FLAGS_max_experiment_bytes);
   options.admission.memory_budget_bytes = absl::GetFlag(FLAGS_memory_budget);
+  options.health_listen = absl::GetFlag(FLAGS_health_listen);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);

@@ -1,9 +1,12 @@
 #include "server/service/auth.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -207,6 +210,20 @@ absl::StatusOr<Principal> Authorizer::Authenticate(std::optional<absl::string_vi
 
 absl::StatusOr<Principal> Authorizer::Authorize(const grpc::CallbackServerContext& context,
                                                 absl::string_view rpc, RoleSet roles) const {
+  if (require_tls_) {
+    const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+    std::vector<grpc::string_ref> types;
+    if (auth != nullptr)
+      types = auth->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
+    const bool over_tls = std::any_of(types.begin(), types.end(),
+                                      [](const grpc::string_ref& type) { return type == "ssl"; });
+    if (!over_tls) {
+      return absl::UnauthenticatedError(
+          absl::StrCat(rpc,
+                       " arrived over plaintext (the --health_listen port serves only "
+                       "grpc.health.v1); use the TLS port"));
+    }
+  }
   if (!tokens_.has_value()) return Principal{};
   std::optional<absl::string_view> authorization;
   const auto& metadata = context.client_metadata();

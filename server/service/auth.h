@@ -93,13 +93,18 @@ class Authorizer {
   // `tokens`: nullopt = no tokens (everyone is an anonymous admin). `require_client_cert`:
   // WorkerService.Connect needs a verified client certificate (the server asks for one because
   // --tls_client_ca is set).
-  Authorizer(std::optional<TokenTable> tokens, bool require_client_cert)
-      : tokens_(std::move(tokens)), require_client_cert_(require_client_cert) {}
+  // `require_tls`: calls must arrive over TLS (the server has TLS on); a call on a plaintext
+  // connection (the --health_listen port, which serves only grpc.health.v1) is UNAUTHENTICATED.
+  Authorizer(std::optional<TokenTable> tokens, bool require_client_cert, bool require_tls = false)
+      : tokens_(std::move(tokens)),
+        require_client_cert_(require_client_cert),
+        require_tls_(require_tls) {}
 
   bool tokens_enabled() const { return tokens_.has_value(); }
 
   // The caller of `rpc` (e.g. "SubmitExperiment") as its `authorization` metadata names it.
-  // UNAUTHENTICATED if the bearer token is missing, unknown or expired; PERMISSION_DENIED if its
+  // UNAUTHENTICATED if the call came over plaintext while TLS is required, or if the bearer
+  // token is missing, unknown or expired; PERMISSION_DENIED if its
   // role is not in `roles`. Messages are one line and never contain the token.
   absl::StatusOr<Principal> Authorize(const grpc::CallbackServerContext& context,
                                       absl::string_view rpc, RoleSet roles) const;
@@ -114,6 +119,7 @@ class Authorizer {
  private:
   const std::optional<TokenTable> tokens_;
   const bool require_client_cert_;
+  const bool require_tls_;
 };
 
 }  // namespace gdaqd::server

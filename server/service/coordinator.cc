@@ -35,6 +35,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Coordinator::SetUpSecur
     const CoordinatorOptions& options) {
   const bool tls = options.tls.enabled();
   const bool tokens = !options.tokens_file.empty();
+  // Without TLS the health port is an ordinary port (the authorizer cannot tell them apart), so
+  // it is held to the same rule as --listen.
+  if (!options.health_listen.empty() && !tls && !IsLoopbackAddress(options.health_listen) &&
+      !options.allow_insecure) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve --health_listen ", options.health_listen,
+        " without TLS on --listen (it would serve every RPC in clear); add --tls_cert/--tls_key, "
+        "or pass --allow_insecure on a trusted network"));
+  }
   if (!IsLoopbackAddress(options.listen_address) && !(tls && tokens)) {
     if (!options.allow_insecure) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -58,7 +67,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Coordinator::SetUpSecur
     LOG(INFO) << "tokens_loaded file=" << options.tokens_file << " count=" << loaded->size();
     table = *std::move(loaded);
   }
-  authorizer_ = std::make_unique<Authorizer>(std::move(table), !options.tls.client_ca_file.empty());
+  authorizer_ = std::make_unique<Authorizer>(std::move(table), !options.tls.client_ca_file.empty(),
+                                             /*require_tls=*/tls);
   return credentials;
 }
 
@@ -90,6 +100,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, *credentials, &coordinator->port_);
+  if (!options.health_listen.empty()) {
+    // Plaintext, for probes that cannot speak TLS (Kubernetes' grpc probe); with TLS on, every
+    // RPC but grpc.health.v1 (and reflection) is refused there by the authorizer.
+    builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
+                             &coordinator->health_port_);
+  }
   builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   builder.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
   // Notice dead workers (a pulled cable sends no FIN) within ~40 s.
@@ -100,14 +116,17 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   builder.RegisterService(coordinator->worker_service_.get());
   builder.RegisterService(coordinator->experiment_service_.get());
   coordinator->server_ = builder.BuildAndStart();
-  if (coordinator->server_ == nullptr || coordinator->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen_address, " (address in use?)"));
+  if (coordinator->server_ == nullptr || coordinator->port_ == 0 ||
+      (!options.health_listen.empty() && coordinator->health_port_ == 0)) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address,
+                                               options.health_listen.empty() ? "" : " and ",
+                                               options.health_listen, " (address in use?)"));
   }
   grpc::HealthCheckServiceInterface* health = coordinator->server_->GetHealthCheckService();
   health->SetServingStatus(false);
   LOG(INFO) << "coordinator_listening address=" << options.listen_address
-            << " port=" << coordinator->port_ << " version=" << GDAQD_VERSION
+            << " port=" << coordinator->port_ << " health_port=" << coordinator->health_port_
+            << " version=" << GDAQD_VERSION
             << " state_dir=" << (options.state_dir.empty() ? "(none)" : options.state_dir)
             << " tls=" << options.tls.enabled() << " tokens=" << !options.tokens_file.empty();
   const absl::Time restore_start = absl::Now();

@@ -41,6 +41,10 @@ struct CoordinatorOptions {
   common::ServerTlsOptions tls;  // --tls_cert, --tls_key, --tls_client_ca; empty: plaintext
   std::string tokens_file;       // --tokens_file; empty: no tokens (everyone is admin)
   bool allow_insecure = false;   // --allow_insecure
+  // --health_listen: a second, plaintext port for probes that cannot speak TLS (Kubernetes'
+  // grpc probe). With TLS on it serves only grpc.health.v1 (and reflection); without TLS it is
+  // one more plaintext port, held to the same loopback rule as listen_address. Empty: none.
+  std::string health_listen;
 };
 
 // Whether `address` ("host:port", "[v6]:port", "unix:path") only accepts local connections:
@@ -60,8 +64,9 @@ class Coordinator {
   static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
   ~Coordinator();  // Shutdown() if not done yet
 
-  // The bound TCP port.
+  // The bound TCP port, and the --health_listen one (0 when there is none).
   int port() const { return port_; }
+  int health_port() const { return health_port_; }
   // Interrupts every experiment (each writes its checkpoint), then stops serving (in-flight RPCs
   // get until `grace` to end). Experiments keep their states for the next start.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
@@ -84,6 +89,7 @@ class Coordinator {
   std::unique_ptr<ExperimentServiceImpl> experiment_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  int health_port_ = 0;
   bool shut_down_ = false;
 };
 

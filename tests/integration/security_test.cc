@@ -3,6 +3,7 @@
 // RPC, experiment ownership, submitted_by, a real gdaqd-worker over TLS, and the refusal of a
 // non-loopback listen address without TLS and tokens. Certificates are made at test time with
 // OpenSSL's library (EVP_PKEY / X509 APIs), not the CLI.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -164,8 +165,10 @@ class SecurityTest : public ::testing::Test {
     options.listen_address = "127.0.0.1:0";
     options.tls = {Path("server.pem"), Path("server.key"), Path("ca.pem")};
     options.tokens_file = Path("tokens");
+    options.health_listen = "127.0.0.1:0";
     GDAQD_ASSERT_OK_AND_ASSIGN(coordinator_, server::Coordinator::Start(options));
     address_ = absl::StrCat("127.0.0.1:", coordinator_->port());
+    health_address_ = absl::StrCat("127.0.0.1:", coordinator_->health_port());
   }
   void TearDown() override {
     if (coordinator_ != nullptr) coordinator_->Shutdown();
@@ -204,6 +207,7 @@ class SecurityTest : public ::testing::Test {
   static std::string* dir_;
   std::unique_ptr<server::Coordinator> coordinator_;
   std::string address_;
+  std::string health_address_;  // --health_listen: plaintext, grpc.health.v1 only
 };
 
 std::string* SecurityTest::dir_ = nullptr;
@@ -393,6 +397,48 @@ TEST_F(SecurityTest, PlaintextClientAgainstTlsServerIsUnavailableWithoutHanging)
   EXPECT_LT(absl::Now() - start, absl::Seconds(3) + kRpcDeadline);
 }
 
+// grpc.health.v1.Health/Check on `address` over plaintext; returns the status and the response
+// bytes.
+std::pair<grpc::Status, std::string> PlaintextHealthCheck(const std::string& address) {
+  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kRpcDeadline));
+  grpc::Slice empty("");  // HealthCheckRequest{service: ""}
+  grpc::ByteBuffer request(&empty, 1), response;
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (status.ok() && response.Dump(&slices).ok()) {
+    for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return {status, bytes};
+}
+
+TEST_F(SecurityTest, HealthPortServesHealthInClearAndRefusesEveryOtherRpc) {
+  auto [health, response] = PlaintextHealthCheck(health_address_);
+  ASSERT_TRUE(health.ok()) << health.error_message();
+  EXPECT_EQ(response, std::string("\x08\x01", 2));  // HealthCheckResponse{status: SERVING}
+  // The admin's token does not make a plaintext call acceptable.
+  const auto plaintext = grpc::CreateChannel(health_address_, grpc::InsecureChannelCredentials());
+  for (const Rpc rpc : kAllRpcs) {
+    const absl::Status status = CallRpc(rpc, plaintext, Security(kAdminToken));
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated) << RpcName(rpc) << ": " << status;
+    if (rpc != Rpc::kConnect) {  // Connect first asks for the client certificate
+      EXPECT_THAT(std::string(status.message()), HasSubstr("arrived over plaintext"));
+    }
+    ExpectOneLine(status);
+  }
+  // Over TLS the same token still works on the main port.
+  EXPECT_TRUE(CallRpc(Rpc::kList, Channel(Security(kAdminToken)), Security(kAdminToken)).ok());
+}
+
 TEST_F(SecurityTest, WorkerTokenCannotSubmit) {
   auto worker = Client(kWorkerToken);
   ASSERT_NE(worker, nullptr);
@@ -522,6 +568,14 @@ TEST(SecurityListenTest, NonLoopbackWithoutTlsAndTokensIsRefusedUnlessAllowed) {
   options.tokens_file = dir + "/tokens";
   EXPECT_THAT(server::Coordinator::Start(options),
               testing::StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
+
+  // Without TLS a non-loopback health port would serve every RPC in clear: refused too.
+  server::CoordinatorOptions health_only;
+  health_only.listen_address = "127.0.0.1:0";
+  health_only.health_listen = "0.0.0.0:0";
+  EXPECT_THAT(server::Coordinator::Start(health_only),
+              testing::StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("refusing to serve --health_listen 0.0.0.0:0")));
 
   options.allow_insecure = true;
   GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::Coordinator> allowed,
