@@ -271,6 +271,18 @@ def check_workload(doc, generated, services):
                     if port not in ports and port not in ports.values():
                         errors.append(f"{cwhere}: {probe_name} uses port {port!r}, not one of "
                                       f"its ports {ports}")
+            if probe is not None and "grpc" in probe:
+                # Kubernetes' grpc probe is plaintext: only --health_listen answers it when the
+                # server has TLS on.
+                health = [a for a in container.get("args", [])
+                          if a.startswith("--health_listen=")]
+                port = probe["grpc"].get("port")
+                if not isinstance(port, int):
+                    errors.append(f"{cwhere}: {probe_name} grpc port must be a number, got "
+                                  f"{port!r}")
+                elif not any(a.endswith(f":{port}") for a in health):
+                    errors.append(f"{cwhere}: {probe_name} probes grpc port {port}, which is not "
+                                  f"the plaintext --health_listen port ({health or 'none'})")
         mounts = {}
         for mount in container.get("volumeMounts", []):
             if mount["name"] not in volumes:
