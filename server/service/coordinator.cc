@@ -21,8 +21,18 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   manager_options.checkpoint_interval = options.checkpoint_interval;
   manager_options.admission = options.admission;
   coordinator->scheduler_ = std::make_unique<Scheduler>(options.scheduler);
+  if (!options.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<metrics::CoordinatorMetrics>> metrics =
+        metrics::CoordinatorMetrics::Start(options.metrics_listen, coordinator->scheduler_.get());
+    if (!metrics.ok()) return metrics.status();
+    coordinator->metrics_ = std::move(metrics).value();
+    manager_options.observer = coordinator->metrics_->observer();
+  }
   coordinator->manager_ =
       std::make_unique<ExperimentManager>(coordinator->scheduler_.get(), manager_options);
+  if (coordinator->metrics_ != nullptr) {
+    coordinator->metrics_->SetManager(coordinator->manager_.get());
+  }
   coordinator->worker_service_ =
       std::make_unique<WorkerServiceImpl>(coordinator->scheduler_.get(), options.workers);
   coordinator->experiment_service_ = std::make_unique<ExperimentServiceImpl>(
@@ -51,7 +61,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   health->SetServingStatus(false);
   LOG(INFO) << "coordinator_listening address=" << options.listen_address
             << " port=" << coordinator->port_ << " version=" << GDAQD_VERSION
-            << " state_dir=" << (options.state_dir.empty() ? "(none)" : options.state_dir);
+            << " state_dir=" << (options.state_dir.empty() ? "(none)" : options.state_dir)
+            << " metrics_port=" << coordinator->metrics_port();
   const absl::Time restore_start = absl::Now();
   absl::StatusOr<int> restored = coordinator->manager_->RestoreAll();
   if (!restored.ok()) return restored.status();
@@ -75,7 +86,9 @@ void Coordinator::Shutdown(absl::Duration grace) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
   }
+  if (metrics_ != nullptr) metrics_->StopServing();  // no scrape reads the manager any more
   manager_.reset();
+  metrics_.reset();    // the experiments' observer, after the experiments
   scheduler_.reset();  // stops the lease reaper
   state_dir_.reset();  // releases the lock
   LOG(INFO) << "coordinator_stopped checkpoint_seconds="

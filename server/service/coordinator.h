@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "server/algorithms/experiment_manager.h"
+#include "server/metrics/coordinator_metrics.h"
 #include "server/scheduler/scheduler.h"
 #include "server/service/experiment_service.h"
 #include "server/service/worker_service.h"
@@ -34,20 +35,26 @@ struct CoordinatorOptions {
   Scheduler::Options scheduler;
   WorkerServiceOptions workers;        // hello deadline
   storage::StateDir::Options storage;  // test hooks
+  // Prometheus /metrics (docs/cluster.md §2) on "HOST:PORT" (port 0 picks a free one); empty: off.
+  std::string metrics_listen;
 };
 
-// Thread-safe. Start order: lock the state directory, serve (health NOT_SERVING), restore every
-// experiment, then SERVING. Shutdown order (STYLE.md §8): NOT_SERVING, interrupt experiments
-// (each checkpoints where it stands), stop serving, destroy the manager and the scheduler.
+// Thread-safe. Start order: lock the state directory, serve /metrics (if asked), serve (health
+// NOT_SERVING), restore every experiment, then SERVING. Shutdown order (STYLE.md §8): NOT_SERVING,
+// interrupt experiments (each checkpoints where it stands), stop serving gRPC and /metrics,
+// destroy the manager, the metrics and the scheduler.
 class Coordinator {
  public:
-  // Binds and starts serving. Unavailable if the address cannot be bound; FailedPrecondition if
+  // Binds and starts serving. Unavailable if the address (or metrics_listen) cannot be bound,
+  // InvalidArgument if metrics_listen is not HOST:PORT; FailedPrecondition if
   // another server holds the state directory; errno codes if it cannot be read.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
   ~Coordinator();  // Shutdown() if not done yet
 
   // The bound TCP port.
   int port() const { return port_; }
+  // The bound port of the /metrics endpoint; 0 when metrics are off.
+  int metrics_port() const { return metrics_ != nullptr ? metrics_->port() : 0; }
   // Interrupts every experiment (each writes its checkpoint), then stops serving (in-flight RPCs
   // get until `grace` to end). Experiments keep their states for the next start.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
@@ -60,6 +67,7 @@ class Coordinator {
 
   std::unique_ptr<storage::StateDir> state_dir_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<metrics::CoordinatorMetrics> metrics_;  // null when metrics are off
   std::unique_ptr<ExperimentManager> manager_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<ExperimentServiceImpl> experiment_service_;
