@@ -61,6 +61,9 @@ ABSL_FLAG(int, test_hold_checkpoint_write, 0,
 ABSL_FLAG(std::string, port_file, "",
           "if set, the bound port is written to this file once serving; \"-\" prints GDAQD_PORT=N "
           "on stdout");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "serve Prometheus /metrics (plain HTTP) on HOST:PORT; port 0 picks a free one, printed "
+          "as GDAQD_METRICS_PORT=N with --port_file -; empty: off");
 ABSL_FLAG(int, verbosity, 0, "verbose logging level (1: per RPC, 2: per episode)");
 
 namespace {
@@ -122,6 +125,7 @@ int main(int argc, char** argv) {
   options.workers.hello_deadline = absl::GetFlag(FLAGS_hello_deadline);
   options.admission.max_experiment_bytes = absl::GetFlag(FLAGS_max_experiment_bytes);
   options.admission.memory_budget_bytes = absl::GetFlag(FLAGS_memory_budget);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   if (const int hold = absl::GetFlag(FLAGS_test_hold_checkpoint_write); hold > 0) {
     options.storage.mid_write_hook =
         [hold, writes = std::make_shared<std::atomic<int>>(0)](const std::string& tmp_path) {
@@ -140,6 +144,9 @@ int main(int argc, char** argv) {
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (port_file == "-") {
     std::printf("GDAQD_PORT=%d\n", (*coordinator)->port());
+    if ((*coordinator)->metrics_port() != 0) {
+      std::printf("GDAQD_METRICS_PORT=%d\n", (*coordinator)->metrics_port());
+    }
     std::fflush(stdout);
   } else if (!port_file.empty()) {
     const std::string tmp = port_file + ".tmp";

@@ -23,6 +23,7 @@
 #include "gdaqd/v1/coordinator.grpc.pb.h"
 #include "worker/result_chunks.h"
 #include "worker/sim/rollout_engine.h"
+#include "worker/worker_observer.h"
 
 namespace gdaqd::worker {
 
@@ -47,6 +48,9 @@ struct CoordinatorClientOptions {
   // Most transition bytes per EpisodeResult message, in [1, kMaxTransitionChunkBytes]; tests
   // lower it to exercise chunking.
   size_t max_chunk_bytes = kMaxTransitionChunkBytes;
+  // Told about episodes, the connection and reconnects (the worker's metrics); null: nobody.
+  // Must outlive the client.
+  WorkerObserver* observer = nullptr;
 };
 
 using common::kMaxGrpcMessageBytes;  // set explicitly on the channel (DESIGN.md §6)

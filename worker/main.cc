@@ -5,18 +5,43 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
+#include "common/metrics/metrics_endpoint.h"
 #include "common/thread.h"
 #include "worker/coordinator_client.h"
+#include "worker/metrics.h"
 #include "worker/sim/mujoco_tasks.h"
 #include "worker/worker_flags.h"
+
+namespace {
+
+// --port_file: "-" prints GDAQD_METRICS_PORT=N on stdout, a path gets N (written atomically).
+bool PublishMetricsPort(const std::string& port_file, int port) {
+  if (port_file == "-") {
+    std::printf("GDAQD_METRICS_PORT=%d\n", port);
+    std::fflush(stdout);
+  } else if (!port_file.empty()) {
+    const std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    if (std::rename(tmp.c_str(), port_file.c_str()) != 0) {
+      LOG(ERROR) << "gdaqd-worker: cannot write " << port_file;
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   const gdaqd::worker::WorkerFlags flags = gdaqd::worker::ParseWorkerFlags(argc, argv);
@@ -34,7 +59,23 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Metrics before the client (its observer must outlive it); the endpoint is destroyed first.
+  std::unique_ptr<gdaqd::worker::WorkerMetrics> metrics;
+  std::unique_ptr<gdaqd::common::MetricsEndpoint> metrics_endpoint;
+  if (!flags.metrics_listen.empty()) {
+    metrics = std::make_unique<gdaqd::worker::WorkerMetrics>(flags.threads);
+    absl::StatusOr<std::unique_ptr<gdaqd::common::MetricsEndpoint>> endpoint =
+        gdaqd::common::MetricsEndpoint::Start(flags.metrics_listen, {metrics->collectable()});
+    if (!endpoint.ok()) {
+      LOG(ERROR) << "gdaqd-worker: " << endpoint.status();
+      return 1;
+    }
+    metrics_endpoint = std::move(endpoint).value();
+    if (!PublishMetricsPort(flags.port_file, metrics_endpoint->port())) return 1;
+  }
+
   gdaqd::worker::CoordinatorClientOptions options;
+  options.observer = metrics.get();
   options.coordinator_address = flags.coordinator;
   options.worker_id = flags.worker_id;
   options.threads = flags.threads;
@@ -46,7 +87,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   LOG(INFO) << "gdaqd-worker version=" << GDAQD_VERSION << " worker_id=" << flags.worker_id
-            << " coordinator=" << flags.coordinator << " threads=" << flags.threads;
+            << " coordinator=" << flags.coordinator << " threads=" << flags.threads
+            << " metrics_port=" << (metrics_endpoint != nullptr ? metrics_endpoint->port() : 0);
 
   std::atomic<bool> run_returned{false};
   gdaqd::common::Thread signal_thread("signals", [&] {

@@ -20,6 +20,12 @@ ABSL_FLAG(int, v, 0, "Verbose logging level: 1 per RPC, 2 per episode.");
 ABSL_FLAG(int, max_reconnect_attempts, -1,
           "Consecutive failed connection attempts before giving up; -1 = never give up.");
 
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Serve Prometheus /metrics on host:port (port 0 picks a free one); empty: off.");
+ABSL_FLAG(std::string, port_file, "",
+          "With --metrics_listen: write the bound metrics port to this file; \"-\" prints "
+          "GDAQD_METRICS_PORT=N on stdout.");
+
 namespace gdaqd::worker {
 
 WorkerFlags ParseWorkerFlags(int argc, char** argv) {
@@ -38,6 +44,8 @@ WorkerFlags ParseWorkerFlags(int argc, char** argv) {
   }
   flags.verbosity = absl::GetFlag(FLAGS_v);
   flags.max_reconnect_attempts = absl::GetFlag(FLAGS_max_reconnect_attempts);
+  flags.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  flags.port_file = absl::GetFlag(FLAGS_port_file);
   return flags;
 }
 

@@ -13,6 +13,8 @@ struct WorkerFlags {
   std::string worker_id;            // --worker_id, "hostname:pid" unless given
   int verbosity = 0;                // --v, VLOG level
   int max_reconnect_attempts = -1;  // --max_reconnect_attempts, -1 = forever
+  std::string metrics_listen;       // --metrics_listen, "host:port" of /metrics; empty = off
+  std::string port_file;            // --port_file, where the metrics port goes ("-": stdout)
 };
 
 // Parses argv with absl::ParseCommandLine (which exits on --help or an unknown flag) and fills

@@ -42,6 +42,15 @@ TEST(MetricsEndpointTest, ServesTheRegisteredCollectablesOnAFreePort) {
               ::gdaqd::testing::IsOkAndHolds(4.0));
 }
 
+TEST(MetricsEndpointTest, AnswersOtherPathsWith404) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetricsEndpoint> endpoint,
+                             MetricsEndpoint::Start("127.0.0.1:0", {}));
+  EXPECT_THAT(HttpGet(endpoint->port(), "/"),
+              StatusIs(absl::StatusCode::kInternal, ::testing::HasSubstr("404")));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string body, HttpGet(endpoint->port(), "/metrics?x=1"));
+  EXPECT_EQ(body, "");  // nothing registered
+}
+
 TEST(MetricsEndpointTest, StopsServingWhenDestroyed) {
   auto registry = std::make_shared<prometheus::Registry>();
   GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetricsEndpoint> endpoint,
