@@ -13,6 +13,7 @@ PACKAGES=(
   libabsl-dev libeigen3-dev libgoogle-glog-dev
   libmujoco-dev libqhull-dev libmujoco-samples
   libtorch-dev libopenblas0-pthread
+  prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librsvg2-bin
   libssl-dev openssl

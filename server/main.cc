@@ -80,6 +80,9 @@ ABSL_FLAG(std::string, health_listen, "",
 ABSL_FLAG(bool, allow_insecure, false,
           "serve a non-loopback --listen address without TLS and tokens (trusted networks only; "
           "logs a WARNING)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "serve Prometheus /metrics (plain HTTP) on HOST:PORT; port 0 picks a free one, printed "
+          "as GDAQD_METRICS_PORT=N with --port_file -; empty: off");
 ABSL_FLAG(int, verbosity, 0, "verbose logging level (1: per RPC, 2: per episode)");
 
 namespace {
@@ -154,6 +157,7 @@ int main(int argc, char** argv) {
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   options.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   if (const int hold = absl::GetFlag(FLAGS_test_hold_checkpoint_write); hold > 0) {
     options.storage.mid_write_hook =
         [hold, writes = std::make_shared<std::atomic<int>>(0)](const std::string& tmp_path) {
@@ -172,6 +176,9 @@ int main(int argc, char** argv) {
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (port_file == "-") {
     std::printf("GDAQD_PORT=%d\n", (*coordinator)->port());
+    if ((*coordinator)->metrics_port() != 0) {
+      std::printf("GDAQD_METRICS_PORT=%d\n", (*coordinator)->metrics_port());
+    }
     std::fflush(stdout);
   } else if (!port_file.empty()) {
     const std::string tmp = port_file + ".tmp";

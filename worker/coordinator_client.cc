@@ -123,7 +123,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorClient>> CoordinatorClient::Create(
       [client = client.get()](const EpisodeJob& job,
                               absl::StatusOr<const common::EpisodeResult*> result) {
         client->OnEpisodeDone(job, std::move(result));
-      });
+      },
+      client->options_.observer);
   if (!engine.ok()) return engine.status();
   client->engine_ = *std::move(engine);
   return client;
@@ -176,6 +177,7 @@ absl::Status CoordinatorClient::Run() {
                  << " attempt=" << failures;
     if (shutdown_requested_.WaitForNotificationWithTimeout(wait)) break;
     backoff = std::min(backoff * 2, options_.max_backoff);
+    if (options_.observer != nullptr) options_.observer->OnReconnect();
   }
   return absl::OkStatus();
 }
@@ -227,7 +229,9 @@ absl::Status CoordinatorClient::RunStream(bool* hello_sent) {
   if (*hello_sent) {
     LOG(INFO) << "connected coordinator=" << options_.coordinator_address
               << " worker_id=" << options_.worker_id << " threads=" << engine_->num_threads();
+    if (options_.observer != nullptr) options_.observer->OnConnected(true);
     Serve(*stream, generation, outgoing);
+    if (options_.observer != nullptr) options_.observer->OnConnected(false);
   } else {
     // The call is already over; consume whatever it delivered so that Finish() cannot wait.
     gdaqd::v1::CoordinatorMessage message;

@@ -24,6 +24,7 @@
 #include "gdaqd/v1/coordinator.grpc.pb.h"
 #include "worker/result_chunks.h"
 #include "worker/sim/rollout_engine.h"
+#include "worker/worker_observer.h"
 
 namespace gdaqd::worker {
 
@@ -51,6 +52,9 @@ struct CoordinatorClientOptions {
   // TLS credentials, server name override and bearer token (docs/cluster.md §1); the default
   // is plaintext without a token.
   common::ClientSecurity security;
+  // Told about episodes, the connection and reconnects (the worker's metrics); null: nobody.
+  // Must outlive the client.
+  WorkerObserver* observer = nullptr;
 };
 
 using common::kMaxGrpcMessageBytes;  // set explicitly on the channel (DESIGN.md §6)

@@ -5,17 +5,22 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
+#include "common/metrics/metrics_endpoint.h"
 #include "common/thread.h"
 #include "common/tls.h"
 #include "worker/coordinator_client.h"
+#include "worker/metrics.h"
 #include "worker/sim/mujoco_tasks.h"
 #include "worker/worker_flags.h"
 
@@ -37,6 +42,22 @@ absl::StatusOr<gdaqd::worker::CoordinatorClientOptions> ClientOptions(
   return options;
 }
 
+// --port_file: "-" prints GDAQD_METRICS_PORT=N on stdout, a path gets N (written atomically).
+bool PublishMetricsPort(const std::string& port_file, int port) {
+  if (port_file == "-") {
+    std::printf("GDAQD_METRICS_PORT=%d\n", port);
+    std::fflush(stdout);
+  } else if (!port_file.empty()) {
+    const std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    if (std::rename(tmp.c_str(), port_file.c_str()) != 0) {
+      LOG(ERROR) << "gdaqd-worker: cannot write " << port_file;
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -55,11 +76,27 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Metrics before the client (its observer must outlive it); the endpoint is destroyed first.
+  std::unique_ptr<gdaqd::worker::WorkerMetrics> metrics;
+  std::unique_ptr<gdaqd::common::MetricsEndpoint> metrics_endpoint;
+  if (!flags.metrics_listen.empty()) {
+    metrics = std::make_unique<gdaqd::worker::WorkerMetrics>(flags.threads);
+    absl::StatusOr<std::unique_ptr<gdaqd::common::MetricsEndpoint>> endpoint =
+        gdaqd::common::MetricsEndpoint::Start(flags.metrics_listen, {metrics->collectable()});
+    if (!endpoint.ok()) {
+      LOG(ERROR) << "gdaqd-worker: " << endpoint.status();
+      return 1;
+    }
+    metrics_endpoint = std::move(endpoint).value();
+    if (!PublishMetricsPort(flags.port_file, metrics_endpoint->port())) return 1;
+  }
+
   absl::StatusOr<gdaqd::worker::CoordinatorClientOptions> options = ClientOptions(flags);
   if (!options.ok()) {
     LOG(ERROR) << "gdaqd-worker: " << options.status();
     return 1;
   }
+  options->observer = metrics.get();
   absl::StatusOr<std::unique_ptr<gdaqd::worker::CoordinatorClient>> client =
       gdaqd::worker::CoordinatorClient::Create(*std::move(options));
   if (!client.ok()) {
@@ -69,7 +106,8 @@ int main(int argc, char** argv) {
   LOG(INFO) << "gdaqd-worker version=" << GDAQD_VERSION << " worker_id=" << flags.worker_id
             << " coordinator=" << flags.coordinator << " threads=" << flags.threads
             << " tls=" << !flags.security.ca_file.empty()
-            << " token=" << !flags.security.token_file.empty();
+            << " token=" << !flags.security.token_file.empty()
+            << " metrics_port=" << (metrics_endpoint != nullptr ? metrics_endpoint->port() : 0);
 
   std::atomic<bool> run_returned{false};
   gdaqd::common::Thread signal_thread("signals", [&] {

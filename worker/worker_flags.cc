@@ -29,6 +29,11 @@ ABSL_FLAG(std::string, tls_server_name, "",
           "Name to check in the coordinator's certificate instead of the --coordinator host.");
 ABSL_FLAG(std::string, token_file, "",
           "File whose first line is this worker's bearer token (role worker).");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Serve Prometheus /metrics on host:port (port 0 picks a free one); empty: off.");
+ABSL_FLAG(std::string, port_file, "",
+          "With --metrics_listen: write the bound metrics port to this file; \"-\" prints "
+          "GDAQD_METRICS_PORT=N on stdout.");
 
 namespace gdaqd::worker {
 
@@ -53,6 +58,8 @@ WorkerFlags ParseWorkerFlags(int argc, char** argv) {
   flags.security.key_file = absl::GetFlag(FLAGS_tls_key);
   flags.security.server_name = absl::GetFlag(FLAGS_tls_server_name);
   flags.security.token_file = absl::GetFlag(FLAGS_token_file);
+  flags.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  flags.port_file = absl::GetFlag(FLAGS_port_file);
   return flags;
 }
 

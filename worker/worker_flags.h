@@ -17,6 +17,8 @@ struct WorkerFlags {
   int max_reconnect_attempts = -1;  // --max_reconnect_attempts, -1 = forever
   // --tls_ca, --tls_cert, --tls_key, --tls_server_name, --token_file (paths, not yet read).
   common::ClientSecurityOptions security;
+  std::string metrics_listen;  // --metrics_listen, "host:port" of /metrics; empty = off
+  std::string port_file;       // --port_file, where the metrics port goes ("-": stdout)
 };
 
 // Parses argv with absl::ParseCommandLine (which exits on --help or an unknown flag) and fills

@@ -59,6 +59,17 @@ class StringSource final : public std::streambuf {
   }
 };
 
+// One iteration's phase durations from two consecutive snapshots (whose learning seconds are
+// cumulative; a resumed run may restart them, hence the clamp at 0).
+IterationPhases PhasesOf(const gdaqd::v1::ProgressSnapshot& before,
+                         const gdaqd::v1::ProgressSnapshot& after, double evaluation_seconds) {
+  const auto delta = [](double now, double then) { return std::max(0.0, now - then); };
+  return {.evaluation = evaluation_seconds,
+          .imagination = delta(after.imagination_seconds(), before.imagination_seconds()),
+          .training = delta(after.training_seconds(), before.training_seconds()),
+          .gradient = delta(after.gradient_seconds(), before.gradient_seconds())};
+}
+
 }  // namespace
 
 Experiment::Experiment(int64_t number, gdaqd::v1::ExperimentConfig config, Evaluator* evaluator,
@@ -237,6 +248,17 @@ absl::Status Experiment::WriteCheckpoint(bool with_algorithm, absl::Span<const f
                                          int64_t pending_count) {
   if (options_.state_dir == nullptr) return absl::OkStatus();
   const absl::Time started = absl::Now();
+  absl::Status written = WriteCheckpointFiles(with_algorithm, pending, pending_count);
+  if (options_.observer != nullptr) {
+    options_.observer->OnCheckpoint(absl::Now() - started, written.ok());
+  }
+  return written;
+}
+
+absl::Status Experiment::WriteCheckpointFiles(bool with_algorithm,
+                                              absl::Span<const float> pending,
+                                              int64_t pending_count) {
+  const absl::Time started = absl::Now();
   std::string algorithm_bytes, export_bytes, record_bytes;
   {
     absl::MutexLock archive_lock(&archive_mu_);
@@ -323,6 +345,7 @@ void Experiment::Finish(const absl::Status& status) {
             << " evaluations=" << final_status.progress().evaluations()
             << " coverage_pct=" << final_status.progress().coverage_pct()
             << " qd_score_pct=" << final_status.progress().qd_score_pct();
+  if (options_.observer != nullptr) options_.observer->OnFinished(id_);
   Notify();
   absl::MutexLock lock(&mu_);
   runner_done_ = true;
@@ -478,10 +501,14 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
   run_.set_requeued(run_.requeued() + call_stats.requeued_episodes);  // this experiment's own
   const gdaqd::v1::ProgressSnapshot snapshot =
       MakeSnapshot(iteration, metrics, learning, count, batch_seconds);
+  gdaqd::v1::ProgressSnapshot previous;
   {
     absl::MutexLock lock(&mu_);
-    *status_.mutable_progress() = snapshot;
+    previous = std::exchange(*status_.mutable_progress(), snapshot);
     history_.push_back(snapshot);
+  }
+  if (options_.observer != nullptr) {
+    options_.observer->OnIteration(id_, iteration, PhasesOf(previous, snapshot, batch_seconds));
   }
   if (run_.failed() > 0 && run_.failed() == run_.evaluations()) {
     return absl::FailedPreconditionError(

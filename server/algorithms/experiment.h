@@ -24,6 +24,7 @@
 #include "gdaqd/v1/coordinator.pb.h"
 #include "gdaqd/v1/storage.pb.h"
 #include "server/algorithms/algorithm.h"
+#include "server/algorithms/experiment_observer.h"
 #include "server/archive/qd_metrics.h"
 #include "server/scheduler/evaluator.h"
 #include "server/storage/archive_export.h"
@@ -42,6 +43,9 @@ struct ExperimentOptions {
   // experiment keeps its algorithm in memory (unit tests).
   storage::StateDir* state_dir = nullptr;
   absl::Duration checkpoint_interval = absl::Seconds(60);
+  // Told about iterations, checkpoint writes and the final state; null: nobody. Must outlive the
+  // experiment.
+  ExperimentObserver* observer = nullptr;
 };
 
 // Thread-safe. The runner thread is the only writer of the algorithm state and of the run
@@ -117,6 +121,9 @@ class Experiment {
   // yet told ([count, num_params]), empty at a boundary. Runner thread only.
   absl::Status WriteCheckpoint(bool with_algorithm, absl::Span<const float> pending,
                                int64_t pending_count) ABSL_LOCKS_EXCLUDED(archive_mu_, mu_);
+  // WriteCheckpoint() with a state directory, without telling the observer.
+  absl::Status WriteCheckpointFiles(bool with_algorithm, absl::Span<const float> pending,
+                                    int64_t pending_count) ABSL_LOCKS_EXCLUDED(archive_mu_, mu_);
   void Finish(const absl::Status& status);
   // cells_per_dim of a grid archive; empty for CVT (the export header's shape).
   std::vector<int> GridShape() const;

@@ -40,6 +40,7 @@ ExperimentOptions ExperimentManager::ExperimentOptionsFor() const {
   ExperimentOptions options;
   options.state_dir = options_.state_dir;
   options.checkpoint_interval = options_.checkpoint_interval;
+  options.observer = options_.observer;
   return options;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gdaqd/v1/config.pb.h"
 #include "server/algorithms/experiment.h"
+#include "server/algorithms/experiment_observer.h"
 #include "server/algorithms/resource_estimate.h"
 #include "server/scheduler/evaluator.h"
 #include "server/storage/state_dir.h"
@@ -27,6 +28,8 @@ struct ExperimentManagerOptions {
   // Admission control at submit (committed_bytes is ignored: the manager sums the estimates of
   // the experiments that hold their state, i.e. every unfinished one).
   AdmissionLimits admission;
+  // Given to every experiment (ExperimentOptions::observer); null: none. Must outlive the manager.
+  ExperimentObserver* observer = nullptr;
 };
 
 // One page of ListExperiments.

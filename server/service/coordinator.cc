@@ -88,8 +88,18 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   manager_options.checkpoint_interval = options.checkpoint_interval;
   manager_options.admission = options.admission;
   coordinator->scheduler_ = std::make_unique<Scheduler>(options.scheduler);
+  if (!options.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<metrics::CoordinatorMetrics>> metrics =
+        metrics::CoordinatorMetrics::Start(options.metrics_listen, coordinator->scheduler_.get());
+    if (!metrics.ok()) return metrics.status();
+    coordinator->metrics_ = std::move(metrics).value();
+    manager_options.observer = coordinator->metrics_->observer();
+  }
   coordinator->manager_ =
       std::make_unique<ExperimentManager>(coordinator->scheduler_.get(), manager_options);
+  if (coordinator->metrics_ != nullptr) {
+    coordinator->metrics_->SetManager(coordinator->manager_.get());
+  }
   coordinator->worker_service_ = std::make_unique<WorkerServiceImpl>(
       coordinator->scheduler_.get(), options.workers, coordinator->authorizer_.get());
   coordinator->experiment_service_ = std::make_unique<ExperimentServiceImpl>(
@@ -126,7 +136,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   health->SetServingStatus(false);
   LOG(INFO) << "coordinator_listening address=" << options.listen_address
             << " port=" << coordinator->port_ << " health_port=" << coordinator->health_port_
-            << " version=" << GDAQD_VERSION
+            << " metrics_port=" << coordinator->metrics_port() << " version=" << GDAQD_VERSION
             << " state_dir=" << (options.state_dir.empty() ? "(none)" : options.state_dir)
             << " tls=" << options.tls.enabled() << " tokens=" << !options.tokens_file.empty();
   const absl::Time restore_start = absl::Now();
@@ -152,7 +162,9 @@ void Coordinator::Shutdown(absl::Duration grace) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
   }
+  if (metrics_ != nullptr) metrics_->StopServing();  // no scrape reads the manager any more
   manager_.reset();
+  metrics_.reset();    // the experiments' observer, after the experiments
   scheduler_.reset();  // stops the lease reaper
   state_dir_.reset();  // releases the lock
   LOG(INFO) << "coordinator_stopped checkpoint_seconds="

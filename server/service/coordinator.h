@@ -15,6 +15,7 @@
 #include "common/grpc_status.h"
 #include "common/tls.h"
 #include "server/algorithms/experiment_manager.h"
+#include "server/metrics/coordinator_metrics.h"
 #include "server/scheduler/scheduler.h"
 #include "server/service/auth.h"
 #include "server/service/experiment_service.h"
@@ -45,18 +46,22 @@ struct CoordinatorOptions {
   // grpc probe). With TLS on it serves only grpc.health.v1 (and reflection); without TLS it is
   // one more plaintext port, held to the same loopback rule as listen_address. Empty: none.
   std::string health_listen;
+  // Prometheus /metrics (docs/cluster.md §2) on "HOST:PORT" (port 0 picks a free one); empty: off.
+  std::string metrics_listen;
 };
 
 // Whether `address` ("host:port", "[v6]:port", "unix:path") only accepts local connections:
 // localhost, 127.0.0.0/8, ::1 or a Unix socket.
 bool IsLoopbackAddress(absl::string_view address);
 
-// Thread-safe. Start order: lock the state directory, serve (health NOT_SERVING), restore every
-// experiment, then SERVING. Shutdown order (STYLE.md §8): NOT_SERVING, interrupt experiments
-// (each checkpoints where it stands), stop serving, destroy the manager and the scheduler.
+// Thread-safe. Start order: lock the state directory, serve /metrics (if asked), serve (health
+// NOT_SERVING), restore every experiment, then SERVING. Shutdown order (STYLE.md §8): NOT_SERVING,
+// interrupt experiments (each checkpoints where it stands), stop serving gRPC and /metrics,
+// destroy the manager, the metrics and the scheduler.
 class Coordinator {
  public:
-  // Binds and starts serving. Unavailable if the address cannot be bound; FailedPrecondition if
+  // Binds and starts serving. Unavailable if the address (or metrics_listen) cannot be bound,
+  // InvalidArgument if metrics_listen is not HOST:PORT; FailedPrecondition if
   // another server holds the state directory; errno codes if it cannot be read.
   // FailedPrecondition ("refusing to serve ADDRESS without TLS and tokens; ...") for a
   // non-loopback address without both TLS and tokens nor allow_insecure; the errors of
@@ -67,6 +72,8 @@ class Coordinator {
   // The bound TCP port, and the --health_listen one (0 when there is none).
   int port() const { return port_; }
   int health_port() const { return health_port_; }
+  // The bound port of the /metrics endpoint; 0 when metrics are off.
+  int metrics_port() const { return metrics_ != nullptr ? metrics_->port() : 0; }
   // Interrupts every experiment (each writes its checkpoint), then stops serving (in-flight RPCs
   // get until `grace` to end). Experiments keep their states for the next start.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
@@ -83,6 +90,7 @@ class Coordinator {
 
   std::unique_ptr<storage::StateDir> state_dir_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<metrics::CoordinatorMetrics> metrics_;  // null when metrics are off
   std::unique_ptr<ExperimentManager> manager_;
   std::unique_ptr<Authorizer> authorizer_;  // outlives the services that use it
   std::unique_ptr<WorkerServiceImpl> worker_service_;

@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/prometheus_text.h"
 #include "tests/testing/status_matchers.h"
 
 namespace gdaqd::server {
@@ -81,6 +82,33 @@ TEST(CoordinatorTest, RefusesAnInsecureNonLoopbackListenBeforeTouchingAnything) 
                   absl::StatusCode::kFailedPrecondition,
                   "refusing to serve 0.0.0.0:0 without TLS and tokens; add --tls_cert/--tls_key "
                   "and --tokens_file, or pass --allow_insecure on a trusted network"));
+}
+
+// --metrics_listen: /metrics is served while the coordinator runs and stops with Shutdown().
+TEST(CoordinatorTest, ServesMetricsWhenAskedAndStopsWithShutdown) {
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto plain, Coordinator::Start(options));
+  EXPECT_EQ(plain->metrics_port(), 0);
+  plain->Shutdown();
+
+  options.metrics_listen = "127.0.0.1";  // no port
+  EXPECT_THAT(Coordinator::Start(options).status(),
+              ::gdaqd::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                         ::testing::HasSubstr("metrics_listen")));
+  options.metrics_listen = "127.0.0.1:0";
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto coordinator, Coordinator::Start(options));
+  const int port = coordinator->metrics_port();
+  ASSERT_GT(port, 0);
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string body, ::gdaqd::testing::HttpGet(port, "/metrics"));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto parsed, ::gdaqd::testing::ParsePrometheusText(body));
+  EXPECT_THAT(parsed.Value("gdaqd_workers_connected"), ::gdaqd::testing::IsOkAndHolds(0.0));
+  EXPECT_THAT(parsed.Value("gdaqd_experiments", {{"state", "running"}}),
+              ::gdaqd::testing::IsOkAndHolds(0.0));
+  coordinator->Shutdown();
+  EXPECT_EQ(coordinator->metrics_port(), 0);
+  EXPECT_THAT(::gdaqd::testing::HttpGet(port, "/metrics").status(),
+              ::gdaqd::testing::StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
 }
 
 }  // namespace

@@ -33,16 +33,18 @@ struct RolloutEngine::ThreadState {
 };
 
 absl::StatusOr<std::unique_ptr<RolloutEngine>> RolloutEngine::Create(int num_threads,
-                                                                     Callback callback) {
+                                                                     Callback callback,
+                                                                     EpisodeObserver* observer) {
   if (num_threads < 1) {
     return absl::InvalidArgumentError(absl::StrCat("num_threads is ", num_threads, ", need >= 1"));
   }
   if (!callback) return absl::InvalidArgumentError("callback is empty");
-  return std::unique_ptr<RolloutEngine>(new RolloutEngine(num_threads, std::move(callback)));
+  return std::unique_ptr<RolloutEngine>(
+      new RolloutEngine(num_threads, std::move(callback), observer));
 }
 
-RolloutEngine::RolloutEngine(int num_threads, Callback callback)
-    : num_threads_(num_threads), callback_(std::move(callback)) {
+RolloutEngine::RolloutEngine(int num_threads, Callback callback, EpisodeObserver* observer)
+    : num_threads_(num_threads), callback_(std::move(callback)), observer_(observer) {
   absl::MutexLock lock(&stop_mu_);
   threads_.reserve(num_threads_);
   for (int i = 0; i < num_threads_; ++i) {
@@ -109,7 +111,13 @@ void RolloutEngine::ThreadLoop() {
       job = std::move(queue_.front());
       queue_.pop_front();
     }
+    const absl::Time started = absl::Now();
+    if (observer_ != nullptr) observer_->OnEpisodeStarted();
     const absl::Status status = RunJob(job, state);
+    if (observer_ != nullptr) {
+      observer_->OnEpisodeFinished(absl::Now() - started, status.ok() ? state.result.length : 0,
+                                   status.ok());
+    }
     if (status.ok()) {
       callback_(job, &state.result);
     } else {

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "common/mlp_policy.h"
 #include "common/rollout.h"
@@ -49,6 +50,18 @@ struct EpisodeJob {
   std::shared_ptr<const void> params_owner;
 };
 
+// Told about every job a rollout thread runs, e.g. for the worker's metrics. Implementations must
+// be thread-safe (every rollout thread calls) and return quickly.
+class EpisodeObserver {
+ public:
+  virtual ~EpisodeObserver() = default;
+  // A rollout thread took a job and starts running it.
+  virtual void OnEpisodeStarted() = 0;
+  // That job ended after `duration`: `steps` counted environment steps (EpisodeResult::length;
+  // 0 when it failed), `ok` false when it failed (its callback gets an error).
+  virtual void OnEpisodeFinished(absl::Duration duration, int64_t steps, bool ok) = 0;
+};
+
 // A fixed pool of rollout threads fed by a FIFO queue of EpisodeJobs.
 //
 // Each thread owns one Environment and one MlpPolicy, built for the context of the last job it
@@ -75,9 +88,10 @@ class RolloutEngine {
   using Callback = std::function<void(const EpisodeJob& job,
                                       absl::StatusOr<const common::EpisodeResult*> result)>;
 
-  // Starts `num_threads` threads. Returns InvalidArgument if num_threads < 1 or the callback is
-  // empty.
-  static absl::StatusOr<std::unique_ptr<RolloutEngine>> Create(int num_threads, Callback callback);
+  // Starts `num_threads` threads. `observer` (optional) must outlive the engine. Returns
+  // InvalidArgument if num_threads < 1 or the callback is empty.
+  static absl::StatusOr<std::unique_ptr<RolloutEngine>> Create(int num_threads, Callback callback,
+                                                               EpisodeObserver* observer = nullptr);
 
   // Stop()s: queued jobs are dropped, running ones finish.
   ~RolloutEngine();
@@ -107,13 +121,14 @@ class RolloutEngine {
  private:
   struct ThreadState;
 
-  RolloutEngine(int num_threads, Callback callback);
+  RolloutEngine(int num_threads, Callback callback, EpisodeObserver* observer);
   void ThreadLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // Runs one job with `state`'s environment and policy, rebuilding them if needed.
   absl::Status RunJob(const EpisodeJob& job, ThreadState& state);
 
   const int num_threads_;
   const Callback callback_;
+  EpisodeObserver* const observer_;  // may be null
 
   mutable absl::Mutex mu_;
   absl::CondVar work_available_;  // signalled on Submit() and Stop()
