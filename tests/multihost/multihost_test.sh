@@ -56,6 +56,7 @@ readonly HUB_IP=$NET.1 COORD_IP=$NET.10 W1_IP=$NET.11 W2_IP=$NET.12
 readonly GRPC_PORT=50051 SERVER_METRICS_PORT=9100 WORKER_METRICS_PORT=9101 PROM_PORT=9090
 readonly COORD="$COORD_IP:$GRPC_PORT" PROM="http://$HUB_IP:$PROM_PORT"
 readonly RUN_TIMEOUT_S=150  # submit to SUCCEEDED
+readonly WATCHDOG_S=230     # the whole run; ctest's TIMEOUT (300) leaves time for the cleanup
 readonly T0=$SECONDS
 
 log() { printf 'multihost [%3ds]: %s\n' $((SECONDS - T0)) "$*"; }
@@ -69,6 +70,7 @@ for f in "$SERVER" "$WORKER" "$CLIENT"; do
   [ -x "$f" ] || fail "binary '$f' not found: build targets gdaqd-server gdaqd-worker gdaqd"
 done
 if [ ! -d "$SOURCE" ] || [ -z "$ARTIFACTS" ]; then fail "need --source DIR and --artifacts DIR"; fi
+SOURCE="$(cd "$SOURCE" && pwd)"
 rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS/dashboard" "$ARTIFACTS/logs"
 
@@ -87,14 +89,17 @@ done
 HUB="gdq-$$-hub" NS_COORD="gdq-$$-coord" NS_W1="gdq-$$-w1" NS_W2="gdq-$$-w2"
 NAMESPACES=()
 PIDS=()
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/gdaqd-multihost.XXXXXX")"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/gdaqd-multihost-$$.XXXXXX")"
 LOGS="$WORK/logs"
 mkdir -p "$LOGS"
 
 cleanup() {
   local rc=$?
-  trap - EXIT INT TERM
+  trap - EXIT
+  trap '' INT TERM
   set +e
+  pkill -P "$WATCHDOG" 2>/dev/null  # its sleep; it then sends a TERM that is ignored now
+  wait "$WATCHDOG" 2>/dev/null
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for _ in $(seq 50); do
     local alive=0
@@ -117,21 +122,58 @@ cleanup() {
   fi
   exit $rc
 }
+on_signal() {
+  if [ -e "$WORK/watchdog-fired" ]; then fail "the run took over $WATCHDOG_S s"; fi
+  echo "multihost: interrupted" >&2
+  exit 130
+}
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap on_signal INT TERM
+{
+  sleep "$WATCHDOG_S"
+  # Only while this test still runs: a watchdog orphaned by a SIGKILLed test must not signal
+  # whatever process reuses its PID.
+  [ "$(awk '{print $4}' "/proc/$BASHPID/stat")" = $$ ] || exit 0
+  touch "$WORK/watchdog-fired"
+  kill -TERM $$
+} 2>/dev/null &
+WATCHDOG=$!
 
-# Runs "$@" in namespace $1 in the background, output to $LOGS/$2.log; remembers the PID.
+# Namespaces left behind by a run that was SIGKILLed (its PID is gone): remove them and
+# whatever still runs in them. A live PID's namespaces belong to a parallel run and stay.
+for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^gdq-[0-9]+-(hub|coord|w1|w2)$'); do
+  owner="${ns#gdq-}"
+  kill -0 "${owner%%-*}" 2>/dev/null && continue
+  for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+  ip netns del "$ns" 2>/dev/null && log "removed $ns, left by an earlier run"
+done
+for dir in "${TMPDIR:-/tmp}"/gdaqd-multihost-*.*; do
+  owner="${dir##*/gdaqd-multihost-}"
+  [ -d "$dir" ] && ! kill -0 "${owner%%.*}" 2>/dev/null && rm -rf "$dir"
+done
+
+# Runs "$@" in namespace $1 in the background, output to $LOGS/$2.log; remembers the PID
+# (`ip netns exec` execs the command, so it is the command's PID).
+declare -A PID_OF
 spawn() {
   local ns="$1" name="$2"
   shift 2
   ip netns exec "$ns" "$@" >"$LOGS/$name.log" 2>&1 &
   PIDS+=($!)
+  PID_OF[$name]=$!
 }
-# Waits up to $3 seconds for a line matching the regex $2 in log $1.
+# Waits up to $3 seconds for a line matching the regex $2 in log $1; fails at once when the
+# process of that log, or of any further name given, has exited.
 wait_for_log() {
-  local file="$LOGS/$1.log" pattern="$2" deadline=$((SECONDS + $3))
-  until grep -Eq -- "$pattern" "$file" 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || fail "no '$pattern' in $1.log within $3 s: $(tail -n 5 "$file")"
+  local name="$1" pattern="$2" deadline=$((SECONDS + $3))
+  shift 3
+  until grep -Eq -- "$pattern" "$LOGS/$name.log" 2>/dev/null; do
+    for process in "$name" "$@"; do
+      kill -0 "${PID_OF[$process]}" 2>/dev/null ||
+        fail "$process exited: $(tail -n 3 "$LOGS/$process.log")"
+    done
+    [ $SECONDS -lt $deadline ] ||
+      fail "no '$pattern' in $name.log within $3 s: $(tail -n 5 "$LOGS/$name.log")"
     sleep 0.2
   done
 }
@@ -173,7 +215,8 @@ make_credentials() {
   (
     cd "$pki"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-      -subj "/CN=gdaqd multihost test CA" -keyout ca.key -out ca.pem
+      -subj "/CN=gdaqd multihost test CA" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout ca.key -out ca.pem
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
       -subj "/CN=gdaqd-coordinator" -keyout server.key -out server.csr
     printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=digitalSignature,keyEncipherment" \
@@ -181,6 +224,7 @@ make_credentials() {
       "subjectAltName=IP:$COORD_IP,DNS:gdaqd-coordinator,DNS:localhost,IP:127.0.0.1" >server.ext
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
       -extfile server.ext -out server.pem
+    openssl verify -CAfile ca.pem -verify_ip "$COORD_IP" server.pem
   ) >"$LOGS/openssl.log" 2>&1 || fail "openssl: $(tail -n 3 "$LOGS/openssl.log")"
   # One token per principal, 48 hex characters each; files readable by root only.
   umask 077
@@ -229,7 +273,9 @@ EOF
     --storage.tsdb.path="$WORK/prometheus-data" --web.listen-address="$HUB_IP:$PROM_PORT" \
     --web.console.templates="$consoles" --web.console.libraries="$libraries"
   local deadline=$((SECONDS + 30))
-  until in_hub curl -sf -o /dev/null "$PROM/-/ready"; do
+  until in_hub curl -sf --max-time 2 -o /dev/null "$PROM/-/ready"; do
+    kill -0 "${PID_OF[prometheus]}" 2>/dev/null ||
+      fail "Prometheus exited: $(tail -n 3 "$LOGS/prometheus.log")"
     [ $SECONDS -lt $deadline ] || fail "Prometheus not ready in 30 s: $(tail -n 3 "$LOGS/prometheus.log")"
     sleep 0.2
   done
@@ -247,15 +293,15 @@ start_cluster() {
   # kept idle for the rest of this short run.
   spawn "$NS_COORD" server "$SERVER" --listen="$COORD" --state_dir="$WORK/state" \
     --port_file=- --quarantine_base=1s "${SERVER_SECURITY[@]}" "${extra[@]}"
-  wait_for_log server '^GDAQD_PORT=' 60
+  wait_for_log server '^GDAQD_PORT=' 45
   local verbosity=0
   [ "$PHASE" = plain ] && verbosity=2  # per-episode log lines stand in for the metrics
   spawn "$NS_W1" w1 "$WORKER" --coordinator="$COORD" --threads=1 --worker_id=mh-w1 \
     --v=$verbosity "${WORKER1_SECURITY[@]}"
   spawn "$NS_W2" w2 "$WORKER" --coordinator="$COORD" --threads=1 --worker_id=mh-w2 \
     --v=$verbosity "${WORKER2_SECURITY[@]}"
-  wait_for_log server 'worker_connected id=mh-w1 ' 60
-  wait_for_log server 'worker_connected id=mh-w2 ' 60
+  wait_for_log server 'worker_connected id=mh-w1 ' 30 w1 w2
+  wait_for_log server 'worker_connected id=mh-w2 ' 30 w1 w2
   log "coordinator on $COORD, workers mh-w1 ($W1_IP) and mh-w2 ($W2_IP) connected"
 }
 
@@ -306,7 +352,13 @@ run_experiment() {
   ip -n "$HUB" link set vw1 up
   [ "${evals:-0}" -lt "$BUDGET" ] ||
     fail "exp-1 finished while the link was down; raise GDAQD_MULTIHOST_BUDGET"
+  local tries=0
   W1_AT_LINK_UP="$(worker_episodes 1)"
+  until [ -n "$W1_AT_LINK_UP" ]; do  # its /metrics is behind the link that just came back
+    [ $((tries += 1)) -le 50 ] || fail "mh-w1's episodes unreadable after its link came back"
+    sleep 0.2
+    W1_AT_LINK_UP="$(worker_episodes 1)"
+  done
   log "link of mh-w1 UP after $DOWN_S s, at $evals evaluations (worker 1: ${W1_AT_LINK_UP:-?} episodes)"
   # Worker 1 must get work again after its link came back, before the experiment ends.
   local now
@@ -372,8 +424,8 @@ capture_dashboard() {
   printf 'name\turl\thttp_code\tdom_rc\tscreenshot_rc\n' >"$ARTIFACTS/dashboard/pages.tsv"
   for spec in "${pages[@]}"; do
     read -r name path <<<"$spec"
-    code="$(in_hub curl -s -o /dev/null -w '%{http_code}' "$PROM$path" || true)"
-    local chrome=(timeout 60 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars
+    code="$(in_hub curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$PROM$path" || true)"
+    local chrome=(timeout 40 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars
       --user-data-dir="$profile" "--window-size=1400,2200" --virtual-time-budget=15000)
     local dom_rc=0 shot_rc=0
     in_hub "${chrome[@]}" --dump-dom "$PROM$path" >"$ARTIFACTS/dashboard/$name.html" \
