@@ -71,7 +71,10 @@ for f in "$SERVER" "$WORKER" "$CLIENT"; do
 done
 if [ ! -d "$SOURCE" ] || [ -z "$ARTIFACTS" ]; then fail "need --source DIR and --artifacts DIR"; fi
 SOURCE="$(cd "$SOURCE" && pwd)"
-rm -rf "$ARTIFACTS"
+# Only what this script writes there is replaced (never the folder itself).
+mkdir -p "$ARTIFACTS"
+rm -rf "${ARTIFACTS:?}/dashboard" "$ARTIFACTS/logs" "$ARTIFACTS/SKIPPED" "$ARTIFACTS/run.env" \
+  "$ARTIFACTS/status.textproto" "$ARTIFACTS/metrics.csv"
 mkdir -p "$ARTIFACTS/dashboard" "$ARTIFACTS/logs"
 
 skip() {
@@ -228,7 +231,7 @@ make_credentials() {
   ) >"$LOGS/openssl.log" 2>&1 || fail "openssl: $(tail -n 3 "$LOGS/openssl.log")"
   # One token per principal, 48 hex characters each; files readable by root only.
   umask 077
-  local name
+  local name role
   : >"$pki/tokens"
   for spec in "mh-w1 worker" "mh-w2 worker" "multihost-ci submitter"; do
     read -r name role <<<"$spec"
@@ -303,6 +306,20 @@ start_cluster() {
   wait_for_log server 'worker_connected id=mh-w1 ' 30 w1 w2
   wait_for_log server 'worker_connected id=mh-w2 ' 30 w1 w2
   log "coordinator on $COORD, workers mh-w1 ($W1_IP) and mh-w2 ($W2_IP) connected"
+}
+
+# TLS and tokens are really on at the coordinator's address: a plaintext client and a TLS client
+# without a token are both turned away (the security test covers every case; this one proves the
+# flags took effect in this deployment).
+check_security_on() {
+  local out
+  if out="$(in_hub "$CLIENT" --coordinator="$COORD" --connect_timeout_s=3 status 2>&1)"; then
+    fail "a plaintext client was served: $out"
+  fi
+  out="$(in_hub "$CLIENT" --coordinator="$COORD" --tls_ca="$WORK/pki/ca.pem" \
+    --connect_timeout_s=5 status 2>&1 || true)"
+  [[ "$out" == *UNAUTHENTICATED* ]] || fail "a client without a token got: $out"
+  log "plaintext client refused; client without a token: ${out:0:90}"
 }
 
 # The gdaqd client, run from the hub namespace.
@@ -442,6 +459,7 @@ make_network
 if [ "$PHASE" = full ]; then make_credentials; else log "PHASE=plain (development only): no TLS, tokens or /metrics"; fi
 start_prometheus
 start_cluster
+if [ "$PHASE" = full ]; then check_security_on; fi
 run_experiment
 check_results
 check_prometheus
