@@ -25,11 +25,18 @@ import urllib.parse
 import urllib.request
 
 SKIP = 77
-# Graphs with data each console page must show at least (docs/cluster.md §3): the cluster page's
-# workers, queue and env steps/s per worker (its rejects graph may have no series when nothing
-# was rejected); the experiment page's QD-score %, coverage %, max fitness and evaluations/s
-# (MAP-Elites has no model or critic losses to plot).
-MIN_GRAPHS = {"cluster": 3, "experiment": 4, "prometheus-overview": 2}
+# The dashboard's graphs that must have data after the multihost run (docs/cluster.md §3: the
+# cluster page's workers, queue, env steps/s per worker; the experiment page's QD-score %,
+# coverage %, max fitness and evaluations/s), by their <div> ids in deploy/prometheus/consoles.
+# Every other graph must still have been answered without error, but may be empty: nothing may
+# have been rejected, and MAP-Elites has no model or critic losses.
+REQUIRED_GRAPHS = {
+    "cluster": ["graph_workers", "graph_queue", "graph_env_steps", "graph_evaluations"],
+    "experiment": ["graph_qd_score", "graph_coverage", "graph_max_fitness", "graph_evaluations"],
+}
+# Development only (GDAQD_MULTIHOST_PHASE=plain): Debian's example console, which has no
+# gdaqd instrumentation; its graphs are judged by what they plotted.
+MIN_PLOTTED_GRAPHS = {"prometheus-overview": 2}
 
 
 def fail(message):
@@ -200,29 +207,46 @@ def check_prometheus(args):
 
 
 class GraphParser(html.parser.HTMLParser):
-    """Collects every PromConsole.Graph (table.prom_graph_table) of a page: its series' plotted
-    points (svg path.path), legend labels, and error text; plus loading images left over."""
+    """Reads a console page's DOM after its scripts ran.
+
+    graphs: every PromConsole.Graph (table.prom_graph_table): points it plotted (coordinate
+      pairs of its svg path.path elements), legend labels, error text.
+    gdaqd: every gdaqd_graph <div> (deploy/prometheus/console_libraries/gdaqd.lib), keyed by id:
+      the library's record of what the page's own queries returned (data-gdaqd-series,
+      -points, -error, -expr), and the index of the PromConsole graph drawn inside it.
+    root: attributes of <html> (data-gdaqd-ready, data-gdaqd-missing)."""
 
     def __init__(self):
         super().__init__()
         self.graphs = []
-        self.loading = 0
+        self.gdaqd = {}
+        self.root = {}
         self.text = []
         self._depth = 0  # tables open inside the current graph table
+        self._owner = None  # id of the gdaqd_graph <div> the next graph table belongs to
         self._in_label = False
         self._in_error = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         classes = (attrs.get("class") or "").split()
+        if tag == "html":
+            self.root = attrs
+        if tag == "div" and "gdaqd_graph" in classes:
+            self._owner = attrs.get("id", f"graph{len(self.gdaqd) + 1}")
+            self.gdaqd[self._owner] = {
+                "series": attrs.get("data-gdaqd-series"), "points": attrs.get("data-gdaqd-points"),
+                "error": attrs.get("data-gdaqd-error"), "expr": attrs.get("data-gdaqd-expr"),
+                "graph": None}
         if tag == "table" and "prom_graph_table" in classes and self._depth == 0:
             self.graphs.append({"points": 0, "labels": [], "errors": []})
+            if self._owner is not None:
+                self.gdaqd[self._owner]["graph"] = len(self.graphs) - 1
+                self._owner = None
             self._depth = 1
             return
         if tag == "table" and self._depth:
             self._depth += 1
-        if tag == "img" and "prom_graph_loading" in classes:
-            self.loading += 1
         if not self._depth:
             return
         graph = self.graphs[-1]
@@ -246,29 +270,59 @@ class GraphParser(html.parser.HTMLParser):
             self.graphs[-1]["errors"].append(data.strip())
 
 
-def check_console_page(path, min_graphs, must_mention=None):
-    """A console page: >= min_graphs graphs with >= 2 plotted points and a labelled series, no
-    graph whose query failed, no query still loading."""
+def plotted(graph):
+    """A PromConsole graph drew at least two points of a labelled series."""
+    return graph["points"] >= 2 and bool(graph["labels"])
+
+
+def gdaqd_problems(parser, required):
+    """What is wrong with a gdaqd console page (instrumented by gdaqd.lib)."""
+    problems = []
+    if parser.root.get("data-gdaqd-ready") != "1":
+        problems.append("the page's scripts did not load (no data-gdaqd-ready on <html>)")
+    if parser.root.get("data-gdaqd-missing"):
+        problems.append(f"scripts not found: {parser.root['data-gdaqd-missing']}")
+    for name, g in parser.gdaqd.items():
+        drawn = parser.graphs[g["graph"]] if g["graph"] is not None else None
+        print(f"  {name}: {g['series']} series, {g['points']} points returned; "
+              f"{drawn['points'] if drawn else 0} plotted"
+              f"{'; error ' + g['error'] if g['error'] else ''}  [{g['expr']}]")
+        if g["series"] is None:
+            problems.append(f"{name}: its query never returned (still loading when captured)")
+        if g["error"]:
+            problems.append(f"{name}: query error: {g['error']}")
+    for name in required:
+        g = parser.gdaqd.get(name)
+        if g is None:
+            problems.append(f"{name}: no such graph on the page")
+        elif not (int(g["series"] or 0) >= 1 and int(g["points"] or 0) >= 2 and
+                  g["graph"] is not None and plotted(parser.graphs[g["graph"]])):
+            problems.append(f"{name}: no data ({g['series']} series, {g['points']} points)")
+    return problems
+
+
+def check_console_page(path, page, must_mention=None):
+    """A captured console page: gdaqd pages by gdaqd.lib's record of their own queries (every
+    graph answered without error, the REQUIRED_GRAPHS with data, drawn); Debian's example page
+    (plain phase) by what its graphs plotted."""
     parser = GraphParser()
     parser.feed(open(path, errors="replace").read())
     name = os.path.basename(path)
-    with_data = 0
-    for i, graph in enumerate(parser.graphs, start=1):
-        has_data = graph["points"] >= 2 and graph["labels"]
-        with_data += bool(has_data)
-        print(f"  {name} graph {i}: {graph['points']} points, series {graph['labels'][:4]}"
-              f"{', errors ' + str(graph['errors']) if graph['errors'] else ''}")
-    problems = []
-    if with_data < min_graphs:
-        problems.append(f"{with_data} of {len(parser.graphs)} graphs have data, expected "
-                        f">= {min_graphs}")
+    text = "".join(parser.text)
+    if page in REQUIRED_GRAPHS:
+        problems = gdaqd_problems(parser, REQUIRED_GRAPHS[page])
+    else:
+        for i, graph in enumerate(parser.graphs, start=1):
+            print(f"  graph {i}: {graph['points']} points plotted, series {graph['labels'][:4]}")
+        with_data = sum(plotted(graph) for graph in parser.graphs)
+        problems = [] if with_data >= MIN_PLOTTED_GRAPHS[page] else [
+            f"{with_data} of {len(parser.graphs)} graphs have data, expected "
+            f">= {MIN_PLOTTED_GRAPHS[page]}"]
     if any("Error loading data" in e for g in parser.graphs for e in g["errors"]):
         problems.append("a graph's query failed (Error loading data)")
-    if parser.loading:
-        problems.append(f"{parser.loading} graphs still loading when captured")
-    if re.search(r"error executing template", "".join(parser.text), re.I):
+    if re.search(r"error executing template", text, re.I):
         problems.append("the template failed to render")
-    if must_mention and must_mention not in "".join(parser.text):
+    if must_mention and must_mention not in text:
         problems.append(f"the page never mentions {must_mention}")
     for problem in problems:
         print(f"FAIL: {name}: {problem}")
@@ -314,8 +368,8 @@ def check_dashboard(args):
             if png.read(8) != b"\x89PNG\r\n\x1a\n" or os.path.getsize(base + ".png") < 10000:
                 print(f"FAIL: {base}.png is not a screenshot")
                 ok = False
-        if page["name"] in MIN_GRAPHS:  # prometheus-overview: plain phase (development only)
-            ok &= check_console_page(base + ".html", MIN_GRAPHS[page["name"]],
+        if page["name"] in REQUIRED_GRAPHS or page["name"] in MIN_PLOTTED_GRAPHS:
+            ok &= check_console_page(base + ".html", page["name"],
                                      must_mention="exp-1" if page["name"] == "experiment" else None)
         elif page["name"] == "targets":
             ok &= check_targets_page(base + ".html", 4 if run["phase"] == "full" else 1)

@@ -259,8 +259,8 @@ start_prometheus() {
   if [ "$PHASE" = plain ]; then  # development only: Debian's example consoles
     consoles=/usr/share/doc/prometheus/examples/consoles
     libraries=/usr/share/doc/prometheus/examples/console_libraries
-  elif [ -d "$SOURCE/deploy/prometheus/rules" ]; then
-    rules="rule_files: ['$SOURCE/deploy/prometheus/rules/*.yml']"
+  else  # the recording rules the consoles query (not *.rules.test.yml, promtool's tests)
+    rules="rule_files: ['$SOURCE/deploy/prometheus/rules/*.rules.yml']"
   fi
   cat >"$WORK/prometheus.yml" <<EOF
 global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
@@ -433,9 +433,9 @@ check_prometheus() {
 # Headless Chromium captures the dashboard (DOM after its queries ran, and a screenshot) while
 # the cluster is still up; multihost_checks.py dashboard (the `dashboard` test) judges them.
 capture_dashboard() {
-  # The consoles' time control reads its range from the URL's hash: the last 5 minutes (the
+  # The consoles' time control reads its range from the URL's hash: the last 2 minutes (the
   # whole run) instead of the default hour, so that the screenshots show the run.
-  local range='#pctc%7B%22duration%22%3A300%2C%22endTime%22%3A0%7D' pages=()
+  local range='#pctc%7B%22duration%22%3A120%2C%22endTime%22%3A0%7D' pages=()
   if [ "$PHASE" = full ]; then
     pages=("cluster /consoles/gdaqd-cluster.html$range"
       "experiment /consoles/gdaqd-experiment.html?experiment=exp-1$range")
