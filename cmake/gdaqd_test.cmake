@@ -15,6 +15,15 @@ function(gdaqd_cc_test)
   add_executable(${T_NAME} ${T_SRCS})
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} gdaqd_testing GTest::gtest_main GTest::gmock
                                           gdaqd_warnings)
-  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60
-                       PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
+  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60)
+  # Labels and timeout are set by a script ctest includes after the discovered tests, from the
+  # list gtest_discover_tests leaves in ${T_NAME}_TESTS: passed through its PROPERTIES, a list
+  # of labels ("fault;integration") is flattened on the way, so a test kept only its first
+  # label and lost its TIMEOUT.
+  set(properties_file "${CMAKE_CURRENT_BINARY_DIR}/${T_NAME}_properties.cmake")
+  file(WRITE "${properties_file}"
+       "foreach(t IN LISTS ${T_NAME}_TESTS)\n"
+       "  set_tests_properties(\"\${t}\" PROPERTIES LABELS \"${T_LABELS}\" TIMEOUT ${T_TIMEOUT})\n"
+       "endforeach()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${properties_file}")
 endfunction()
