@@ -18,10 +18,17 @@ PACKAGES=(
   librsvg2-bin
   libssl-dev openssl
 )
+# What the cluster tests run besides the build (labels deploy, multihost, dashboard; installed by
+# scripts/test.sh): Prometheus and promtool, headless Chromium, docker-compose's config check,
+# yamllint, iproute2 for the network namespaces, curl.
+TEST_TOOL_PACKAGES=(
+  prometheus chromium docker-compose yamllint python3-yaml iproute2 curl
+)
 
+# Installs PACKAGES and any package names given as arguments that are missing.
 install_missing_packages() {
   local missing=()
-  for pkg in "${PACKAGES[@]}"; do
+  for pkg in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$pkg")
   done

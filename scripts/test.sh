@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds with warnings as errors, and runs every test with ctest
-# (labels: unit, integration, fault), then the fuzzers (scripts/fuzz.sh). Extra arguments go to
-# ctest only, e.g. scripts/test.sh -L unit
+# (labels: unit, integration, fault, security, metrics, deploy, and as root multihost and
+# dashboard, which skip with a message where network namespaces are not permitted), then the
+# fuzzers (scripts/fuzz.sh). Extra arguments go to ctest only, e.g. scripts/test.sh -L unit
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
-install_missing_packages
+install_missing_packages "${TEST_TOOL_PACKAGES[@]}"
 build -DGDAQD_WERROR=ON
 cd "$BUILD_DIR"
 ctest --output-on-failure -j"$(nproc)" --timeout 600 "$@"

@@ -368,7 +368,7 @@ def dockerfile_stages():
 
 def setup_packages():
     with open(path("scripts", "setup.sh"), encoding="utf-8") as f:
-        match = re.search(r"PACKAGES=\(([^)]*)\)", f.read())
+        match = re.search(r"^PACKAGES=\(([^)]*)\)", f.read(), re.M)
     return match.group(1).split() if match else []
 
 
