@@ -198,7 +198,15 @@ TEST(MetricsTest, ServerAndWorkerServeTheDocumentedMetrics) {
   const PromExposition second = Scrape(server_metrics);
   EXPECT_GT(ValueOr(second, "gdaqd_experiment_evaluations_total", {{"experiment", long_id}}),
             first_evaluations);
-  EXPECT_GT(ValueOr(Scrape(worker_metrics), "gdaqd_worker_env_steps_total"), first_steps);
+  // The worker may have finished the next iteration's episodes before its first scrape, so its
+  // counter is polled (the long experiment keeps asking for episodes) rather than compared at
+  // the next iteration.
+  double steps = first_steps;
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(30);
+       steps <= first_steps && absl::Now() < deadline; absl::SleepFor(absl::Milliseconds(50))) {
+    steps = ValueOr(Scrape(worker_metrics), "gdaqd_worker_env_steps_total");
+  }
+  EXPECT_GT(steps, first_steps);
 
   // Cancelled: its series are gone from the next scrape.
   GDAQD_ASSERT_OK(client->Cancel(long_id).status());
