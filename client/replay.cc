@@ -58,8 +58,11 @@ absl::StatusOr<ReplayResult> ReplayElite(const std::string& results_dir, int64_t
                          common::PolicyLayout(env_config, folder.config.policy()));
   absl::Span<const float> params(&folder.params.data[row * folder.params.cols], folder.params.cols);
   GDAQD_ASSIGN_OR_RETURN(common::MlpPolicy policy, common::MlpPolicy::Create(layout, params));
-  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<common::Environment> env,
-                         common::MakeEnvironment(env_config.task(), env_config.episode_length()));
+  GDAQD_ASSIGN_OR_RETURN(const common::EnvironmentOptions env_options,
+                         common::EnvironmentOptionsFromConfig(env_config));
+  GDAQD_ASSIGN_OR_RETURN(
+      std::unique_ptr<common::Environment> env,
+      common::MakeEnvironment(env_config.task(), env_config.episode_length(), env_options));
   common::EpisodeResult episode;
   common::RunEpisode(*env, policy, env_config.reset_seed(), /*record_transitions=*/true, &episode);
 

@@ -18,7 +18,8 @@ namespace {
 // (x_min = y_min = -1, x_max = y_max = 1, wallwidth = 2 * 0.75, wallheight = 0.01).
 constexpr float kArenaMin = -1.0f;
 constexpr float kArenaMax = 1.0f;
-constexpr float kActionScale = 10.0f;  // scale_action_space
+constexpr float kClip01Bound = 0.1f;   // QDax v0.1.0: clip(action, -0.1, 0.1)
+constexpr float kActionScale = 10.0f;  // QDax >= v0.2.0: clip(action, -1, 1) / scale_action_space
 constexpr float kWallHeight = 0.01f;   // wall thickness in y (pictures only)
 constexpr float kLowerWallY = -0.5f;   // lower_wall_height_offset: the wall's bottom face
 constexpr float kLowerWallTop = static_cast<float>(-0.5 + 0.01);
@@ -43,6 +44,17 @@ float CrossingX(float wall_y, float x_old, float y_old, float x, float y) {
 
 // std::clamp keeps NaN, as jnp.clip does.
 float Clip(float v, float lo, float hi) { return std::clamp(v, lo, hi); }
+
+// One action component's displacement under `map`, with QDax's float32 operations.
+float MapAction(float a, PointMazeActionMap map) {
+  switch (map) {
+    case PointMazeActionMap::kClip01:
+      return Clip(a, -kClip01Bound, kClip01Bound);
+    case PointMazeActionMap::kClip1Divide10:
+      return Clip(a, -1.0f, 1.0f) / kActionScale;
+  }
+  LOG(FATAL) << "invalid PointMazeActionMap " << static_cast<int>(map);
+}
 
 // Uniform float in [0, 1) from the top 24 bits of one 64-bit draw (portable across
 // standard libraries, unlike std::uniform_real_distribution).
@@ -77,10 +89,11 @@ TaskSpec PointMazeSpec(int episode_length) {
   return spec;
 }
 
-std::array<float, 2> PointMazeStep(std::array<float, 2> pos, std::array<float, 2> raw_action) {
-  // 1. Clip to [-1, 1], then scale (QDax >= v0.2.0).
-  const float dx = Clip(raw_action[0], -1.0f, 1.0f) / kActionScale;
-  const float dy = Clip(raw_action[1], -1.0f, 1.0f) / kActionScale;
+std::array<float, 2> PointMazeStep(std::array<float, 2> pos, std::array<float, 2> raw_action,
+                                   PointMazeActionMap map) {
+  // 1. Action -> displacement.
+  const float dx = MapAction(raw_action[0], map);
+  const float dy = MapAction(raw_action[1], map);
   // 2. Proposed position.
   const float x_old = pos[0];
   const float y_old = pos[1];
@@ -123,7 +136,8 @@ bool PointMazeInGoal(std::array<float, 2> pos) {
   return kGoalXLow <= pos[0] && pos[0] <= kGoalXHigh && kGoalYLow <= pos[1] && pos[1] <= kGoalYHigh;
 }
 
-PointMaze::PointMaze(int episode_length) : spec_(PointMazeSpec(episode_length)) {}
+PointMaze::PointMaze(int episode_length, PointMazeActionMap action_map)
+    : spec_(PointMazeSpec(episode_length)), action_map_(action_map) {}
 
 void PointMaze::Reset(uint64_t seed, absl::Span<float> obs) {
   std::mt19937_64 rng(seed);
@@ -142,7 +156,7 @@ void PointMaze::ResetToPosition(std::array<float, 2> pos, absl::Span<float> obs)
 StepResult PointMaze::Step(absl::Span<const float> action, absl::Span<float> next_obs) {
   DCHECK_EQ(action.size(), 2u);
   DCHECK_EQ(next_obs.size(), 2u);
-  pos_ = PointMazeStep(pos_, {action[0], action[1]});
+  pos_ = PointMazeStep(pos_, {action[0], action[1]}, action_map_);
   next_obs[0] = pos_[0];
   next_obs[1] = pos_[1];
   StepResult result;

@@ -1,6 +1,7 @@
-// PointMaze (QDax qdax/environments/pointmaze.py, v0.2.0+ action scaling): a kinematic 2-D point
-// in [-1, 1]^2 with two horizontal walls, rewarded for approaching a goal it reaches only by a
-// detour. The exact rules are in research/tasks.md §1; PointMazeStep() implements §1.2.
+// PointMaze (QDax qdax/environments/pointmaze.py): a kinematic 2-D point in [-1, 1]^2 with two
+// horizontal walls, rewarded for approaching a goal it reaches only by a detour. The action map
+// is a choice (PointMazeActionMap): QDax v0.1.0's, the paper's and the default, or QDax v0.2.0's.
+// The exact rules are in research/tasks.md §1; PointMazeStep() implements §1.2.
 #ifndef GDAQD_COMMON_POINT_MAZE_H_
 #define GDAQD_COMMON_POINT_MAZE_H_
 
@@ -25,11 +26,14 @@ inline constexpr float kPointMazeGoalY = 0.8f;
 TaskSpec PointMazeSpec(int episode_length);
 
 // One step of the dynamics from `pos` (x, y) under a raw policy action, in this order:
-// clip each action component to [-1, 1] and divide by 10; propose pos + action; apply the lower
+// map each action component to a displacement with `map` (kClip01: clip to [-0.1, 0.1];
+// kClip1Divide10: clip to [-1, 1], then divide by 10); propose pos + displacement; apply the lower
 // wall rules, then the upper wall rules on the y they produced (x is never corrected, the point
 // slides along walls); clip x and y to [-1, 1]. A move with no y change never touches a wall (the
-// crossing-point division is skipped). Returns the new position. NaN inputs give NaN outputs.
-std::array<float, 2> PointMazeStep(std::array<float, 2> pos, std::array<float, 2> raw_action);
+// crossing-point division is skipped). Returns the new position. NaN inputs give NaN outputs
+// under either map.
+std::array<float, 2> PointMazeStep(std::array<float, 2> pos, std::array<float, 2> raw_action,
+                                   PointMazeActionMap map);
 
 // -|pos - goal|_2, the reward of a step that ends at `pos`.
 float PointMazeReward(std::array<float, 2> pos);
@@ -42,8 +46,9 @@ bool PointMazeInGoal(std::array<float, 2> pos);
 // position after the step. Single-thread (see Environment).
 class PointMaze final : public Environment {
  public:
-  // Precondition (CHECKed): episode_length >= 1. Use MakeEnvironment() for validated input.
-  explicit PointMaze(int episode_length);
+  // Steps with `action_map`. Precondition (CHECKed): episode_length >= 1. Use
+  // MakeEnvironment() for validated input.
+  PointMaze(int episode_length, PointMazeActionMap action_map);
 
   const TaskSpec& spec() const override { return spec_; }
 
@@ -56,17 +61,19 @@ class PointMaze final : public Environment {
   // the arena are clipped by the next step.
   void ResetToPosition(std::array<float, 2> pos, absl::Span<float> obs);
 
-  // PointMazeStep() from the current position. terminated when the new position is in the goal
-  // zone; diverged when it is not finite (only possible with a NaN action).
+  // PointMazeStep() with action_map() from the current position. terminated when the new position
+  // is in the goal zone; diverged when it is not finite (only possible with a NaN action).
   StepResult Step(absl::Span<const float> action, absl::Span<float> next_obs) override;
 
   // (x, y) clipped to [-1, 1]^2.
   void Descriptor(absl::Span<float> out) const override;
 
   std::array<float, 2> position() const { return pos_; }
+  PointMazeActionMap action_map() const { return action_map_; }
 
  private:
   TaskSpec spec_;
+  PointMazeActionMap action_map_;
   std::array<float, 2> pos_ = {0.0f, 0.0f};  // (x, y), current position
 };
 

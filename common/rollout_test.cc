@@ -217,7 +217,7 @@ TEST(RunEpisodeTest, ReusedResultIsResetAndKeepsItsBuffer) {
 }
 
 TEST(RunEpisodeTest, PointMazeFitnessIsSumOfRecordedRewards) {
-  PointMaze env(kPointMazeDefaultEpisodeLength);
+  PointMaze env(kPointMazeDefaultEpisodeLength, PointMazeActionMap::kClip01);
   MlpPolicy policy = RandomMazePolicy(1);
   EpisodeResult result;
   RunEpisode(env, policy, 5, true, &result);
@@ -233,7 +233,7 @@ TEST(RunEpisodeTest, PointMazeFitnessIsSumOfRecordedRewards) {
 }
 
 TEST(RunEpisodeTest, PointMazeRunsFullEpisodeWithoutTermination) {
-  PointMaze env(kPointMazeDefaultEpisodeLength);
+  PointMaze env(kPointMazeDefaultEpisodeLength, PointMazeActionMap::kClip01);
   MlpPolicy policy = RandomMazePolicy(1);
   EpisodeResult result;
   RunEpisode(env, policy, 5, true, &result);
@@ -243,10 +243,10 @@ TEST(RunEpisodeTest, PointMazeRunsFullEpisodeWithoutTermination) {
 }
 
 TEST(RunEpisodeTest, SameSeedAndPolicyGiveBitIdenticalResult) {
-  PointMaze env(kPointMazeDefaultEpisodeLength);
+  PointMaze env(kPointMazeDefaultEpisodeLength, PointMazeActionMap::kClip01);
   MlpPolicy policy = RandomMazePolicy(3);
   MlpPolicy copy = RandomMazePolicy(3);
-  PointMaze other_env(kPointMazeDefaultEpisodeLength);
+  PointMaze other_env(kPointMazeDefaultEpisodeLength, PointMazeActionMap::kClip01);
   EpisodeResult a, b, c;
   RunEpisode(env, policy, 11, true, &a);
   RunEpisode(other_env, copy, 11, true, &b);
@@ -258,7 +258,7 @@ TEST(RunEpisodeTest, SameSeedAndPolicyGiveBitIdenticalResult) {
 }
 
 TEST(RunEpisodeTest, DifferentSeedsGiveDifferentEpisodes) {
-  PointMaze env(kPointMazeDefaultEpisodeLength);
+  PointMaze env(kPointMazeDefaultEpisodeLength, PointMazeActionMap::kClip01);
   MlpPolicy policy = RandomMazePolicy(3);
   EpisodeResult a, b;
   RunEpisode(env, policy, 11, true, &a);
@@ -293,24 +293,58 @@ void ExpectRewardsWithinSpecBounds(const TaskSpec& spec, const EpisodeResult& re
 }
 
 TEST(RunEpisodeTest, PointMazeRewardsStayWithinTheSpecBounds) {
-  PointMaze env(kPointMazeDefaultEpisodeLength);
-  ASSERT_LT(env.spec().min_step_reward, env.spec().max_step_reward);
-  EpisodeResult result;
-  for (uint64_t seed = 0; seed < 20; ++seed) {
-    MlpPolicy policy = RandomMazePolicy(seed);
-    RunEpisode(env, policy, seed, true, &result);
-    ExpectRewardsWithinSpecBounds(env.spec(), result);
-  }
-  // Policies pinned to each corner reach the arena's extremes, the farthest points from the goal.
-  for (float ax : {-1.0f, 1.0f}) {
-    for (float ay : {-1.0f, 1.0f}) {
-      MlpPolicy policy = ConstantMazePolicy(5 * ax, 5 * ay);  // clipped to (ax, ay)
-      RunEpisode(env, policy, 0, true, &result);
+  for (const PointMazeActionMap map :
+       {PointMazeActionMap::kClip01, PointMazeActionMap::kClip1Divide10}) {
+    SCOPED_TRACE(PointMazeActionMapName(map));
+    PointMaze env(kPointMazeDefaultEpisodeLength, map);
+    ASSERT_LT(env.spec().min_step_reward, env.spec().max_step_reward);
+    EpisodeResult result;
+    for (uint64_t seed = 0; seed < 20; ++seed) {
+      MlpPolicy policy = RandomMazePolicy(seed);
+      RunEpisode(env, policy, seed, true, &result);
       ExpectRewardsWithinSpecBounds(env.spec(), result);
     }
+    // Policies pinned to each corner reach the arena's extremes, the farthest points from the
+    // goal.
+    for (float ax : {-1.0f, 1.0f}) {
+      for (float ay : {-1.0f, 1.0f}) {
+        MlpPolicy policy = ConstantMazePolicy(5 * ax, 5 * ay);  // saturates under both maps
+        RunEpisode(env, policy, 0, true, &result);
+        ExpectRewardsWithinSpecBounds(env.spec(), result);
+      }
+    }
+    EXPECT_GE(PointMazeReward({1.0f, -1.0f}), env.spec().min_step_reward);
+    EXPECT_NEAR(PointMazeReward({1.0f, -1.0f}), env.spec().min_step_reward, 1e-4);
   }
-  EXPECT_GE(PointMazeReward({1.0f, -1.0f}), env.spec().min_step_reward);
-  EXPECT_NEAR(PointMazeReward({1.0f, -1.0f}), env.spec().min_step_reward, 1e-4);
+}
+
+// Evaluation is a pure function of (task, options, policy, seed): each map is deterministic on
+// its own, and the two maps are different tasks for the same policy.
+TEST(RunEpisodeTest, EachActionMapIsDeterministicAndTheMapsDiffer) {
+  EpisodeResult by_map[2];
+  const PointMazeActionMap maps[2] = {PointMazeActionMap::kClip01,
+                                      PointMazeActionMap::kClip1Divide10};
+  for (int m = 0; m < 2; ++m) {
+    SCOPED_TRACE(PointMazeActionMapName(maps[m]));
+    GDAQD_ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<Environment> env,
+        MakeEnvironment("point_maze", 0, {.point_maze_action_map = maps[m]}));
+    GDAQD_ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<Environment> other,
+        MakeEnvironment("point_maze", 0, {.point_maze_action_map = maps[m]}));
+    MlpPolicy policy = RandomMazePolicy(3);
+    MlpPolicy copy = RandomMazePolicy(3);
+    EpisodeResult again;
+    RunEpisode(*env, policy, 11, true, &by_map[m]);
+    RunEpisode(*other, copy, 11, true, &again);
+    ExpectBitIdentical(by_map[m], again);
+  }
+  // Same start (the reset does not depend on the map), different trajectories.
+  ASSERT_GE(by_map[0].transitions.size(), 2u);
+  EXPECT_EQ(by_map[0].transitions[0], by_map[1].transitions[0]);
+  EXPECT_EQ(by_map[0].transitions[1], by_map[1].transitions[1]);
+  EXPECT_NE(by_map[0].transitions, by_map[1].transitions);
+  EXPECT_NE(by_map[0].fitness, by_map[1].fitness);
 }
 
 TEST(CheckPolicyMatchesTaskTest, RejectsWrongObsOrActionDim) {

@@ -86,10 +86,23 @@ void RegisterEnvironmentFactory(const std::string& task, EnvironmentFactory fact
   FactoryRegistry::Get().Register(task, std::move(factory));
 }
 
+const char* PointMazeActionMapName(PointMazeActionMap map) {
+  switch (map) {
+    case PointMazeActionMap::kClip01:
+      return "CLIP_0_1";
+    case PointMazeActionMap::kClip1Divide10:
+      return "CLIP_1_DIVIDE_10";
+  }
+  LOG(FATAL) << "invalid PointMazeActionMap " << static_cast<int>(map);
+}
+
 absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(std::string_view task,
-                                                             int episode_length) {
+                                                             int episode_length,
+                                                             const EnvironmentOptions& options) {
   GDAQD_ASSIGN_OR_RETURN(TaskSpec spec, GetTaskSpec(task, episode_length));
-  if (task == kPointMazeName) return std::make_unique<PointMaze>(spec.episode_length);
+  if (task == kPointMazeName) {
+    return std::make_unique<PointMaze>(spec.episode_length, options.point_maze_action_map);
+  }
   const std::optional<EnvironmentFactory> factory = FactoryRegistry::Get().Find(task);
   if (!factory.has_value()) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -86,6 +86,27 @@ class Environment {
 // for an unknown name and InvalidArgument if episode_length is negative.
 absl::StatusOr<TaskSpec> GetTaskSpec(std::string_view task, int episode_length);
 
+// How point_maze turns a raw policy action into a displacement (research/tasks.md §1.1; the
+// config's env.action_map). Both move at most 0.1 per axis per step; they differ for every
+// action inside (-1, 1), i.e. for every tanh policy.
+enum class PointMazeActionMap {
+  // Clip each component to [-0.1, 0.1], no division: QDax v0.1.0, the paper's. The default.
+  kClip01,
+  // Clip each component to [-1, 1], then divide by 10: QDax >= v0.2.0 (1 Nov 2022).
+  kClip1Divide10,
+};
+
+// Returns "CLIP_0_1" or "CLIP_1_DIVIDE_10", the config's names of the maps.
+const char* PointMazeActionMapName(PointMazeActionMap map);
+
+// What selects an environment beyond its spec. A plain value, freely copyable; the defaults are
+// the paper's. Fields that do not apply to a task are ignored by it.
+struct EnvironmentOptions {
+  PointMazeActionMap point_maze_action_map = PointMazeActionMap::kClip01;  // point_maze only
+
+  bool operator==(const EnvironmentOptions&) const = default;
+};
+
 // Builds an environment for `spec` (a spec from GetTaskSpec()). Returns an error status if the
 // environment cannot be built (e.g. its model fails to load).
 using EnvironmentFactory =
@@ -97,12 +118,14 @@ using EnvironmentFactory =
 // Thread-safe. Precondition (CHECKed): `factory` is not empty.
 void RegisterEnvironmentFactory(const std::string& task, EnvironmentFactory factory);
 
-// Creates one environment of `task` whose spec() is GetTaskSpec(task, episode_length).
+// Creates one environment of `task` whose spec() is GetTaskSpec(task, episode_length), built
+// with `options` (programs that run a config's episodes pass EnvironmentOptionsFromConfig() of
+// common/config/config.h; leaving it out means the defaults, the paper's).
 // Same errors as GetTaskSpec(), plus FailedPrecondition "task 'ant_trap' needs the MuJoCo
 // simulator, which this program does not link" for a known task without a registered factory,
 // and the factory's own errors. Thread-safe.
-absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(std::string_view task,
-                                                             int episode_length);
+absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(
+    std::string_view task, int episode_length, const EnvironmentOptions& options = {});
 
 }  // namespace gdaqd::common
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/point_maze.h"
 #include "common/status_macros.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -17,6 +18,7 @@ namespace gdaqd::common {
 namespace {
 
 using gdaqd::v1::ArchiveConfig;
+using gdaqd::v1::EnvConfig;
 using gdaqd::v1::ExperimentConfig;
 
 // Longest parse error kept: the parser quotes the offending token, which may be all the input.
@@ -307,6 +309,9 @@ void ApplyDefaults(ExperimentConfig* config) {
           : GetTaskSpec(config->env().task(), std::max(0, config->env().episode_length()));
   auto* env = config->mutable_env();
   if (spec.ok() && env->episode_length() == 0) env->set_episode_length(spec->episode_length);
+  if (env->task() == kPointMazeName && env->action_map() == EnvConfig::ACTION_MAP_UNSPECIFIED) {
+    env->set_action_map(EnvConfig::CLIP_0_1);  // the paper's (QDax v0.1.0)
+  }
 
   auto* policy = config->mutable_policy();
   if (policy->hidden_sizes_size() == 0) {
@@ -361,6 +366,7 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
   if (!spec.ok()) return FieldError("env.task", spec.status().message());
   GDAQD_RETURN_IF_ERROR(
       CheckIntRange("env.episode_length", config.env().episode_length(), 1, kMaxEpisodeLength));
+  GDAQD_RETURN_IF_ERROR(EnvironmentOptionsFromConfig(config.env()).status());
 
   absl::StatusOr<MlpLayout> layout = PolicyLayout(config.env(), config.policy());
   if (!layout.ok()) return layout.status();
@@ -396,6 +402,30 @@ absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
   layout.output_activation = *output;
   GDAQD_RETURN_IF_ERROR(layout.Validate());
   return layout;
+}
+
+absl::StatusOr<EnvironmentOptions> EnvironmentOptionsFromConfig(const EnvConfig& env) {
+  EnvironmentOptions options;
+  switch (env.action_map()) {
+    case EnvConfig::ACTION_MAP_UNSPECIFIED:
+      return options;  // the defaults, whatever the task
+    case EnvConfig::CLIP_0_1:
+      options.point_maze_action_map = PointMazeActionMap::kClip01;
+      break;
+    case EnvConfig::CLIP_1_DIVIDE_10:
+      options.point_maze_action_map = PointMazeActionMap::kClip1Divide10;
+      break;
+    default:  // an open proto3 enum: any int32 can arrive
+      return FieldError("env.action_map",
+                        absl::StrCat(static_cast<int>(env.action_map()),
+                                     " is not an action map (use CLIP_0_1 or CLIP_1_DIVIDE_10)"));
+  }
+  if (env.task() != kPointMazeName) {
+    return FieldError("env.action_map",
+                      absl::StrCat("applies to point_maze only; leave it unset for this task, got ",
+                                   EnvConfig::ActionMap_Name(env.action_map())));
+  }
+  return options;
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {

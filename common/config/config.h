@@ -110,6 +110,14 @@ absl::StatusOr<gdaqd::v1::ExperimentConfig> ParseExperimentConfig(const std::str
 absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
                                        const gdaqd::v1::PolicyConfig& policy);
 
+// The environment options env.action_map selects: UNSPECIFIED gives the defaults (the paper's
+// map on point_maze, which ApplyDefaults also writes), CLIP_0_1 and CLIP_1_DIVIDE_10 the
+// PointMazeActionMap of the same name. Every program that builds environments for a config's
+// episodes (workers, the local evaluator, replay) passes this to MakeEnvironment().
+// InvalidArgument naming env.action_map for a value outside the enum (it may come from the
+// network) or a set value on a task other than point_maze.
+absl::StatusOr<EnvironmentOptions> EnvironmentOptionsFromConfig(const gdaqd::v1::EnvConfig& env);
+
 // Reads a whole file. NotFound / PermissionDenied / Internal with the path in the message.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 

@@ -15,6 +15,7 @@ namespace gdaqd::common {
 namespace {
 
 using ::gdaqd::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -27,6 +28,7 @@ TEST(ConfigTest, MinimalConfigGetsDesignDefaults) {
   GDAQD_ASSERT_OK_AND_ASSIGN(gdaqd::v1::ExperimentConfig config, ParseExperimentConfig(kMinimal));
   EXPECT_EQ(config.algorithm(), gdaqd::v1::MAP_ELITES);
   EXPECT_EQ(config.env().episode_length(), 250);
+  EXPECT_EQ(config.env().action_map(), gdaqd::v1::EnvConfig::CLIP_0_1);  // the paper's
   EXPECT_THAT(config.policy().hidden_sizes(), ::testing::ElementsAre(64, 64));
   EXPECT_EQ(config.policy().hidden_activation(), "relu");
   EXPECT_EQ(config.policy().output_activation(), "tanh");
@@ -136,7 +138,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"algorithm: PGA_ME pga { critic_batch_size: 100001 }", "pga.critic_batch_size"},
         BadCase{"algorithm: GDA_QD model { imagined_batch_size: 100001 }",
                 "model.imagined_batch_size"},
-        BadCase{"algorithm: GDA_QD model { training_data: 7 }", "model.training_data"}),
+        BadCase{"algorithm: GDA_QD model { training_data: 7 }", "model.training_data"},
+        BadCase{"env { action_map: 7 }", "env.action_map"},
+        BadCase{"env { task: \"ant_trap\" action_map: CLIP_1_DIVIDE_10 }", "env.action_map"},
+        BadCase{"env { task: \"ant_maze\" action_map: CLIP_0_1 }", "env.action_map"}),
     [](const ::testing::TestParamInfo<BadCase>& info) {
       // Several cases share a field: the index keeps the names unique.
       std::string name = absl::StrCat(info.param.field, "_", info.index);
@@ -228,6 +233,50 @@ TEST(ConfigTest, PolicyLayoutFollowsTaskAndConfig) {
   EXPECT_EQ(layout.obs_dim, 2);
   EXPECT_EQ(layout.action_dim, 2);
   EXPECT_EQ(layout.num_params(), (2 * 64 + 64) + (64 * 64 + 64) + (64 * 2 + 2));
+}
+
+TEST(ConfigTest, PointMazeKeepsAnExplicitActionMap) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      gdaqd::v1::ExperimentConfig config,
+      ParseExperimentConfig("env { task: \"point_maze\" action_map: CLIP_1_DIVIDE_10 } "
+                            "budget { max_evaluations: 10 }"));
+  EXPECT_EQ(config.env().action_map(), gdaqd::v1::EnvConfig::CLIP_1_DIVIDE_10);
+}
+
+TEST(ConfigTest, AntTasksLeaveTheActionMapUnset) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      gdaqd::v1::ExperimentConfig config,
+      ParseExperimentConfig("env { task: \"ant_trap\" } budget { max_evaluations: 10 }"));
+  EXPECT_EQ(config.env().action_map(), gdaqd::v1::EnvConfig::ACTION_MAP_UNSPECIFIED);
+  GDAQD_EXPECT_OK(EnvironmentOptionsFromConfig(config.env()));
+}
+
+TEST(ConfigTest, EnvironmentOptionsFollowTheActionMap) {
+  gdaqd::v1::EnvConfig env;
+  env.set_task("point_maze");
+  GDAQD_ASSERT_OK_AND_ASSIGN(EnvironmentOptions unset, EnvironmentOptionsFromConfig(env));
+  EXPECT_EQ(unset.point_maze_action_map, PointMazeActionMap::kClip01);
+  env.set_action_map(gdaqd::v1::EnvConfig::CLIP_0_1);
+  GDAQD_ASSERT_OK_AND_ASSIGN(EnvironmentOptions paper, EnvironmentOptionsFromConfig(env));
+  EXPECT_EQ(paper.point_maze_action_map, PointMazeActionMap::kClip01);
+  env.set_action_map(gdaqd::v1::EnvConfig::CLIP_1_DIVIDE_10);
+  GDAQD_ASSERT_OK_AND_ASSIGN(EnvironmentOptions later, EnvironmentOptionsFromConfig(env));
+  EXPECT_EQ(later.point_maze_action_map, PointMazeActionMap::kClip1Divide10);
+}
+
+TEST(ConfigTest, EnvironmentOptionsRefuseWhatValidationRefuses) {
+  gdaqd::v1::EnvConfig env;
+  env.set_task("point_maze");
+  env.set_action_map(static_cast<gdaqd::v1::EnvConfig::ActionMap>(9));
+  EXPECT_THAT(
+      EnvironmentOptionsFromConfig(env),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               "env.action_map: 9 is not an action map (use CLIP_0_1 or CLIP_1_DIVIDE_10)"));
+  env.set_task("ant_omni");
+  env.set_action_map(gdaqd::v1::EnvConfig::CLIP_0_1);
+  EXPECT_THAT(EnvironmentOptionsFromConfig(env),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(StartsWith("env.action_map:"), HasSubstr("point_maze only"))));
 }
 
 TEST(ConfigTest, ProtoRoundTripsThroughTextAndBinary) {

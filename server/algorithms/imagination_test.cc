@@ -27,6 +27,9 @@ namespace {
 
 using testing::StatusIs;
 
+// The map of both the real environment and the perfect model below (the default, the paper's).
+constexpr common::PointMazeActionMap kMap = common::PointMazeActionMap::kClip01;
+
 // PointMaze's exact dynamics for E identical members; member `nan_member` (if >= 0) predicts NaN.
 class PointMazeDynamics final : public models::GroupedDynamics {
  public:
@@ -48,7 +51,7 @@ class PointMazeDynamics final : public models::GroupedDynamics {
     float* np = next.data_ptr<float>();
     for (int64_t r = 0; r < o.size(0) * per_member; ++r) {
       const std::array<float, 2> pos =
-          common::PointMazeStep({op[2 * r], op[2 * r + 1]}, {ap[2 * r], ap[2 * r + 1]});
+          common::PointMazeStep({op[2 * r], op[2 * r + 1]}, {ap[2 * r], ap[2 * r + 1]}, kMap);
       const bool poisoned = r / per_member == nan_member_;
       np[2 * r] = poisoned ? std::numeric_limits<float>::quiet_NaN() : pos[0];
       np[2 * r + 1] = pos[1];
@@ -106,7 +109,7 @@ class ImaginationTest : public ::testing::Test {
 
   // The real episode of policy i from the fixed start.
   common::EpisodeResult RealEpisode(int i) {
-    auto env = common::MakeEnvironment("point_maze", 250);
+    auto env = common::MakeEnvironment("point_maze", 250, {.point_maze_action_map = kMap});
     EXPECT_TRUE(env.ok());
     const int64_t n = layout_.num_params();
     auto policy =
@@ -118,7 +121,7 @@ class ImaginationTest : public ::testing::Test {
   }
 
   std::vector<float> StartObservation() {
-    auto env = common::MakeEnvironment("point_maze", 250);
+    auto env = common::MakeEnvironment("point_maze", 250, {.point_maze_action_map = kMap});
     EXPECT_TRUE(env.ok());
     std::vector<float> obs(2);
     (*env)->Reset(0, absl::MakeSpan(obs));

@@ -36,9 +36,13 @@ absl::StatusOr<std::vector<EvalOutcome>> LocalEvaluator::Evaluate(const EvalRequ
   if (layout->num_params() != request.num_params) {
     return absl::InvalidArgumentError("request num_params does not match the policy layout");
   }
+  absl::StatusOr<common::EnvironmentOptions> env_options =
+      common::EnvironmentOptionsFromConfig(request.env);
+  if (!env_options.ok()) return env_options.status();
   // Fail fast on an unknown task before starting threads.
   if (absl::Status status =
-          common::MakeEnvironment(request.env.task(), request.env.episode_length()).status();
+          common::MakeEnvironment(request.env.task(), request.env.episode_length(), *env_options)
+              .status();
       !status.ok()) {
     return status;
   }
@@ -47,7 +51,8 @@ absl::StatusOr<std::vector<EvalOutcome>> LocalEvaluator::Evaluate(const EvalRequ
   std::vector<EvalOutcome> outcomes(n);
   std::atomic<int64_t> next{0};
   auto work = [&] {
-    auto env = common::MakeEnvironment(request.env.task(), request.env.episode_length());
+    auto env =
+        common::MakeEnvironment(request.env.task(), request.env.episode_length(), *env_options);
     std::unique_ptr<common::Environment> environment = std::move(env).value();
     std::vector<float> zeros(request.num_params, 0.0f);
     auto policy = common::MlpPolicy::Create(*layout, zeros);

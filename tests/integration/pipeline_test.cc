@@ -247,6 +247,39 @@ TEST(PipelineTest, CancelledExperimentKeepsItsArchive) {
   EXPECT_EQ(static_cast<int64_t>(exported.elites.size()), final_status.progress().num_filled());
 }
 
+// env.action_map reaches the worker processes: every elite of a run under the non-default map
+// (QDax >= v0.2.0's), evaluated by workers, replays bit-identically in this process, where
+// ReplayElite builds its environment from the results folder's config. A worker that ignored the
+// map would have stepped the paper's map, and the replays would not match.
+TEST(PipelineTest, WorkersEvaluateWithTheConfigsActionMap) {
+  const std::string dir = FreshDir("action_map");
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, LocalCluster::Start(ClusterOptions(dir + "/logs")));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto client,
+                             ExperimentClient::Connect(cluster->address(), kConnectTimeout));
+  v1::ExperimentConfig config = SmallConfig(60, 300);
+  config.mutable_env()->set_action_map(v1::EnvConfig::CLIP_1_DIVIDE_10);
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, client->Submit(config));
+  GDAQD_ASSERT_OK_AND_ASSIGN(v1::ExperimentStatus final_status,
+                             client->Watch(id, [](const v1::ExperimentStatus&) {}));
+  ASSERT_EQ(final_status.state(), v1::SUCCEEDED) << final_status.error();
+  EXPECT_EQ(final_status.config().env().action_map(), v1::EnvConfig::CLIP_1_DIVIDE_10);
+  GDAQD_ASSERT_OK_AND_ASSIGN(client::ExportedArchive exported, client->Export(id));
+  ASSERT_GT(exported.elites.size(), 10u);
+  const std::string results = dir + "/results";
+  GDAQD_ASSERT_OK(client::WriteResultsFolder(results, exported));
+  for (const v1::Elite& elite : exported.elites) {
+    GDAQD_ASSERT_OK_AND_ASSIGN(client::ReplayResult replay,
+                               client::ReplayElite(results, elite.cell(), ""));
+    EXPECT_TRUE(replay.matches)
+        << "cell " << elite.cell() << ": fitness " << replay.fitness << " vs "
+        << replay.archived_fitness
+        << " (does worker/coordinator_client.cc put EnvironmentOptionsFromConfig(assignment.env())"
+           " into its JobContext?)";
+  }
+  cluster.reset();  // stops the processes before their log folder goes
+  std::filesystem::remove_all(dir);
+}
+
 TEST(PipelineTest, CliRunWritesTheResultsFolderAndReplays) {
   const std::string dir = FreshDir("cli");
   const std::string config_path = dir + "/small.textproto";

@@ -134,11 +134,12 @@ absl::Status RolloutEngine::RunJob(const EpisodeJob& job, ThreadState& state) {
   if (state.env_context != job.context) {
     const JobContext* old = state.env_context.get();
     if (old == nullptr || old->task != context.task ||
-        old->episode_length != context.episode_length) {
+        old->episode_length != context.episode_length || old->env_options != context.env_options) {
       state.env_context = nullptr;
       state.env = nullptr;
-      GDAQD_ASSIGN_OR_RETURN(state.env,
-                             common::MakeEnvironment(context.task, context.episode_length));
+      GDAQD_ASSIGN_OR_RETURN(
+          state.env,
+          common::MakeEnvironment(context.task, context.episode_length, context.env_options));
     }
     state.env_context = job.context;
   }

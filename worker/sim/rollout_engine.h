@@ -17,6 +17,7 @@
 #include "absl/types/span.h"
 #include "common/mlp_policy.h"
 #include "common/rollout.h"
+#include "common/task.h"
 #include "common/thread.h"
 
 namespace gdaqd::worker {
@@ -24,8 +25,11 @@ namespace gdaqd::worker {
 // What the episodes of one assignment share. Immutable once built; jobs hold it through a
 // shared_ptr<const JobContext>, so one context serves many jobs and threads at no copy cost.
 struct JobContext {
-  std::string task;          // common::MakeEnvironment name, e.g. "point_maze"
-  int episode_length = 0;    // max steps; 0 = the task's default
+  std::string task;        // common::MakeEnvironment name, e.g. "point_maze"
+  int episode_length = 0;  // max steps; 0 = the task's default
+  // common::MakeEnvironment options, e.g. point_maze's action map (from the assignment's
+  // EnvConfig through common::EnvironmentOptionsFromConfig).
+  common::EnvironmentOptions env_options;
   common::MlpLayout layout;  // obs_dim/action_dim must match the task's spec
   bool record_transitions = false;
 };
@@ -65,9 +69,9 @@ class EpisodeObserver {
 // A fixed pool of rollout threads fed by a FIFO queue of EpisodeJobs.
 //
 // Each thread owns one Environment and one MlpPolicy, built for the context of the last job it
-// ran and rebuilt only when the task, episode length or layout changes; new parameters only go
-// through MlpPolicy::SetParams(). Each thread also reuses one common::EpisodeResult, so a warm
-// thread allocates nothing per episode.
+// ran and rebuilt only when the task, episode length, environment options or layout changes;
+// new parameters only go through MlpPolicy::SetParams(). Each thread also reuses one
+// common::EpisodeResult, so a warm thread allocates nothing per episode.
 //
 // Every job that runs gets exactly one call of the engine's callback, on the thread that ran it,
 // with either a pointer to its result (valid only during the call: serialise it there, do not

@@ -28,11 +28,13 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kWaitTimeout = absl::Seconds(60);
 
-std::shared_ptr<const JobContext> MakeContext(std::vector<int> hidden, int episode_length,
-                                              bool record) {
+std::shared_ptr<const JobContext> MakeContext(
+    std::vector<int> hidden, int episode_length, bool record,
+    common::PointMazeActionMap map = common::PointMazeActionMap::kClip01) {
   auto context = std::make_shared<JobContext>();
   context->task = "point_maze";
   context->episode_length = episode_length;
+  context->env_options.point_maze_action_map = map;
   const absl::StatusOr<common::TaskSpec> spec = common::GetTaskSpec("point_maze", episode_length);
   EXPECT_TRUE(spec.ok()) << spec.status();
   context->layout.obs_dim = spec->obs_dim;
@@ -52,7 +54,7 @@ std::vector<float> RandomParams(const common::MlpLayout& layout, uint64_t seed) 
 common::EpisodeResult RunDirectly(const JobContext& context, absl::Span<const float> params,
                                   uint64_t seed) {
   absl::StatusOr<std::unique_ptr<common::Environment>> env =
-      common::MakeEnvironment(context.task, context.episode_length);
+      common::MakeEnvironment(context.task, context.episode_length, context.env_options);
   EXPECT_TRUE(env.ok()) << env.status();
   absl::StatusOr<common::MlpPolicy> policy = common::MlpPolicy::Create(context.layout, params);
   EXPECT_TRUE(policy.ok()) << policy.status();
@@ -131,14 +133,16 @@ TEST(RolloutEngineTest, SubmitRejectsJobWithoutContext) {
 }
 
 // Same results as common::RunEpisode, bit for bit, whatever the thread count, while threads
-// switch between contexts (different layouts and episode lengths) from job to job.
+// switch between contexts (different layouts, episode lengths and action maps) from job to job.
 class RolloutEngineThreadsTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(RolloutEngineThreadsTest, MatchesRunEpisodeBitForBit) {
   constexpr int kEpisodes = 48;
   const std::vector<std::shared_ptr<const JobContext>> contexts = {
       MakeContext({8, 8}, 120, /*record=*/true), MakeContext({16}, 60, /*record=*/false),
-      MakeContext({8, 8}, 120, /*record=*/true)};  // equal to [0] but a different pointer
+      MakeContext({8, 8}, 120, /*record=*/true),  // equal to [0] but a different pointer
+      // [0] but for the action map: the environment must be rebuilt, not reused.
+      MakeContext({8, 8}, 120, /*record=*/true, common::PointMazeActionMap::kClip1Divide10)};
   // One shared buffer for every job's parameters, as the coordinator client does.
   auto buffer = std::make_shared<std::vector<std::vector<float>>>();
   for (int i = 0; i < kEpisodes; ++i) {
@@ -209,6 +213,35 @@ TEST(RolloutEngineTest, BadParamsAreInvalidArgumentAndLaterJobsSucceed) {
   ASSERT_EQ(results.size(), 2u);
   ExpectBitIdentical(results.at(3), RunDirectly(*context, good, 0));
   ExpectBitIdentical(results.at(0), results.at(3));
+}
+
+TEST(RolloutEngineTest, SameJobUnderEachActionMapIsDeterministicAndTheMapsDiffer) {
+  const auto paper = MakeContext({8}, 100, /*record=*/true, common::PointMazeActionMap::kClip01);
+  const auto later =
+      MakeContext({8}, 100, /*record=*/true, common::PointMazeActionMap::kClip1Divide10);
+  const std::vector<float> params = RandomParams(paper->layout, 5);
+  // One thread, so it switches maps from job to job: paper, later, paper, later.
+  Collector collector(4);
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<RolloutEngine> engine,
+                             RolloutEngine::Create(1, collector.AsCallback()));
+  for (int i = 0; i < 4; ++i) {
+    EpisodeJob job;
+    job.context = i % 2 == 0 ? paper : later;
+    job.key.index = i;
+    job.seed = 3;
+    job.params = params;
+    GDAQD_ASSERT_OK(engine->Submit(std::move(job)));
+  }
+  ASSERT_TRUE(collector.WaitAll());
+  ASSERT_TRUE(collector.errors().empty());
+  const std::map<int, common::EpisodeResult> results = collector.results();
+  ASSERT_EQ(results.size(), 4u);
+  ExpectBitIdentical(results.at(0), results.at(2));
+  ExpectBitIdentical(results.at(1), results.at(3));
+  ExpectBitIdentical(results.at(0), RunDirectly(*paper, params, 3));
+  ExpectBitIdentical(results.at(1), RunDirectly(*later, params, 3));
+  EXPECT_FALSE(SameBits(results.at(0).transitions, results.at(1).transitions));
+  EXPECT_NE(results.at(0).fitness, results.at(1).fitness);
 }
 
 TEST(RolloutEngineTest, UnknownTaskAndMismatchedLayoutAreInvalidArgument) {
