@@ -154,7 +154,7 @@ absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& a
 absl::StatusOr<ResultsFolder> LoadResultsFolder(const std::string& dir) {
   ResultsFolder folder;
   GDAQD_ASSIGN_OR_RETURN(folder.config,
-                         common::LoadExperimentConfig(Join(dir, "config.textproto")));
+                         common::LoadStoredExperimentConfig(Join(dir, "config.textproto")));
   GDAQD_ASSIGN_OR_RETURN(folder.metrics, ReadMetricsCsv(Join(dir, "metrics.csv")));
   GDAQD_ASSIGN_OR_RETURN(folder.archive, ReadArchiveCsv(Join(dir, "archive.csv")));
   GDAQD_ASSIGN_OR_RETURN(folder.params, ReadNpyFloat32(Join(dir, "archive_params.npy")));

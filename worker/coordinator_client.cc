@@ -32,8 +32,8 @@ bool IsPermanent(absl::StatusCode code) {
 
 bool SameContext(const JobContext& a, const JobContext& b) {
   return a.task == b.task && a.episode_length == b.episode_length &&
-         a.record_transitions == b.record_transitions && a.layout.obs_dim == b.layout.obs_dim &&
-         a.layout.action_dim == b.layout.action_dim &&
+         a.env_options == b.env_options && a.record_transitions == b.record_transitions &&
+         a.layout.obs_dim == b.layout.obs_dim && a.layout.action_dim == b.layout.action_dim &&
          a.layout.hidden_sizes == b.layout.hidden_sizes &&
          a.layout.hidden_activation == b.layout.hidden_activation &&
          a.layout.output_activation == b.layout.output_activation;
@@ -274,9 +274,13 @@ absl::StatusOr<std::shared_ptr<const JobContext>> CoordinatorClient::ContextFor(
   absl::StatusOr<common::MlpLayout> layout =
       common::PolicyLayout(assignment.env(), assignment.policy());
   if (!layout.ok()) return layout.status();
+  absl::StatusOr<common::EnvironmentOptions> env_options =
+      common::EnvironmentOptionsFromConfig(assignment.env());
+  if (!env_options.ok()) return env_options.status();
   auto context = std::make_shared<JobContext>();
   context->task = assignment.env().task();
   context->episode_length = assignment.env().episode_length();
+  context->env_options = *env_options;
   context->layout = *std::move(layout);
   context->record_transitions = assignment.record_transitions();
   // Reusing the previous pointer lets rollout threads skip comparing contexts.

@@ -443,7 +443,16 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return contents.str();
 }
 
-absl::StatusOr<ExperimentConfig> ParseExperimentConfig(const std::string& text) {
+void UpgradeStoredConfig(ExperimentConfig* config) {
+  if (config->env().task() == "point_maze" &&
+      config->env().action_map() == gdaqd::v1::EnvConfig::ACTION_MAP_UNSPECIFIED) {
+    config->mutable_env()->set_action_map(gdaqd::v1::EnvConfig::CLIP_1_DIVIDE_10);
+  }
+}
+
+namespace {
+
+absl::StatusOr<ExperimentConfig> ParseConfig(const std::string& text, bool stored) {
   ExperimentConfig config;
   google::protobuf::TextFormat::Parser parser;
   FirstErrorCollector errors;
@@ -451,19 +460,34 @@ absl::StatusOr<ExperimentConfig> ParseExperimentConfig(const std::string& text) 
   if (!parser.ParseFromString(text, &config)) {
     return absl::InvalidArgumentError(absl::StrCat("cannot parse config: ", errors.error()));
   }
+  if (stored) UpgradeStoredConfig(&config);
   ApplyDefaults(&config);
   GDAQD_RETURN_IF_ERROR(ValidateExperimentConfig(config));
   return config;
 }
 
-absl::StatusOr<ExperimentConfig> LoadExperimentConfig(const std::string& path) {
+absl::StatusOr<ExperimentConfig> LoadConfig(const std::string& path, bool stored) {
   GDAQD_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  absl::StatusOr<ExperimentConfig> config = ParseExperimentConfig(text);
+  absl::StatusOr<ExperimentConfig> config = ParseConfig(text, stored);
   if (!config.ok()) {
     return absl::Status(config.status().code(),
                         absl::StrCat(path, ": ", config.status().message()));
   }
   return config;
+}
+
+}  // namespace
+
+absl::StatusOr<ExperimentConfig> ParseExperimentConfig(const std::string& text) {
+  return ParseConfig(text, /*stored=*/false);
+}
+
+absl::StatusOr<ExperimentConfig> LoadExperimentConfig(const std::string& path) {
+  return LoadConfig(path, /*stored=*/false);
+}
+
+absl::StatusOr<ExperimentConfig> LoadStoredExperimentConfig(const std::string& path) {
+  return LoadConfig(path, /*stored=*/true);
 }
 
 }  // namespace gdaqd::common

@@ -110,6 +110,16 @@ absl::StatusOr<gdaqd::v1::ExperimentConfig> ParseExperimentConfig(const std::str
 absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
                                        const gdaqd::v1::PolicyConfig& policy);
 
+// Configs stored before env.action_map existed (checkpoints, results folders) ran point_maze with
+// the QDax >= 0.2 map; this marks such a config (point_maze, action_map unset) CLIP_1_DIVIDE_10 so
+// that a resumed run or a replay keeps the map it ran with. For stored configs only, before
+// ApplyDefaults (which would write the paper's map); a config a user submits is not upgraded.
+void UpgradeStoredConfig(gdaqd::v1::ExperimentConfig* config);
+
+// LoadExperimentConfig for a config a run stored (a results folder's config.textproto):
+// UpgradeStoredConfig before the defaults.
+absl::StatusOr<gdaqd::v1::ExperimentConfig> LoadStoredExperimentConfig(const std::string& path);
+
 // The environment options env.action_map selects: UNSPECIFIED gives the defaults (the paper's
 // map on point_maze, which ApplyDefaults also writes), CLIP_0_1 and CLIP_1_DIVIDE_10 the
 // PointMazeActionMap of the same name. Every program that builds environments for a config's

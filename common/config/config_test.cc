@@ -1,6 +1,7 @@
 #include "common/config/config.h"
 
 #include <cctype>
+#include <fstream>
 #include <ostream>
 #include <string>
 
@@ -10,6 +11,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace gdaqd::common {
 namespace {
@@ -241,6 +243,30 @@ TEST(ConfigTest, PointMazeKeepsAnExplicitActionMap) {
       ParseExperimentConfig("env { task: \"point_maze\" action_map: CLIP_1_DIVIDE_10 } "
                             "budget { max_evaluations: 10 }"));
   EXPECT_EQ(config.env().action_map(), gdaqd::v1::EnvConfig::CLIP_1_DIVIDE_10);
+}
+
+TEST(ConfigTest, StoredConfigsFromBeforeTheActionMapKeepTheMapTheyRanWith) {
+  const std::string dir = testing::FreshTempDir("stored_config");
+  const std::string old_config = dir + "/config.textproto";
+  {
+    std::ofstream out(old_config);
+    out << "env { task: \"point_maze\" } budget { max_evaluations: 10 }\n";
+  }
+  // A user's config without the field gets the paper's map; a stored one the map it ran with.
+  GDAQD_ASSERT_OK_AND_ASSIGN(gdaqd::v1::ExperimentConfig submitted,
+                             LoadExperimentConfig(old_config));
+  EXPECT_EQ(submitted.env().action_map(), gdaqd::v1::EnvConfig::CLIP_0_1);
+  GDAQD_ASSERT_OK_AND_ASSIGN(gdaqd::v1::ExperimentConfig stored,
+                             LoadStoredExperimentConfig(old_config));
+  EXPECT_EQ(stored.env().action_map(), gdaqd::v1::EnvConfig::CLIP_1_DIVIDE_10);
+  // A stored config that names its map, and other tasks, are left alone.
+  gdaqd::v1::ExperimentConfig explicit_map = submitted;
+  UpgradeStoredConfig(&explicit_map);
+  EXPECT_EQ(explicit_map.env().action_map(), gdaqd::v1::EnvConfig::CLIP_0_1);
+  gdaqd::v1::ExperimentConfig ant;
+  ant.mutable_env()->set_task("ant_trap");
+  UpgradeStoredConfig(&ant);
+  EXPECT_EQ(ant.env().action_map(), gdaqd::v1::EnvConfig::ACTION_MAP_UNSPECIFIED);
 }
 
 TEST(ConfigTest, AntTasksLeaveTheActionMapUnset) {

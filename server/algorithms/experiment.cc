@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/config/config.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "server/archive/qd_metrics.h"
@@ -119,6 +120,8 @@ absl::StatusOr<std::unique_ptr<Experiment>> Experiment::Restore(
     return absl::DataLossError(absl::StrCat(
         checkpoint.path, ": the experiment record does not parse or names another id"));
   }
+  // A checkpoint older than env.action_map keeps the PointMaze map it ran with.
+  common::UpgradeStoredConfig(record.mutable_status()->mutable_config());
   std::unique_ptr<Experiment> experiment(
       new Experiment(number, record.status().config(), evaluator, options));
   const bool final_state = IsFinalState(record.status().state());
@@ -255,8 +258,7 @@ absl::Status Experiment::WriteCheckpoint(bool with_algorithm, absl::Span<const f
   return written;
 }
 
-absl::Status Experiment::WriteCheckpointFiles(bool with_algorithm,
-                                              absl::Span<const float> pending,
+absl::Status Experiment::WriteCheckpointFiles(bool with_algorithm, absl::Span<const float> pending,
                                               int64_t pending_count) {
   const absl::Time started = absl::Now();
   std::string algorithm_bytes, export_bytes, record_bytes;
