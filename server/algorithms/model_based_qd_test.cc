@@ -258,6 +258,39 @@ TEST(ModelBasedQdTest, GdaQdBatchesAreImaginedAdditionsPlusGradientChildren) {
   EXPECT_GT(algo->learning_stats().imagined_evaluations, 0);
 }
 
+TEST(ModelBasedQdTest, GradientParentsAreDistinctImaginedAdditions) {
+  // Half the batch from the critic: 5 gradient children from about 5 imagined additions, where
+  // drawing parents with replacement almost surely repeats one (5!/5^5 = 4 % chance not to).
+  const gdaqd::v1::ExperimentConfig config = TinyConfig("model { p_gradient: 0.5 }");
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config));
+  Loop loop(config);
+  GDAQD_ASSERT_OK(loop.Round(*algo, 10));
+  const int64_t num_params = algo->layout().num_params();
+  int checked = 0;
+  for (int generation = 1; generation <= 4; ++generation) {
+    SCOPED_TRACE(generation);
+    GDAQD_ASSERT_OK(loop.Ask(*algo, 10));
+    const ModelBatchComposition& batch = algo->last_composition();
+    ASSERT_EQ(batch.gradient, 5);
+    if (algo->last_imagination().added >= batch.gradient) {
+      // The gradient children are the batch's last rows; distinct parents, distinct children.
+      const std::vector<float>& params = loop.params();
+      const int64_t first = 10 - batch.gradient;
+      for (int64_t a = first; a < 10; ++a) {
+        for (int64_t b = a + 1; b < 10; ++b) {
+          EXPECT_FALSE(std::equal(params.begin() + a * num_params,
+                                  params.begin() + (a + 1) * num_params,
+                                  params.begin() + b * num_params))
+              << "gradient children " << a << " and " << b << " are identical";
+        }
+      }
+      ++checked;
+    }
+    GDAQD_ASSERT_OK(loop.EvaluateAndTell(*algo));
+  }
+  EXPECT_GT(checked, 0);
+}
+
 TEST(ModelBasedQdTest, TransitionsAreStoredByProvenanceAndTrainTheModel) {
   const gdaqd::v1::ExperimentConfig config = TinyConfig();
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config));
