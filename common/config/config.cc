@@ -218,6 +218,7 @@ void ApplyModelDefaults(gdaqd::v1::Algorithm algorithm, gdaqd::v1::ModelConfig* 
     model->set_imagined_generations(kDefaultImaginedGenerations);
   }
   if (!model->has_sample_predictions()) model->set_sample_predictions(true);
+  if (!model->has_terminate_imagined()) model->set_terminate_imagined(false);
   if (model->ensemble_members() == 0) model->set_ensemble_members(kDefaultEnsembleMembers);
   if (model->ensemble_hidden_sizes_size() == 0) {
     model->add_ensemble_hidden_sizes(kDefaultEnsembleHiddenSize);

@@ -3,6 +3,7 @@
 // episodes of the same policies, whatever member each rollout is assigned to.
 #include "server/models/imagination.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -167,6 +168,48 @@ TEST_F(ImaginationTest, PerfectModelReproducesRealPointMazeEpisodes) {
   for (float f : imagined.fitness) lo = std::min(lo, f), hi = std::max(hi, f);
   EXPECT_GT(hi - lo, 10.0f);
   (void)terminated_early;
+}
+
+// A task whose every step terminates: with request.terminate each rollout lasts one step,
+// without it (the model-based algorithms' default, model.terminate_imagined) episode_length.
+class AlwaysTerminates final : public models::ImaginedTask {
+ public:
+  explicit AlwaysTerminates(const models::ImaginedTask& inner) : inner_(inner) {}
+  int descriptor_dim() const override { return inner_.descriptor_dim(); }
+  void Step(absl::Span<const float> obs, absl::Span<const float> actions,
+            absl::Span<const float> next_obs, absl::Span<float> reward,
+            absl::Span<uint8_t> terminated) const override {
+    inner_.Step(obs, actions, next_obs, reward, terminated);
+    std::fill(terminated.begin(), terminated.end(), 1);
+  }
+  void Descriptor(absl::Span<const float> obs, absl::Span<float> out) const override {
+    inner_.Descriptor(obs, out);
+  }
+
+ private:
+  const models::ImaginedTask& inner_;
+};
+
+TEST_F(ImaginationTest, TerminationIsFollowedOnlyWhenAsked) {
+  const PointMazeDynamics model(/*members=*/1);
+  const std::vector<int32_t> members(kPolicies, 0);
+  const std::vector<float> start = StartObservation();
+  const AlwaysTerminates task(*task_);
+  models::ImaginationRequest request;
+  request.shape = MakePolicyShape(config_, layout_);
+  request.params = params_;
+  request.member = members;
+  request.initial_obs = start;
+  request.episode_length = 40;
+  GDAQD_ASSERT_OK_AND_ASSIGN(models::ImaginedEpisodes stopped,
+                             models::ImagineEpisodes(model, task, request, c10::nullopt));
+  request.terminate = false;
+  GDAQD_ASSERT_OK_AND_ASSIGN(models::ImaginedEpisodes full,
+                             models::ImagineEpisodes(model, task, request, c10::nullopt));
+  for (int i = 0; i < kPolicies; ++i) {
+    EXPECT_EQ(stopped.steps[i], 1) << i;
+    EXPECT_EQ(full.steps[i], 40) << i;
+  }
 }
 
 TEST_F(ImaginationTest, ResultsDoNotDependOnMemberGrouping) {

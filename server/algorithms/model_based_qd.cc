@@ -199,6 +199,7 @@ absl::Status ModelBasedQd::Imagine(int64_t wanted, std::vector<float>* added) {
     request.initial_obs = initial_obs_;
     request.episode_length = spec_.episode_length;
     request.sample = model.sample_predictions();
+    request.terminate = model.terminate_imagined();
     request.interrupt = interrupt_;
     GDAQD_ASSIGN_OR_RETURN(models::ImaginedEpisodes episodes,
                            models::ImagineEpisodes(*ensemble_, *task_, request, generator));

@@ -162,6 +162,8 @@ TEST(ModelConfigTest, DefaultsFollowTheDesign) {
   EXPECT_EQ(model.imagined_batch_size(), 32);
   EXPECT_EQ(model.imagined_generations(), 100);
   EXPECT_TRUE(model.sample_predictions());
+  EXPECT_TRUE(model.has_terminate_imagined());
+  EXPECT_FALSE(model.terminate_imagined());  // the DA-QD reference never stops imagined rollouts
   EXPECT_EQ(model.ensemble_members(), 4);
   EXPECT_THAT(model.ensemble_hidden_sizes(), ::testing::ElementsAre(512, 512));
   EXPECT_FLOAT_EQ(model.ensemble_lr(), 1e-3f);

@@ -140,7 +140,7 @@ absl::StatusOr<ImaginedEpisodes> ImagineEpisodes(const GroupedDynamics& model,
         }
         out.fitness[i] += reward[s];
         std::memcpy(&final_obs[s * obs_dim], row, obs_dim * sizeof(float));
-        if (terminated[s]) {
+        if (request.terminate && terminated[s]) {
           alive[s] = 0;
         } else {
           any_alive = true;

@@ -53,6 +53,7 @@ struct ImaginationRequest {
   absl::Span<const float> initial_obs;  // [obs_dim], the task's fixed start observation
   int episode_length = 0;               // T >= 1
   bool sample = true;                   // sample the member's Gaussian, or use its mean
+  bool terminate = true;                // stop a rollout at the task's terminating step
   // Polled before every imagined step (may be null): once set, ImagineEpisodes returns
   // Cancelled("imagination interrupted") within one step. Must outlive the call.
   const InterruptFlag* interrupt = nullptr;
@@ -60,7 +61,8 @@ struct ImaginationRequest {
 
 // Rolls the policies out in `model` the way common::RunEpisode does in the simulator: step t
 // takes a = pi(obs_t), obs_{t+1} = model(obs_t, a); the reward and termination of the step come
-// from `task`; a rollout stops after its terminating step or after episode_length steps, and its
+// from `task`; a rollout stops after its terminating step (when request.terminate) or after
+// episode_length steps, and its
 // descriptor is that of its last observation. A rollout whose prediction is not finite stops and
 // is flagged diverged. `generator` (on model.device()'s type) makes sampling reproducible.
 // InvalidArgument on inconsistent sizes (params vs shape, member outside [0, members), obs_dim or
