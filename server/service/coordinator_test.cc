@@ -2,16 +2,15 @@
 // SERVING once the state directory is restored, and server reflection lists our services.
 #include "server/service/coordinator.h"
 
-#include <grpcpp/generic/generic_stub.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/prometheus_text.h"
+#include "tests/testing/raw_call.h"
 #include "tests/testing/status_matchers.h"
 
 namespace gdaqd::server {
@@ -19,28 +18,12 @@ namespace {
 
 constexpr absl::Duration kDeadline = absl::Seconds(10);
 
-// Calls a unary method with raw bytes; returns the status and the response bytes.
+// A unary call with raw bytes over plaintext to `address`.
 std::pair<grpc::Status, std::string> RawCall(const std::string& address, const std::string& method,
                                              const std::string& request_bytes) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + kDeadline));
-  grpc::Slice slice(request_bytes);
-  grpc::ByteBuffer request(&slice, 1), response;
-  absl::Notification done;
-  grpc::Status status;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
-    status = std::move(s);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (status.ok() && response.Dump(&slices).ok()) {
-    for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return {status, bytes};
+  return ::gdaqd::testing::RawUnaryCall(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), method, request_bytes,
+      kDeadline);
 }
 
 TEST(CoordinatorTest, HealthIsServingAfterRestore) {

@@ -3,7 +3,6 @@
 // RPC, experiment ownership, submitted_by, a real gdaqd-worker over TLS, and the refusal of a
 // non-loopback listen address without TLS and tokens. Certificates are made at test time with
 // OpenSSL's library (EVP_PKEY / X509 APIs), not the CLI.
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -29,6 +28,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/service/coordinator.h"
+#include "tests/testing/raw_call.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
@@ -397,32 +397,11 @@ TEST_F(SecurityTest, PlaintextClientAgainstTlsServerIsUnavailableWithoutHanging)
   EXPECT_LT(absl::Now() - start, absl::Seconds(3) + kRpcDeadline);
 }
 
-// grpc.health.v1.Health/Check on `address` over plaintext; returns the status and the response
-// bytes.
-std::pair<grpc::Status, std::string> PlaintextHealthCheck(const std::string& address) {
-  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + kRpcDeadline));
-  grpc::Slice empty("");  // HealthCheckRequest{service: ""}
-  grpc::ByteBuffer request(&empty, 1), response;
-  absl::Notification done;
-  grpc::Status status;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
-  done.WaitForNotification();
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (status.ok() && response.Dump(&slices).ok()) {
-    for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return {status, bytes};
-}
-
 TEST_F(SecurityTest, HealthPortServesHealthInClearAndRefusesEveryOtherRpc) {
-  auto [health, response] = PlaintextHealthCheck(health_address_);
+  // HealthCheckRequest{service: ""} is the empty message.
+  auto [health, response] = testing::RawUnaryCall(
+      grpc::CreateChannel(health_address_, grpc::InsecureChannelCredentials()),
+      "/grpc.health.v1.Health/Check", "", kRpcDeadline);
   ASSERT_TRUE(health.ok()) << health.error_message();
   EXPECT_EQ(response, std::string("\x08\x01", 2));  // HealthCheckResponse{status: SERVING}
   // The admin's token does not make a plaintext call acceptable.
