@@ -121,6 +121,19 @@ class ImaginationTest : public ::testing::Test {
     return result;
   }
 
+  // A request for the fixture's policies starting at `start`, rollout i on member `members[i]`
+  // (spans: both vectors must outlive the request).
+  models::ImaginationRequest Request(absl::Span<const int32_t> members,
+                                     absl::Span<const float> start, int episode_length) {
+    models::ImaginationRequest request;
+    request.shape = MakePolicyShape(config_, layout_);
+    request.params = params_;
+    request.member = members;
+    request.initial_obs = start;
+    request.episode_length = episode_length;
+    return request;
+  }
+
   std::vector<float> StartObservation() {
     auto env = common::MakeEnvironment("point_maze", 250, {.point_maze_action_map = kMap});
     EXPECT_TRUE(env.ok());
@@ -143,12 +156,7 @@ TEST_F(ImaginationTest, PerfectModelReproducesRealPointMazeEpisodes) {
   std::vector<int32_t> members(kPolicies, 0);
   for (int i = 0; i < kPolicies; ++i) members[i] = i % 5 == 0 ? 1 : (i == 7 ? 2 : 0);
   const std::vector<float> start = StartObservation();
-  models::ImaginationRequest request;
-  request.shape = MakePolicyShape(config_, layout_);
-  request.params = params_;
-  request.member = members;
-  request.initial_obs = start;
-  request.episode_length = 250;
+  models::ImaginationRequest request = Request(members, start, 250);
   GDAQD_ASSERT_OK_AND_ASSIGN(models::ImaginedEpisodes imagined,
                              models::ImagineEpisodes(model, *task_, request, c10::nullopt));
   int terminated_early = 0;
@@ -195,12 +203,7 @@ TEST_F(ImaginationTest, TerminationIsFollowedOnlyWhenAsked) {
   const std::vector<int32_t> members(kPolicies, 0);
   const std::vector<float> start = StartObservation();
   const AlwaysTerminates task(*task_);
-  models::ImaginationRequest request;
-  request.shape = MakePolicyShape(config_, layout_);
-  request.params = params_;
-  request.member = members;
-  request.initial_obs = start;
-  request.episode_length = 40;
+  models::ImaginationRequest request = Request(members, start, 40);
   GDAQD_ASSERT_OK_AND_ASSIGN(models::ImaginedEpisodes stopped,
                              models::ImagineEpisodes(model, task, request, c10::nullopt));
   request.terminate = false;
@@ -215,11 +218,7 @@ TEST_F(ImaginationTest, TerminationIsFollowedOnlyWhenAsked) {
 TEST_F(ImaginationTest, ResultsDoNotDependOnMemberGrouping) {
   const PointMazeDynamics model(/*members=*/4);
   const std::vector<float> start = StartObservation();
-  models::ImaginationRequest request;
-  request.shape = MakePolicyShape(config_, layout_);
-  request.params = params_;
-  request.initial_obs = start;
-  request.episode_length = 100;
+  models::ImaginationRequest request = Request({}, start, 100);
   std::vector<int32_t> all_zero(kPolicies, 0), spread(kPolicies);
   for (int i = 0; i < kPolicies; ++i) spread[i] = (i * 7) % 4;
   request.member = all_zero;
@@ -238,12 +237,7 @@ TEST_F(ImaginationTest, NonFinitePredictionsFlagOnlyTheirRollouts) {
   const std::vector<float> start = StartObservation();
   std::vector<int32_t> members(kPolicies);
   for (int i = 0; i < kPolicies; ++i) members[i] = i % 2;
-  models::ImaginationRequest request;
-  request.shape = MakePolicyShape(config_, layout_);
-  request.params = params_;
-  request.member = members;
-  request.initial_obs = start;
-  request.episode_length = 50;
+  models::ImaginationRequest request = Request(members, start, 50);
   GDAQD_ASSERT_OK_AND_ASSIGN(models::ImaginedEpisodes out,
                              models::ImagineEpisodes(model, *task_, request, c10::nullopt));
   for (int i = 0; i < kPolicies; ++i) {
@@ -262,12 +256,7 @@ TEST_F(ImaginationTest, InterruptStopsTheRolloutsBeforeTheNextStep) {
   const std::vector<float> start = StartObservation();
   std::vector<int32_t> members(kPolicies);
   for (int i = 0; i < kPolicies; ++i) members[i] = i % 2;
-  models::ImaginationRequest request;
-  request.shape = MakePolicyShape(config_, layout_);
-  request.params = params_;
-  request.member = members;
-  request.initial_obs = start;
-  request.episode_length = 250;
+  models::ImaginationRequest request = Request(members, start, 250);
   request.interrupt = &interrupt;
   EXPECT_THAT(models::ImagineEpisodes(model, *task_, request, c10::nullopt),
               StatusIs(absl::StatusCode::kCancelled, ::testing::HasSubstr("imagination")));
@@ -279,12 +268,7 @@ TEST_F(ImaginationTest, RejectsBadRequestsNamingTheProblem) {
   const std::vector<float> start = StartObservation();
   std::vector<int32_t> members(kPolicies, 0);
   members[5] = 2;
-  models::ImaginationRequest request;
-  request.shape = MakePolicyShape(config_, layout_);
-  request.params = params_;
-  request.member = members;
-  request.initial_obs = start;
-  request.episode_length = 10;
+  models::ImaginationRequest request = Request(members, start, 10);
   EXPECT_THAT(models::ImagineEpisodes(model, *task_, request, c10::nullopt),
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("member[5]")));
   members[5] = 0;
