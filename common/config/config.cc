@@ -285,8 +285,22 @@ absl::Status ValidateBudgetAndScheduler(const ExperimentConfig& config) {
   GDAQD_RETURN_IF_ERROR(CheckRange("scheduler.lease_timeout_s",
                                    config.scheduler().lease_timeout_s(), kMinLeaseTimeoutS,
                                    kMaxLeaseTimeoutS));
-  return CheckIntRange("scheduler.episodes_per_lease", config.scheduler().episodes_per_lease(), 1,
-                       kMaxEpisodesPerLease);
+  GDAQD_RETURN_IF_ERROR(CheckIntRange("scheduler.episodes_per_lease",
+                                      config.scheduler().episodes_per_lease(), 1,
+                                      kMaxEpisodesPerLease));
+  const auto schedule = config.scheduler().learning_schedule();
+  if (schedule != gdaqd::v1::SchedulerConfig::SYNCHRONOUS &&
+      schedule != gdaqd::v1::SchedulerConfig::PIPELINED) {
+    return FieldError("scheduler.learning_schedule",
+                      absl::StrCat("must be SYNCHRONOUS or PIPELINED, got ", schedule));
+  }
+  if (schedule == gdaqd::v1::SchedulerConfig::PIPELINED &&
+      config.algorithm() == gdaqd::v1::MAP_ELITES) {
+    return FieldError("scheduler.learning_schedule",
+                      "PIPELINED overlaps learning with evaluation, and MAP_ELITES learns nothing; "
+                      "use SYNCHRONOUS");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -342,6 +356,9 @@ void ApplyDefaults(ExperimentConfig* config) {
   if (scheduler->lease_timeout_s() == 0) scheduler->set_lease_timeout_s(kDefaultLeaseTimeoutS);
   if (scheduler->episodes_per_lease() == 0) {
     scheduler->set_episodes_per_lease(kDefaultEpisodesPerLease);
+  }
+  if (scheduler->learning_schedule() == gdaqd::v1::SchedulerConfig::LEARNING_SCHEDULE_UNSPECIFIED) {
+    scheduler->set_learning_schedule(gdaqd::v1::SchedulerConfig::SYNCHRONOUS);
   }
   // DA_QD_EXT has no critic but shares the pga.* replay/device/thread fields.
   if (config->algorithm() == gdaqd::v1::PGA_ME || UsesDynamicsModel(config->algorithm())) {
@@ -448,6 +465,9 @@ void UpgradeStoredConfig(ExperimentConfig* config) {
   if (config->env().task() == "point_maze" &&
       config->env().action_map() == gdaqd::v1::EnvConfig::ACTION_MAP_UNSPECIFIED) {
     config->mutable_env()->set_action_map(gdaqd::v1::EnvConfig::CLIP_1_DIVIDE_10);
+  }
+  if (UsesDynamicsModel(config->algorithm()) && config->model().retrain_every() == 0) {
+    config->mutable_model()->set_retrain_every(kLegacyModelRetrainEvery);
   }
 }
 

@@ -59,7 +59,8 @@ inline constexpr int kDefaultModelPatience = 10;
 inline constexpr float kDefaultModelMinImprovement = 0.01f;
 inline constexpr int kDefaultModelMaxTrainSteps = 2000;
 inline constexpr int kDefaultModelTrainBatchSize = 256;
-inline constexpr int kDefaultModelRetrainEvery = 25;
+inline constexpr int kDefaultModelRetrainEvery = 1;  // the paper: every real iteration
+inline constexpr int kLegacyModelRetrainEvery = 25;  // the default before 2026-11-30
 
 // Bounds on what a config may ask for (docs/durability.md §4). Strings are echoed in status
 // messages and in `gdaqd status`, and every size here multiplies into memory, so validation
@@ -114,6 +115,8 @@ absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
 // the QDax >= 0.2 map; this marks such a config (point_maze, action_map unset) CLIP_1_DIVIDE_10 so
 // that a resumed run or a replay keeps the map it ran with. For stored configs only, before
 // ApplyDefaults (which would write the paper's map); a config a user submits is not upgraded.
+// Likewise a DA_QD_EXT / GDA_QD config without model.retrain_every ran with the old default 25
+// and keeps it (new configs default to 1, the paper's every iteration).
 void UpgradeStoredConfig(gdaqd::v1::ExperimentConfig* config);
 
 // LoadExperimentConfig for a config a run stored (a results folder's config.textproto):

@@ -103,6 +103,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"algorithm: 12", "algorithm"},
         BadCase{"algorithm: GDA_QD model { p_gradient: 2 }", "model.p_gradient"},
         BadCase{"algorithm: DA_QD_EXT model { retrain_every: -1 }", "model.retrain_every"},
+        BadCase{"scheduler { learning_schedule: PIPELINED }", "scheduler.learning_schedule"},
+        BadCase{"algorithm: PGA_ME scheduler { learning_schedule: 7 }",
+                "scheduler.learning_schedule"},
         BadCase{"scheduler { lease_timeout_s: -1 }", "scheduler.lease_timeout_s"},
         BadCase{"scheduler { episodes_per_lease: 5000 }", "scheduler.episodes_per_lease"},
         // Bounds on strings and repeated fields (docs/durability.md §4).
@@ -267,6 +270,29 @@ TEST(ConfigTest, StoredConfigsFromBeforeTheActionMapKeepTheMapTheyRanWith) {
   ant.mutable_env()->set_task("ant_trap");
   UpgradeStoredConfig(&ant);
   EXPECT_EQ(ant.env().action_map(), gdaqd::v1::EnvConfig::ACTION_MAP_UNSPECIFIED);
+}
+
+TEST(ConfigTest, LearningScheduleDefaultsToThePapers) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(gdaqd::v1::ExperimentConfig config,
+                             ParseExperimentConfig("algorithm: GDA_QD env { task: \"point_maze\" } "
+                                                   "budget { max_evaluations: 10 }"));
+  EXPECT_EQ(config.scheduler().learning_schedule(), gdaqd::v1::SchedulerConfig::SYNCHRONOUS);
+  EXPECT_EQ(config.model().retrain_every(), 1);
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      config, ParseExperimentConfig(
+                  "algorithm: DA_QD_EXT env { task: \"ant_trap\" } "
+                  "scheduler { learning_schedule: PIPELINED } budget { max_evaluations: 10 }"));
+  EXPECT_EQ(config.scheduler().learning_schedule(), gdaqd::v1::SchedulerConfig::PIPELINED);
+  // A model-based config stored without the field ran with the old default, 25, and keeps it.
+  gdaqd::v1::ExperimentConfig stored;
+  stored.set_algorithm(gdaqd::v1::GDA_QD);
+  stored.mutable_env()->set_task("ant_trap");
+  UpgradeStoredConfig(&stored);
+  EXPECT_EQ(stored.model().retrain_every(), 25);
+  gdaqd::v1::ExperimentConfig map_elites;
+  map_elites.mutable_env()->set_task("ant_trap");
+  UpgradeStoredConfig(&map_elites);
+  EXPECT_FALSE(map_elites.has_model());
 }
 
 TEST(ConfigTest, AntTasksLeaveTheActionMapUnset) {

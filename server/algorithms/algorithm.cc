@@ -53,6 +53,10 @@ class ExceptionGuard final : public QdAlgorithm {
                                    absl::Span<const EvalOutcome> outcomes) override {
     return CallGuarded("Tell", [&] { return algorithm_->Tell(params, outcomes); });
   }
+  absl::Status Learn() override {
+    return CallGuarded("Learn", [&] { return algorithm_->Learn(); });
+  }
+  bool supports_prefetch() const override { return algorithm_->supports_prefetch(); }
   bool needs_transitions() const override { return algorithm_->needs_transitions(); }
   absl::Status SaveCheckpoint(std::ostream& out) const override {
     return CallGuarded("SaveCheckpoint", [&] { return algorithm_->SaveCheckpoint(out); });

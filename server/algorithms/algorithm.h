@@ -1,6 +1,7 @@
-// The ask/tell interface every QD algorithm implements (MapElites, PgaMe), so that Experiment runs
-// any of them: Ask() proposes a batch of policies, the caller evaluates them anywhere (locally or
-// on workers), Tell() hands back the outcomes in the same order.
+// The ask/tell/learn interface every QD algorithm implements (MapElites, PgaMe, ModelBasedQd), so
+// that Experiment runs any of them: Ask() proposes a batch of policies, the caller evaluates them
+// anywhere (locally or on workers), Tell() hands back the outcomes in the same order, and Learn()
+// trains the algorithm's learned models on what Tell() stored (paper Algorithm 1, line 17).
 #ifndef GDAQD_SERVER_ALGORITHMS_ALGORITHM_H_
 #define GDAQD_SERVER_ALGORITHMS_ALGORITHM_H_
 
@@ -48,25 +49,32 @@ struct LearningStats {
   static constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 };
 
-// A QD algorithm as an ask/tell loop. Implementations are single-thread: owned and driven by one
-// experiment runner (const methods may be called by others under the runner's lock).
+// A QD algorithm as an ask/tell/learn loop. Implementations are single-thread: owned and driven
+// by one experiment runner (const methods may be called by others under the runner's lock).
+//
+// Schedule. The synchronous loop is Ask, evaluate, Tell, Learn. Tell() only inserts outcomes into
+// the archive and stores transitions (fast, run under the runner's archive lock); Learn() trains
+// (seconds) and never touches the archive, so readers of the archive need not wait for it. An
+// algorithm with supports_prefetch() also accepts one Ask() ahead of the Tell() of the batch in
+// flight (at most two batches asked and not yet told; Tell() answers the oldest), which lets the
+// runner overlap Learn() and the next Ask() with the real evaluation (LearningSchedule PIPELINED).
 // Deterministic given the config seed (up to LibTorch's own determinism for learned models).
 //
 // Interrupts: an algorithm made with an interrupt flag (MakeAlgorithm) polls it in every long
 // step (CVT construction in Create, dynamics-model and critic training, policy-gradient
-// children, imagined generations). Once the flag is set, the running Create/Ask/Tell returns
+// children, imagined generations). Once the flag is set, the running Create/Ask/Learn returns
 // Cancelled within about a second (one training step on the models we ship) and so does every
-// later call that reaches a long step. After any error from Ask() or Tell() (Cancelled included)
-// the algorithm may be left half-updated (e.g. an archive already told, a critic trained on part
-// of a generation): the caller must discard it and, to continue, build a new one and
+// later call that reaches a long step. After any error from Ask(), Tell() or Learn() (Cancelled
+// included) the algorithm may be left half-updated (e.g. an archive already told, a critic trained
+// on part of a generation): the caller must discard it and, to continue, build a new one and
 // RestoreCheckpoint() the last checkpoint.
 //
-// Failures: a learned model's loss that becomes NaN or infinite fails Ask()/Tell() with Internal
+// Failures: a learned model's loss that becomes NaN or infinite fails Ask()/Learn() with Internal
 // ("critic loss became non-finite (nan) in critic steps 301-600 at generation 12; the replay
 // buffer may hold extreme transitions"), so the experiment ends FAILED instead of running on with
-// a broken model. An allocation failure anywhere in Create/Ask/Tell/SaveCheckpoint/
-// RestoreCheckpoint comes back as ResourceExhausted("out of memory while ..."), any other
-// exception as Internal; nothing is thrown (for algorithms made by MakeAlgorithm).
+// a broken model. An allocation failure anywhere in Create/Ask/Tell/Learn/
+// SaveCheckpoint/RestoreCheckpoint comes back as ResourceExhausted("out of memory while ..."), any
+// other exception as Internal; nothing is thrown (for algorithms made by MakeAlgorithm).
 class QdAlgorithm {
  public:
   virtual ~QdAlgorithm() = default;
@@ -76,13 +84,24 @@ class QdAlgorithm {
   // ResourceExhausted if out of memory (MAP-Elites never fails).
   virtual absl::Status Ask(int64_t count, std::vector<float>* params) = 0;
 
-  // Takes the outcomes of the last Ask(): params [n, num_params], outcomes [n], same order.
-  // Diverged or failed outcomes are never inserted; transitions with non-finite values are never
-  // stored (counted in learning_stats().rejected_transition_episodes). InvalidArgument on size
-  // mismatches; Internal if a learned model fails or diverges; Cancelled if interrupted;
-  // ResourceExhausted if out of memory.
+  // Takes the outcomes of the oldest Ask() not yet told: params [n, num_params], outcomes [n],
+  // same order. Diverged or failed outcomes are never inserted; transitions with non-finite
+  // values are never stored (counted in learning_stats().rejected_transition_episodes). Trains
+  // nothing (Learn() does). InvalidArgument on size mismatches; FailedPrecondition if n is not
+  // the size of that Ask(); ResourceExhausted if out of memory.
   virtual absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
                                            absl::Span<const EvalOutcome> outcomes) = 0;
+
+  // Trains the learned models on the data told since the last Learn() (the dynamics ensemble on
+  // its model.retrain_every schedule, the critic every generation); OK and nothing done when
+  // nothing was told since, or for an algorithm without learned models (the default). Reads and
+  // writes no archive. Internal if a loss becomes non-finite; Cancelled if interrupted;
+  // ResourceExhausted if out of memory.
+  virtual absl::Status Learn() { return absl::OkStatus(); }
+
+  // True if Ask() may be called once more before the Tell() of the previous Ask() (see the class
+  // comment). SaveCheckpoint() then fails with FailedPrecondition while two batches are asked.
+  virtual bool supports_prefetch() const { return false; }
 
   // True if Tell() needs each outcome's transitions (EvalRequest::record_transitions).
   virtual bool needs_transitions() const = 0;
@@ -115,8 +134,8 @@ class QdAlgorithm {
 absl::StatusOr<std::unique_ptr<QdAlgorithm>> MakeAlgorithm(
     const gdaqd::v1::ExperimentConfig& config, const CancelFlag* interrupt = nullptr);
 
-// Wraps `algorithm` so that an exception escaping Ask, Tell, SaveCheckpoint or
-// RestoreCheckpoint comes back as a status: std::bad_alloc and std::length_error as
+// Wraps `algorithm` so that an exception escaping Ask, Tell, Learn, SaveCheckpoint
+// or RestoreCheckpoint comes back as a status: std::bad_alloc and std::length_error as
 // ResourceExhausted("out of memory while <method>"), anything else as Internal("exception in
 // <method>: <what>"). The wrapper forwards everything else; same thread-safety as `algorithm`.
 std::unique_ptr<QdAlgorithm> GuardExceptions(std::unique_ptr<QdAlgorithm> algorithm);

@@ -169,6 +169,21 @@ absl::Status ExpectMagic(std::istream& in, absl::string_view magic) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> ReadMagicVersion(std::istream& in, absl::string_view prefix, int oldest,
+                                     int newest) {
+  std::string got(prefix.size() + 1, '\0');
+  const bool read =
+      static_cast<bool>(in.read(got.data(), static_cast<std::streamsize>(got.size())));
+  const int version = got.back() - '0';
+  if (!read || absl::string_view(got).substr(0, prefix.size()) != prefix || version < oldest ||
+      version > newest) {
+    return absl::InvalidArgumentError(absl::StrCat("not a ", prefix, oldest, "..", prefix, newest,
+                                                   " checkpoint (starts with '",
+                                                   absl::CHexEscape(got), "')"));
+  }
+  return version;
+}
+
 void WriteProvenance(std::ostream& out, const std::vector<models::Provenance>& provenance) {
   std::string bytes(provenance.size(), '\0');
   for (size_t i = 0; i < provenance.size(); ++i) bytes[i] = static_cast<char>(provenance[i]);

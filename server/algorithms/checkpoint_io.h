@@ -52,6 +52,11 @@ absl::StatusOr<std::vector<models::Provenance>> ReadProvenance(std::istream& in,
 
 // Checks the 8-byte magic that starts a checkpoint. InvalidArgument naming both on mismatch.
 absl::Status ExpectMagic(std::istream& in, absl::string_view magic);
+// Reads an 8-byte magic `<prefix><version digit>` (prefix of 7 bytes) and returns the version
+// when it is in [oldest, newest]: an algorithm reads the formats its older releases wrote.
+// InvalidArgument naming the accepted range otherwise.
+absl::StatusOr<int> ReadMagicVersion(std::istream& in, absl::string_view prefix, int oldest,
+                                     int newest);
 
 }  // namespace gdaqd::server::checkpoint
 

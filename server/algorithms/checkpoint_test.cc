@@ -53,7 +53,7 @@ gdaqd::v1::ExperimentConfig Config(const std::string& algorithm) {
   return *config;
 }
 
-// Ask 10, evaluate, Tell; returns what was asked.
+// Ask 10, evaluate, Tell, Learn; returns what was asked.
 std::vector<float> Round(QdAlgorithm& algo, const gdaqd::v1::ExperimentConfig& config,
                          LocalEvaluator& evaluator) {
   EvalRequest request;
@@ -67,6 +67,7 @@ std::vector<float> Round(QdAlgorithm& algo, const gdaqd::v1::ExperimentConfig& c
   auto outcomes = evaluator.Evaluate(request, nullptr);
   EXPECT_TRUE(outcomes.ok());
   EXPECT_TRUE(algo.Tell(request.params, *outcomes).ok());
+  EXPECT_TRUE(algo.Learn().ok());
   return request.params;
 }
 
@@ -117,6 +118,8 @@ TEST_P(CheckpointTest, CheckpointBetweenAskAndTellContinuesIdentically) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto outcomes, evaluator.Evaluate(request, nullptr));
   GDAQD_ASSERT_OK(original->Tell(request.params, outcomes).status());
   GDAQD_ASSERT_OK(restored->Tell(request.params, outcomes).status());
+  GDAQD_ASSERT_OK(original->Learn());
+  GDAQD_ASSERT_OK(restored->Learn());
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(Round(*restored, config, evaluator), Round(*original, config, evaluator))
         << "round " << i << " after the mid-iteration restore";

@@ -418,6 +418,11 @@ absl::StatusOr<int64_t> Experiment::TakeBatch(QdAlgorithm* algorithm, int64_t it
     run_.set_pending_count(0);
     return count;
   }
+  if (prefetched_count_ > 0) {  // PIPELINED: asked while the previous batch was evaluated
+    request->params.swap(prefetched_);
+    prefetched_.clear();
+    return std::exchange(prefetched_count_, 0);
+  }
   const int64_t wanted =
       iteration == 1 ? config_.initial_population() : config_.emitter().batch_size();
   const int64_t count = std::min(wanted, config_.budget().max_evaluations() - run_.evaluations());
@@ -455,11 +460,54 @@ gdaqd::v1::ProgressSnapshot Experiment::MakeSnapshot(int64_t iteration, const Qd
   return snapshot;
 }
 
+absl::StatusOr<std::vector<EvalOutcome>> Experiment::EvaluateAndPrefetch(
+    QdAlgorithm* algorithm, const EvalRequest& request, int64_t remaining,
+    EvalCallStats* call_stats, double* evaluation_seconds) {
+  const int64_t count = static_cast<int64_t>(request.seeds.size());
+  const int64_t next = std::min<int64_t>(config_.emitter().batch_size(), remaining);
+  // Ask ahead only once the archive holds a told batch (a first Ask would be random again).
+  const bool prefetch =
+      config_.scheduler().learning_schedule() == gdaqd::v1::SchedulerConfig::PIPELINED &&
+      algorithm->supports_prefetch() && run_.iteration() >= 1 && next > 0;
+  absl::Status learned, asked;
+  absl::StatusOr<std::vector<EvalOutcome>> outcomes;
+  {
+    std::unique_ptr<common::Thread> learner;
+    if (prefetch) {
+      // The algorithm is single-thread: while the learner runs, this thread only evaluates.
+      learner = std::make_unique<common::Thread>(absl::StrCat("learn-", id_), [&] {
+        learned = algorithm->Learn();
+        if (learned.ok()) asked = algorithm->Ask(next, &prefetched_);
+      });
+    }
+    const absl::Time start = absl::Now();
+    outcomes = evaluator_->EvaluateWithStats(request, &stop_, call_stats);
+    *evaluation_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  }  // joins the learner
+  if (!outcomes.ok()) {
+    if (interrupted() && !cancel_) {
+      if (!prefetch) {
+        // Shutdown while the batch was out: keep the post-Ask state and the batch itself.
+        absl::Status written = WriteCheckpoint(/*with_algorithm=*/true, request.params, count);
+        if (!written.ok()) LOG(ERROR) << "shutdown_checkpoint_failed id=" << id_ << " " << written;
+      }  // else the learner changed the models: resume from the last periodic checkpoint
+      return absl::AbortedError(kInterrupted);
+    }
+    return outcomes.status();
+  }
+  for (const absl::Status& step : {learned, asked}) {
+    if (!step.ok()) return interrupted() ? absl::AbortedError(kInterrupted) : step;
+  }
+  if (prefetch) prefetched_count_ = next;
+  return outcomes;
+}
+
 absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* request) {
   if (cancel_) return absl::CancelledError("cancelled");
   if (interrupted()) {
-    // Shutdown at an iteration boundary: the state is consistent, keep it.
-    absl::Status written = WriteCheckpoint(/*with_algorithm=*/true, {}, 0);
+    // Shutdown at an iteration boundary: the state is consistent, keep it (with the batch a
+    // PIPELINED run asked ahead, if any).
+    absl::Status written = WriteCheckpoint(/*with_algorithm=*/true, prefetched_, prefetched_count_);
     if (!written.ok()) LOG(ERROR) << "shutdown_checkpoint_failed id=" << id_ << " " << written;
     return absl::AbortedError(kInterrupted);
   }
@@ -472,22 +520,12 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
   request->seeds.assign(static_cast<size_t>(count), config_.env().reset_seed());
 
   EvalCallStats call_stats;
-  const absl::Time batch_start = absl::Now();
-  absl::StatusOr<std::vector<EvalOutcome>> outcomes =
-      evaluator_->EvaluateWithStats(*request, &stop_, &call_stats);
-  if (!outcomes.ok()) {
-    if (interrupted() && !cancel_) {
-      // Shutdown while the batch was out: keep the post-Ask state and the batch itself.
-      absl::Status written = WriteCheckpoint(/*with_algorithm=*/true, request->params, count);
-      if (!written.ok()) LOG(ERROR) << "shutdown_checkpoint_failed id=" << id_ << " " << written;
-      return absl::AbortedError(kInterrupted);
-    }
-    return outcomes.status();
-  }
-  const double batch_seconds = absl::ToDoubleSeconds(absl::Now() - batch_start);
+  double batch_seconds = 0;  // the real evaluation alone, without waiting for a learner
+  absl::StatusOr<std::vector<EvalOutcome>> outcomes = EvaluateAndPrefetch(
+      algorithm, *request, budget - run_.evaluations() - count, &call_stats, &batch_seconds);
+  if (!outcomes.ok()) return outcomes.status();
 
   QdMetrics metrics;
-  LearningStats learning;
   {
     absl::MutexLock lock(&archive_mu_);
     absl::StatusOr<TellSummary> summary = algorithm->Tell(request->params, *outcomes);
@@ -496,8 +534,16 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
     run_.set_diverged(run_.diverged() + summary->diverged);
     run_.set_failed(run_.failed() + summary->failed);
     metrics = ComputeQdMetrics(algorithm->archive(), algorithm->qd_offset());
-    learning = algorithm->learning_stats();
   }
+  // Learning outside the archive lock: status and export answer while the models train. A
+  // PIPELINED run that asked its next batch ahead learns from this batch while that one is
+  // evaluated; otherwise (the paper's schedule, a PIPELINED run's first and last iterations) now,
+  // the last iteration included as Algorithm 1 does.
+  if (prefetched_count_ == 0) {
+    absl::Status learned = algorithm->Learn();
+    if (!learned.ok()) return interrupted() ? absl::AbortedError(kInterrupted) : learned;
+  }
+  const LearningStats learning = algorithm->learning_stats();
   run_.set_iteration(iteration);
   run_.set_evaluation_seconds(run_.evaluation_seconds() + batch_seconds);
   run_.set_requeued(run_.requeued() + call_stats.requeued_episodes);  // this experiment's own
@@ -518,7 +564,7 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
   }
   const bool done = run_.evaluations() >= budget;
   if (!done && absl::Now() - last_checkpoint_ >= options_.checkpoint_interval) {
-    absl::Status written = WriteCheckpoint(/*with_algorithm=*/true, {}, 0);
+    absl::Status written = WriteCheckpoint(/*with_algorithm=*/true, prefetched_, prefetched_count_);
     // A full disk must not end a days-long run; the previous checkpoints stay valid.
     if (!written.ok()) LOG(ERROR) << "checkpoint_failed id=" << id_ << " error=" << written;
   }

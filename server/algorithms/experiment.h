@@ -3,9 +3,12 @@
 // iteration (WatchExperiment streams).
 //
 // Durability (docs/durability.md §2): checkpoints are taken at iteration boundaries only — after
-// a Tell() once `checkpoint_interval` has passed, at every final state, and on Interrupt() while
-// a batch is out for evaluation (then with the asked batch, so a restored run evaluates exactly
-// that batch). A run resumed from any of them ends with the archive of the uninterrupted run.
+// a Tell() (and Learn()) once `checkpoint_interval` has passed, at every final state, and on
+// Interrupt() while a batch is out for evaluation (then with the asked batch, so a restored run
+// evaluates exactly that batch). Under the PIPELINED schedule a boundary checkpoint holds the
+// batch asked ahead as that pending batch, and an Interrupt() while a batch is out resumes from
+// the last boundary checkpoint (the learner has moved the models on). A run resumed from any of
+// them ends with the archive of the uninterrupted run.
 #ifndef GDAQD_SERVER_ALGORITHMS_EXPERIMENT_H_
 #define GDAQD_SERVER_ALGORITHMS_EXPERIMENT_H_
 
@@ -110,10 +113,18 @@ class Experiment {
   absl::StatusOr<QdAlgorithm*> BuildAlgorithm() ABSL_LOCKS_EXCLUDED(archive_mu_);
   // Runs one iteration (ask or take the pending batch, evaluate, tell, record progress).
   absl::Status RunIteration(QdAlgorithm* algorithm, EvalRequest* request);
-  // The batch of this iteration into request->params: the pending one of a resumed run, else
-  // asked. Returns its size.
+  // The batch of this iteration into request->params: the pending one of a resumed run, else the
+  // one a PIPELINED run asked ahead, else asked now. Returns its size.
   absl::StatusOr<int64_t> TakeBatch(QdAlgorithm* algorithm, int64_t iteration,
                                     EvalRequest* request);
+  // Evaluates request.params. Under the PIPELINED schedule (once the archive holds a told batch
+  // and `remaining` evaluations are left after this batch) a learner thread meanwhile runs
+  // Learn() and asks the next batch into prefetched_. Aborted("interrupted") on shutdown (with a
+  // checkpoint of the asked batch unless the learner ran); the evaluator's or the learner's error.
+  // *evaluation_seconds: the evaluation's own wall time (not the wait for the learner).
+  absl::StatusOr<std::vector<EvalOutcome>> EvaluateAndPrefetch(
+      QdAlgorithm* algorithm, const EvalRequest& request, int64_t remaining,
+      EvalCallStats* call_stats, double* evaluation_seconds);
   gdaqd::v1::ProgressSnapshot MakeSnapshot(int64_t iteration, const QdMetrics& metrics,
                                            const LearningStats& learning, int64_t count,
                                            double batch_seconds) const;
@@ -144,10 +155,13 @@ class Experiment {
   absl::Time last_checkpoint_ = absl::InfinitePast();
   absl::Time run_start_ = absl::InfinitePast();  // when this process started running it
   double wall_base_ = 0;  // seconds it ran before this process (earlier lives of the server)
+  // PIPELINED: the next batch, asked while the current one was evaluated ([count, num_params]).
+  std::vector<float> prefetched_;
+  int64_t prefetched_count_ = 0;
 
-  // Two locks, so status queries never wait for learning: Tell() (archive insertion, and the
-  // model and critic training of the learning algorithms, seconds to a minute) holds only
-  // archive_mu_; status and history are behind mu_. Lock order: archive_mu_ before mu_.
+  // Two locks, so status queries never wait for learning: Tell() (archive insertion) holds only
+  // archive_mu_, and Learn() (model and critic training, seconds to a minute) holds neither;
+  // status and history are behind mu_. Lock order: archive_mu_ before mu_.
   mutable absl::Mutex archive_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   std::unique_ptr<QdAlgorithm> algorithm_ ABSL_GUARDED_BY(archive_mu_);
   mutable absl::Mutex mu_;

@@ -200,13 +200,14 @@ class GatedEvaluator final : public Evaluator {
 // Interrupts a run (shutdown) while its `gate`-th batch is out, restores it in a new manager from
 // the same state directory, and returns the finished export.
 Drained InterruptAndResume(const std::string& dir, absl::Duration checkpoint_interval, int gate,
-                           int64_t budget) {
+                           const gdaqd::v1::ExperimentConfig& config) {
+  const int64_t budget = config.budget().max_evaluations();
   {
     GatedEvaluator evaluator(gate);
     auto state = storage::StateDir::Open(dir).value();
     ExperimentManager manager(&evaluator, StoredOptions(state.get(), checkpoint_interval));
     EXPECT_TRUE(manager.RestoreAll().ok());
-    auto id = manager.Submit(Config(budget));
+    auto id = manager.Submit(config);
     EXPECT_TRUE(id.ok()) << id.status();
     EXPECT_TRUE(evaluator.entered().WaitForNotificationWithTimeout(kWait));
     manager.Shutdown();
@@ -239,9 +240,64 @@ TEST(ExperimentManagerTest, ResumedRunEndsWithTheUninterruptedArchive) {
   // Checkpoints every iteration; and none but the shutdown one (with its pending batch).
   for (absl::Duration interval : {absl::ZeroDuration(), absl::Hours(1)}) {
     SCOPED_TRACE(absl::StrCat("checkpoint interval ", absl::FormatDuration(interval)));
-    const Drained resumed = InterruptAndResume(FreshDir("resume"), interval, /*gate=*/11, kBudget);
+    const Drained resumed =
+        InterruptAndResume(FreshDir("resume"), interval, /*gate=*/11, Config(kBudget));
     ExpectSameArchive(expected, resumed);
     EXPECT_EQ(resumed.header.history_size(), expected.header.history_size());
+  }
+}
+
+// GDA-QD on a tiny PointMaze (ensemble and critic trained every iteration) under `schedule`.
+gdaqd::v1::ExperimentConfig ModelBasedConfig(
+    gdaqd::v1::SchedulerConfig::LearningSchedule schedule) {
+  gdaqd::v1::ExperimentConfig config;
+  config.set_algorithm(gdaqd::v1::GDA_QD);
+  config.set_seed(3);
+  config.mutable_env()->set_task("point_maze");
+  config.mutable_env()->set_episode_length(30);
+  config.mutable_policy()->add_hidden_sizes(8);
+  config.mutable_emitter()->set_batch_size(10);
+  config.mutable_budget()->set_max_evaluations(70);
+  config.mutable_scheduler()->set_learning_schedule(schedule);
+  auto* pga = config.mutable_pga();
+  for (int size : {16, 16}) pga->add_critic_hidden_sizes(size);
+  pga->set_critic_steps(5);
+  pga->set_pg_steps(3);
+  pga->set_critic_batch_size(20);
+  auto* model = config.mutable_model();
+  for (int size : {32, 32}) model->add_ensemble_hidden_sizes(size);
+  model->set_max_train_steps(50);
+  model->set_train_batch_size(32);
+  model->set_imagined_batch_size(16);
+  model->set_imagined_generations(10);
+  common::ApplyDefaults(&config);
+  EXPECT_TRUE(common::ValidateExperimentConfig(config).ok());
+  return config;
+}
+
+// Both learning schedules resume to the uninterrupted archive. SYNCHRONOUS checkpoints the asked
+// batch on shutdown; PIPELINED checkpoints the batch it asked ahead at every boundary, and a
+// shutdown while a batch is out resumes from the last boundary (or from the start).
+TEST(ExperimentManagerTest, ResumedModelBasedRunEndsWithTheUninterruptedArchive) {
+  for (auto schedule :
+       {gdaqd::v1::SchedulerConfig::SYNCHRONOUS, gdaqd::v1::SchedulerConfig::PIPELINED}) {
+    SCOPED_TRACE(gdaqd::v1::SchedulerConfig::LearningSchedule_Name(schedule));
+    const gdaqd::v1::ExperimentConfig config = ModelBasedConfig(schedule);
+    LocalEvaluator evaluator(1);
+    ExperimentManager reference_manager(&evaluator);
+    GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, reference_manager.Submit(config));
+    GDAQD_ASSERT_OK_AND_ASSIGN(auto reference, reference_manager.Get(id));
+    ASSERT_TRUE(reference->WaitFinished(kWait));
+    ASSERT_EQ(reference->Status().state(), gdaqd::v1::SUCCEEDED) << reference->Status().error();
+    const Drained expected = Drain(*reference);
+    ASSERT_GT(expected.elites.size(), 3u);
+    for (absl::Duration interval : {absl::ZeroDuration(), absl::Hours(1)}) {
+      SCOPED_TRACE(absl::StrCat("checkpoint interval ", absl::FormatDuration(interval)));
+      const Drained resumed =
+          InterruptAndResume(FreshDir("resume_model"), interval, /*gate=*/5, config);
+      ExpectSameArchive(expected, resumed);
+      EXPECT_EQ(resumed.header.history_size(), expected.header.history_size());
+    }
   }
 }
 

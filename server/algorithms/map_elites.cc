@@ -142,14 +142,6 @@ absl::StatusOr<TellSummary> MapElites::Tell(absl::Span<const float> params,
   return InsertOutcomes(*archive_, params, outcomes);
 }
 
-absl::Status CheckTellMatchesAsk(size_t outcomes, size_t asked) {
-  if (outcomes == asked) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "Tell() got ", outcomes, " outcomes but the last Ask() asked for ", asked,
-      " children: every outcome must answer a child of the last Ask(), whose provenance "
-      "decides which replay data its transitions feed"));
-}
-
 int64_t StoreTransitions(models::ReplayBuffer& buffer, absl::Span<const EvalOutcome> outcomes,
                          absl::Span<const models::Provenance> provenance) {
   int64_t rejected = 0;

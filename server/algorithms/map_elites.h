@@ -47,15 +47,9 @@ absl::StatusOr<TellSummary> InsertOutcomes(ArchiveInterface& archive,
                                            absl::Span<const EvalOutcome> outcomes);
 
 // Adds each usable outcome's transitions (not failed, not diverged, non-empty) to `buffer`,
-// tagged with provenance[i]; the caller has checked (CheckTellMatchesAsk) that there is one
+// tagged with provenance[i]; the caller has checked (AskedBatches::Pop) that there is one
 // provenance per outcome. Returns how many episodes the buffer rejected as malformed (wrong row
 // size, non-finite values); those are skipped.
-// FailedPrecondition unless a Tell() of `outcomes` results follows an Ask() of as many children
-// (`asked`, the provenance entries it recorded): each outcome's provenance decides which replay
-// data its transitions feed (gradient children's must stay out of the model's training data),
-// so a mismatch is refused before anything is inserted rather than guessed.
-absl::Status CheckTellMatchesAsk(size_t outcomes, size_t asked);
-
 int64_t StoreTransitions(models::ReplayBuffer& buffer, absl::Span<const EvalOutcome> outcomes,
                          absl::Span<const models::Provenance> provenance);
 

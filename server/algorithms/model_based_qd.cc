@@ -34,8 +34,11 @@ namespace {
 
 using models::Provenance;
 
-// Version 2 added the generation and rejected-episode counters.
-constexpr char kModelBasedQdMagic[] = "GDQDMBQ2";
+// Version 2 added the generation and rejected-episode counters; version 3 the generations told
+// and not yet learned (Learn() apart from Tell()). Version 2 checkpoints were taken after a Tell()
+// that had trained, and read as "nothing to learn".
+constexpr char kModelBasedQdPrefix[] = "GDQDMBQ";
+constexpr char kModelBasedQdMagic[] = "GDQDMBQ3";
 
 models::EnsembleConfig MakeEnsembleConfig(const gdaqd::v1::ExperimentConfig& config) {
   const gdaqd::v1::ModelConfig& model = config.model();
@@ -278,12 +281,12 @@ absl::Status ModelBasedQd::AppendGradientChildren(int64_t n, const std::vector<f
 absl::Status ModelBasedQd::Ask(int64_t count, std::vector<float>* params) {
   count = std::max<int64_t>(count, 0);
   params->clear();
-  last_provenance_.clear();  // a failed Ask() leaves nothing a Tell() could answer
+  GDAQD_RETURN_IF_ERROR(asked_.CheckRoom());  // a failed Ask() records nothing a Tell() answers
   last_composition_ = {};
   last_imagination_ = {};
   if (archive_->num_filled() == 0) {
     RandomPolicies(layout_, config_.seed(), count, &random_policies_, params);
-    last_provenance_.assign(count, Provenance::kInitial);
+    asked_.Push(std::vector<Provenance>(count, Provenance::kInitial));
     return absl::OkStatus();
   }
   const int64_t num_params = layout_.num_params();
@@ -309,14 +312,16 @@ absl::Status ModelBasedQd::Ask(int64_t count, std::vector<float>* params) {
     GDAQD_RETURN_IF_ERROR(AppendGradientChildren(batch.gradient, added, params));
   }
 
-  last_provenance_.assign(batch.model, Provenance::kModel);
-  last_provenance_.insert(last_provenance_.end(), batch.isoline, Provenance::kIsoline);
-  last_provenance_.insert(last_provenance_.end(), batch.gradient, Provenance::kGradient);
+  std::vector<Provenance> provenance(batch.model, Provenance::kModel);
+  provenance.insert(provenance.end(), batch.isoline, Provenance::kIsoline);
+  provenance.insert(provenance.end(), batch.gradient, Provenance::kGradient);
+  asked_.Push(std::move(provenance));
   last_composition_ = batch;
   return absl::OkStatus();
 }
 
-void ModelBasedQd::AddTransitions(absl::Span<const EvalOutcome> outcomes) {
+void ModelBasedQd::AddTransitions(absl::Span<const EvalOutcome> outcomes,
+                                  absl::Span<const Provenance> provenance) {
   for (const EvalOutcome& outcome : outcomes) {
     if (!initial_obs_.empty()) break;
     if (outcome.error.empty() && !outcome.diverged &&
@@ -328,7 +333,7 @@ void ModelBasedQd::AddTransitions(absl::Span<const EvalOutcome> outcomes) {
       initial_obs_.assign(outcome.transitions.begin(), outcome.transitions.begin() + spec_.obs_dim);
     }
   }
-  if (const int64_t rejected = StoreTransitions(*buffer_, outcomes, last_provenance_)) {
+  if (const int64_t rejected = StoreTransitions(*buffer_, outcomes, provenance)) {
     stats_.rejected_transition_episodes += rejected;
     LOG(WARNING) << "model_based_qd dropped the transitions of " << rejected
                  << " episodes (malformed or non-finite) generation=" << generation_;
@@ -361,24 +366,30 @@ absl::Status ModelBasedQd::TrainModel() {
 
 absl::StatusOr<TellSummary> ModelBasedQd::Tell(absl::Span<const float> params,
                                                absl::Span<const EvalOutcome> outcomes) {
-  GDAQD_RETURN_IF_ERROR(CheckTellMatchesAsk(outcomes.size(), last_provenance_.size()));
+  GDAQD_ASSIGN_OR_RETURN(std::vector<Provenance> provenance, asked_.Pop(outcomes.size()));
   ++generation_;
   GDAQD_ASSIGN_OR_RETURN(TellSummary summary, InsertOutcomes(*archive_, params, outcomes));
-  AddTransitions(outcomes);
-  last_provenance_.clear();
-  if (critic_ != nullptr) {
-    GDAQD_RETURN_IF_ERROR(critic_->EnsureStarted(params));
-    if (critic_->CanLearn(*buffer_)) {
-      const absl::Time start = absl::Now();
-      GDAQD_RETURN_IF_ERROR(AtGeneration(critic_->Train(*buffer_, interrupt_), generation_));
-      stats_.training_seconds += SecondsSince(start);
-    }
-  }
+  AddTransitions(outcomes, provenance);
+  if (critic_ != nullptr) GDAQD_RETURN_IF_ERROR(critic_->EnsureStarted(params));
   ++iterations_since_training_;
+  ++untrained_generations_;
+  return summary;
+}
+
+absl::Status ModelBasedQd::Learn() {
+  if (untrained_generations_ == 0) return absl::OkStatus();
+  untrained_generations_ = 0;
+  // Algorithm 1, line 17: the critic (GDA-QD) after every real iteration, the dynamics model on
+  // the model.retrain_every schedule (1, every iteration, by default as the paper).
+  if (critic_ != nullptr && critic_->CanLearn(*buffer_)) {
+    const absl::Time start = absl::Now();
+    GDAQD_RETURN_IF_ERROR(AtGeneration(critic_->Train(*buffer_, interrupt_), generation_));
+    stats_.training_seconds += SecondsSince(start);
+  }
   if (!ensemble_->trained() || iterations_since_training_ >= config_.model().retrain_every()) {
     GDAQD_RETURN_IF_ERROR(TrainModel());
   }
-  return summary;
+  return absl::OkStatus();
 }
 
 absl::Status ModelBasedQd::SaveCheckpoint(std::ostream& out) const {
@@ -398,13 +409,16 @@ absl::Status ModelBasedQd::SaveCheckpoint(std::ostream& out) const {
   checkpoint::WriteBytes(out, absl::string_view(reinterpret_cast<const char*>(initial_obs_.data()),
                                                 initial_obs_.size() * sizeof(float)));
   checkpoint::WriteU64(out, static_cast<uint64_t>(generation_));
-  checkpoint::WriteProvenance(out, last_provenance_);  // a batch asked and not yet told
+  GDAQD_ASSIGN_OR_RETURN(std::vector<Provenance> outstanding, asked_.ForCheckpoint());
+  checkpoint::WriteProvenance(out, outstanding);  // a batch asked and not yet told
   WriteModelStats(out, stats_);
+  checkpoint::WriteU64(out, static_cast<uint64_t>(untrained_generations_));
   return out ? absl::OkStatus() : absl::DataLossError("cannot write the model-based checkpoint");
 }
 
 absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
-  GDAQD_RETURN_IF_ERROR(checkpoint::ExpectMagic(in, kModelBasedQdMagic));
+  GDAQD_ASSIGN_OR_RETURN(const int version,
+                         checkpoint::ReadMagicVersion(in, kModelBasedQdPrefix, 2, 3));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
                          checkpoint::ReadArchive(in, *archive_));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
@@ -445,6 +459,10 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   GDAQD_ASSIGN_OR_RETURN(std::vector<models::Provenance> provenance,
                          checkpoint::ReadProvenance(in, checkpoint::kMaxBatchProvenance));
   GDAQD_ASSIGN_OR_RETURN(LearningStats stats, ReadModelStats(in));
+  uint64_t untrained = 0;
+  if (version >= 3) {
+    GDAQD_ASSIGN_OR_RETURN(untrained, checkpoint::ReadU64(in, "generations not learned"));
+  }
   archive_ = std::move(archive);
   buffer_ = std::move(buffer);
   ensemble_ = std::move(ensemble);
@@ -457,7 +475,8 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   initial_obs_ = std::move(initial_obs);
   stats_ = stats;
   generation_ = static_cast<int64_t>(generation);
-  last_provenance_ = std::move(provenance);
+  asked_.Restore(std::move(provenance));
+  untrained_generations_ = static_cast<int64_t>(untrained);
   return absl::OkStatus();
 }
 

@@ -10,9 +10,12 @@
 //      children of the real archive for the slots imagination could not fill (kIsoline), and, for
 //      GDA-QD, n_gradient = round(p_gradient x count) policy-gradient children of parents drawn
 //      uniformly from theta_new (kGradient).
-// Tell inserts the real outcomes, stores their transitions by provenance, trains the critic every
-// iteration (GDA-QD) and the dynamics ensemble after the initial population and then every
-// model.retrain_every iterations, on the model.training_data filter (paper §4.3).
+// Tell inserts the real outcomes and stores their transitions by provenance; Learn trains the
+// critic every iteration (GDA-QD) and the dynamics ensemble after the initial population and then
+// every model.retrain_every iterations (1 by default: Algorithm 1 line 17 trains after every real
+// iteration), warm-started from its last weights and early-stopped on a holdout split, on the
+// model.training_data filter (paper §4.3). Ask may run once ahead of the Tell of the batch in
+// flight (supports_prefetch; the PIPELINED schedule).
 //
 // The first Ask gives the random initial population (kInitial). Until the ensemble is trained
 // and the critic can learn, the respective slots are isoline children of the real archive.
@@ -33,6 +36,7 @@
 #include "common/task.h"
 #include "gdaqd/v1/config.pb.h"
 #include "server/algorithms/algorithm.h"
+#include "server/algorithms/asked_batches.h"
 #include "server/algorithms/critic_learner.h"
 #include "server/archive/archive_interface.h"
 #include "server/models/imagined_task.h"
@@ -83,6 +87,8 @@ class ModelBasedQd final : public QdAlgorithm {
   absl::Status Ask(int64_t count, std::vector<float>* params) override;
   absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
                                    absl::Span<const EvalOutcome> outcomes) override;
+  absl::Status Learn() override;
+  bool supports_prefetch() const override { return true; }
 
   absl::Status SaveCheckpoint(std::ostream& out) const override;
   absl::Status RestoreCheckpoint(std::istream& in) override;
@@ -93,7 +99,8 @@ class ModelBasedQd final : public QdAlgorithm {
   const common::MlpLayout& layout() const override { return layout_; }
 
   const models::ReplayBuffer& replay_buffer() const { return *buffer_; }
-  const std::vector<models::Provenance>& last_provenance() const { return last_provenance_; }
+  // Provenance of the last Ask()'s rows (empty once that batch was told).
+  const std::vector<models::Provenance>& last_provenance() const { return asked_.newest(); }
   const ModelBatchComposition& last_composition() const { return last_composition_; }
   const ImaginationReport& last_imagination() const { return last_imagination_; }
   // The transitions the ensemble trains on under model.training_data.
@@ -113,7 +120,8 @@ class ModelBasedQd final : public QdAlgorithm {
   // the real archive when pool is empty).
   absl::Status AppendGradientChildren(int64_t n, const std::vector<float>& pool,
                                       std::vector<float>* params);
-  void AddTransitions(absl::Span<const EvalOutcome> outcomes);
+  void AddTransitions(absl::Span<const EvalOutcome> outcomes,
+                      absl::Span<const models::Provenance> provenance);
   absl::Status TrainModel();
 
   const gdaqd::v1::ExperimentConfig config_;
@@ -130,7 +138,8 @@ class ModelBasedQd final : public QdAlgorithm {
   uint64_t random_policies_ = 0;
   std::vector<float> initial_obs_;  // the task's start observation, from the first real episode
   int64_t iterations_since_training_ = 0;
-  std::vector<models::Provenance> last_provenance_;
+  int64_t untrained_generations_ = 0;  // told since the last Learn()
+  AskedBatches asked_;                 // asked and not yet told, oldest first
   ModelBatchComposition last_composition_;
   ImaginationReport last_imagination_;
   LearningStats stats_;                // the critic's fields are read from critic_ instead

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,7 +100,8 @@ class Loop {
   absl::Status EvaluateAndTell(ModelBasedQd& algo) {
     absl::StatusOr<std::vector<EvalOutcome>> outcomes = evaluator_.Evaluate(request_, nullptr);
     if (!outcomes.ok()) return outcomes.status();
-    return algo.Tell(request_.params, *outcomes).status();
+    if (absl::Status told = algo.Tell(request_.params, *outcomes).status(); !told.ok()) return told;
+    return algo.Learn();
   }
   const std::vector<float>& params() const { return request_.params; }
 
@@ -125,10 +127,11 @@ std::vector<EvalOutcome> SyntheticOutcomes(int64_t n, int length, int row_size, 
   return outcomes;
 }
 
-// Tells `algo` one batch of 100 AntTrap-sized synthetic episodes (250 steps of N(0, 1) rows)
-// while another thread raises `interrupt` 300 ms in; returns the time from raising the flag to
-// Tell() returning, and the status in *told.
-absl::Duration InterruptedAntTell(ModelBasedQd& algo, CancelFlag& interrupt, absl::Status* told) {
+// Tells `algo` one batch of 100 AntTrap-sized synthetic episodes (250 steps of N(0, 1) rows),
+// then calls Learn() while another thread raises `interrupt` 300 ms in; returns the time from
+// raising the flag to Learn() returning, and its status in *learned.
+absl::Duration InterruptedAntLearn(ModelBasedQd& algo, CancelFlag& interrupt,
+                                   absl::Status* learned) {
   std::vector<float> params;
   EXPECT_TRUE(algo.Ask(100, &params).ok());
   std::mt19937_64 rng(1);
@@ -136,6 +139,7 @@ absl::Duration InterruptedAntTell(ModelBasedQd& algo, CancelFlag& interrupt, abs
   const std::vector<EvalOutcome> outcomes =
       SyntheticOutcomes(100, 250, algo.replay_buffer().row_size(), 1.0f, 0.25f, 0.0f,
                         [&](int, int) { return normal(rng); });
+  EXPECT_TRUE(algo.Tell(params, outcomes).ok());
   absl::Time raised_at = absl::InfiniteFuture();
   absl::Time returned_at;
   {
@@ -144,7 +148,7 @@ absl::Duration InterruptedAntTell(ModelBasedQd& algo, CancelFlag& interrupt, abs
       raised_at = absl::Now();
       interrupt = true;
     });
-    *told = algo.Tell(params, outcomes).status();
+    *learned = algo.Learn();
     returned_at = absl::Now();
   }  // joined: raised_at is written
   return returned_at - raised_at;
@@ -173,7 +177,7 @@ TEST(ModelConfigTest, DefaultsFollowTheDesign) {
   EXPECT_EQ(model.patience(), 10);
   EXPECT_FLOAT_EQ(model.min_improvement(), 0.01f);
   EXPECT_EQ(model.max_train_steps(), 2000);
-  EXPECT_EQ(model.retrain_every(), 25);
+  EXPECT_EQ(model.retrain_every(), 1);  // Algorithm 1, line 17: after every real iteration
   EXPECT_EQ(model.training_data(), gdaqd::v1::D_MODEL);
   // The critic side is PGA-ME's.
   EXPECT_EQ(config->pga().critic_steps(), 300);
@@ -370,13 +374,14 @@ TEST(ModelBasedQdTest, ExtremeTransitionsFailTheDynamicsModelNamingTheGeneration
   const std::vector<EvalOutcome> outcomes = SyntheticOutcomes(
       10, 30, row_size, -0.9f, 0.18f, 0.5f,
       [](int, int c) { return c == 0 ? -3e38f : (c == 2 + 2 + 1 ? 3e38f : 0.1f); });
-  EXPECT_THAT(algo->Tell(params, outcomes),
+  GDAQD_ASSERT_OK(algo->Tell(params, outcomes).status());  // stored: the values are finite
+  EXPECT_THAT(algo->Learn(),
               StatusIs(absl::StatusCode::kInternal,
                        AllOf(StartsWith("dynamics model training loss became non-finite"),
                              HasSubstr("at generation 1; the replay buffer may hold extreme"))));
 }
 
-TEST(ModelBasedQdTest, InterruptedAskAndTellReturnCancelled) {
+TEST(ModelBasedQdTest, InterruptedAskAndLearnReturnCancelled) {
   const gdaqd::v1::ExperimentConfig config = TinyConfig();
   CancelFlag interrupt{false};
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config, &interrupt));
@@ -387,7 +392,8 @@ TEST(ModelBasedQdTest, InterruptedAskAndTellReturnCancelled) {
   interrupt = true;
   const std::vector<EvalOutcome> outcomes = SyntheticOutcomes(
       10, 30, algo->replay_buffer().row_size(), -0.9f, 0.18f, 0.5f, [](int, int) { return 0.1f; });
-  EXPECT_THAT(algo->Tell(told, outcomes),
+  GDAQD_ASSERT_OK(algo->Tell(told, outcomes).status());  // inserting is not a long step
+  EXPECT_THAT(algo->Learn(),
               StatusIs(absl::StatusCode::kCancelled, HasSubstr("TD3 training interrupted")));
   EXPECT_THAT(loop.Ask(*algo, 10),
               StatusIs(absl::StatusCode::kCancelled, HasSubstr("imagination interrupted")));
@@ -398,7 +404,7 @@ TEST(ModelBasedQdTest, InterruptedAskAndTellReturnCancelled) {
 
 // The shipped models (GDA_QD's defaults on AntTrap: a (256, 256) critic trained 300 steps per
 // generation on batches of 256, a 4 x (512, 512) ensemble trained up to 2,000 steps) stop within
-// a second of the flag; uninterrupted, this Tell() takes minutes.
+// a second of the flag; uninterrupted, this Learn() takes minutes.
 TEST(ModelBasedQdTest, ShippedAntTrapCriticStopsWithinASecond) {
   GDAQD_ASSERT_OK_AND_ASSIGN(gdaqd::v1::ExperimentConfig config, common::ParseExperimentConfig(R"pb(
                                algorithm: GDA_QD
@@ -407,9 +413,9 @@ TEST(ModelBasedQdTest, ShippedAntTrapCriticStopsWithinASecond) {
                              )pb"));
   CancelFlag interrupt{false};
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config, &interrupt));
-  absl::Status told;
-  const absl::Duration latency = InterruptedAntTell(*algo, interrupt, &told);
-  EXPECT_THAT(told, StatusIs(absl::StatusCode::kCancelled, HasSubstr("interrupted")));
+  absl::Status learned;
+  const absl::Duration latency = InterruptedAntLearn(*algo, interrupt, &learned);
+  EXPECT_THAT(learned, StatusIs(absl::StatusCode::kCancelled, HasSubstr("interrupted")));
   RecordProperty("interrupt_latency_ms", static_cast<int>(absl::ToInt64Milliseconds(latency)));
   EXPECT_LT(latency, absl::Seconds(1));
 }
@@ -422,12 +428,144 @@ TEST(ModelBasedQdTest, ShippedAntTrapEnsembleStopsWithinASecond) {
                              )pb"));
   CancelFlag interrupt{false};
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config, &interrupt));
-  absl::Status told;
-  const absl::Duration latency = InterruptedAntTell(*algo, interrupt, &told);
-  EXPECT_THAT(told, StatusIs(absl::StatusCode::kCancelled,
-                             HasSubstr("dynamics model training interrupted")));
+  absl::Status learned;
+  const absl::Duration latency = InterruptedAntLearn(*algo, interrupt, &learned);
+  EXPECT_THAT(learned, StatusIs(absl::StatusCode::kCancelled,
+                                HasSubstr("dynamics model training interrupted")));
   RecordProperty("interrupt_latency_ms", static_cast<int>(absl::ToInt64Milliseconds(latency)));
   EXPECT_LT(latency, absl::Seconds(1));
+}
+
+// Runs `config` through an Experiment on local workers to its budget; returns its history.
+std::vector<gdaqd::v1::ProgressSnapshot> RunExperiment(const gdaqd::v1::ExperimentConfig& config) {
+  LocalEvaluator evaluator(2);
+  auto experiment = Experiment::Create(1, config, &evaluator, ExperimentOptions());
+  EXPECT_TRUE(experiment.ok()) << experiment.status();
+  if (!experiment.ok()) return {};
+  (*experiment)->Start();
+  EXPECT_TRUE((*experiment)->WaitFinished(absl::Seconds(120)));
+  const gdaqd::v1::ExperimentStatus status = (*experiment)->Status();
+  EXPECT_EQ(status.state(), gdaqd::v1::SUCCEEDED) << status.error();
+  EXPECT_EQ(status.progress().evaluations(), config.budget().max_evaluations());
+  std::vector<gdaqd::v1::ProgressSnapshot> history;
+  auto reader = (*experiment)->Export();
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  gdaqd::v1::ExportArchiveResponse message;
+  while (reader.ok()) {
+    absl::StatusOr<bool> more = (*reader)->Next(&message);
+    if (!more.ok() || !*more) break;
+    for (const auto& row : message.history().rows()) history.push_back(row);
+  }
+  return history;
+}
+
+gdaqd::v1::ExperimentConfig DefaultScheduleConfig(const std::string& extra) {
+  gdaqd::v1::ExperimentConfig config;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kTiny, &config));
+  config.mutable_model()->clear_retrain_every();  // the default: the paper's
+  EXPECT_TRUE(google::protobuf::TextFormat::MergeFromString(extra, &config));
+  common::ApplyDefaults(&config);
+  EXPECT_TRUE(common::ValidateExperimentConfig(config).ok());
+  return config;
+}
+
+// Algorithm 1, line 17: the ensemble and the critic learn after every real iteration, the last
+// one included, and every iteration's progress row shows it.
+TEST(ModelBasedQdTest, DefaultScheduleTrainsAfterEveryIteration) {
+  const std::vector<gdaqd::v1::ProgressSnapshot> history = RunExperiment(DefaultScheduleConfig(""));
+  ASSERT_EQ(history.size(), 6u);  // 10 initial + 5 x 10 = 60 evaluations
+  for (size_t i = 0; i < history.size(); ++i) {
+    EXPECT_EQ(history[i].model_train_calls(), static_cast<int64_t>(i) + 1) << "iteration " << i;
+  }
+}
+
+// PIPELINED learns from batch t-1 and asks batch t+1 while batch t is evaluated: the budget is
+// spent exactly, the run is reproducible, and the ensemble learns in every iteration but the
+// second (its data was learned before the first batch was asked ahead).
+TEST(ModelBasedQdTest, PipelinedScheduleSpendsTheBudgetReproducibly) {
+  const gdaqd::v1::ExperimentConfig config =
+      DefaultScheduleConfig("scheduler { learning_schedule: PIPELINED }");
+  const std::vector<gdaqd::v1::ProgressSnapshot> first = RunExperiment(config);
+  const std::vector<gdaqd::v1::ProgressSnapshot> second = RunExperiment(config);
+  ASSERT_EQ(first.size(), 6u);
+  ASSERT_EQ(second.size(), first.size());
+  for (size_t i = 0; i < first.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(first[i].qd_score(), second[i].qd_score());
+    EXPECT_EQ(first[i].num_filled(), second[i].num_filled());
+    EXPECT_EQ(first[i].imagined_evaluations(), second[i].imagined_evaluations());
+  }
+  EXPECT_EQ(first.back().model_train_calls(), 5);
+  EXPECT_GT(first.back().imagined_evaluations(), 0);
+}
+
+TEST(ModelBasedQdTest, AsksAheadAtMostOnceAndTellsInAskOrder) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, ModelBasedQd::Create(config));
+  Loop loop(config);
+  GDAQD_ASSERT_OK(loop.Round(*algo, 10));
+  std::vector<float> first, second, third;
+  GDAQD_ASSERT_OK(algo->Ask(10, &first));
+  GDAQD_ASSERT_OK(algo->Ask(8, &second));
+  EXPECT_THAT(algo->Ask(6, &third), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                             HasSubstr("2 batches asked and not yet told")));
+  std::stringstream saved;
+  EXPECT_THAT(algo->SaveCheckpoint(saved),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("two batches asked")));
+  const int row_size = algo->replay_buffer().row_size();
+  auto value = [](int, int) { return 0.1f; };
+  // The oldest batch (10) is told first; 8 outcomes do not answer it.
+  EXPECT_THAT(algo->Tell(second, SyntheticOutcomes(8, 30, row_size, 0.1f, 0.1f, 0.0f, value)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("asked for 10")));
+  GDAQD_ASSERT_OK(
+      algo->Tell(first, SyntheticOutcomes(10, 30, row_size, 0.1f, 0.1f, 0.0f, value)).status());
+  GDAQD_ASSERT_OK(algo->SaveCheckpoint(saved));  // one outstanding: a pending batch
+  GDAQD_ASSERT_OK(
+      algo->Tell(second, SyntheticOutcomes(8, 30, row_size, 0.1f, 0.1f, 0.0f, value)).status());
+  GDAQD_ASSERT_OK(algo->Learn());
+}
+
+// Status and export never wait for learning: with an ensemble whose every training takes
+// seconds, every Status() and whole Export() during the run returns within a second.
+TEST(ModelBasedQdTest, StatusAndExportAnswerWhileTheModelTrains) {
+  const gdaqd::v1::ExperimentConfig config = DefaultScheduleConfig(R"pb(
+    budget { max_evaluations: 20 }
+    model {
+      ensemble_hidden_sizes: [ 512, 512 ]
+      max_train_steps: 400
+      patience: 1000
+    }
+  )pb");
+  LocalEvaluator evaluator(1);
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment,
+                             Experiment::Create(1, config, &evaluator, ExperimentOptions()));
+  experiment->Start();
+  absl::Duration slowest;
+  int polls = 0;
+  while (!experiment->finished()) {
+    const absl::Time start = absl::Now();
+    (void)experiment->Status();
+    absl::StatusOr<std::unique_ptr<storage::ExportReader>> reader = experiment->Export();
+    if (reader.ok()) {
+      gdaqd::v1::ExportArchiveResponse message;
+      while (true) {
+        absl::StatusOr<bool> more = (*reader)->Next(&message);
+        if (!more.ok() || !*more) break;
+      }
+    }
+    slowest = std::max(slowest, absl::Now() - start);
+    ++polls;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  const gdaqd::v1::ExperimentStatus status = experiment->Status();
+  ASSERT_EQ(status.state(), gdaqd::v1::SUCCEEDED) << status.error();
+  // Two trainings of seconds each: a Tell() that trained under the archive lock held an export
+  // for that long.
+  ASSERT_EQ(status.progress().model_train_calls(), 2);
+  ASSERT_GT(status.progress().training_seconds(), 2.0);
+  EXPECT_GT(polls, 20);
+  EXPECT_LT(slowest, absl::Seconds(1));
+  RecordProperty("slowest_poll_ms", static_cast<int>(absl::ToInt64Milliseconds(slowest)));
 }
 
 TEST(ModelBasedQdTest, RejectsOtherAlgorithms) {

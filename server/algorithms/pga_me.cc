@@ -27,7 +27,10 @@ namespace {
 using models::Provenance;
 
 // Version 2 added the generation and rejected-episode counters.
-constexpr char kPgaMeMagic[] = "GDQDPGA2";
+// Version 3 added the generations told and not yet learned (Learn() apart from Tell()); version 2
+// checkpoints were taken after a Tell() that had trained, and read as "nothing to learn".
+constexpr char kPgaMePrefix[] = "GDQDPGA";
+constexpr char kPgaMeMagic[] = "GDQDPGA3";
 
 }  // namespace
 
@@ -114,10 +117,10 @@ absl::Status PgaMe::AppendPgChildren(int64_t n, std::vector<float>* params) {
 absl::Status PgaMe::Ask(int64_t count, std::vector<float>* params) {
   count = std::max<int64_t>(count, 0);
   params->clear();
-  last_provenance_.clear();  // a failed Ask() leaves nothing a Tell() could answer
+  GDAQD_RETURN_IF_ERROR(asked_.CheckRoom());  // a failed Ask() records nothing a Tell() answers
   if (archive_->num_filled() == 0 || !critic_->started()) {
     RandomPolicies(layout_, config_.seed(), count, &random_policies_, params);
-    last_provenance_.assign(count, Provenance::kInitial);
+    asked_.Push(std::vector<Provenance>(count, Provenance::kInitial));
     return absl::OkStatus();
   }
   PgaBatchComposition batch = PgaBatchComposition::For(count, config_.pga().isoline_fraction());
@@ -132,31 +135,38 @@ absl::Status PgaMe::Ask(int64_t count, std::vector<float>* params) {
     GDAQD_ASSIGN_OR_RETURN(std::vector<float> actor, critic_->GreedyActor());
     params->insert(params->end(), actor.begin(), actor.end());
   }
-  last_provenance_.assign(batch.isoline, Provenance::kIsoline);
-  last_provenance_.insert(last_provenance_.end(), batch.pg, Provenance::kGradient);
-  last_provenance_.insert(last_provenance_.end(), batch.greedy, Provenance::kGreedy);
+  std::vector<Provenance> provenance(batch.isoline, Provenance::kIsoline);
+  provenance.insert(provenance.end(), batch.pg, Provenance::kGradient);
+  provenance.insert(provenance.end(), batch.greedy, Provenance::kGreedy);
+  asked_.Push(std::move(provenance));
   return absl::OkStatus();
 }
 
 absl::StatusOr<TellSummary> PgaMe::Tell(absl::Span<const float> params,
                                         absl::Span<const EvalOutcome> outcomes) {
-  GDAQD_RETURN_IF_ERROR(CheckTellMatchesAsk(outcomes.size(), last_provenance_.size()));
+  GDAQD_ASSIGN_OR_RETURN(std::vector<Provenance> provenance, asked_.Pop(outcomes.size()));
   ++generation_;
   GDAQD_ASSIGN_OR_RETURN(TellSummary summary, InsertOutcomes(*archive_, params, outcomes));
-  if (const int64_t rejected = StoreTransitions(*buffer_, outcomes, last_provenance_)) {
+  if (const int64_t rejected = StoreTransitions(*buffer_, outcomes, provenance)) {
     rejected_episodes_ += rejected;
     LOG(WARNING) << "pga_me dropped the transitions of " << rejected
                  << " episodes (malformed or non-finite) generation=" << generation_;
   }
-  last_provenance_.clear();
   // QDax: the greedy actor starts as the first genotype of the initial population.
   GDAQD_RETURN_IF_ERROR(critic_->EnsureStarted(params));
-  if (critic_->CanLearn(*buffer_)) {
-    const absl::Time start = absl::Now();
-    GDAQD_RETURN_IF_ERROR(AtGeneration(critic_->Train(*buffer_, interrupt_), generation_));
-    training_seconds_ += absl::ToDoubleSeconds(absl::Now() - start);
-  }
+  ++untrained_generations_;
   return summary;
+}
+
+absl::Status PgaMe::Learn() {
+  if (untrained_generations_ == 0) return absl::OkStatus();
+  untrained_generations_ = 0;
+  if (!critic_->CanLearn(*buffer_)) return absl::OkStatus();
+  // QDax trains the critic once per generation, on the buffer as it stands after the insertion.
+  const absl::Time start = absl::Now();
+  GDAQD_RETURN_IF_ERROR(AtGeneration(critic_->Train(*buffer_, interrupt_), generation_));
+  training_seconds_ += absl::ToDoubleSeconds(absl::Now() - start);
+  return absl::OkStatus();
 }
 
 absl::Status PgaMe::SaveCheckpoint(std::ostream& out) const {
@@ -169,13 +179,15 @@ absl::Status PgaMe::SaveCheckpoint(std::ostream& out) const {
   checkpoint::WriteF64(out, training_seconds_);
   checkpoint::WriteF64(out, gradient_seconds_);
   checkpoint::WriteU64(out, static_cast<uint64_t>(generation_));
-  checkpoint::WriteProvenance(out, last_provenance_);  // a batch asked and not yet told
+  GDAQD_ASSIGN_OR_RETURN(std::vector<Provenance> outstanding, asked_.ForCheckpoint());
+  checkpoint::WriteProvenance(out, outstanding);  // a batch asked and not yet told
   checkpoint::WriteU64(out, static_cast<uint64_t>(rejected_episodes_));
+  checkpoint::WriteU64(out, static_cast<uint64_t>(untrained_generations_));
   return out ? absl::OkStatus() : absl::DataLossError("cannot write the PGA-ME checkpoint");
 }
 
 absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
-  GDAQD_RETURN_IF_ERROR(checkpoint::ExpectMagic(in, kPgaMeMagic));
+  GDAQD_ASSIGN_OR_RETURN(const int version, checkpoint::ReadMagicVersion(in, kPgaMePrefix, 2, 3));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
                          checkpoint::ReadArchive(in, *archive_));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
@@ -191,6 +203,10 @@ absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
   GDAQD_ASSIGN_OR_RETURN(std::vector<models::Provenance> provenance,
                          checkpoint::ReadProvenance(in, checkpoint::kMaxBatchProvenance));
   GDAQD_ASSIGN_OR_RETURN(uint64_t rejected, checkpoint::ReadU64(in, "rejected episodes"));
+  uint64_t untrained = 0;
+  if (version >= 3) {
+    GDAQD_ASSIGN_OR_RETURN(untrained, checkpoint::ReadU64(in, "generations not learned"));
+  }
   archive_ = std::move(archive);
   buffer_ = std::move(buffer);
   critic_ = std::move(critic);
@@ -200,7 +216,8 @@ absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
   gradient_seconds_ = gradient_seconds;
   generation_ = static_cast<int64_t>(generation);
   rejected_episodes_ = static_cast<int64_t>(rejected);
-  last_provenance_ = std::move(provenance);
+  untrained_generations_ = static_cast<int64_t>(untrained);
+  asked_.Restore(std::move(provenance));
   return absl::OkStatus();
 }
 

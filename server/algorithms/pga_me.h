@@ -20,6 +20,7 @@
 #include "common/task.h"
 #include "gdaqd/v1/config.pb.h"
 #include "server/algorithms/algorithm.h"
+#include "server/algorithms/asked_batches.h"
 #include "server/algorithms/critic_learner.h"
 #include "server/archive/archive_interface.h"
 #include "server/models/replay_buffer.h"
@@ -61,15 +62,18 @@ class PgaMe final : public QdAlgorithm {
   absl::Status Ask(int64_t count, std::vector<float>* params) override;
 
   // Inserts like MapElites, then adds each usable outcome's transitions to the replay buffer
-  // tagged with the provenance its row had in the last Ask() (isoline if Tell() does not follow
-  // an Ask() of the same size), creates the TD3 learner on the first call (greedy actor = the
-  // first policy told, as QDax), and trains it (Td3::Train) once the buffer holds at least
-  // critic_batch_size rows. Transitions that the buffer rejects (wrong size, non-finite) are
-  // dropped with a warning and counted (learning_stats().rejected_transition_episodes).
-  // InvalidArgument on size mismatches; Internal if LibTorch fails or a critic or actor loss
-  // becomes non-finite ("... at generation <g>; ..."); Cancelled if interrupted.
+  // tagged with the provenance its row had in the oldest Ask() not yet told, and creates the TD3
+  // learner on the first call (greedy actor = the first policy told, as QDax). Transitions that
+  // the buffer rejects (wrong size, non-finite) are dropped with a warning and counted
+  // (learning_stats().rejected_transition_episodes). InvalidArgument on size mismatches;
+  // FailedPrecondition if the outcomes do not answer that Ask().
   absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
                                    absl::Span<const EvalOutcome> outcomes) override;
+  // Trains the TD3 learner once (Td3::Train) if a generation was told since the last Learn() and
+  // the buffer holds at least critic_batch_size rows. Internal if LibTorch fails or a critic or
+  // actor loss becomes non-finite ("... at generation <g>; ..."); Cancelled if interrupted.
+  absl::Status Learn() override;
+  bool supports_prefetch() const override { return true; }
 
   absl::Status SaveCheckpoint(std::ostream& out) const override;
   absl::Status RestoreCheckpoint(std::istream& in) override;
@@ -79,8 +83,8 @@ class PgaMe final : public QdAlgorithm {
   const common::MlpLayout& layout() const override { return layout_; }
 
   const models::ReplayBuffer& replay_buffer() const { return *buffer_; }
-  // Provenance of each row of the last Ask()'s batch, in order.
-  const std::vector<models::Provenance>& last_provenance() const { return last_provenance_; }
+  // Provenance of each row of the last Ask()'s batch, in order (empty once it was told).
+  const std::vector<models::Provenance>& last_provenance() const { return asked_.newest(); }
   // Td3::Train calls so far.
   int64_t train_calls() const { return critic_->train_calls(); }
   LearningStats learning_stats() const override;
@@ -100,7 +104,8 @@ class PgaMe final : public QdAlgorithm {
   std::unique_ptr<CriticLearner> critic_;  // started at the first Tell()
   std::mt19937_64 rng_;                    // selection and isoline variation
   uint64_t random_policies_ = 0;           // how many random networks were drawn (seeds them)
-  std::vector<models::Provenance> last_provenance_;
+  AskedBatches asked_;                     // asked and not yet told, oldest first
+  int64_t untrained_generations_ = 0;      // told since the last Learn()
   double training_seconds_ = 0;
   double gradient_seconds_ = 0;
   const CancelFlag* const interrupt_;  // may be null; not owned

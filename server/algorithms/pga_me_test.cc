@@ -222,6 +222,9 @@ TEST(PgaMeTest, ShortRunFillsArchiveGrowsBufferAndComposesBatches) {
     GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<EvalOutcome> outcomes,
                                evaluator.Evaluate(request, nullptr));
     GDAQD_ASSERT_OK(algo->Tell(request.params, outcomes).status());
+    EXPECT_EQ(algo->train_calls(), generation);  // Tell() trains nothing
+    GDAQD_ASSERT_OK(algo->Learn());
+    GDAQD_ASSERT_OK(algo->Learn());  // nothing told since: no second training
     EXPECT_GT(algo->replay_buffer().size(), previous_rows);
     previous_rows = algo->replay_buffer().size();
     EXPECT_EQ(algo->train_calls(), generation + 1);
@@ -234,16 +237,18 @@ TEST(PgaMeTest, ShortRunFillsArchiveGrowsBufferAndComposesBatches) {
   EXPECT_GT(algo->archive().num_filled(), 3);
 }
 
-TEST(PgaMeTest, ExtremeTransitionsFailTellNamingTheLossAndTheGeneration) {
+TEST(PgaMeTest, ExtremeTransitionsFailLearnNamingTheLossAndTheGeneration) {
   const gdaqd::v1::ExperimentConfig config = TinyConfig();
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, PgaMe::Create(config));
   const int row_size = algo->replay_buffer().row_size();
   std::vector<float> params;
   GDAQD_ASSERT_OK(algo->Ask(10, &params));
   GDAQD_ASSERT_OK(algo->Tell(params, SyntheticOutcomes(10, 30, row_size, 0.1f)).status());
+  GDAQD_ASSERT_OK(algo->Learn());
   GDAQD_ASSERT_OK(algo->Ask(10, &params));
   // Values of 3e38 are finite, so the buffer stores them; the critic's squared TD error is not.
-  EXPECT_THAT(algo->Tell(params, SyntheticOutcomes(10, 30, row_size, 3e38f)),
+  GDAQD_ASSERT_OK(algo->Tell(params, SyntheticOutcomes(10, 30, row_size, 3e38f)).status());
+  EXPECT_THAT(algo->Learn(),
               StatusIs(absl::StatusCode::kInternal,
                        AllOf(StartsWith("critic loss became non-finite ("),
                              HasSubstr("at generation 2; the replay buffer may hold extreme"))));
@@ -276,7 +281,7 @@ TEST(PgaMeTest, NonFiniteTransitionsAreNotStoredButCounted) {
   EXPECT_EQ(algo->learning_stats().rejected_transition_episodes, 2);
 }
 
-TEST(PgaMeTest, InterruptedAskAndTellReturnCancelled) {
+TEST(PgaMeTest, InterruptedAskAndLearnReturnCancelled) {
   const gdaqd::v1::ExperimentConfig config = TinyConfig();
   CancelFlag interrupt{false};
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, PgaMe::Create(config, &interrupt));
@@ -285,10 +290,12 @@ TEST(PgaMeTest, InterruptedAskAndTellReturnCancelled) {
   GDAQD_ASSERT_OK(algo->Ask(10, &params));
   const std::vector<EvalOutcome> outcomes = SyntheticOutcomes(10, 30, row_size, 0.1f);
   GDAQD_ASSERT_OK(algo->Tell(params, outcomes).status());
+  GDAQD_ASSERT_OK(algo->Learn());
   ASSERT_EQ(algo->train_calls(), 1);
   GDAQD_ASSERT_OK(algo->Ask(10, &params));
+  GDAQD_ASSERT_OK(algo->Tell(params, outcomes).status());
   interrupt = true;
-  EXPECT_THAT(algo->Tell(params, outcomes),
+  EXPECT_THAT(algo->Learn(),
               StatusIs(absl::StatusCode::kCancelled, HasSubstr("TD3 training interrupted")));
   EXPECT_EQ(algo->train_calls(), 1);
   std::vector<float> next;
@@ -305,9 +312,10 @@ TEST(PgaMeTest, TellThatDoesNotAnswerTheLastAskIsRefusedAndChangesNothing) {
   GDAQD_ASSERT_OK(algo->Ask(10, &params));
   std::vector<float> nine_params(params.begin(), params.begin() + 9 * (params.size() / 10));
   const std::vector<EvalOutcome> nine(ten.begin(), ten.begin() + 9);
-  EXPECT_THAT(algo->Tell(nine_params, nine),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("Tell() got 9 outcomes but the last Ask() asked for 10")));
+  EXPECT_THAT(
+      algo->Tell(nine_params, nine),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("Tell() got 9 outcomes but the oldest Ask() not yet told asked for 10")));
   EXPECT_EQ(algo->archive().num_filled(), 0);
   EXPECT_EQ(algo->replay_buffer().size(), 0);
   // The matching Tell() still works, and a second one (no Ask() in between) is refused.
