@@ -193,7 +193,8 @@ class Client:
         """The ExperimentStatus of `id` (NOT_FOUND if there is none), or with no id a list of
         every experiment's, ascending id."""
         if id is not None:
-            return self._unary(self._stub.GetExperiment, coordinator_pb2.GetExperimentRequest(id=id))
+            request = coordinator_pb2.GetExperimentRequest(id=id)
+            return self._unary(self._stub.GetExperiment, request)
         out, token = [], ""
         while True:
             page = self._unary(
