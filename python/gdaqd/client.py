@@ -74,7 +74,8 @@ def parse_config(config) -> config_pb2.ExperimentConfig:
         if isinstance(config, str):
             return text_format.Parse(config, message)
     except (json_format.ParseError, text_format.ParseError) as e:
-        raise ConfigError(f"invalid experiment config: {e}") from None
+        # json_format appends the message's fields in JSON (camelCase) spelling: left out.
+        raise ConfigError(f"invalid experiment config: {str(e).splitlines()[0]}") from None
     raise TypeError(
         f"config must be an ExperimentConfig, a dict, a text format string or a path, "
         f"not {type(config).__name__}"
