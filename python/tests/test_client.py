@@ -61,7 +61,6 @@ def test_watch_streams_progress_until_succeeded(finished):
     assert evaluations == sorted(evaluations)
     assert final.progress.evaluations == BUDGET
     assert final.progress.iteration == BUDGET // CONFIG["emitter"]["batch_size"]
-    assert len(statuses) >= 2  # at least one intermediate snapshot besides the final one
 
 
 def test_status_of_one_and_of_all(client, finished):
