@@ -17,6 +17,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   librsvg2-bin
   libssl-dev openssl
+  # the Python client (docs/python.md), its pytest suite, and matplotlib for its example
+  python3-grpcio python3-protobuf python3-numpy python3-pandas python3-pytest python3-matplotlib
 )
 # What the cluster tests run besides the build (labels deploy, multihost, dashboard; installed by
 # scripts/test.sh): Prometheus and promtool, headless Chromium, docker-compose's config check,
