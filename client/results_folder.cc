@@ -3,8 +3,10 @@
 #include <filesystem>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/full_text_format.h"
 #include "client/progress.h"
 #include "client/results/atomic_file.h"
 #include "client/results/svg_plots.h"
@@ -33,6 +35,17 @@ std::string AlgorithmLabel(gdaqd::v1::Algorithm algorithm) {
     default:
       return "unknown algorithm";
   }
+}
+
+// True for the names a results folder (and `gdaqd run`'s logs and state) is made of.
+bool IsResultsFolderFile(const std::string& name) {
+  static constexpr const char* kNames[] = {
+      "config.textproto",   "status.textproto", "provenance.json", "metrics.csv", "archive.csv",
+      "archive_params.npy", "archive.svg",      "progress.svg",    "logs",        "state"};
+  for (const char* known : kNames) {
+    if (name == known) return true;
+  }
+  return absl::StartsWith(name, "trajectory_") && absl::EndsWith(name, ".csv");
 }
 
 absl::Status WriteArchivePicture(const std::string& dir, const ExportedArchive& archive) {
@@ -88,16 +101,21 @@ absl::Status WriteProgressPicture(const std::string& dir, const ExportedArchive&
 
 }  // namespace
 
-absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& archive) {
+absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& archive,
+                                const Provenance* provenance) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) {
     return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", error.message()));
   }
   const gdaqd::v1::ArchiveHeader& header = archive.header;
+  GDAQD_RETURN_IF_ERROR(WriteFileAtomically(Join(dir, "config.textproto"),
+                                            PrintWithDefaults(header.status().config())));
+  if (provenance != nullptr) {
+    GDAQD_RETURN_IF_ERROR(
+        WriteFileAtomically(Join(dir, "provenance.json"), ProvenanceJson(*provenance)));
+  }
   std::string text;
-  google::protobuf::TextFormat::PrintToString(header.status().config(), &text);
-  GDAQD_RETURN_IF_ERROR(WriteFileAtomically(Join(dir, "config.textproto"), text));
   gdaqd::v1::ExperimentStatus status = header.status();
   status.clear_config();
   google::protobuf::TextFormat::PrintToString(status, &text);
@@ -149,6 +167,46 @@ absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& a
   GDAQD_RETURN_IF_ERROR(WriteArchivePicture(dir, archive));
   GDAQD_RETURN_IF_ERROR(WriteProgressPicture(dir, archive));
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> PrepareResultsFolder(const std::string& dir, bool force) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!fs::exists(dir, error)) return 0;
+  if (!fs::is_directory(dir, error)) {
+    return absl::FailedPreconditionError(absl::StrCat(dir, " exists and is not a directory"));
+  }
+  std::vector<fs::path> ours;
+  std::string other;  // one entry that is not ours, for the message
+  int entries = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    ++entries;
+    const std::string name = entry.path().filename().string();
+    std::string base = name;
+    if (absl::EndsWith(base, ".tmp")) base.resize(base.size() - 4);
+    if (IsResultsFolderFile(base)) {
+      ours.push_back(entry.path());
+    } else if (other.empty()) {
+      other = name;
+    }
+  }
+  if (error)
+    return absl::PermissionDeniedError(absl::StrCat("cannot list ", dir, ": ", error.message()));
+  if (entries == 0) return 0;
+  if (!force) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("results folder ", dir, " is not empty (", entries, " entries, e.g. ",
+                     ours.empty() ? other : ours.front().filename().string(),
+                     "); choose another --out, or pass --force to replace the results in it"));
+  }
+  for (const fs::path& path : ours) {
+    fs::remove_all(path, error);
+    if (error) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot remove ", path.string(), ": ", error.message()));
+    }
+  }
+  return static_cast<int>(ours.size());
 }
 
 absl::StatusOr<ResultsFolder> LoadResultsFolder(const std::string& dir) {

@@ -1,0 +1,292 @@
+// The gdaqd binary as a user drives it: every command's --help, `help`, --version of the three
+// binaries, and the documented exit codes (docs/cli.md) against a real coordinator and worker.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/experiment_client.h"
+#include "client/local_cluster.h"
+#include "common/config/config.h"
+#include "common/subprocess.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace gdaqd {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr absl::Duration kProcessTimeout = absl::Seconds(60);
+
+// A folder for one test, removed (with everything in it) when the test ends.
+class TestDir {
+ public:
+  explicit TestDir(const std::string& name)
+      : path_(absl::StrCat(::testing::TempDir(), "/gdaqd_cli_", name, "_", getpid())) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TestDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+struct Outcome {
+  int code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `args` to the end; stdout is captured, stderr goes through a file in `dir`.
+Outcome RunBinary(const std::vector<std::string>& args, const TestDir& dir) {
+  common::Subprocess::Options options;
+  options.capture_stdout = true;
+  options.log_path = dir / "stderr.txt";
+  Outcome outcome;
+  absl::StatusOr<std::unique_ptr<common::Subprocess>> process =
+      common::Subprocess::Spawn(args, options);
+  EXPECT_TRUE(process.ok()) << process.status();
+  if (!process.ok()) return outcome;
+  while (true) {
+    absl::StatusOr<std::string> line = (*process)->ReadLine(kProcessTimeout);
+    if (!line.ok()) break;
+    absl::StrAppend(&outcome.out, *line, "\n");
+  }
+  absl::StatusOr<int> code = (*process)->Wait(kProcessTimeout);
+  EXPECT_TRUE(code.ok()) << code.status();
+  outcome.code = code.ok() ? *code : -1;
+  outcome.err = ReadFile(options.log_path);
+  return outcome;
+}
+
+Outcome Gdaqd(std::vector<std::string> args, const TestDir& dir) {
+  args.insert(args.begin(), GDAQD_CLIENT_BINARY);
+  return RunBinary(args, dir);
+}
+
+// Reads stdout lines of `process` until one contains `text`; false after the timeout or EOF.
+bool WaitForLine(common::Subprocess& process, const std::string& text, std::string* seen) {
+  const absl::Time deadline = absl::Now() + kProcessTimeout;
+  while (true) {
+    absl::StatusOr<std::string> line = process.ReadLine(deadline - absl::Now());
+    if (!line.ok()) return false;
+    absl::StrAppend(seen, *line, "\n");
+    if (absl::StrContains(*line, text)) return true;
+  }
+}
+
+std::string SmallConfig(const TestDir& dir, int64_t budget) {
+  const std::string path = dir / "small.textproto";
+  WriteFile(path, absl::StrCat("name: \"cli test\"\n"
+                               "env { task: \"point_maze\" episode_length: 60 }\n"
+                               "archive { cells_per_dim: [10, 10] }\n"
+                               "budget { max_evaluations: ",
+                               budget, " }\n"));
+  return path;
+}
+
+struct HelpCase {
+  std::string command;
+  std::vector<std::string> own;      // flags its help must list
+  std::vector<std::string> foreign;  // flags of other commands it must not list
+};
+
+TEST(CliTest, EveryCommandHelpListsItsOwnFlagsAndExitsZero) {
+  TestDir dir("help");
+  const std::vector<HelpCase> cases = {
+      {"run",
+       {"--out", "--force", "--workers", "--threads", "--verbosity"},
+       {"--cell", "--tls_ca"}},
+      {"submit", {"--coordinator", "--tls_ca", "--token_file"}, {"--workers", "--cell"}},
+      {"status", {"--coordinator", "--connect_timeout_s"}, {"--out", "--workers"}},
+      {"watch", {"--coordinator", "--tls_server_name"}, {"--cell", "--force"}},
+      {"cancel", {"--coordinator"}, {"--out", "--threads"}},
+      {"delete", {"--coordinator"}, {"--out", "--threads"}},
+      {"export", {"--force", "--coordinator"}, {"--workers", "--cell"}},
+      {"replay", {"--cell", "--out"}, {"--workers", "--coordinator"}},
+      {"help", {}, {"--workers"}},
+  };
+  for (const HelpCase& c : cases) {
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {c.command, "--help"}, {"help", c.command}, {"-h", c.command}}) {
+      SCOPED_TRACE(absl::StrCat("gdaqd ", args[0], " ", args[1]));
+      const Outcome outcome = Gdaqd(args, dir);
+      EXPECT_EQ(outcome.code, 0) << outcome.err;
+      EXPECT_THAT(outcome.out, HasSubstr(absl::StrCat("usage: gdaqd ", c.command)));
+      for (const std::string& flag : c.own) EXPECT_THAT(outcome.out, HasSubstr(flag + " "));
+      for (const std::string& flag : c.foreign) EXPECT_THAT(outcome.out, Not(HasSubstr(flag)));
+    }
+  }
+  // Flag help comes from the flag's definition, default included.
+  EXPECT_THAT(Gdaqd({"run", "--help"}, dir).out, HasSubstr("(default: 2)"));
+}
+
+TEST(CliTest, OverviewListsEveryCommand) {
+  TestDir dir("overview");
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--help"}, {"help"}}) {
+    const Outcome outcome = Gdaqd(args, dir);
+    EXPECT_EQ(outcome.code, 0) << outcome.err;
+    for (const char* command :
+         {"run", "submit", "status", "watch", "cancel", "delete", "export", "replay", "help"}) {
+      EXPECT_THAT(outcome.out, HasSubstr(absl::StrCat("\n  ", command, " ")));
+    }
+    EXPECT_THAT(outcome.out, Not(HasSubstr("Try --helpfull")));
+  }
+  const Outcome unknown = Gdaqd({"help", "frobnicate"}, dir);
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("no command 'frobnicate'"));
+  EXPECT_EQ(Gdaqd({"frobnicate"}, dir).code, 2);
+  EXPECT_EQ(Gdaqd({}, dir).code, 2);
+}
+
+TEST(CliTest, VersionOfAllThreeBinariesNamesVersionAndCommit) {
+  TestDir dir("version");
+  for (const auto& [binary, name] :
+       std::vector<std::pair<std::string, std::string>>{{GDAQD_CLIENT_BINARY, "gdaqd"},
+                                                        {GDAQD_SERVER_BINARY, "gdaqd-server"},
+                                                        {GDAQD_WORKER_BINARY, "gdaqd-worker"}}) {
+    const Outcome outcome = RunBinary({binary, "--version"}, dir);
+    EXPECT_EQ(outcome.code, 0) << outcome.err;
+    EXPECT_THAT(outcome.out, HasSubstr(absl::StrCat(name, " ", GDAQD_VERSION, " (commit ")));
+    EXPECT_THAT(outcome.out, Not(HasSubstr("Debug build")));
+  }
+}
+
+TEST(CliTest, RunRefusesANonEmptyOutWithoutForceAndWritesNothing) {
+  TestDir dir("refuse");
+  const std::string config = SmallConfig(dir, 100);
+  const std::string out = dir / "out";
+  fs::create_directories(out);
+  WriteFile(out + "/trajectory_3.csv", "old\n");
+  const Outcome outcome = Gdaqd({"run", config, "--out=" + out}, dir);
+  EXPECT_EQ(outcome.code, 1);
+  EXPECT_THAT(outcome.err, HasSubstr(absl::StrCat("results folder ", out, " is not empty")));
+  EXPECT_THAT(outcome.err, HasSubstr("--force"));
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(out)) left.push_back(entry.path().filename());
+  EXPECT_THAT(left, ::testing::ElementsAre("trajectory_3.csv"));
+}
+
+// A real SIGINT to a real `gdaqd run` with a worker: the experiment is cancelled, the results so
+// far are written with their provenance, and the exit status is 130.
+TEST(CliTest, CtrlCCancelsWritesResultsAndExits130) {
+  TestDir dir("sigint");
+  const std::string out = dir / "out";
+  common::Subprocess::Options options;
+  options.capture_stdout = true;
+  options.log_path = dir / "stderr.txt";
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      auto run, common::Subprocess::Spawn({GDAQD_CLIENT_BINARY, "run", SmallConfig(dir, 10000000),
+                                           "--out=" + out, "--workers=1"},
+                                          options));
+  std::string seen;
+  ASSERT_TRUE(WaitForLine(*run, "evals ", &seen)) << seen << ReadFile(options.log_path);
+  run->Signal(SIGINT);
+  GDAQD_ASSERT_OK_AND_ASSIGN(int code, run->Wait(kProcessTimeout));
+  EXPECT_EQ(code, 130) << ReadFile(options.log_path);
+  EXPECT_THAT(ReadFile(options.log_path), HasSubstr("interrupted: cancelling the experiment"));
+  EXPECT_THAT(ReadFile(out + "/status.textproto"), HasSubstr("state: CANCELLED"));
+  const std::string provenance = ReadFile(out + "/provenance.json");
+  EXPECT_THAT(provenance, HasSubstr(absl::StrCat("\"gdaqd_version\": \"", GDAQD_VERSION, "\"")));
+  EXPECT_THAT(provenance, HasSubstr("\"final_state\": \"CANCELLED\""));
+  EXPECT_THAT(provenance, HasSubstr("\"end_time\": \"20"));
+  EXPECT_THAT(ReadFile(out + "/config.textproto"), HasSubstr("seed: 0\n"));
+}
+
+// --workers 0: a warning after 5 s saying how to start a worker, and the wait goes on until
+// Ctrl-C. --force cleared the stale trajectory of an earlier run first.
+TEST(CliTest, WarnsWhenNoWorkerConnectsAndForceClearsStaleFiles) {
+  TestDir dir("no_workers");
+  const std::string out = dir / "out";
+  fs::create_directories(out);
+  WriteFile(out + "/trajectory_3.csv", "old\n");
+  WriteFile(out + "/notes.txt", "mine\n");
+  common::Subprocess::Options options;
+  options.capture_stdout = true;
+  options.log_path = dir / "stderr.txt";
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      auto run, common::Subprocess::Spawn({GDAQD_CLIENT_BINARY, "run", SmallConfig(dir, 1000),
+                                           "--out=" + out, "--workers=0", "--force"},
+                                          options));
+  std::string seen;
+  ASSERT_TRUE(WaitForLine(*run, "warning: no worker has connected after 5s", &seen))
+      << seen << ReadFile(options.log_path);
+  EXPECT_THAT(seen, HasSubstr("gdaqd-worker --coordinator=127.0.0.1:"));
+  EXPECT_THAT(seen, HasSubstr("removed 1 old results entries"));
+  EXPECT_EQ(run->Wait(absl::Milliseconds(500)).status().code(), absl::StatusCode::kDeadlineExceeded)
+      << "the warning must not end the wait";
+  run->Signal(SIGINT);
+  GDAQD_ASSERT_OK_AND_ASSIGN(int code, run->Wait(kProcessTimeout));
+  EXPECT_EQ(code, 130) << ReadFile(options.log_path);
+  EXPECT_FALSE(fs::exists(out + "/trajectory_3.csv"));
+  EXPECT_TRUE(fs::exists(out + "/notes.txt"));
+  EXPECT_TRUE(fs::exists(out + "/metrics.csv"));
+}
+
+// Against a running coordinator: status as a table, cancel of a finished experiment, export
+// (and its refusal to overwrite), replay --cell best.
+TEST(CliTest, FinishedExperimentStatusCancelExportReplay) {
+  TestDir dir("finished");
+  client::LocalClusterOptions options;
+  options.workers = 1;
+  options.log_dir = dir / "logs";
+  options.server_binary = GDAQD_SERVER_BINARY;
+  options.worker_binary = GDAQD_WORKER_BINARY;
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, client::LocalCluster::Start(options));
+  const std::string coordinator = "--coordinator=" + cluster->address();
+  const Outcome submitted = Gdaqd({"submit", SmallConfig(dir, 300), coordinator}, dir);
+  ASSERT_EQ(submitted.code, 0) << submitted.err;
+  const std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+  const Outcome watched = Gdaqd({"watch", id, coordinator}, dir);
+  ASSERT_EQ(watched.code, 0) << watched.err;
+  EXPECT_THAT(watched.out, HasSubstr("SUCCEEDED"));
+
+  const Outcome status = Gdaqd({"status", coordinator}, dir);
+  EXPECT_EQ(status.code, 0) << status.err;
+  EXPECT_THAT(status.out, ::testing::StartsWith("ID"));
+  for (const char* column : {"NAME", "ALGORITHM", "TASK", "STATE", "PROGRESS", "ELAPSED", "ETA"}) {
+    EXPECT_THAT(status.out, HasSubstr(column));
+  }
+  EXPECT_THAT(status.out, HasSubstr("cli test"));
+  EXPECT_THAT(status.out, HasSubstr("300/300 (100%)"));
+
+  const Outcome cancel = Gdaqd({"cancel", id, coordinator}, dir);
+  EXPECT_EQ(cancel.code, 0) << cancel.err;
+  EXPECT_THAT(cancel.out, HasSubstr(absl::StrCat(id, " already finished (SUCCEEDED)")));
+
+  const std::string results = dir / "results";
+  const Outcome exported = Gdaqd({"export", id, results, coordinator}, dir);
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  EXPECT_THAT(ReadFile(results + "/provenance.json"), HasSubstr("\"final_state\": \"SUCCEEDED\""));
+  EXPECT_EQ(Gdaqd({"export", id, results, coordinator}, dir).code, 1);
+  EXPECT_EQ(Gdaqd({"export", id, results, coordinator, "--force"}, dir).code, 0);
+
+  const Outcome replay = Gdaqd({"replay", results, "--cell=best"}, dir);
+  EXPECT_EQ(replay.code, 0) << replay.out << replay.err;
+  EXPECT_THAT(replay.out, HasSubstr("matches the archive"));
+  EXPECT_EQ(Gdaqd({"replay", results, "--cell=worst"}, dir).code, 2);
+  cluster->Stop();
+}
+
+}  // namespace
+}  // namespace gdaqd
