@@ -172,6 +172,23 @@ TEST(CliTest, VersionOfAllThreeBinariesNamesVersionAndCommit) {
   }
 }
 
+// One verbosity flag name for the three binaries; the worker's old --v still parses.
+TEST(CliTest, AllBinariesTakeVerbosityAndListTheirOwnFlags) {
+  TestDir dir("verbosity");
+  for (const std::string& binary :
+       {std::string(GDAQD_CLIENT_BINARY), std::string(GDAQD_SERVER_BINARY),
+        std::string(GDAQD_WORKER_BINARY)}) {
+    SCOPED_TRACE(binary);
+    EXPECT_EQ(RunBinary({binary, "--verbosity=1", "--version"}, dir).code, 0);
+  }
+  EXPECT_EQ(RunBinary({GDAQD_WORKER_BINARY, "--v=1", "--version"}, dir).code, 0);
+  // abseil's --help (exit 1, abseil's choice) lists the flags of the binary's own file.
+  EXPECT_THAT(RunBinary({GDAQD_SERVER_BINARY, "--help"}, dir).out, HasSubstr("--state_dir"));
+  const Outcome worker = RunBinary({GDAQD_WORKER_BINARY, "--help"}, dir);
+  EXPECT_THAT(worker.out, HasSubstr("--verbosity"));
+  EXPECT_THAT(worker.out, Not(HasSubstr("No flags matched")));
+}
+
 TEST(CliTest, RunRefusesANonEmptyOutWithoutForceAndWritesNothing) {
   TestDir dir("refuse");
   const std::string config = SmallConfig(dir, 100);

@@ -15,6 +15,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
@@ -70,6 +71,10 @@ int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
   usage.version_string = [] {
     return absl::StrCat("gdaqd-worker ", GDAQD_VERSION, " (commit ", GDAQD_GIT_COMMIT, ")\n");
+  };
+  // --help lists this binary's own flags instead of "No flags matched".
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "worker/worker_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   const gdaqd::worker::WorkerFlags flags = gdaqd::worker::ParseWorkerFlags(argc, argv);
