@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/commandlineflag.h"
@@ -17,23 +18,14 @@ namespace {
 constexpr char kExitCodes[] =
     "\nexit status: 0 success; 1 error (\"error: CODE: message\" on stderr); 2 usage error";
 
-std::vector<CommandHelp> MakeCommands() {
+// The commands that talk to a remote coordinator, in overview order.
+std::vector<CommandHelp> RemoteCommands() {
   const std::vector<std::string> remote = ConnectionFlags();
   auto with_remote = [&](std::vector<std::string> own) {
     own.insert(own.end(), remote.begin(), remote.end());
     return own;
   };
   return {
-      {"run",
-       "run CONFIG [--out DIR] [--force] [--workers N] [--threads N]",
-       "run CONFIG on a local coordinator and workers, write a results folder",
-       "Starts a coordinator and --workers worker processes on 127.0.0.1 (the same binaries a\n"
-       "cluster runs), runs the experiment CONFIG (a textproto, see examples/) to its budget\n"
-       "with a progress line, and writes the results folder --out. --out must be empty or\n"
-       "missing unless --force. Ctrl-C cancels the experiment, still writes the results so far,\n"
-       "and exits 130; a second Ctrl-C exits at once.\n" +
-           std::string(kExitCodes) + "; 130 interrupted.",
-       {"out", "force", "workers", "threads", "verbosity"}},
       {"submit", "submit CONFIG", "submit an experiment to --coordinator; prints its id",
        "Validates CONFIG, submits it, prints the experiment id on stdout.\n" +
            std::string(kExitCodes) + ".",
@@ -64,6 +56,25 @@ std::vector<CommandHelp> MakeCommands() {
        "empty or missing unless --force (which replaces the results files in it).\n" +
            std::string(kExitCodes) + ".",
        with_remote({"force"})},
+  };
+}
+
+// run, the remote commands, then the commands that work on results folders, and help.
+std::vector<CommandHelp> MakeCommands() {
+  std::vector<CommandHelp> commands = {
+      {"run",
+       "run CONFIG [--out DIR] [--force] [--workers N] [--threads N]",
+       "run CONFIG on a local coordinator and workers, write a results folder",
+       "Starts a coordinator and --workers worker processes on 127.0.0.1 (the same binaries a\n"
+       "cluster runs), runs the experiment CONFIG (a textproto, see examples/) to its budget\n"
+       "with a progress line, and writes the results folder --out. --out must be empty or\n"
+       "missing unless --force. Ctrl-C cancels the experiment, still writes the results so far,\n"
+       "and exits 130; a second Ctrl-C exits at once.\n" +
+           std::string(kExitCodes) + "; 130 interrupted.",
+       {"out", "force", "workers", "threads", "verbosity"}},
+  };
+  for (CommandHelp& command : RemoteCommands()) commands.push_back(std::move(command));
+  std::vector<CommandHelp> local = {
       {"replay",
        "replay DIR --cell N|best [--out DIR]",
        "re-run one elite of a results folder and check it",
@@ -72,12 +83,25 @@ std::vector<CommandHelp> MakeCommands() {
        "to the archived ones, and writes trajectory_N.csv (into --out, default DIR).\n" +
            std::string(kExitCodes) + " or a replay that does not match the archive.",
        {"cell", "out", "verbosity"}},
+      {"compare",
+       "compare DIR... [--out DIR]",
+       "median/IQR curves and a Table-1 summary of results folders",
+       "Groups the results folders DIR... (of run, export or bench_reproduce) by task and\n"
+       "algorithm and writes into --out (default comparison): table1.csv and table1.md (per\n"
+       "group, median and quartiles over runs of the final QD-score %, coverage % and max\n"
+       "fitness, evaluations to reach MAP-Elites' final median QD-score, wall time) and\n"
+       "progress_<task>.svg (median line and inter-quartile band per algorithm). Files of\n"
+       "those names are replaced; nothing else in --out is touched.\n" +
+           std::string(kExitCodes) + ".",
+       {"out"}},
       {"help",
        "help [COMMAND]",
        "this overview, or the usage of COMMAND",
        "Prints the overview, or the usage of COMMAND (the same as gdaqd COMMAND --help).",
        {}},
   };
+  for (CommandHelp& command : local) commands.push_back(std::move(command));
+  return commands;
 }
 
 constexpr size_t kFlagColumn = 24;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/experiment_client.h"
 #include "client/local_cluster.h"
+#include "client/results/csv.h"
 #include "common/config/config.h"
 #include "common/subprocess.h"
 #include "gmock/gmock.h"
@@ -123,6 +124,7 @@ TEST(CliTest, EveryCommandHelpListsItsOwnFlagsAndExitsZero) {
       {"delete", {"--coordinator"}, {"--out", "--threads"}},
       {"export", {"--force", "--coordinator"}, {"--workers", "--cell"}},
       {"replay", {"--cell", "--out"}, {"--workers", "--coordinator"}},
+      {"compare", {"--out"}, {"--workers", "--coordinator", "--cell"}},
       {"help", {}, {"--workers"}},
   };
   for (const HelpCase& c : cases) {
@@ -146,8 +148,8 @@ TEST(CliTest, OverviewListsEveryCommand) {
        std::vector<std::vector<std::string>>{{"--help"}, {"help"}}) {
     const Outcome outcome = Gdaqd(args, dir);
     EXPECT_EQ(outcome.code, 0) << outcome.err;
-    for (const char* command :
-         {"run", "submit", "status", "watch", "cancel", "delete", "export", "replay", "help"}) {
+    for (const char* command : {"run", "submit", "status", "watch", "cancel", "delete", "export",
+                                "replay", "compare", "help"}) {
       EXPECT_THAT(outcome.out, HasSubstr(absl::StrCat("\n  ", command, " ")));
     }
     EXPECT_THAT(outcome.out, Not(HasSubstr("Try --helpfull")));
@@ -303,6 +305,56 @@ TEST(CliTest, FinishedExperimentStatusCancelExportReplay) {
   EXPECT_THAT(replay.out, HasSubstr("matches the archive"));
   EXPECT_EQ(Gdaqd({"replay", results, "--cell=worst"}, dir).code, 2);
   cluster->Stop();
+}
+
+// Three seeds of two algorithms, as results folders (config.textproto and metrics.csv, no
+// archive_params.npy as in bench_reproduce's runs): the table's medians and quartiles are the
+// runs' final metrics', and the figure is drawn.
+TEST(CliTest, CompareSummarisesSeedsPerAlgorithm) {
+  TestDir dir("compare");
+  const std::vector<std::pair<std::string, std::vector<double>>> finals = {
+      {"MAP_ELITES", {12.5, 30, 20}}, {"PGA_ME", {44, 36, 40}}};
+  std::vector<std::string> args = {"compare"};
+  for (const auto& [algorithm, qd] : finals) {
+    for (size_t seed = 0; seed < qd.size(); ++seed) {
+      const std::string run = dir / absl::StrCat(algorithm, "_s", seed);
+      fs::create_directories(run);
+      WriteFile(run + "/config.textproto",
+                absl::StrCat("algorithm: ", algorithm, " seed: ", seed,
+                             " env { task: \"point_maze\" } budget { max_evaluations: 200 }\n"));
+      std::vector<client::MetricsRow> rows;
+      for (int i = 0; i <= 2; ++i) {
+        client::MetricsRow row{};
+        row.iteration = i;
+        row.evaluations = 100 * i;
+        row.qd_score_pct = qd[seed] * i / 2;
+        row.coverage_pct = qd[seed] * i;
+        row.max_fitness = -100 + qd[seed] * i;
+        row.wall_seconds = 3.0 * i;
+        rows.push_back(row);
+      }
+      GDAQD_ASSERT_OK(client::WriteMetricsCsv(run + "/metrics.csv", rows));
+      args.push_back(run);
+    }
+  }
+  args.push_back("--out=" + (dir / "cmp"));
+  const Outcome outcome = Gdaqd(args, dir);
+  ASSERT_EQ(outcome.code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("comparison of 6 runs"));
+  const std::string csv = ReadFile(dir / "cmp/table1.csv");
+  // MAP_ELITES final QD-score %: 12.5, 20, 30 -> median 20, quartiles 16.25 and 25.
+  EXPECT_THAT(csv, HasSubstr("\npoint_maze,MAP_ELITES,3,200,20.0000,16.2500,25.0000,"
+                             "40.0000,32.5000,50.0000,-60.0000,-67.5000,-50.0000,200,"));
+  // PGA_ME: 36, 40, 44 -> 40 [38, 42]; its median passes ME's final 20 at 100 evaluations.
+  EXPECT_THAT(csv, HasSubstr("\npoint_maze,PGA_ME,3,200,40.0000,38.0000,42.0000,"
+                             "80.0000,76.0000,84.0000,-20.0000,-24.0000,-16.0000,100,"));
+  EXPECT_THAT(ReadFile(dir / "cmp/table1.md"), HasSubstr("| point_maze | PGA_ME | 3 | 200 |"));
+  const std::string svg = ReadFile(dir / "cmp/progress_point_maze.svg");
+  EXPECT_THAT(svg, HasSubstr("MAP_ELITES"));
+  EXPECT_THAT(svg, HasSubstr("PGA_ME"));
+  EXPECT_THAT(svg, HasSubstr("class=\"band\""));
+  EXPECT_EQ(Gdaqd({"compare", dir / "missing"}, dir).code, 1);
+  EXPECT_EQ(Gdaqd({"compare"}, dir).code, 2);
 }
 
 }  // namespace

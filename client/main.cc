@@ -43,7 +43,8 @@ ABSL_FLAG(int, workers, 2, "local worker processes to start (0: none; start your
 ABSL_FLAG(int, threads, 1, "rollout threads per local worker");
 ABSL_FLAG(std::string, out, "",
           "run: the results folder to write (default runs/<config>-<time>); replay: where "
-          "trajectory_N.csv goes (default the results folder)");
+          "trajectory_N.csv goes (default the results folder); compare: where the table and "
+          "figures go (default comparison)");
 ABSL_FLAG(bool, force, false,
           "write into a non-empty results folder, removing the results files already there "
           "(trajectory_*.csv, logs/, state/ included); other files are kept");
@@ -272,6 +273,23 @@ int Replay(const std::string& dir) {
   return result->matches ? 0 : 2;
 }
 
+int Compare(const std::vector<std::string>& args) {
+  std::vector<gdaqd::client::ComparedRun> runs;
+  for (size_t i = 1; i < args.size(); ++i) {
+    absl::StatusOr<gdaqd::client::ComparedRun> run = gdaqd::client::LoadComparedRun(args[i]);
+    if (!run.ok()) return Fail(run.status());
+    runs.push_back(*std::move(run));
+  }
+  std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) out = "comparison";
+  if (absl::Status written = gdaqd::client::WriteComparison(out, runs); !written.ok()) {
+    return Fail(written);
+  }
+  std::printf("comparison of %zu runs: %s (table1.csv, table1.md, progress_<task>.svg)\n",
+              runs.size(), std::filesystem::absolute(out).c_str());
+  return 0;
+}
+
 int Watch(ExperimentClient& client, const std::string& id, SignalWatcher& signals) {
   signals.set_on_signal([&] { client.TryCancelWatch(); },
                         "stopping the watch; the experiment keeps running");
@@ -347,14 +365,16 @@ int Dispatch(const std::vector<std::string>& args, SignalWatcher& signals,
   const gdaqd::client::CommandHelp* help = gdaqd::client::FindCommand(command);
   if (help == nullptr) return UsageError(absl::StrCat("unknown command '", command, "'"), "");
   if (command == "help") return Help(args);
-  const bool arity_ok = command == "status"   ? args.size() <= 2
-                        : command == "export" ? args.size() == 3
-                                              : args.size() == 2;
+  const bool arity_ok = command == "status"    ? args.size() <= 2
+                        : command == "export"  ? args.size() == 3
+                        : command == "compare" ? args.size() >= 2
+                                               : args.size() == 2;
   if (!arity_ok) {
     return UsageError(absl::StrCat("wrong number of arguments for '", command, "'"), command);
   }
   if (command == "run") return Run(args[1], signals, provenance);
   if (command == "replay") return Replay(args[1]);
+  if (command == "compare") return Compare(args);
   if (command == "export") {
     if (absl::Status prepared = PrepareOut(args[2]); !prepared.ok()) return Fail(prepared);
   }

@@ -231,4 +231,15 @@ absl::StatusOr<ResultsFolder> LoadResultsFolder(const std::string& dir) {
   return folder;
 }
 
+absl::StatusOr<ComparedRun> LoadComparedRun(const std::string& dir) {
+  ComparedRun run;
+  GDAQD_ASSIGN_OR_RETURN(const gdaqd::v1::ExperimentConfig config,
+                         common::LoadStoredExperimentConfig(Join(dir, "config.textproto")));
+  run.task = config.env().task();
+  run.algorithm = gdaqd::v1::Algorithm_Name(config.algorithm());
+  run.name = dir;
+  GDAQD_ASSIGN_OR_RETURN(run.metrics, ReadMetricsCsv(Join(dir, "metrics.csv")));
+  return run;
+}
+
 }  // namespace gdaqd::client

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "client/experiment_client.h"
 #include "client/provenance.h"
+#include "client/results/comparison.h"
 #include "client/results/csv.h"
 #include "client/results/npy.h"
 #include "gdaqd/v1/config.pb.h"
@@ -49,6 +50,11 @@ struct ResultsFolder {
 // InvalidArgument naming the file if any is malformed or they disagree (row counts, parameter
 // count of the config's policy).
 absl::StatusOr<ResultsFolder> LoadResultsFolder(const std::string& dir);
+
+// What `gdaqd compare` needs of a results folder: task and algorithm from config.textproto and
+// metrics.csv (archive_params.npy may be missing, as in bench_reproduce's runs). NotFound or
+// InvalidArgument naming the file.
+absl::StatusOr<ComparedRun> LoadComparedRun(const std::string& dir);
 
 }  // namespace gdaqd::client
 
