@@ -1,5 +1,7 @@
 #include "client/results_folder.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <string>
 
@@ -10,7 +12,9 @@
 #include "client/progress.h"
 #include "client/results/atomic_file.h"
 #include "client/results/svg_plots.h"
+#include "common/ant_tasks.h"
 #include "common/config/config.h"
+#include "common/point_maze.h"
 #include "common/status_macros.h"
 #include "common/task.h"
 #include "google/protobuf/text_format.h"
@@ -48,6 +52,26 @@ bool IsResultsFolderFile(const std::string& name) {
   return absl::StartsWith(name, "trajectory_") && absl::EndsWith(name, ".csv");
 }
 
+// What the descriptor axes mean and where the task starts and ends, for the archive picture.
+// Every task of common/ describes an episode by its final x-y position.
+void AnnotateTask(const std::string& task, ArchivePlot* plot) {
+  const bool ant = absl::StartsWith(task, "ant_");
+  if (task != common::kPointMazeName && !ant) return;
+  plot->x_label = ant ? "final x (m)" : "final x";
+  plot->y_label = ant ? "final y (m)" : "final y";
+  if (ant) {
+    plot->markers.push_back({0.0f, 0.0f, "start"});  // the torso starts at the origin
+    if (task == common::kAntMazeName) {
+      plot->markers.push_back({static_cast<float>(common::kAntMazeGoalX),
+                               static_cast<float>(common::kAntMazeGoalY), "goal"});
+    }
+    return;
+  }
+  // The start is drawn from x ~ U(-0.1, 0.1), y ~ U(-1, -0.7) (common/point_maze.cc).
+  plot->markers.push_back({0.0f, -0.85f, "start"});
+  plot->markers.push_back({common::kPointMazeGoalX, common::kPointMazeGoalY, "goal"});
+}
+
 absl::Status WriteArchivePicture(const std::string& dir, const ExportedArchive& archive) {
   const gdaqd::v1::ArchiveHeader& header = archive.header;
   if (header.descriptor_dim() != 2) return absl::OkStatus();  // only 2-D archives are drawn
@@ -68,6 +92,7 @@ absl::Status WriteArchivePicture(const std::string& dir, const ExportedArchive& 
     if (elite.centroid_size() != 2) continue;
     plot.filled.push_back({elite.cell(), elite.centroid(0), elite.centroid(1), elite.fitness()});
   }
+  AnnotateTask(config.env().task(), &plot);
   absl::StatusOr<common::TaskSpec> spec =
       common::GetTaskSpec(config.env().task(), config.env().episode_length());
   if (spec.ok()) {
@@ -78,25 +103,53 @@ absl::Status WriteArchivePicture(const std::string& dir, const ExportedArchive& 
   return WriteTextFile(Join(dir, "archive.svg"), RenderArchiveSvg(plot));
 }
 
-absl::Status WriteProgressPicture(const std::string& dir, const ExportedArchive& archive) {
-  const gdaqd::v1::ExperimentConfig& config = archive.header.status().config();
-  Series qd{AlgorithmLabel(config.algorithm()), {}, {}, {}, {}};
-  Series coverage = qd, fitness = qd;
+// One metric against evaluations; rows whose value is not finite are left out by the renderer.
+Series MetricSeries(const std::string& label, const ExportedArchive& archive,
+                    double (*value)(const gdaqd::v1::ProgressSnapshot&)) {
+  Series series{label, {}, {}, {}, {}};
   for (const gdaqd::v1::ProgressSnapshot& row : archive.header.history()) {
-    const double x = static_cast<double>(row.evaluations());
-    qd.x.push_back(x);
-    qd.y.push_back(row.qd_score_pct());
-    coverage.x.push_back(x);
-    coverage.y.push_back(row.coverage_pct());
-    fitness.x.push_back(x);
-    fitness.y.push_back(row.max_fitness());
+    series.x.push_back(static_cast<double>(row.evaluations()));
+    series.y.push_back(value(row));
   }
-  const std::vector<Panel> panels = {
-      {"QD-score %", {qd}}, {"coverage %", {coverage}}, {"max fitness", {fitness}}};
-  return WriteTextFile(Join(dir, "progress.svg"),
-                       RenderProgressSvg(absl::StrCat(config.env().task(), " · ",
-                                                      AlgorithmLabel(config.algorithm())),
-                                         "evaluations", panels));
+  return series;
+}
+
+// True if some row of `series` is finite and, with `nonzero`, not 0.
+bool HasData(const Series& series, bool nonzero) {
+  return std::any_of(series.y.begin(), series.y.end(),
+                     [&](double y) { return std::isfinite(y) && (!nonzero || y != 0); });
+}
+
+// QD-score %, coverage % (both from 0 at 0 evaluations, on axes from 0) and max fitness (a
+// staircase: it is a running maximum), then the learned models' panels when the run has them:
+// imagined episodes, the ensemble's holdout NLL and the critic's loss.
+absl::Status WriteProgressPicture(const std::string& dir, const ExportedArchive& archive) {
+  using Row = gdaqd::v1::ProgressSnapshot;
+  const gdaqd::v1::ExperimentConfig& config = archive.header.status().config();
+  const std::string label = AlgorithmLabel(config.algorithm());
+  Series qd = MetricSeries(label, archive, [](const Row& r) { return r.qd_score_pct(); });
+  Series coverage = MetricSeries(label, archive, [](const Row& r) { return r.coverage_pct(); });
+  for (Series* series : {&qd, &coverage}) {  // an empty archive before the first evaluation
+    series->x.insert(series->x.begin(), 0.0);
+    series->y.insert(series->y.begin(), 0.0);
+  }
+  Series fitness = MetricSeries(label, archive, [](const Row& r) { return r.max_fitness(); });
+  fitness.steps = true;
+  std::vector<Panel> panels = {{"QD-score %", {qd}, true},
+                               {"coverage %", {coverage}, true},
+                               {"max fitness", {fitness}, false}};
+  const Series imagined = MetricSeries(
+      label, archive, [](const Row& r) { return static_cast<double>(r.imagined_evaluations()); });
+  if (HasData(imagined, /*nonzero=*/true))
+    panels.push_back({"imagined episodes", {imagined}, true});
+  const Series nll =
+      MetricSeries(label, archive, [](const Row& r) { return r.model_holdout_loss(); });
+  if (HasData(nll, /*nonzero=*/false)) panels.push_back({"model holdout NLL", {nll}, false});
+  const Series critic = MetricSeries(label, archive, [](const Row& r) { return r.critic_loss(); });
+  if (HasData(critic, /*nonzero=*/false)) panels.push_back({"critic loss", {critic}, true});
+  return WriteTextFile(
+      Join(dir, "progress.svg"),
+      RenderProgressSvg(absl::StrCat(config.env().task(), " · ", label), "evaluations", panels));
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // PrepareResultsFolder (the --out/--force rule), provenance.json and FittestCell.
 #include "client/results_folder.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "client/provenance.h"
 #include "client/replay.h"
+#include "client/results/atomic_file.h"
 #include "client/results/csv.h"
 #include "client/results/scratch_dir_for_test.h"
 #include "gmock/gmock.h"
@@ -60,6 +62,67 @@ TEST(PrepareResultsFolderTest, RefusesAFile) {
   Touch(path);
   EXPECT_EQ(PrepareResultsFolder(path, /*force=*/true).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// A point_maze archive without elites and two history rows; `models` gives the rows learned-model
+// values (GDA-QD), otherwise they are NaN as for MAP-Elites.
+ExportedArchive TinyArchive(bool models) {
+  ExportedArchive archive;
+  v1::ArchiveHeader& header = archive.header;
+  v1::ExperimentConfig& config = *header.mutable_status()->mutable_config();
+  config.set_algorithm(models ? v1::GDA_QD : v1::MAP_ELITES);
+  config.mutable_env()->set_task("point_maze");
+  config.mutable_env()->set_episode_length(10);
+  header.set_descriptor_dim(2);
+  for (int d = 0; d < 2; ++d) {
+    header.add_descriptor_low(-1);
+    header.add_descriptor_high(1);
+    header.add_cells_per_dim(5);
+  }
+  for (int i = 1; i <= 2; ++i) {
+    v1::ProgressSnapshot& row = *header.add_history();
+    row.set_iteration(i);
+    row.set_evaluations(100 * i);
+    row.set_qd_score_pct(10 * i);
+    row.set_coverage_pct(20 * i);
+    row.set_max_fitness(-5 + i);
+    row.set_imagined_evaluations(models ? 50 * i : 0);
+    row.set_model_holdout_loss(models ? 1.5 / i : NAN);
+    row.set_critic_loss(models ? 0.3 * i : NAN);
+  }
+  return archive;
+}
+
+TEST(WriteResultsFolderTest, PicturesNameTheAxesMarkTheTaskAndShowTheModels) {
+  const std::string dir = TempPath("gda");
+  GDAQD_ASSERT_OK(WriteResultsFolder(dir, TinyArchive(/*models=*/true)));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::string archive, ReadFileToString(dir + "/archive.svg"));
+  EXPECT_THAT(archive, HasSubstr(">final x</text>"));
+  EXPECT_THAT(archive, HasSubstr(">goal</text>"));
+  EXPECT_THAT(archive, HasSubstr(">start</text>"));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::string progress, ReadFileToString(dir + "/progress.svg"));
+  for (const char* panel : {"QD-score %", "coverage %", "max fitness", "imagined episodes",
+                            "model holdout NLL", "critic loss"}) {
+    EXPECT_THAT(progress, HasSubstr(absl::StrCat(">", panel, "</text>")));
+  }
+  // No provenance unless given.
+  EXPECT_FALSE(fs::exists(dir + "/provenance.json"));
+}
+
+TEST(WriteResultsFolderTest, NoModelPanelsWithoutModelsAndProvenanceWhenGiven) {
+  const std::string dir = TempPath("me");
+  Provenance provenance;
+  provenance.version = "9.9.9";
+  GDAQD_ASSERT_OK(WriteResultsFolder(dir, TinyArchive(/*models=*/false), &provenance));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::string progress, ReadFileToString(dir + "/progress.svg"));
+  EXPECT_THAT(progress, HasSubstr(">max fitness</text>"));
+  EXPECT_THAT(progress, ::testing::Not(HasSubstr("imagined")));
+  EXPECT_THAT(progress, ::testing::Not(HasSubstr("NLL")));
+  EXPECT_THAT(progress, ::testing::Not(HasSubstr("critic")));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::string json, ReadFileToString(dir + "/provenance.json"));
+  EXPECT_THAT(json, HasSubstr("\"gdaqd_version\": \"9.9.9\""));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::string config, ReadFileToString(dir + "/config.textproto"));
+  EXPECT_THAT(config, HasSubstr("seed: 0\n"));
 }
 
 TEST(ProvenanceJsonTest, HasEveryKeyEscapedWithUtcTimes) {

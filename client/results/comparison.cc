@@ -221,15 +221,24 @@ absl::Status WriteComparison(const std::string& out_dir, absl::Span<const Compar
     if (std::find(tasks.begin(), tasks.end(), g.task) == tasks.end()) tasks.push_back(g.task);
   }
   for (const std::string& task : tasks) {
-    std::vector<Panel> panels = {{"QD-score %", {}}, {"coverage %", {}}, {"max fitness", {}}};
+    std::vector<Panel> panels = {
+        {"QD-score %", {}, true}, {"coverage %", {}, true}, {"max fitness", {}, false}};
     int most_runs = 0;
     for (const GroupSummary& g : *groups) {
       if (g.task != task) continue;
       most_runs = std::max(most_runs, g.runs);
       const Curve* curves[] = {&g.qd_score_pct, &g.coverage_pct, &g.max_fitness};
       for (size_t p = 0; p < panels.size(); ++p) {
-        panels[p].series.push_back(
-            {g.algorithm, curves[p]->x, curves[p]->median, curves[p]->q1, curves[p]->q3});
+        Series series{g.algorithm, curves[p]->x, curves[p]->median, curves[p]->q1, curves[p]->q3};
+        if (p < 2 && !series.x.empty() && series.x.front() > 0) {
+          // Every run starts from an empty archive: 0 % at 0 evaluations.
+          for (std::vector<double>* v : {&series.y, &series.y_low, &series.y_high}) {
+            v->insert(v->begin(), 0.0);
+          }
+          series.x.insert(series.x.begin(), 0.0);
+        }
+        series.steps = p == 2;  // a median of running maxima is a running maximum too
+        panels[p].series.push_back(std::move(series));
       }
     }
     const std::string title =

@@ -62,7 +62,8 @@ std::string SummaryCsv(absl::Span<const GroupSummary> groups);
 // table1.md: the same as a Markdown table, rounded for reading.
 std::string SummaryMarkdown(absl::Span<const GroupSummary> groups);
 
-// Writes table1.csv, table1.md and progress_<task>.svg (characters other than letters, digits,
+// Writes table1.csv, table1.md and progress_<task>.svg (percentages from 0 at 0 evaluations on
+// axes from 0, max fitness as a staircase) (characters other than letters, digits,
 // "_" and "-" of the task replaced by "_") (QD-score %, coverage % and max fitness:
 // median line and inter-quartile band per algorithm) into `out_dir` (created if missing),
 // replacing files of those names. Summarize's errors; errno-derived codes for the files.
