@@ -175,6 +175,14 @@ std::string DefaultOutDir(const std::string& config_path) {
   return absl::StrCat("runs/", std::filesystem::path(config_path).stem().string(), "-", stamp);
 }
 
+// "experiment exp-1: GDA_QD on point_maze, 3,000 evaluations", flushed (scripts wait for it).
+void PrintSubmitted(const std::string& id, const gdaqd::v1::ExperimentConfig& config) {
+  std::printf("experiment %s: %s on %s, %s evaluations\n", id.c_str(),
+              gdaqd::v1::Algorithm_Name(config.algorithm()).c_str(), config.env().task().c_str(),
+              gdaqd::client::WithThousands(config.budget().max_evaluations()).c_str());
+  std::fflush(stdout);
+}
+
 // `gdaqd run`'s process tree: logs and the coordinator's state inside the results folder.
 gdaqd::client::LocalClusterOptions LocalRunOptions(const std::string& out) {
   gdaqd::client::LocalClusterOptions options;
@@ -226,10 +234,7 @@ int Run(const std::string& config_path, SignalWatcher& signals, Provenance prove
     id = *submitted;
   }
   if (signals.interrupted()) (void)client->Cancel(id);  // Ctrl-C while starting up
-  std::printf("experiment %s: %s on %s, %s evaluations\n", id.c_str(),
-              gdaqd::v1::Algorithm_Name(config->algorithm()).c_str(), config->env().task().c_str(),
-              gdaqd::client::WithThousands(config->budget().max_evaluations()).c_str());
-  std::fflush(stdout);
+  PrintSubmitted(id, *config);
   const std::string hint =
       options.workers > 0
           ? absl::StrCat("still waiting; see the workers' logs in ", options.log_dir)
@@ -239,12 +244,14 @@ int Run(const std::string& config_path, SignalWatcher& signals, Provenance prove
   // Whatever the final state, the archive so far is exported: nothing is lost on cancel.
   const int exported = ExportTo(*client, id, out, std::move(provenance));
   (*cluster)->Stop();
+  // A failed export is the error to report; otherwise an interruption is what ended the run.
+  if (exported != 0) return exported;
   if (signals.interrupted()) return gdaqd::client::kInterruptedExitCode;
   if (final_status->state() == gdaqd::v1::FAILED) {
     std::fprintf(stderr, "error: experiment failed: %s\n", final_status->error().c_str());
     return 1;
   }
-  return exported;
+  return 0;
 }
 
 int Replay(const std::string& dir) {

@@ -152,6 +152,30 @@ absl::Status WriteProgressPicture(const std::string& dir, const ExportedArchive&
       RenderProgressSvg(absl::StrCat(config.env().task(), " · ", label), "evaluations", panels));
 }
 
+// metrics.csv's rows: the experiment's history.
+std::vector<MetricsRow> MetricsRows(const gdaqd::v1::ArchiveHeader& header) {
+  std::vector<MetricsRow> metrics;
+  for (const gdaqd::v1::ProgressSnapshot& row : header.history()) {
+    MetricsRow& m = metrics.emplace_back();
+    m.iteration = row.iteration();
+    m.evaluations = row.evaluations();
+    m.qd_score = row.qd_score();
+    m.qd_score_pct = row.qd_score_pct();
+    m.coverage_pct = row.coverage_pct();
+    m.max_fitness = row.max_fitness();
+    m.wall_seconds = row.wall_seconds();
+    m.imagined_evaluations = row.imagined_evaluations();
+    m.model_holdout_loss = row.model_holdout_loss();
+    m.model_holdout_mse = row.model_holdout_mse();
+    m.critic_loss = row.critic_loss();
+    m.evaluation_seconds = row.evaluation_seconds();
+    m.imagination_seconds = row.imagination_seconds();
+    m.training_seconds = row.training_seconds();
+    m.gradient_seconds = row.gradient_seconds();
+  }
+  return metrics;
+}
+
 }  // namespace
 
 absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& archive,
@@ -174,26 +198,7 @@ absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& a
   google::protobuf::TextFormat::PrintToString(status, &text);
   GDAQD_RETURN_IF_ERROR(WriteFileAtomically(Join(dir, "status.textproto"), text));
 
-  std::vector<MetricsRow> metrics;
-  for (const gdaqd::v1::ProgressSnapshot& row : header.history()) {
-    MetricsRow& m = metrics.emplace_back();
-    m.iteration = row.iteration();
-    m.evaluations = row.evaluations();
-    m.qd_score = row.qd_score();
-    m.qd_score_pct = row.qd_score_pct();
-    m.coverage_pct = row.coverage_pct();
-    m.max_fitness = row.max_fitness();
-    m.wall_seconds = row.wall_seconds();
-    m.imagined_evaluations = row.imagined_evaluations();
-    m.model_holdout_loss = row.model_holdout_loss();
-    m.model_holdout_mse = row.model_holdout_mse();
-    m.critic_loss = row.critic_loss();
-    m.evaluation_seconds = row.evaluation_seconds();
-    m.imagination_seconds = row.imagination_seconds();
-    m.training_seconds = row.training_seconds();
-    m.gradient_seconds = row.gradient_seconds();
-  }
-  GDAQD_RETURN_IF_ERROR(WriteMetricsCsv(Join(dir, "metrics.csv"), metrics));
+  GDAQD_RETURN_IF_ERROR(WriteMetricsCsv(Join(dir, "metrics.csv"), MetricsRows(header)));
 
   const int dim = std::max(1, header.descriptor_dim());
   const int64_t num_params = header.num_params();
