@@ -307,6 +307,46 @@ TEST(CliTest, FinishedExperimentStatusCancelExportReplay) {
   cluster->Stop();
 }
 
+// Ctrl-C in `watch` stops watching (130) and leaves the experiment running; `cancel` of a running
+// experiment cancels it.
+TEST(CliTest, CtrlCInWatchLeavesTheExperimentRunning) {
+  TestDir dir("watch");
+  client::LocalClusterOptions options;
+  options.workers = 1;
+  options.log_dir = dir / "logs";
+  options.server_binary = GDAQD_SERVER_BINARY;
+  options.worker_binary = GDAQD_WORKER_BINARY;
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, client::LocalCluster::Start(options));
+  const std::string coordinator = "--coordinator=" + cluster->address();
+  const Outcome submitted = Gdaqd({"submit", SmallConfig(dir, 10000000), coordinator}, dir);
+  ASSERT_EQ(submitted.code, 0) << submitted.err;
+  const std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+
+  common::Subprocess::Options watch_options;
+  watch_options.capture_stdout = true;
+  watch_options.log_path = dir / "watch_stderr.txt";
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      auto watch,
+      common::Subprocess::Spawn({GDAQD_CLIENT_BINARY, "watch", id, coordinator}, watch_options));
+  std::string seen;
+  ASSERT_TRUE(WaitForLine(*watch, "evals ", &seen)) << seen << ReadFile(watch_options.log_path);
+  watch->Signal(SIGINT);
+  GDAQD_ASSERT_OK_AND_ASSIGN(int code, watch->Wait(kProcessTimeout));
+  EXPECT_EQ(code, 130) << ReadFile(watch_options.log_path);
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      auto client, client::ExperimentClient::Connect(cluster->address(), kProcessTimeout));
+  GDAQD_ASSERT_OK_AND_ASSIGN(v1::ExperimentStatus status, client->Get(id));
+  EXPECT_TRUE(status.state() == v1::RUNNING || status.state() == v1::PENDING)
+      << v1::ExperimentState_Name(status.state());
+
+  const Outcome cancel = Gdaqd({"cancel", id, coordinator}, dir);
+  EXPECT_EQ(cancel.code, 0) << cancel.err;
+  EXPECT_THAT(cancel.out, HasSubstr(absl::StrCat("cancelling ", id)));
+  GDAQD_ASSERT_OK_AND_ASSIGN(status, client->Watch(id, [](const v1::ExperimentStatus&) {}));
+  EXPECT_EQ(status.state(), v1::CANCELLED);
+  cluster->Stop();
+}
+
 // Three seeds of two algorithms, as results folders (config.textproto and metrics.csv, no
 // archive_params.npy as in bench_reproduce's runs): the table's medians and quartiles are the
 // runs' final metrics', and the figure is drawn.
