@@ -24,10 +24,10 @@ namespace gdaqd::client {
 namespace {
 
 constexpr absl::string_view kMetricsColumns[] = {
-    "iteration",           "evaluations",       "qd_score",        "qd_score_pct",
-    "coverage_pct",        "max_fitness",       "wall_seconds",    "imagined_evaluations",
-    "model_holdout_loss",  "model_holdout_mse", "critic_loss",     "evaluation_seconds",
-    "imagination_seconds", "training_seconds",  "gradient_seconds"};
+    "iteration",           "evaluations",        "qd_score",          "qd_score_pct",
+    "coverage_pct",        "max_fitness",        "wall_seconds",      "imagined_evaluations",
+    "model_holdout_loss",  "model_holdout_mse",  "critic_loss",       "evaluation_seconds",
+    "imagination_seconds", "training_seconds",   "gradient_seconds"};
 
 // The double columns after imagined_evaluations, in column order.
 constexpr double MetricsRow::*kLearningColumns[] = {

@@ -104,11 +104,11 @@ TEST(MetricsCsvTest, RoundTripIsBitExact) {
 TEST(MetricsCsvTest, WritesHeaderAndMinusInf) {
   const std::string path = TempPath("metrics.csv");
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  GDAQD_ASSERT_OK(
-      WriteMetricsCsv(path, {{{3, 1200, 12.5, 25, 50, -kInf, 1.5, 0, nan, nan, nan, 0, 0, 0, 0}}}));
-  EXPECT_THAT(
-      ReadFileToString(path),
-      IsOkAndHolds(absl::StrCat(kMetricsHeader, "3,1200,12.5,25,50,-inf,1.5", kNoModels, "\n")));
+  GDAQD_ASSERT_OK(WriteMetricsCsv(
+      path, {{{3, 1200, 12.5, 25, 50, -kInf, 1.5, 0, nan, nan, nan, 0, 0, 0, 0}}}));
+  EXPECT_THAT(ReadFileToString(path), IsOkAndHolds(absl::StrCat(
+                                          kMetricsHeader, "3,1200,12.5,25,50,-inf,1.5",
+                                          kNoModels, "\n")));
 }
 
 TEST(MetricsCsvTest, EmptyTableIsJustTheHeader) {
@@ -120,8 +120,9 @@ TEST(MetricsCsvTest, EmptyTableIsJustTheHeader) {
 
 TEST(MetricsCsvTest, AcceptsCrLfAndMissingFinalNewline) {
   const std::string path = WriteRaw(
-      "crlf.csv", absl::StrCat(absl::StripSuffix(kMetricsHeader, "\n"), "\r\n1,2,3,4,5,-inf,7",
-                               kNoModels, "\r\n8,9,10,11,12,13,14", kNoModels));
+      "crlf.csv",
+      absl::StrCat(absl::StripSuffix(kMetricsHeader, "\n"), "\r\n1,2,3,4,5,-inf,7", kNoModels,
+                   "\r\n8,9,10,11,12,13,14", kNoModels));
   GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<MetricsRow> rows, ReadMetricsCsv(path));
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].max_fitness, -kInf);
@@ -150,8 +151,8 @@ TEST(MetricsCsvTest, RejectsWrongFieldCountNamingTheLine) {
 
 TEST(MetricsCsvTest, RejectsBadNumbersNamingLineAndColumn) {
   const std::string path =
-      WriteRaw("numbers.csv", absl::StrCat(kMetricsHeader, "1,2,3,4,5,6,7", kNoModels,
-                                           "\n1,2,3,4x,5,6,7", kNoModels, "\n"));
+      WriteRaw("numbers.csv", absl::StrCat(kMetricsHeader, "1,2,3,4,5,6,7", kNoModels, "\n1,2,3,4x,5,6,7",
+                                        kNoModels, "\n"));
   EXPECT_THAT(ReadMetricsCsv(path),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 3, column 4 (qd_score_pct): cannot parse '4x'")));
