@@ -38,6 +38,10 @@ std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_wi
   }
   absl::StrAppend(&line, " | ", WithThousands(static_cast<int64_t>(p.evaluations_per_s())),
                   " ev/s | ", status.connected_workers(), " workers");
+  if (p.wall_seconds() > 0) absl::StrAppend(&line, " | elapsed ", FormatDuration(p.wall_seconds()));
+  if (const double eta = EtaSeconds(status); eta >= 0) {
+    absl::StrAppend(&line, " | ETA ", FormatDuration(eta));
+  }
   // Learned models (DA_QD_EXT, GDA_QD, PGA_ME): what imagination and training are doing.
   if (p.imagined_evaluations() > 0) {
     absl::StrAppend(&line, " | imagined ", WithThousands(p.imagined_evaluations()));
@@ -54,14 +58,79 @@ std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_wi
   return line;
 }
 
+std::string FormatDuration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "-";
+  const int64_t s = static_cast<int64_t>(std::llround(seconds));
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  if (s < 86400) return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
+  return absl::StrFormat("%dd%02dh", s / 86400, (s % 86400) / 3600);
+}
+
+double EtaSeconds(const gdaqd::v1::ExperimentStatus& status) {
+  const gdaqd::v1::ProgressSnapshot& p = status.progress();
+  const int64_t budget = status.config().budget().max_evaluations();
+  if (status.state() != gdaqd::v1::RUNNING || p.evaluations() <= 0 || p.wall_seconds() <= 0 ||
+      p.evaluations() >= budget) {
+    return -1;
+  }
+  return p.wall_seconds() * static_cast<double>(budget - p.evaluations()) / p.evaluations();
+}
+
+std::string FormatStatusTable(const std::vector<gdaqd::v1::ExperimentStatus>& experiments) {
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "NAME", "ALGORITHM", "TASK", "STATE", "PROGRESS", "ELAPSED", "ETA"}};
+  for (const gdaqd::v1::ExperimentStatus& status : experiments) {
+    const int64_t budget = std::max<int64_t>(1, status.config().budget().max_evaluations());
+    const int64_t evaluations = status.progress().evaluations();
+    const double eta = EtaSeconds(status);
+    rows.push_back({status.id(), status.config().name().empty() ? "-" : status.config().name(),
+                    gdaqd::v1::Algorithm_Name(status.config().algorithm()),
+                    status.config().env().task(), gdaqd::v1::ExperimentState_Name(status.state()),
+                    absl::StrCat(WithThousands(evaluations), "/", WithThousands(budget), " (",
+                                 100 * evaluations / budget, "%)"),
+                    FormatDuration(status.progress().wall_seconds()),
+                    eta >= 0 ? FormatDuration(eta) : "-"});
+  }
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  }
+  std::string table;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    std::string line;
+    for (size_t c = 0; c < rows[r].size(); ++c) {
+      absl::StrAppend(&line, rows[r][c], std::string(widths[c] - rows[r][c].size() + 2, ' '));
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    absl::StrAppend(&table, line, "\n");
+    if (r > 0 && !experiments[r - 1].error().empty()) {
+      absl::StrAppend(&table, "  error: ", experiments[r - 1].error(), "\n");
+    }
+  }
+  return table;
+}
+
 ProgressPrinter::ProgressPrinter(std::FILE* out) : out_(out), tty_(isatty(fileno(out)) != 0) {}
+
+void ProgressPrinter::Note(const std::string& text) {
+  absl::MutexLock lock(&mu_);
+  if (tty_ && dirty_) {
+    std::fprintf(out_, "\r\033[K%s\n%s", text.c_str(), last_line_.c_str());
+  } else {
+    std::fprintf(out_, "%s\n", text.c_str());
+  }
+  std::fflush(out_);
+}
 
 void ProgressPrinter::Update(const gdaqd::v1::ExperimentStatus& status) {
   const std::string line = FormatProgress(status, 20);
+  absl::MutexLock lock(&mu_);
   if (tty_) {
     std::fprintf(out_, "\r%s\033[K", line.c_str());
     std::fflush(out_);
     dirty_ = true;
+    last_line_ = line;
     return;
   }
   const int64_t budget = std::max<int64_t>(1, status.config().budget().max_evaluations());
@@ -78,6 +147,7 @@ void ProgressPrinter::Update(const gdaqd::v1::ExperimentStatus& status) {
 }
 
 void ProgressPrinter::Finish() {
+  absl::MutexLock lock(&mu_);
   if (tty_ && dirty_) std::fprintf(out_, "\n");
   dirty_ = false;
 }

@@ -4,30 +4,51 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "gdaqd/v1/coordinator.pb.h"
 
 namespace gdaqd::client {
 
 // "[########------------]  40% it 400 | evals 40,000/100,000 | QD 31.2% | cov 52.1% |
-//  max -12.34 | 8,200 ev/s | 2 workers"
+//  max -12.34 | 8,200 ev/s | 2 workers | elapsed 3m05s | ETA 4m38s"
 std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_width);
 
+// Seconds as "42s", "3m05s", "2h07m", "3d04h"; "-" for a negative or non-finite value.
+std::string FormatDuration(double seconds);
+
+// Seconds until the budget is spent at the average rate so far (progress.wall_seconds over the
+// evaluations done); -1 unless RUNNING with at least one evaluation and budget left.
+double EtaSeconds(const gdaqd::v1::ExperimentStatus& status);
+
+// `gdaqd status`: a header line, then one row per experiment with columns ID, NAME, ALGORITHM,
+// TASK, STATE, PROGRESS (evaluations/budget and percent), ELAPSED, ETA; a FAILED experiment's
+// error follows its row, indented. Columns are as wide as their widest cell.
+std::string FormatStatusTable(const std::vector<gdaqd::v1::ExperimentStatus>& experiments);
+
 // Redraws one line in place on a terminal; elsewhere (logs, CI) prints a new line at most
-// every 10 % of the budget or 30 s, and always the final state. Single-thread.
+// every 10 % of the budget or 30 s, and always the final state. Thread-safe: Note() may be
+// called from another thread than Update().
 class ProgressPrinter {
  public:
   explicit ProgressPrinter(std::FILE* out);
-  void Update(const gdaqd::v1::ExperimentStatus& status);
+  void Update(const gdaqd::v1::ExperimentStatus& status) ABSL_LOCKS_EXCLUDED(mu_);
+  // Prints `text` on a line of its own (clearing and then redrawing the progress line on a
+  // terminal), flushed at once.
+  void Note(const std::string& text) ABSL_LOCKS_EXCLUDED(mu_);
   // Ends the line after the last update.
-  void Finish();
+  void Finish() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  std::FILE* out_;
-  bool tty_;
-  int last_decile_ = -1;
-  double last_print_s_ = -1e9;
-  bool dirty_ = false;
+  std::FILE* const out_;
+  const bool tty_;
+  absl::Mutex mu_;
+  int last_decile_ ABSL_GUARDED_BY(mu_) = -1;
+  double last_print_s_ ABSL_GUARDED_BY(mu_) = -1e9;
+  bool dirty_ ABSL_GUARDED_BY(mu_) = false;
+  std::string last_line_ ABSL_GUARDED_BY(mu_);  // redrawn after a Note() on a terminal
 };
 
 // Thousands separators: 12345 -> "12,345".

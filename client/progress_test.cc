@@ -1,7 +1,10 @@
 #include "client/progress.h"
 
 #include <limits>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -67,6 +70,62 @@ TEST(FormatProgressTest, EmptyArchiveHasNoMaxAndFinalStateIsNamed) {
   EXPECT_THAT(line, ::testing::Not(HasSubstr("max")));
   EXPECT_THAT(line, ::testing::Not(HasSubstr("inf")));
   EXPECT_THAT(line, HasSubstr("CANCELLED"));
+}
+
+TEST(FormatDurationTest, PicksTwoUnits) {
+  EXPECT_EQ(FormatDuration(0), "0s");
+  EXPECT_EQ(FormatDuration(59.4), "59s");
+  EXPECT_EQ(FormatDuration(185), "3m05s");
+  EXPECT_EQ(FormatDuration(2 * 3600 + 7 * 60 + 30), "2h07m");
+  EXPECT_EQ(FormatDuration(3 * 86400 + 4 * 3600), "3d04h");
+  EXPECT_EQ(FormatDuration(-1), "-");
+  EXPECT_EQ(FormatDuration(std::numeric_limits<double>::infinity()), "-");
+}
+
+gdaqd::v1::ExperimentStatus Running(int64_t evaluations, int64_t budget, double wall_seconds) {
+  gdaqd::v1::ExperimentStatus status;
+  status.set_id("exp-7");
+  status.set_state(gdaqd::v1::RUNNING);
+  status.mutable_config()->set_name("ant seeds");
+  status.mutable_config()->set_algorithm(gdaqd::v1::GDA_QD);
+  status.mutable_config()->mutable_env()->set_task("ant_maze");
+  status.mutable_config()->mutable_budget()->set_max_evaluations(budget);
+  status.mutable_progress()->set_evaluations(evaluations);
+  status.mutable_progress()->set_wall_seconds(wall_seconds);
+  return status;
+}
+
+TEST(EtaSecondsTest, ExtrapolatesTheAverageRateOnlyWhileRunning) {
+  EXPECT_DOUBLE_EQ(EtaSeconds(Running(25000, 100000, 60)), 180);
+  EXPECT_EQ(EtaSeconds(Running(0, 100000, 60)), -1);       // no rate yet
+  EXPECT_EQ(EtaSeconds(Running(100000, 100000, 60)), -1);  // budget spent
+  gdaqd::v1::ExperimentStatus done = Running(25000, 100000, 60);
+  done.set_state(gdaqd::v1::CANCELLED);
+  EXPECT_EQ(EtaSeconds(done), -1);
+}
+
+TEST(FormatProgressTest, ShowsElapsedAndEta) {
+  const std::string line = FormatProgress(Running(25000, 100000, 60), 10);
+  EXPECT_THAT(line, HasSubstr("| elapsed 1m00s | ETA 3m00s"));
+}
+
+TEST(FormatStatusTableTest, HeaderThenAlignedRowsWithErrors) {
+  gdaqd::v1::ExperimentStatus failed = Running(500, 1000, 5);
+  failed.set_id("exp-12");
+  failed.set_state(gdaqd::v1::FAILED);
+  failed.set_error("worker pool gone");
+  failed.mutable_config()->clear_name();
+  const std::string table = FormatStatusTable({Running(25000, 100000, 60), failed});
+  const std::vector<std::string> lines = absl::StrSplit(table, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << table;
+  EXPECT_EQ(lines[0],
+            "ID      NAME       ALGORITHM  TASK      STATE    PROGRESS              ELAPSED  ETA");
+  EXPECT_EQ(
+      lines[1],
+      "exp-7   ant seeds  GDA_QD     ant_maze  RUNNING  25,000/100,000 (25%)  1m00s    3m00s");
+  EXPECT_EQ(lines[2],
+            "exp-12  -          GDA_QD     ant_maze  FAILED   500/1,000 (50%)       5s       -");
+  EXPECT_EQ(lines[3], "  error: worker pool gone");
 }
 
 }  // namespace

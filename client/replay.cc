@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/types/span.h"
 #include "client/results/atomic_file.h"
+#include "client/results/csv.h"
 #include "client/results_folder.h"
 #include "common/config/config.h"
 #include "common/mlp_policy.h"
@@ -84,6 +85,22 @@ absl::StatusOr<ReplayResult> ReplayElite(const std::string& results_dir, int64_t
   GDAQD_RETURN_IF_ERROR(
       WriteFileAtomically(result.trajectory_path, TrajectoryCsv(env->spec(), episode.transitions)));
   return result;
+}
+
+absl::StatusOr<int64_t> FittestCell(const std::string& results_dir) {
+  GDAQD_ASSIGN_OR_RETURN(
+      const std::vector<ArchiveRow> rows,
+      ReadArchiveCsv((std::filesystem::path(results_dir) / "archive.csv").string()));
+  if (rows.empty()) {
+    return absl::NotFoundError(absl::StrCat(results_dir, "/archive.csv has no elites"));
+  }
+  const ArchiveRow* best = &rows.front();
+  for (const ArchiveRow& row : rows) {
+    if (row.fitness > best->fitness || (row.fitness == best->fitness && row.cell < best->cell)) {
+      best = &row;
+    }
+  }
+  return best->cell;
 }
 
 }  // namespace gdaqd::client

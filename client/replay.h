@@ -28,6 +28,10 @@ struct ReplayResult {
 absl::StatusOr<ReplayResult> ReplayElite(const std::string& results_dir, int64_t cell,
                                          const std::string& out_dir);
 
+// The cell of the fittest elite in `results_dir`/archive.csv (the lowest cell among equals), for
+// `gdaqd replay --cell best`. NotFound if the archive is empty; ReadArchiveCsv's errors otherwise.
+absl::StatusOr<int64_t> FittestCell(const std::string& results_dir);
+
 }  // namespace gdaqd::client
 
 #endif  // GDAQD_CLIENT_REPLAY_H_

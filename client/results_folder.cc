@@ -1,14 +1,20 @@
 #include "client/results_folder.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/full_text_format.h"
 #include "client/progress.h"
 #include "client/results/atomic_file.h"
 #include "client/results/svg_plots.h"
+#include "common/ant_tasks.h"
 #include "common/config/config.h"
+#include "common/point_maze.h"
 #include "common/status_macros.h"
 #include "common/task.h"
 #include "google/protobuf/text_format.h"
@@ -35,6 +41,37 @@ std::string AlgorithmLabel(gdaqd::v1::Algorithm algorithm) {
   }
 }
 
+// True for the names a results folder (and `gdaqd run`'s logs and state) is made of.
+bool IsResultsFolderFile(const std::string& name) {
+  static constexpr const char* kNames[] = {
+      "config.textproto",   "status.textproto", "provenance.json", "metrics.csv", "archive.csv",
+      "archive_params.npy", "archive.svg",      "progress.svg",    "logs",        "state"};
+  for (const char* known : kNames) {
+    if (name == known) return true;
+  }
+  return absl::StartsWith(name, "trajectory_") && absl::EndsWith(name, ".csv");
+}
+
+// What the descriptor axes mean and where the task starts and ends, for the archive picture.
+// Every task of common/ describes an episode by its final x-y position.
+void AnnotateTask(const std::string& task, ArchivePlot* plot) {
+  const bool ant = absl::StartsWith(task, "ant_");
+  if (task != common::kPointMazeName && !ant) return;
+  plot->x_label = ant ? "final x (m)" : "final x";
+  plot->y_label = ant ? "final y (m)" : "final y";
+  if (ant) {
+    plot->markers.push_back({0.0f, 0.0f, "start"});  // the torso starts at the origin
+    if (task == common::kAntMazeName) {
+      plot->markers.push_back({static_cast<float>(common::kAntMazeGoalX),
+                               static_cast<float>(common::kAntMazeGoalY), "goal"});
+    }
+    return;
+  }
+  // The start is drawn from x ~ U(-0.1, 0.1), y ~ U(-1, -0.7) (common/point_maze.cc).
+  plot->markers.push_back({0.0f, -0.85f, "start"});
+  plot->markers.push_back({common::kPointMazeGoalX, common::kPointMazeGoalY, "goal"});
+}
+
 absl::Status WriteArchivePicture(const std::string& dir, const ExportedArchive& archive) {
   const gdaqd::v1::ArchiveHeader& header = archive.header;
   if (header.descriptor_dim() != 2) return absl::OkStatus();  // only 2-D archives are drawn
@@ -55,6 +92,7 @@ absl::Status WriteArchivePicture(const std::string& dir, const ExportedArchive& 
     if (elite.centroid_size() != 2) continue;
     plot.filled.push_back({elite.cell(), elite.centroid(0), elite.centroid(1), elite.fitness()});
   }
+  AnnotateTask(config.env().task(), &plot);
   absl::StatusOr<common::TaskSpec> spec =
       common::GetTaskSpec(config.env().task(), config.env().episode_length());
   if (spec.ok()) {
@@ -65,44 +103,57 @@ absl::Status WriteArchivePicture(const std::string& dir, const ExportedArchive& 
   return WriteTextFile(Join(dir, "archive.svg"), RenderArchiveSvg(plot));
 }
 
-absl::Status WriteProgressPicture(const std::string& dir, const ExportedArchive& archive) {
-  const gdaqd::v1::ExperimentConfig& config = archive.header.status().config();
-  Series qd{AlgorithmLabel(config.algorithm()), {}, {}, {}, {}};
-  Series coverage = qd, fitness = qd;
+// One metric against evaluations; rows whose value is not finite are left out by the renderer.
+Series MetricSeries(const std::string& label, const ExportedArchive& archive,
+                    double (*value)(const gdaqd::v1::ProgressSnapshot&)) {
+  Series series{label, {}, {}, {}, {}};
   for (const gdaqd::v1::ProgressSnapshot& row : archive.header.history()) {
-    const double x = static_cast<double>(row.evaluations());
-    qd.x.push_back(x);
-    qd.y.push_back(row.qd_score_pct());
-    coverage.x.push_back(x);
-    coverage.y.push_back(row.coverage_pct());
-    fitness.x.push_back(x);
-    fitness.y.push_back(row.max_fitness());
+    series.x.push_back(static_cast<double>(row.evaluations()));
+    series.y.push_back(value(row));
   }
-  const std::vector<Panel> panels = {
-      {"QD-score %", {qd}}, {"coverage %", {coverage}}, {"max fitness", {fitness}}};
-  return WriteTextFile(Join(dir, "progress.svg"),
-                       RenderProgressSvg(absl::StrCat(config.env().task(), " · ",
-                                                      AlgorithmLabel(config.algorithm())),
-                                         "evaluations", panels));
+  return series;
 }
 
-}  // namespace
+// True if some row of `series` is finite and, with `nonzero`, not 0.
+bool HasData(const Series& series, bool nonzero) {
+  return std::any_of(series.y.begin(), series.y.end(),
+                     [&](double y) { return std::isfinite(y) && (!nonzero || y != 0); });
+}
 
-absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& archive) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", error.message()));
+// QD-score %, coverage % (both from 0 at 0 evaluations, on axes from 0) and max fitness (a
+// staircase: it is a running maximum), then the learned models' panels when the run has them:
+// imagined episodes, the ensemble's holdout NLL and the critic's loss.
+absl::Status WriteProgressPicture(const std::string& dir, const ExportedArchive& archive) {
+  using Row = gdaqd::v1::ProgressSnapshot;
+  const gdaqd::v1::ExperimentConfig& config = archive.header.status().config();
+  const std::string label = AlgorithmLabel(config.algorithm());
+  Series qd = MetricSeries(label, archive, [](const Row& r) { return r.qd_score_pct(); });
+  Series coverage = MetricSeries(label, archive, [](const Row& r) { return r.coverage_pct(); });
+  for (Series* series : {&qd, &coverage}) {  // an empty archive before the first evaluation
+    series->x.insert(series->x.begin(), 0.0);
+    series->y.insert(series->y.begin(), 0.0);
   }
-  const gdaqd::v1::ArchiveHeader& header = archive.header;
-  std::string text;
-  google::protobuf::TextFormat::PrintToString(header.status().config(), &text);
-  GDAQD_RETURN_IF_ERROR(WriteFileAtomically(Join(dir, "config.textproto"), text));
-  gdaqd::v1::ExperimentStatus status = header.status();
-  status.clear_config();
-  google::protobuf::TextFormat::PrintToString(status, &text);
-  GDAQD_RETURN_IF_ERROR(WriteFileAtomically(Join(dir, "status.textproto"), text));
+  Series fitness = MetricSeries(label, archive, [](const Row& r) { return r.max_fitness(); });
+  fitness.steps = true;
+  std::vector<Panel> panels = {{"QD-score %", {qd}, true},
+                               {"coverage %", {coverage}, true},
+                               {"max fitness", {fitness}, false}};
+  const Series imagined = MetricSeries(
+      label, archive, [](const Row& r) { return static_cast<double>(r.imagined_evaluations()); });
+  if (HasData(imagined, /*nonzero=*/true))
+    panels.push_back({"imagined episodes", {imagined}, true});
+  const Series nll =
+      MetricSeries(label, archive, [](const Row& r) { return r.model_holdout_loss(); });
+  if (HasData(nll, /*nonzero=*/false)) panels.push_back({"model holdout NLL", {nll}, false});
+  const Series critic = MetricSeries(label, archive, [](const Row& r) { return r.critic_loss(); });
+  if (HasData(critic, /*nonzero=*/false)) panels.push_back({"critic loss", {critic}, true});
+  return WriteTextFile(
+      Join(dir, "progress.svg"),
+      RenderProgressSvg(absl::StrCat(config.env().task(), " · ", label), "evaluations", panels));
+}
 
+// metrics.csv's rows: the experiment's history.
+std::vector<MetricsRow> MetricsRows(const gdaqd::v1::ArchiveHeader& header) {
   std::vector<MetricsRow> metrics;
   for (const gdaqd::v1::ProgressSnapshot& row : header.history()) {
     MetricsRow& m = metrics.emplace_back();
@@ -122,7 +173,32 @@ absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& a
     m.training_seconds = row.training_seconds();
     m.gradient_seconds = row.gradient_seconds();
   }
-  GDAQD_RETURN_IF_ERROR(WriteMetricsCsv(Join(dir, "metrics.csv"), metrics));
+  return metrics;
+}
+
+}  // namespace
+
+absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& archive,
+                                const Provenance* provenance) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", error.message()));
+  }
+  const gdaqd::v1::ArchiveHeader& header = archive.header;
+  GDAQD_RETURN_IF_ERROR(WriteFileAtomically(Join(dir, "config.textproto"),
+                                            PrintWithDefaults(header.status().config())));
+  if (provenance != nullptr) {
+    GDAQD_RETURN_IF_ERROR(
+        WriteFileAtomically(Join(dir, "provenance.json"), ProvenanceJson(*provenance)));
+  }
+  std::string text;
+  gdaqd::v1::ExperimentStatus status = header.status();
+  status.clear_config();
+  google::protobuf::TextFormat::PrintToString(status, &text);
+  GDAQD_RETURN_IF_ERROR(WriteFileAtomically(Join(dir, "status.textproto"), text));
+
+  GDAQD_RETURN_IF_ERROR(WriteMetricsCsv(Join(dir, "metrics.csv"), MetricsRows(header)));
 
   const int dim = std::max(1, header.descriptor_dim());
   const int64_t num_params = header.num_params();
@@ -151,6 +227,46 @@ absl::Status WriteResultsFolder(const std::string& dir, const ExportedArchive& a
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> PrepareResultsFolder(const std::string& dir, bool force) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!fs::exists(dir, error)) return 0;
+  if (!fs::is_directory(dir, error)) {
+    return absl::FailedPreconditionError(absl::StrCat(dir, " exists and is not a directory"));
+  }
+  std::vector<fs::path> ours;
+  std::string other;  // one entry that is not ours, for the message
+  int entries = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    ++entries;
+    const std::string name = entry.path().filename().string();
+    std::string base = name;
+    if (absl::EndsWith(base, ".tmp")) base.resize(base.size() - 4);
+    if (IsResultsFolderFile(base)) {
+      ours.push_back(entry.path());
+    } else if (other.empty()) {
+      other = name;
+    }
+  }
+  if (error)
+    return absl::PermissionDeniedError(absl::StrCat("cannot list ", dir, ": ", error.message()));
+  if (entries == 0) return 0;
+  if (!force) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("results folder ", dir, " is not empty (", entries, " entries, e.g. ",
+                     ours.empty() ? other : ours.front().filename().string(),
+                     "); choose another --out, or pass --force to replace the results in it"));
+  }
+  for (const fs::path& path : ours) {
+    fs::remove_all(path, error);
+    if (error) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot remove ", path.string(), ": ", error.message()));
+    }
+  }
+  return static_cast<int>(ours.size());
+}
+
 absl::StatusOr<ResultsFolder> LoadResultsFolder(const std::string& dir) {
   ResultsFolder folder;
   GDAQD_ASSIGN_OR_RETURN(folder.config,
@@ -171,6 +287,17 @@ absl::StatusOr<ResultsFolder> LoadResultsFolder(const std::string& dir) {
                      " columns, the config's policy has ", layout.num_params(), " parameters"));
   }
   return folder;
+}
+
+absl::StatusOr<ComparedRun> LoadComparedRun(const std::string& dir) {
+  ComparedRun run;
+  GDAQD_ASSIGN_OR_RETURN(const gdaqd::v1::ExperimentConfig config,
+                         common::LoadStoredExperimentConfig(Join(dir, "config.textproto")));
+  run.task = config.env().task();
+  run.algorithm = gdaqd::v1::Algorithm_Name(config.algorithm());
+  run.name = dir;
+  GDAQD_ASSIGN_OR_RETURN(run.metrics, ReadMetricsCsv(Join(dir, "metrics.csv")));
+  return run;
 }
 
 }  // namespace gdaqd::client

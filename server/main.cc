@@ -13,6 +13,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -85,6 +88,10 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "as GDAQD_METRICS_PORT=N with --port_file -; empty: off");
 ABSL_FLAG(int, verbosity, 0, "verbose logging level (1: per RPC, 2: per episode)");
 
+#ifndef GDAQD_GIT_COMMIT
+#define GDAQD_GIT_COMMIT "unknown"
+#endif
+
 namespace {
 
 // SIGINT/SIGTERM become one byte on a pipe that main() reads. A sigwait() on blocked signals is
@@ -125,6 +132,15 @@ int main(int argc, char** argv) {
   }
   absl::SetProgramUsageMessage(
       "gdaqd coordinator: gdaqd-server --listen HOST:PORT --state_dir DIR");
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] {
+    return absl::StrCat("gdaqd-server ", GDAQD_VERSION, " (commit ", GDAQD_GIT_COMMIT, ")\n");
+  };
+  // --help lists this binary's own flags instead of "No flags matched".
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   gdaqd::common::InitLogging(argv[0], absl::GetFlag(FLAGS_verbosity));
   // Debian's abseil is built without NDEBUG, so every Mutex lock pays for deadlock-cycle

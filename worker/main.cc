@@ -12,8 +12,11 @@
 #include <string>
 #include <utility>
 
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "common/metrics/metrics_endpoint.h"
@@ -23,6 +26,10 @@
 #include "worker/metrics.h"
 #include "worker/sim/mujoco_tasks.h"
 #include "worker/worker_flags.h"
+
+#ifndef GDAQD_GIT_COMMIT
+#define GDAQD_GIT_COMMIT "unknown"
+#endif
 
 namespace {
 
@@ -61,6 +68,15 @@ bool PublishMetricsPort(const std::string& port_file, int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] {
+    return absl::StrCat("gdaqd-worker ", GDAQD_VERSION, " (commit ", GDAQD_GIT_COMMIT, ")\n");
+  };
+  // --help lists this binary's own flags instead of "No flags matched".
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "worker/worker_flags.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   const gdaqd::worker::WorkerFlags flags = gdaqd::worker::ParseWorkerFlags(argc, argv);
   gdaqd::common::InitLogging(argv[0], flags.verbosity);
   // Debian's abseil is built without NDEBUG, so every Mutex lock pays for deadlock-cycle

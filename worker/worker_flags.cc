@@ -16,7 +16,8 @@ ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "Coordinator address, hos
 ABSL_FLAG(int, threads, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())),
           "Rollout threads (default: the number of hardware threads).");
 ABSL_FLAG(std::string, worker_id, "", "Unique worker id (default: hostname:pid).");
-ABSL_FLAG(int, v, 0, "Verbose logging level: 1 per RPC, 2 per episode.");
+ABSL_FLAG(int, verbosity, 0, "Verbose logging level: 1 per RPC, 2 per episode.");
+ABSL_FLAG(int, v, 0, "Deprecated: the old name of --verbosity (the larger of the two is used).");
 ABSL_FLAG(int, max_reconnect_attempts, -1,
           "Consecutive failed connection attempts before giving up; -1 = never give up.");
 
@@ -51,7 +52,7 @@ WorkerFlags ParseWorkerFlags(int argc, char** argv) {
     if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
     flags.worker_id = absl::StrCat(host[0] != '\0' ? host.data() : "localhost", ":", getpid());
   }
-  flags.verbosity = absl::GetFlag(FLAGS_v);
+  flags.verbosity = std::max(absl::GetFlag(FLAGS_verbosity), absl::GetFlag(FLAGS_v));
   flags.max_reconnect_attempts = absl::GetFlag(FLAGS_max_reconnect_attempts);
   flags.security.ca_file = absl::GetFlag(FLAGS_tls_ca);
   flags.security.cert_file = absl::GetFlag(FLAGS_tls_cert);

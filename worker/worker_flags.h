@@ -13,7 +13,7 @@ struct WorkerFlags {
   std::string coordinator;          // --coordinator, "host:port"
   int threads = 1;                  // --threads, rollout threads
   std::string worker_id;            // --worker_id, "hostname:pid" unless given
-  int verbosity = 0;                // --v, VLOG level
+  int verbosity = 0;                // --verbosity (or the deprecated --v), VLOG level
   int max_reconnect_attempts = -1;  // --max_reconnect_attempts, -1 = forever
   // --tls_ca, --tls_cert, --tls_key, --tls_server_name, --token_file (paths, not yet read).
   common::ClientSecurityOptions security;
@@ -21,7 +21,8 @@ struct WorkerFlags {
   std::string port_file;       // --port_file, where the metrics port goes ("-": stdout)
 };
 
-// Parses argv with absl::ParseCommandLine (which exits on --help or an unknown flag) and fills
+// Parses argv with absl::ParseCommandLine (which exits on --help, --version or an unknown flag;
+// main() sets what --version prints) and fills
 // in the defaults that depend on the machine.
 //
 // The flags live in their own file because glog's header declares a global FLAGS_v (through

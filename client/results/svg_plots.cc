@@ -299,6 +299,25 @@ void DrawObstacles(SvgCanvas& canvas, absl::Span<const Obstacle> obstacles,
   canvas.CloseGroup();
 }
 
+void DrawMarkers(SvgCanvas& canvas, absl::Span<const ArchivePlot::Marker> markers,
+                 const DataToPixels& map) {
+  for (const ArchivePlot::Marker& marker : markers) {
+    if (!std::isfinite(marker.x) || !std::isfinite(marker.y) || marker.x < map.x.low ||
+        marker.x > map.x.high || marker.y < map.y.low || marker.y > map.y.high) {
+      continue;
+    }
+    const Point at = map.At(marker.x, marker.y);
+    canvas.Circle(at, 5.0,
+                  absl::StrCat("class=\"marker\" fill=\"", kTextColor,
+                               "\" stroke=\"#ffffff\" stroke-width=\"1.5\""));
+    // Left of the disc in the right half of the box, right of it otherwise.
+    const bool right_half = at.x > map.frame.left + map.frame.width / 2;
+    TextStyle style = Style(kTickLabelSize, right_half ? TextAnchor::kEnd : TextAnchor::kStart);
+    canvas.Text({at.x + (right_half ? -8.0 : 8.0), at.y + 0.36 * kTickLabelSize}, marker.label,
+                style);
+  }
+}
+
 // The colour bar's gradient and the clip path of the descriptor box. The ids are fixed, so
 // two archive pictures inlined into one HTML page would share them (harmlessly: identical).
 void DrawDefs(SvgCanvas& canvas, const Frame& frame) {
@@ -406,6 +425,21 @@ bool AllFinite(std::initializer_list<double> values) {
   return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
 }
 
+// (x0, y0), (x1, y0), (x1, y1), (x2, y1), ...: each value holds until the next x.
+void ToSteps(std::vector<double>& xs, std::vector<double>& ys) {
+  std::vector<double> step_x, step_y;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0) {
+      step_x.push_back(xs[i]);
+      step_y.push_back(ys[i - 1]);
+    }
+    step_x.push_back(xs[i]);
+    step_y.push_back(ys[i]);
+  }
+  xs = std::move(step_x);
+  ys = std::move(step_y);
+}
+
 SeriesPoints FinitePoints(const Series& series) {
   SeriesPoints points;
   const size_t n = std::min(series.x.size(), series.y.size());
@@ -421,6 +455,12 @@ SeriesPoints FinitePoints(const Series& series) {
       points.band_low.push_back(series.y_low[i]);
       points.band_high.push_back(series.y_high[i]);
     }
+  }
+  if (series.steps) {
+    ToSteps(points.x, points.y);
+    std::vector<double> band_x = points.band_x;
+    ToSteps(band_x, points.band_low);
+    ToSteps(points.band_x, points.band_high);
   }
   return points;
 }
@@ -479,8 +519,15 @@ void MakePanelAxes(std::vector<PanelLayout>& layouts) {
   const Axis x_axis = MakeAxis(x_range, kPanelWidth, /*horizontal=*/true, kPanelXTicks);
   for (PanelLayout& layout : layouts) {
     const Extent& e = layout.extent;
-    const Range y_range =
-        e.empty() ? Range{} : internal::Pad(internal::SanitizeRange(e.y_low, e.y_high), 0.05);
+    Range y_range;
+    if (!e.empty()) {
+      const bool from_zero = layout.panel->y_from_zero;
+      y_range =
+          internal::Pad(internal::SanitizeRange(from_zero ? std::min(0.0, e.y_low) : e.y_low,
+                                                from_zero ? std::max(0.0, e.y_high) : e.y_high),
+                        0.05);
+      if (from_zero && e.y_low >= 0) y_range.low = 0;  // anchored: no margin under 0
+    }
     layout.x_axis = x_axis;
     layout.y_axis = MakeAxis(y_range, kPanelHeight, /*horizontal=*/false, kPanelYTicks);
     layout.frame.width = kPanelWidth;
@@ -607,7 +654,8 @@ std::string RenderArchiveSvg(const ArchivePlot& plot) {
   DrawObstacles(canvas, plot.obstacles, map);
   canvas.Rect(frame.left, frame.top, frame.width, frame.height,
               absl::StrCat("fill=\"none\" stroke=\"", kAxisColor, "\" stroke-width=\"1\""));
-  DrawAxes(canvas, map, x_axis, y_axis, "descriptor 0", "descriptor 1");
+  DrawMarkers(canvas, plot.markers, map);
+  DrawAxes(canvas, map, x_axis, y_axis, plot.x_label, plot.y_label);
   if (fitness.count == 0) DrawCentredNote(canvas, frame, "empty archive");
   const double bar_end = DrawColourBar(canvas, frame, fitness);
   const double width =

@@ -47,16 +47,27 @@ struct ArchivePlot {
   // Maze walls, drawn on top in dark grey with round caps, clipped to the descriptor box;
   // stroke width 2 * radius in data units, at least 1.5 px. Non-finite walls are skipped.
   std::vector<Obstacle> obstacles;
+  // Axis labels: what the descriptor dimensions are, e.g. "final x (m)".
+  std::string x_label = "descriptor 0";
+  std::string y_label = "descriptor 1";
+  // Points to mark on top of everything, e.g. the task's start and goal: a white-edged dark
+  // disc with its label beside it. Markers outside the box or not finite are skipped.
+  struct Marker {
+    float x, y;         // data units
+    std::string label;  // e.g. "goal"
+  };
+  std::vector<Marker> markers;
 };
 
 // Renders `plot`: the descriptor box with y pointing up, axes with 1-2-5 ticks labelled
-// "descriptor 0" / "descriptor 1", filled cells coloured by viridis from the minimum (dark
+// x_label / y_label, filled cells coloured by viridis from the minimum (dark
 // purple) to the maximum (yellow) of the finite fitnesses, a vertical colour bar titled
 // "fitness" with min / mid / max labels, the walls, and the title. The plotting area keeps
 // the box's aspect ratio (clamped to 1:4 .. 4:1). An archive without finite fitness shows
 // "empty archive" and an unlabelled colour bar; if all finite fitnesses are equal, cells
 // take the middle colour and the bar has a single label. Grid cells are
-// `<rect class="cell">`, CVT cells `<circle class="cell">`, walls `<line class="obstacle">`.
+// `<rect class="cell">`, CVT cells `<circle class="cell">`, walls `<line class="obstacle">`,
+// markers `<circle class="marker">` with a `<text>` label.
 std::string RenderArchiveSvg(const ArchivePlot& plot);
 
 // One curve of a progress panel, e.g. the median over seeds of one algorithm.
@@ -67,18 +78,25 @@ struct Series {
   // Optional band (e.g. the inter-quartile range), drawn shaded: the same length as y, or
   // empty for none (other lengths are ignored).
   std::vector<double> y_low, y_high;
+  // Draw as a staircase (each value holds until the next x), for running maxima such as max
+  // fitness; otherwise points are joined by straight lines.
+  bool steps = false;
 };
 
 // One side-by-side panel: its y axis label and its curves.
 struct Panel {
   std::string y_label;  // e.g. "QD-score %"
   std::vector<Series> series;
+  // The y axis includes 0 and, when no value is negative, starts at 0 without margin
+  // (percentages and counts); otherwise it spans the data with 5% margins.
+  bool y_from_zero = false;
 };
 
 // Renders `panels` side by side under `title`, each with its own y axis and `x_label` under
 // it: 1-2-5 ticks with thousands separators or k/M suffixes, light grid lines, one colour
 // per distinct series label (consistent across panels, tab10 palette), shaded bands, and a
-// legend under the panels when there is more than one distinct label. Points with a
+// legend under the panels when there is more than one distinct label. Series with `steps` are
+// drawn as staircases (their bands too). Points with a
 // non-finite x or y are skipped (band points likewise with y_low/y_high); a series with a
 // single point is drawn as a dot; a panel without finite data shows "no data". Series are
 // `<polyline class="series">` (or `<circle class="series">`), bands

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "client/results/atomic_file.h"
 #include "client/results/scratch_dir_for_test.h"
 #include "gmock/gmock.h"
@@ -296,6 +297,53 @@ TEST(RenderProgressSvgTest, SkipsNonFinitePoints) {
   ASSERT_NE(start, std::string::npos) << svg;
   const size_t end = svg.find('"', start + 8);
   EXPECT_EQ(Count(svg.substr(start + 8, end - start - 8), ","), 2);  // points x=1, x=3
+}
+
+// The points="..." of the first series polyline.
+std::string FirstSeriesPoints(const std::string& svg) {
+  const size_t start = svg.find("points=\"", svg.find("<polyline class=\"series\""));
+  if (start == std::string::npos) return "";
+  return svg.substr(start + 8, svg.find('"', start + 8) - start - 8);
+}
+
+TEST(RenderProgressSvgTest, StepsHoldEachValueUntilTheNextX) {
+  Series series{"s", {0, 1, 2}, {1, 3, 3}, {}, {}};
+  std::vector<Panel> panels = {{"max fitness", {series}}};
+  EXPECT_EQ(Count(FirstSeriesPoints(RenderProgressSvg("t", "x", panels)), ","), 3);
+  panels[0].series[0].steps = true;
+  const std::string svg = RenderProgressSvg("t", "x", panels);
+  EXPECT_TRUE(IsWellFormedSvg(svg));
+  const std::vector<std::string> points = absl::StrSplit(FirstSeriesPoints(svg), ' ');
+  ASSERT_EQ(points.size(), 5u) << svg;  // (0,1) (1,1) (1,3) (2,3) (2,3)
+  const auto x_of = [](const std::string& p) { return p.substr(0, p.find(',')); };
+  const auto y_of = [](const std::string& p) { return p.substr(p.find(',') + 1); };
+  EXPECT_EQ(y_of(points[1]), y_of(points[0]));  // horizontal first
+  EXPECT_EQ(x_of(points[2]), x_of(points[1]));  // then vertical
+  EXPECT_NE(y_of(points[2]), y_of(points[1]));
+}
+
+TEST(RenderProgressSvgTest, YFromZeroAnchorsTheAxisAtZero) {
+  Series series{"s", {100, 200}, {20, 40}, {}, {}};
+  std::vector<Panel> panels = {{"QD-score %", {series}}};
+  EXPECT_THAT(RenderProgressSvg("t", "x", panels), Not(HasSubstr(">0</text>")));
+  panels[0].y_from_zero = true;
+  EXPECT_THAT(RenderProgressSvg("t", "x", panels), HasSubstr(">0</text>"));
+}
+
+TEST(RenderArchiveSvgTest, AxisLabelsAndMarkers) {
+  ArchivePlot plot = GridPlot(3);
+  plot.x_label = "final x";
+  plot.y_label = "final y";
+  plot.markers = {{-0.5f, 1.8f, "goal"}, {0.0f, 0.1f, "start"}, {5.0f, 0.0f, "outside"}};
+  const std::string svg = RenderArchiveSvg(plot);
+  EXPECT_TRUE(IsWellFormedSvg(svg));
+  EXPECT_THAT(svg, HasSubstr(">final x</text>"));
+  EXPECT_THAT(svg, HasSubstr(">final y</text>"));
+  EXPECT_THAT(svg, Not(HasSubstr("descriptor 0")));
+  EXPECT_EQ(Count(svg, "class=\"marker\""), 2);
+  EXPECT_THAT(svg, HasSubstr(">goal</text>"));
+  EXPECT_THAT(svg, HasSubstr(">start</text>"));
+  EXPECT_THAT(svg, Not(HasSubstr("outside")));
 }
 
 TEST(RenderProgressSvgTest, SinglePointIsADot) {

@@ -327,7 +327,7 @@ check_security_on() {
 gdaqd() { in_hub "$CLIENT" --coordinator="$COORD" "${CLIENT_SECURITY[@]}" "$@"; }
 # Prints the evaluations of exp-1 (from `gdaqd status exp-1`), or nothing.
 evaluations() {
-  gdaqd status exp-1 2>/dev/null | sed -n 's|.* evals \([0-9,]*\)/.*|\1|p' | tr -d , || true
+  gdaqd status exp-1 2>/dev/null | sed -n 's|^exp-1 .* \([0-9,]*\)/[0-9,]* ([0-9]*%).*|\1|p' | tr -d , || true
 }
 # Episodes worker $1 (1 or 2) has completed, by its own account: gdaqd_worker_episodes_total
 # from its /metrics, or (plain phase) its per-episode log lines.
