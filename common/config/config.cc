@@ -156,7 +156,54 @@ absl::Status ValidateEmitter(const ExperimentConfig& config) {
   return CheckIntRange("initial_population", config.initial_population(), 1, kMaxBatchSize);
 }
 
+// The pga.* fields every learning algorithm reads; the replay buffer holds at least `min_replay`.
+absl::Status ValidateSharedPga(const gdaqd::v1::PgaConfig& pga, int64_t min_replay) {
+  if (pga.replay_capacity() < min_replay || pga.replay_capacity() > (int64_t{1} << 31)) {
+    return FieldError(
+        "pga.replay_capacity",
+        absl::StrCat(
+            "must be in [",
+            min_replay == 1 ? "1" : absl::StrCat("pga.critic_batch_size (", min_replay, ")"),
+            ", 2^31], got ", pga.replay_capacity()));
+  }
+  if (pga.device() != "auto" && pga.device() != "cpu" && pga.device() != "cuda") {
+    return FieldError("pga.device",
+                      absl::StrCat("must be auto, cpu or cuda, got '", pga.device(), "'"));
+  }
+  return CheckIntRange("pga.torch_threads", pga.torch_threads(), 1, 256);
+}
+
+// DA_QD_EXT has no critic, no greedy actor and no gradient children: a critic field set for it
+// would be silently ignored, so it is refused instead.
+absl::Status ValidateNoCritic(const ExperimentConfig& config) {
+  const gdaqd::v1::PgaConfig& pga = config.pga();
+  const std::pair<const char*, bool> critic_fields[] = {
+      {"pga.isoline_fraction", pga.has_isoline_fraction()},
+      {"pga.critic_steps", pga.critic_steps() != 0},
+      {"pga.pg_steps", pga.pg_steps() != 0},
+      {"pga.critic_batch_size", pga.critic_batch_size() != 0},
+      {"pga.critic_hidden_sizes", pga.critic_hidden_sizes_size() != 0},
+      {"pga.critic_lr", pga.critic_lr() != 0},
+      {"pga.actor_lr", pga.actor_lr() != 0},
+      {"pga.policy_lr", pga.policy_lr() != 0},
+      {"pga.discount", pga.discount() != 0},
+      {"pga.tau", pga.tau() != 0},
+      {"pga.policy_noise", pga.policy_noise() != 0},
+      {"pga.noise_clip", pga.noise_clip() != 0},
+      {"pga.policy_delay", pga.policy_delay() != 0},
+  };
+  for (const auto& [field, set] : critic_fields) {
+    if (set) {
+      return FieldError(field,
+                        "DA_QD_EXT has no critic and never reads it; remove it (only "
+                        "pga.replay_capacity, pga.device and pga.torch_threads apply)");
+    }
+  }
+  return ValidateSharedPga(pga, /*min_replay=*/1);
+}
+
 absl::Status ValidatePga(const ExperimentConfig& config) {
+  if (!UsesCritic(config.algorithm())) return ValidateNoCritic(config);
   const gdaqd::v1::PgaConfig& pga = config.pga();
   GDAQD_RETURN_IF_ERROR(CheckRange("pga.isoline_fraction", pga.isoline_fraction(), 0, 1));
   GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.critic_steps", pga.critic_steps(), 1, 1'000'000));
@@ -173,21 +220,18 @@ absl::Status ValidatePga(const ExperimentConfig& config) {
   GDAQD_RETURN_IF_ERROR(CheckRange("pga.policy_noise", pga.policy_noise(), 0, 100));
   GDAQD_RETURN_IF_ERROR(CheckRange("pga.noise_clip", pga.noise_clip(), 0, 100));
   GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.policy_delay", pga.policy_delay(), 1, 1'000'000));
-  if (pga.replay_capacity() < pga.critic_batch_size() ||
-      pga.replay_capacity() > (int64_t{1} << 31)) {
-    return FieldError("pga.replay_capacity",
-                      absl::StrCat("must be in [pga.critic_batch_size (", pga.critic_batch_size(),
-                                   "), 2^31], got ", pga.replay_capacity()));
-  }
-  if (pga.device() != "auto" && pga.device() != "cpu" && pga.device() != "cuda") {
-    return FieldError("pga.device",
-                      absl::StrCat("must be auto, cpu or cuda, got '", pga.device(), "'"));
-  }
-  GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.torch_threads", pga.torch_threads(), 1, 256));
-  return absl::OkStatus();
+  return ValidateSharedPga(pga, /*min_replay=*/pga.critic_batch_size());
+}
+
+// The pga.* fields every learning algorithm reads: the replay buffer and where LibTorch runs.
+void ApplySharedPgaDefaults(gdaqd::v1::PgaConfig* pga) {
+  if (pga->replay_capacity() == 0) pga->set_replay_capacity(kDefaultPgaReplayCapacity);
+  if (pga->device().empty()) pga->set_device("auto");
+  if (pga->torch_threads() == 0) pga->set_torch_threads(kDefaultPgaTorchThreads);
 }
 
 void ApplyPgaDefaults(gdaqd::v1::PgaConfig* pga) {
+  ApplySharedPgaDefaults(pga);
   if (!pga->has_isoline_fraction()) pga->set_isoline_fraction(kDefaultPgaIsolineFraction);
   if (pga->critic_steps() == 0) pga->set_critic_steps(kDefaultPgaCriticSteps);
   if (pga->pg_steps() == 0) pga->set_pg_steps(kDefaultPgaPgSteps);
@@ -204,9 +248,6 @@ void ApplyPgaDefaults(gdaqd::v1::PgaConfig* pga) {
   if (pga->policy_noise() == 0) pga->set_policy_noise(kDefaultPgaPolicyNoise);
   if (pga->noise_clip() == 0) pga->set_noise_clip(kDefaultPgaNoiseClip);
   if (pga->policy_delay() == 0) pga->set_policy_delay(kDefaultPgaPolicyDelay);
-  if (pga->replay_capacity() == 0) pga->set_replay_capacity(kDefaultPgaReplayCapacity);
-  if (pga->device().empty()) pga->set_device("auto");
-  if (pga->torch_threads() == 0) pga->set_torch_threads(kDefaultPgaTorchThreads);
 }
 
 void ApplyModelDefaults(gdaqd::v1::Algorithm algorithm, gdaqd::v1::ModelConfig* model) {
@@ -360,9 +401,12 @@ void ApplyDefaults(ExperimentConfig* config) {
   if (scheduler->learning_schedule() == gdaqd::v1::SchedulerConfig::LEARNING_SCHEDULE_UNSPECIFIED) {
     scheduler->set_learning_schedule(gdaqd::v1::SchedulerConfig::SYNCHRONOUS);
   }
-  // DA_QD_EXT has no critic but shares the pga.* replay/device/thread fields.
-  if (config->algorithm() == gdaqd::v1::PGA_ME || UsesDynamicsModel(config->algorithm())) {
+  // DA_QD_EXT has no critic: it gets only the pga.* replay/device/thread fields, so its stored
+  // config shows no critic settings it never reads.
+  if (UsesCritic(config->algorithm())) {
     ApplyPgaDefaults(config->mutable_pga());
+  } else if (UsesDynamicsModel(config->algorithm())) {
+    ApplySharedPgaDefaults(config->mutable_pga());
   }
   if (UsesDynamicsModel(config->algorithm())) {
     ApplyModelDefaults(config->algorithm(), config->mutable_model());

@@ -295,6 +295,27 @@ TEST(ConfigTest, LearningScheduleDefaultsToThePapers) {
   EXPECT_FALSE(map_elites.has_model());
 }
 
+TEST(ConfigTest, DaQdExtCarriesNoCriticSettings) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      gdaqd::v1::ExperimentConfig config,
+      ParseExperimentConfig("algorithm: DA_QD_EXT env { task: \"ant_trap\" } "
+                            "budget { max_evaluations: 10 }"));
+  EXPECT_FALSE(config.pga().has_isoline_fraction());
+  EXPECT_EQ(config.pga().critic_steps(), 0);
+  EXPECT_EQ(config.pga().critic_hidden_sizes_size(), 0);
+  EXPECT_GT(config.pga().replay_capacity(), 0);  // what it does read
+  EXPECT_EQ(config.pga().device(), "auto");
+  EXPECT_THAT(ParseExperimentConfig("algorithm: DA_QD_EXT env { task: \"ant_trap\" } "
+                                    "budget { max_evaluations: 10 } pga { critic_lr: 0.01 }"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("pga.critic_lr: DA_QD_EXT has no critic")));
+  // GDA_QD reads them all.
+  GDAQD_ASSERT_OK_AND_ASSIGN(config,
+                             ParseExperimentConfig("algorithm: GDA_QD env { task: \"ant_trap\" } "
+                                                   "budget { max_evaluations: 10 }"));
+  EXPECT_EQ(config.pga().critic_steps(), 300);
+}
+
 TEST(ConfigTest, AntTasksLeaveTheActionMapUnset) {
   GDAQD_ASSERT_OK_AND_ASSIGN(
       gdaqd::v1::ExperimentConfig config,

@@ -27,7 +27,7 @@ constexpr char kTinyCommon[] = R"pb(
   budget { max_evaluations: 100 }
   seed: 9
 )pb";
-constexpr char kTinyLearners[] = R"pb(
+constexpr char kTinyCritic[] = R"pb(
   pga {
     critic_hidden_sizes: [ 16, 16 ]
     critic_steps: 5
@@ -35,6 +35,8 @@ constexpr char kTinyLearners[] = R"pb(
     critic_batch_size: 20
     device: "cpu"
   }
+)pb";
+constexpr char kTinyModel[] = R"pb(
   model {
     ensemble_hidden_sizes: [ 32, 32 ]
     max_train_steps: 50
@@ -47,7 +49,9 @@ constexpr char kTinyLearners[] = R"pb(
 
 gdaqd::v1::ExperimentConfig Config(const std::string& algorithm) {
   std::string text = absl::StrCat("algorithm: ", algorithm, kTinyCommon);
-  if (algorithm != "MAP_ELITES") absl::StrAppend(&text, kTinyLearners);
+  if (algorithm == "PGA_ME" || algorithm == "GDA_QD") absl::StrAppend(&text, kTinyCritic);
+  if (algorithm == "DA_QD_EXT") absl::StrAppend(&text, "pga { device: \"cpu\" }");
+  if (algorithm == "DA_QD_EXT" || algorithm == "GDA_QD") absl::StrAppend(&text, kTinyModel);
   auto config = common::ParseExperimentConfig(text);
   EXPECT_TRUE(config.ok()) << config.status();
   return *config;

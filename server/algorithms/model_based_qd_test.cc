@@ -54,10 +54,19 @@ constexpr char kTiny[] = R"pb(
   }
 )pb";
 
+// DA_QD_EXT has no critic and refuses critic settings: keep only the pga fields it reads.
+void DropCriticIfNone(gdaqd::v1::ExperimentConfig* config) {
+  if (config->algorithm() != gdaqd::v1::DA_QD_EXT) return;
+  const std::string device = config->pga().device();
+  config->clear_pga();
+  config->mutable_pga()->set_device(device);
+}
+
 gdaqd::v1::ExperimentConfig TinyConfig(const std::string& extra = "") {
   gdaqd::v1::ExperimentConfig config;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kTiny, &config));
   EXPECT_TRUE(google::protobuf::TextFormat::MergeFromString(extra, &config));
+  DropCriticIfNone(&config);
   common::ApplyDefaults(&config);
   EXPECT_TRUE(common::ValidateExperimentConfig(config).ok());
   return config;
@@ -69,6 +78,7 @@ absl::Status ValidateTinyWith(const std::string& text) {
       !google::protobuf::TextFormat::MergeFromString(text, &config)) {
     return absl::InternalError("test config does not parse");
   }
+  DropCriticIfNone(&config);
   common::ApplyDefaults(&config);
   return common::ValidateExperimentConfig(config);
 }

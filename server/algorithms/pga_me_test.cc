@@ -184,9 +184,13 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(PgaMeTest, ThePapersAlgorithmsAreAcceptedAndUnknownOnesRefused) {
-  for (const char* algorithm : {"MAP_ELITES", "DA_QD_EXT", "GDA_QD"}) {
+  for (const char* algorithm : {"MAP_ELITES", "GDA_QD"}) {
     GDAQD_EXPECT_OK(ValidateTinyWith(std::string("algorithm: ") + algorithm)) << algorithm;
   }
+  // DA_QD_EXT has no critic: the tiny config's critic settings would be silently ignored.
+  EXPECT_THAT(ValidateTinyWith("algorithm: DA_QD_EXT"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("pga.critic_steps: DA_QD_EXT has no critic")));
   EXPECT_THAT(ValidateTinyWith("algorithm: 9"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        StartsWith("algorithm: 9 is not an algorithm (use MAP_ELITES")));
