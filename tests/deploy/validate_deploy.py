@@ -368,8 +368,12 @@ def dockerfile_stages():
 
 def setup_packages():
     with open(path("scripts", "setup.sh"), encoding="utf-8") as f:
-        match = re.search(r"^PACKAGES=\(([^)]*)\)", f.read(), re.M)
-    return match.group(1).split() if match else []
+        # Up to the line that closes the array (comments inside it may hold parentheses).
+        match = re.search(r"^PACKAGES=\((.*?)^\)", f.read(), re.M | re.S)
+    if not match:
+        return []
+    lines = (line.split("#", 1)[0] for line in match.group(1).splitlines())
+    return " ".join(lines).split()
 
 
 def check_dockerfile():
