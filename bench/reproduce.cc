@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -210,6 +211,21 @@ bool SameRun(const StudyRun& run, const ExperimentStatus& status) {
          static_cast<int64_t>(c.seed()) == run.seed && c.budget().max_evaluations() == run.budget;
 }
 
+// Says which live experiments the coordinator restored that this grid does not follow (e.g. the
+// rest of the study when a subset is run into the same --out): they still share the workers.
+void WarnUntracked(const std::vector<Tracked>& grid,
+                   const std::vector<ExperimentStatus>& experiments) {
+  for (const ExperimentStatus& e : experiments) {
+    const bool in_grid = std::any_of(grid.begin(), grid.end(), [&](const Tracked& t) {
+      return RunName(t.run) == e.config().name();
+    });
+    if (!in_grid && !IsFinal(gdaqd::v1::ExperimentState_Name(e.state()))) {
+      Note(absl::StrCat("warning: ", e.id(), " (", e.config().name(),
+                        ") runs on the coordinator but not in this grid; it shares the workers"));
+    }
+  }
+}
+
 // Sorts the unfinished runs by what the coordinator has of each (found by name): a RUNNING or
 // PENDING experiment is re-attached, a SUCCEEDED one not yet written out is attached to be
 // exported, a FAILED/CANCELLED one is reported (queued again with --retry_failed), and the
@@ -394,6 +410,7 @@ absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out) {
                     " experiment(s) restored"));
   std::vector<Tracked*> active;
   std::deque<Tracked*> queue;
+  WarnUntracked(grid, *experiments);
   Match(grid, *experiments, commit, active, queue);
   absl::Status driven = Drive(**client, grid, active, queue, out, commit);
   if (g_stop) {

@@ -1,6 +1,7 @@
 #include "bench/study_stats.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -108,6 +109,49 @@ TEST(MannWhitneyTest, DropsNaNAndRefusesEmptySamples) {
   EXPECT_NEAR(test.p, 2.0 / 252, 1e-12);
   EXPECT_TRUE(std::isnan(MannWhitneyU({}, {1, 2}).p));
   EXPECT_TRUE(std::isnan(MannWhitneyU({kNaN}, {1, 2}).p));
+}
+
+// The two-sided p by listing every assignment of the pooled values to the first sample.
+double BruteForceP(const std::vector<double>& x, const std::vector<double>& y) {
+  std::vector<double> pooled = x;
+  pooled.insert(pooled.end(), y.begin(), y.end());
+  const int total = static_cast<int>(pooled.size()), n = static_cast<int>(x.size());
+  auto u_of = [&](const std::vector<double>& a, const std::vector<double>& b) {
+    double u = 0;
+    for (double ai : a) {
+      for (double bj : b) u += ai > bj ? 1 : (ai == bj ? 0.5 : 0);
+    }
+    return u;
+  };
+  const double center = x.size() * y.size() / 2.0;
+  const double observed = std::fabs(u_of(x, y) - center);
+  int extreme = 0, all = 0;
+  for (int mask = 0; mask < (1 << total); ++mask) {
+    if (__builtin_popcount(mask) != n) continue;
+    std::vector<double> a, b;
+    for (int i = 0; i < total; ++i) ((mask >> i) & 1 ? a : b).push_back(pooled[i]);
+    ++all;
+    if (std::fabs(u_of(a, b) - center) >= observed - 1e-9) ++extreme;
+  }
+  return static_cast<double>(extreme) / all;
+}
+
+TEST(MannWhitneyTest, MatchesListingEveryAssignment) {
+  // Small samples with many ties and censored (+inf) values, drawn from a fixed sequence.
+  uint32_t state = 12345;
+  auto next = [&] { return state = state * 1103515245u + 12345u; };
+  for (int trial = 0; trial < 200; ++trial) {
+    const int n = 1 + static_cast<int>(next() % 6), m = 1 + static_cast<int>(next() % 6);
+    std::vector<double> x, y;
+    auto draw = [&] {
+      const uint32_t r = (next() >> 8) % 7;
+      return r == 6 ? kInf : static_cast<double>(r);
+    };
+    for (int i = 0; i < n; ++i) x.push_back(draw());
+    for (int j = 0; j < m; ++j) y.push_back(draw());
+    const MannWhitney test = MannWhitneyU(x, y);
+    ASSERT_NEAR(test.p, BruteForceP(x, y), 1e-12) << "trial " << trial;
+  }
 }
 
 TEST(MannWhitneyTest, LargeSamplesUseTheNormalApproximation) {
