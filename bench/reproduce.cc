@@ -1,368 +1,471 @@
-// The reproduction study of issue 4 (the paper's Table 1 and Figure 4 at a budget this machine
-// can afford): MAP_ELITES, PGA_ME, DA_QD_EXT and GDA_QD on each task with several seeds at the
-// same evaluation budget and DESIGN.md §5's defaults, through the real system (gdaqd-server and
-// gdaqd-worker processes on loopback). Writes into --out:
-//   table1.csv          per task and algorithm: median (and quartiles) of final QD-score %,
-//                       coverage % and max fitness over seeds; evaluations to reach MAP-Elites'
-//                       final median QD-score; wall-time shares
-//   progress_<task>.svg median and inter-quartile band of QD-score %, coverage % and max fitness
-//                       against evaluations (Figure 4)
-//   results.md          the table and the set-up (budgets, seeds, machine, date) as Markdown
-//   runs/<task>_<algorithm>_s<seed>/  each run's results folder without archive_params.npy
-// A run whose folder already holds a SUCCEEDED status.textproto is loaded, not re-run, so an
-// interrupted study resumes where it stopped.
+// The reproduction study (docs/reproduction/protocol.md): task x algorithm x seed, plus the
+// schedule arm, through the real system (one gdaqd-server and gdaqd-worker processes on
+// loopback). With no flags it runs the committed protocol's grid into docs/reproduction/study:
+//   runs/<run>/        each finished run's results folder (no archive_params.npy) and commit.txt
+//   runs.csv           every run of the grid: state, evaluations, wall seconds, commit; rewritten
+//                      after every change
+//   table1.csv, results.md, schedule_arm.csv, progress_<task>.svg   the report (bench/study.h),
+//                      from finished runs only; rebuilt at the end and by --report_only
+//   state/             the coordinator's --state_dir: checkpoints of unfinished runs
+//   logs/              server.log, worker_<i>.log
+// Resumable: killing the runner (SIGINT/SIGTERM/SIGKILL: the coordinator gets SIGTERM and
+// checkpoints) and starting it again with the same arguments re-attaches to the experiments the
+// coordinator restores from state/ (found by name), loads finished runs, and submits the rest.
+// A FAILED/CANCELLED run is reported and submitted again only with --retry_failed.
 //
-//   build/bench/bench_reproduce --out docs/reproduction [--tasks point_maze,ant_trap]
-//       [--seeds 0,1,2] [--budgets point_maze=3000,ant_trap=4000] [--parallel 2]
-//       [--config_extra "model { retrain_every: 5 }"]
+//   build/bench/bench_reproduce [--out DIR] [--tasks point_maze] [--seeds 0,1]
+//       [--algorithms MAP_ELITES,GDA_QD] [--budgets point_maze=300] [--arms ""]
+//       [--config_extra "env { action_map: CLIP_1_DIVIDE_10 }"] [--report_only]
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "bench/bench_util.h"
+#include "bench/study.h"
 #include "client/experiment_client.h"
 #include "client/local_cluster.h"
-#include "client/results/csv.h"
 #include "client/results/svg_plots.h"
 #include "client/results_folder.h"
-#include "common/config/config.h"
-#include "google/protobuf/text_format.h"
 
-ABSL_FLAG(std::string, out, "reproduction", "output directory");
-ABSL_FLAG(std::string, tasks, "point_maze,ant_trap", "tasks");
+ABSL_FLAG(std::string, out, "docs/reproduction/study", "output directory");
+ABSL_FLAG(std::string, tasks, "point_maze,ant_trap,ant_maze", "tasks, in run order");
 ABSL_FLAG(std::string, algorithms, "MAP_ELITES,PGA_ME,DA_QD_EXT,GDA_QD", "algorithms");
-ABSL_FLAG(std::string, seeds, "0,1,2", "seeds");
-ABSL_FLAG(std::string, budgets, "point_maze=3000,ant_trap=4000",
+ABSL_FLAG(std::string, seeds, "0,1,2,3,4", "seeds of the main grid");
+ABSL_FLAG(std::string, budgets, "point_maze=30000,ant_trap=20000,ant_maze=10000",
           "evaluation budget per task, task=N,...");
+ABSL_FLAG(std::string, arms, "ant_trap:GDA_QD:PIPELINED:0,1,2",
+          "schedule arms run after the grid, ';'-separated task:ALGORITHM:LEARNING_SCHEDULE:seeds "
+          "(each only if its task is in --tasks); empty for none");
 ABSL_FLAG(std::string, config_extra, "",
-          "text-format fields merged into every config (e.g. \"model { retrain_every: 5 }\"; "
-          "fields of an algorithm's unused sections are ignored), for ablations");
+          "text-format fields merged into every config as a message of their own (e.g. \"env { "
+          "action_map: CLIP_1_DIVIDE_10 }\"), for ablations; not the protocol's");
 ABSL_FLAG(int, parallel, 2, "experiments run at the same time (they share the workers)");
 ABSL_FLAG(int, workers, 2, "worker processes");
+ABSL_FLAG(bool, report_only, false, "rebuild the report from the finished runs and exit");
+ABSL_FLAG(bool, retry_failed, false, "submit FAILED/CANCELLED runs again");
+ABSL_FLAG(absl::Duration, progress_every, absl::Seconds(60), "how often to print progress");
 
 namespace gdaqd::bench {
 namespace {
 
-struct Run {
-  std::string task, algorithm;
-  int64_t seed = 0;
-  int64_t budget = 0;
-  std::string dir;
-  std::string id;  // while running
-  std::vector<client::MetricsRow> metrics;
-  double wall_seconds = 0;
+using gdaqd::v1::ExperimentStatus;
+
+volatile std::sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+// What the runner knows of one run of the grid (a line of runs.csv).
+struct Tracked {
+  StudyRun run;
+  std::string state = "NOT_SUBMITTED";  // or an ExperimentState name
+  std::string id;                       // the coordinator's, once submitted or found
+  int64_t evaluations = 0;
+  double wall_seconds = 0, qd_score_pct = 0;
+  std::string error;
 };
 
-bool IsFinal(gdaqd::v1::ExperimentState state) {
-  return state == gdaqd::v1::SUCCEEDED || state == gdaqd::v1::FAILED ||
-         state == gdaqd::v1::CANCELLED;
-}
-
-std::string RunName(const Run& run) {
-  return absl::StrCat(run.task, "_", absl::AsciiStrToLower(run.algorithm), "_s", run.seed);
-}
-
-// A finished run's metrics if its folder says SUCCEEDED.
-bool LoadFinished(Run& run) {
-  std::ifstream status_file(run.dir + "/status.textproto");
-  if (!status_file) return false;
-  std::stringstream text;
-  text << status_file.rdbuf();
-  gdaqd::v1::ExperimentStatus status;
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &status) ||
-      status.state() != gdaqd::v1::SUCCEEDED || status.progress().evaluations() != run.budget) {
-    return false;
+absl::StatusOr<std::vector<int64_t>> ParseSeeds(absl::string_view text) {
+  std::vector<int64_t> seeds;
+  for (absl::string_view s : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t seed = 0;
+    if (!absl::SimpleAtoi(s, &seed)) {
+      return absl::InvalidArgumentError(absl::StrCat("seed '", s, "' is not an integer"));
+    }
+    seeds.push_back(seed);
   }
-  absl::StatusOr<std::vector<client::MetricsRow>> metrics =
-      client::ReadMetricsCsv(run.dir + "/metrics.csv");
-  if (!metrics.ok() || metrics->empty()) return false;
-  run.metrics = *std::move(metrics);
-  run.wall_seconds = run.metrics.back().wall_seconds;
-  return true;
+  return seeds;
 }
 
-double Quantile(std::vector<double> v, double q) {
-  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }),
-          v.end());
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
-}
-
-// Median and quartiles over seeds of metric(row) at every evaluation count all runs share.
-struct Curve {
-  std::vector<double> x, median, q1, q3;
-};
-Curve Aggregate(const std::vector<const Run*>& runs, double client::MetricsRow::*metric) {
-  Curve curve;
-  if (runs.empty()) return curve;
-  std::map<int64_t, std::vector<double>> by_evals;
-  for (const Run* run : runs) {
-    for (const client::MetricsRow& row : run->metrics) by_evals[row.evaluations].push_back(row.*metric);
-  }
-  for (const auto& [evals, values] : by_evals) {
-    if (values.size() != runs.size()) continue;
-    curve.x.push_back(static_cast<double>(evals));
-    curve.median.push_back(Quantile(values, 0.5));
-    curve.q1.push_back(Quantile(values, 0.25));
-    curve.q3.push_back(Quantile(values, 0.75));
-  }
-  return curve;
-}
-
-std::string Fmt(double v, const char* format = "%.1f") {
-  return std::isfinite(v) ? absl::StrFormat(format, v) : "-";
-}
-
-int Main() {
-  const std::string out = absl::GetFlag(FLAGS_out);
-  std::filesystem::create_directories(out + "/runs");
+// The grid in run order: per task, seed 0 of every algorithm, then seed 1, ...; then the arms.
+absl::StatusOr<std::vector<Tracked>> BuildGrid(const std::string& out) {
   std::map<std::string, int64_t> budgets;
   for (absl::string_view item : absl::StrSplit(absl::GetFlag(FLAGS_budgets), ',')) {
     std::vector<std::string> kv = absl::StrSplit(item, '=');
     int64_t n = 0;
     if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &n) || n < 1) {
-      std::fprintf(stderr, "error: --budgets entry '%s' is not task=N\n", std::string(item).c_str());
-      return 1;
+      return absl::InvalidArgumentError(absl::StrCat("--budgets entry '", item, "' is not task=N"));
     }
     budgets[kv[0]] = n;
   }
-  const std::vector<std::string> tasks = absl::StrSplit(absl::GetFlag(FLAGS_tasks), ',');
-  const std::vector<std::string> algorithms = absl::StrSplit(absl::GetFlag(FLAGS_algorithms), ',');
-  std::vector<int64_t> seeds;
-  for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_seeds), ',')) {
-    int64_t seed = 0;
-    if (!absl::SimpleAtoi(s, &seed)) {
-      std::fprintf(stderr, "error: --seeds has '%s'\n", std::string(s).c_str());
-      return 1;
-    }
-    seeds.push_back(seed);
-  }
-
-  std::vector<Run> runs;
+  const std::vector<std::string> tasks =
+      absl::StrSplit(absl::GetFlag(FLAGS_tasks), ',', absl::SkipEmpty());
+  const std::vector<std::string> algorithms =
+      absl::StrSplit(absl::GetFlag(FLAGS_algorithms), ',', absl::SkipEmpty());
+  absl::StatusOr<std::vector<int64_t>> seeds = ParseSeeds(absl::GetFlag(FLAGS_seeds));
+  if (!seeds.ok()) return seeds.status();
+  std::vector<Tracked> grid;
+  auto add = [&](const std::string& task, const std::string& algorithm, const std::string& schedule,
+                 int64_t seed) {
+    Tracked t;
+    t.run.task = task;
+    t.run.algorithm = algorithm;
+    t.run.schedule = schedule;
+    t.run.seed = seed;
+    t.run.budget = budgets[task];
+    t.run.dir = absl::StrCat(out, "/runs/", RunName(t.run));
+    grid.push_back(std::move(t));
+  };
   for (const std::string& task : tasks) {
     if (!budgets.count(task)) {
-      std::fprintf(stderr, "error: --budgets has no entry for %s\n", task.c_str());
-      return 1;
+      return absl::InvalidArgumentError(absl::StrCat("--budgets has no entry for ", task));
     }
-    for (const std::string& algorithm : algorithms) {
-      for (int64_t seed : seeds) {
-        Run run;
-        run.task = task;
-        run.algorithm = algorithm;
-        run.seed = seed;
-        run.budget = budgets[task];
-        run.dir = absl::StrCat(out, "/runs/", RunName(run));
-        runs.push_back(std::move(run));
-      }
+    for (int64_t seed : *seeds) {
+      for (const std::string& algorithm : algorithms) add(task, algorithm, "", seed);
     }
   }
-  std::deque<Run*> pending;
-  for (Run& run : runs) {
-    if (LoadFinished(run)) {
-      std::fprintf(stderr, "%s: loaded (%.0f s)\n", RunName(run).c_str(), run.wall_seconds);
+  for (absl::string_view arm : absl::StrSplit(absl::GetFlag(FLAGS_arms), ';', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(arm, ':');
+    absl::StatusOr<std::vector<int64_t>> arm_seeds =
+        parts.size() == 4 ? ParseSeeds(parts[3]) : absl::InvalidArgumentError("");
+    if (!arm_seeds.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--arms entry '", arm, "' is not task:ALGORITHM:SCHEDULE:seeds"));
+    }
+    if (std::find(tasks.begin(), tasks.end(), parts[0]) == tasks.end()) continue;
+    for (int64_t seed : *arm_seeds) add(parts[0], parts[1], parts[2], seed);
+  }
+  return grid;
+}
+
+// The source tree's commit ("<hash>" or "<hash>-dirty"), "" if git cannot tell.
+std::string CurrentCommit() {
+  auto run = [](const std::string& command) {
+    std::string output;
+    if (FILE* pipe = popen(command.c_str(), "r")) {
+      char buffer[256];
+      while (fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+      pclose(pipe);
+    }
+    return output;
+  };
+  const std::string git = absl::StrCat("git -C '", GDAQD_SOURCE_DIR, "' ");
+  std::string hash = run(git + "rev-parse --short=12 HEAD 2>/dev/null");
+  absl::StripTrailingAsciiWhitespace(&hash);
+  if (hash.empty()) return "";
+  const bool dirty = !run(git + "status --porcelain --untracked-files=no 2>/dev/null").empty();
+  return dirty ? hash + "-dirty" : hash;
+}
+
+void WriteRunsCsv(const std::string& out, const std::vector<Tracked>& grid) {
+  std::string csv =
+      "run,task,algorithm,schedule,seed,budget,state,evaluations,wall_seconds,qd_score_pct,"
+      "experiment_id,commit,error\n";
+  for (const Tracked& t : grid) {
+    std::string error = t.error;
+    std::replace(error.begin(), error.end(), ',', ';');
+    std::replace(error.begin(), error.end(), '\n', ' ');
+    absl::StrAppend(
+        &csv,
+        absl::StrJoin({RunName(t.run), t.run.task, t.run.algorithm, t.run.schedule,
+                       absl::StrCat(t.run.seed), absl::StrCat(t.run.budget), t.state,
+                       absl::StrCat(t.evaluations), absl::StrFormat("%.1f", t.wall_seconds),
+                       absl::StrFormat("%.3f", t.qd_score_pct), t.id, ReadRunCommit(t.run), error},
+                      ","),
+        "\n");
+  }
+  if (absl::Status s = client::WriteTextFile(out + "/runs.csv", csv); !s.ok()) {
+    std::fprintf(stderr, "warning: %s\n", s.ToString().c_str());
+  }
+}
+
+void Note(const std::string& text) {
+  std::fprintf(stderr, "[%s] %s\n",
+               absl::FormatTime("%H:%M:%S", absl::Now(), absl::UTCTimeZone()).c_str(),
+               text.c_str());
+}
+
+void Update(Tracked& t, const ExperimentStatus& status) {
+  t.state = gdaqd::v1::ExperimentState_Name(status.state());
+  t.id = status.id();
+  t.evaluations = status.progress().evaluations();
+  t.wall_seconds = status.progress().wall_seconds();
+  t.qd_score_pct = status.progress().qd_score_pct();
+  t.error = status.error();
+}
+
+bool IsFinal(const std::string& state) {
+  return state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED";
+}
+
+// Whether a coordinator's experiment of the run's name is this run (not one of another budget).
+bool SameRun(const StudyRun& run, const ExperimentStatus& status) {
+  const gdaqd::v1::ExperimentConfig& c = status.config();
+  return c.env().task() == run.task && gdaqd::v1::Algorithm_Name(c.algorithm()) == run.algorithm &&
+         static_cast<int64_t>(c.seed()) == run.seed && c.budget().max_evaluations() == run.budget;
+}
+
+// Says which live experiments the coordinator restored that this grid does not follow (e.g. the
+// rest of the study when a subset is run into the same --out): they still share the workers.
+void WarnUntracked(const std::vector<Tracked>& grid,
+                   const std::vector<ExperimentStatus>& experiments) {
+  for (const ExperimentStatus& e : experiments) {
+    const bool in_grid = std::any_of(grid.begin(), grid.end(), [&](const Tracked& t) {
+      return RunName(t.run) == e.config().name();
+    });
+    if (!in_grid && !IsFinal(gdaqd::v1::ExperimentState_Name(e.state()))) {
+      Note(absl::StrCat("warning: ", e.id(), " (", e.config().name(),
+                        ") runs on the coordinator but not in this grid; it shares the workers"));
+    }
+  }
+}
+
+// Sorts the unfinished runs by what the coordinator has of each (found by name): a RUNNING or
+// PENDING experiment is re-attached, a SUCCEEDED one not yet written out is attached to be
+// exported, a FAILED/CANCELLED one is reported (queued again with --retry_failed), and the
+// rest are queued for submission in grid order.
+void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& experiments,
+           const std::string& commit, std::vector<Tracked*>& active, std::deque<Tracked*>& queue) {
+  for (Tracked& t : grid) {
+    if (t.run.finished) continue;
+    const ExperimentStatus* found = nullptr;
+    for (const ExperimentStatus& e : experiments) {  // ascending id: the newest wins ...
+      if (e.config().name() != RunName(t.run)) continue;
+      const bool live = !IsFinal(gdaqd::v1::ExperimentState_Name(e.state()));
+      if (found == nullptr || live || IsFinal(gdaqd::v1::ExperimentState_Name(found->state()))) {
+        found = &e;  // ... unless an older one still runs
+      }
+      if (live) break;
+    }
+    if (found == nullptr || !SameRun(t.run, *found) ||
+        (found->state() == gdaqd::v1::SUCCEEDED &&
+         found->progress().evaluations() != t.run.budget)) {
+      queue.push_back(&t);
+      continue;
+    }
+    Update(t, *found);
+    if (!IsFinal(t.state) || t.state == "SUCCEEDED") {
+      Note(absl::StrCat(RunName(t.run), ": re-attached to ", t.id, " (", t.state, ", ",
+                        t.evaluations, "/", t.run.budget, " evaluations)"));
+      (void)NoteRunCommit(t.run, commit);
+      active.push_back(&t);
+    } else if (absl::GetFlag(FLAGS_retry_failed)) {
+      Note(absl::StrCat(RunName(t.run), ": ", t.id, " ended ", t.state, " (", t.error,
+                        "); submitting it again"));
+      queue.push_back(&t);
     } else {
-      pending.push_back(&run);
+      Note(absl::StrCat(RunName(t.run), ": ", t.id, " ended ", t.state, ": ", t.error,
+                        " (not re-run; --retry_failed runs it again)"));
     }
   }
+}
 
-  const int parallel = std::max(1, absl::GetFlag(FLAGS_parallel));
-  if (!pending.empty()) {
-    // Experiments running side by side share the 2 cores with the workers: keep OpenBLAS to one
-    // thread in the coordinator so they do not oversubscribe (the server inherits this).
-    if (parallel > 1) setenv("OPENBLAS_NUM_THREADS", "1", 1);
-    client::LocalClusterOptions options;
-    options.workers = absl::GetFlag(FLAGS_workers);
-    options.server_binary = GDAQD_SERVER_BINARY;
-    options.worker_binary = GDAQD_WORKER_BINARY;
-    options.log_dir = out + "/logs";
-    auto cluster = client::LocalCluster::Start(options);
-    if (!cluster.ok()) {
-      std::fprintf(stderr, "error: %s\n", cluster.status().ToString().c_str());
-      return 1;
-    }
-    auto client = client::ExperimentClient::Connect((*cluster)->address(), absl::Seconds(20));
-    if (!client.ok()) {
-      std::fprintf(stderr, "error: %s\n", client.status().ToString().c_str());
-      return 1;
-    }
-    std::vector<Run*> running;
-    while (!pending.empty() || !running.empty()) {
-      while (static_cast<int>(running.size()) < parallel && !pending.empty()) {
-        Run* run = pending.front();
-        pending.pop_front();
-        auto config = common::ParseExperimentConfig(absl::StrCat(
-            "name: \"", RunName(*run), "\" algorithm: ", run->algorithm, " seed: ", run->seed,
-            " env { task: \"", run->task, "\" } budget { max_evaluations: ", run->budget, " } ",
-            absl::GetFlag(FLAGS_config_extra)));
-        if (!config.ok()) {
-          std::fprintf(stderr, "error: %s\n", config.status().ToString().c_str());
-          return 1;
-        }
-        auto id = (*client)->Submit(*config);
-        if (!id.ok()) {
-          std::fprintf(stderr, "error: %s\n", id.status().ToString().c_str());
-          return 1;
-        }
-        run->id = *id;
-        running.push_back(run);
-        std::fprintf(stderr, "%s: started as %s\n", RunName(*run).c_str(), id->c_str());
-      }
-      absl::SleepFor(absl::Seconds(2));
-      for (auto it = running.begin(); it != running.end();) {
-        Run* run = *it;
-        auto status = (*client)->Get(run->id);
-        if (!status.ok()) {
-          std::fprintf(stderr, "error: %s\n", status.status().ToString().c_str());
-          return 1;
-        }
-        if (!IsFinal(status->state())) {
-          ++it;
-          continue;
-        }
-        if (status->state() != gdaqd::v1::SUCCEEDED) {
-          std::fprintf(stderr, "error: %s ended %s: %s\n", RunName(*run).c_str(),
-                       gdaqd::v1::ExperimentState_Name(status->state()).c_str(),
-                       status->error().c_str());
-          return 1;
-        }
-        auto exported = (*client)->Export(run->id);
-        absl::Status written = exported.ok() ? client::WriteResultsFolder(run->dir, *exported)
-                                             : exported.status();
-        if (!written.ok()) {
-          std::fprintf(stderr, "error: %s: %s\n", RunName(*run).c_str(),
-                       written.ToString().c_str());
-          return 1;
-        }
-        std::filesystem::remove(run->dir + "/archive_params.npy");  // tens of MB per run
-        if (!LoadFinished(*run)) {
-          std::fprintf(stderr, "error: %s: cannot read back its results\n", RunName(*run).c_str());
-          return 1;
-        }
-        const gdaqd::v1::ProgressSnapshot& p = status->progress();
-        std::fprintf(stderr, "%s: done in %.0f s, QD %.1f%%, coverage %.1f%%, max %.2f\n",
-                     RunName(*run).c_str(), p.wall_seconds(), p.qd_score_pct(), p.coverage_pct(),
-                     p.max_fitness());
-        it = running.erase(it);
-      }
-    }
+// Exports a finished experiment into the run's folder (without the policy parameters), loads
+// it back, and deletes the experiment from the coordinator's state.
+void Finish(client::ExperimentClient& client, Tracked& t) {
+  if (t.state != "SUCCEEDED") {
+    Note(absl::StrCat("error: ", RunName(t.run), " (", t.id, ") ended ", t.state, ": ", t.error));
+    return;
   }
+  absl::StatusOr<client::ExportedArchive> exported = client.Export(t.id);
+  absl::Status written =
+      exported.ok() ? client::WriteResultsFolder(t.run.dir, *exported) : exported.status();
+  std::filesystem::remove(t.run.dir + "/archive_params.npy");  // tens of MB per run
+  if (!written.ok() || !LoadFinishedRun(t.run)) {
+    t.error = written.ok() ? "cannot read back its results folder" : written.ToString();
+    Note(absl::StrCat("error: ", RunName(t.run), ": ", t.error, " (kept on the coordinator)"));
+    return;
+  }
+  t.error.clear();
+  if (absl::Status deleted = client.Delete(t.id); !deleted.ok()) {
+    Note(absl::StrCat("warning: ", RunName(t.run), ": ", deleted.ToString()));
+  }
+  const client::MetricsRow& last = t.run.metrics.back();
+  Note(absl::StrFormat("%s: done in %.0f s, %d evaluations, QD %.1f%%, coverage %.1f%%, max %.2f",
+                       RunName(t.run), last.wall_seconds, last.evaluations, last.qd_score_pct,
+                       last.coverage_pct, last.max_fitness));
+}
 
-  // Table 1 and Figure 4.
-  Table table({"task", "algorithm", "seeds", "evaluations", "QD-score % median [q1, q3]",
-               "coverage % median", "max fitness median", "evals to ME's final QD-score",
-               "ME budget / that", "imagined episodes", "wall s median",
-               "share eval / imag / train / grad"});
-  std::ofstream csv(out + "/table1.csv");
-  csv << "task,algorithm,seeds,evaluations,qd_score_pct_median,qd_score_pct_q1,qd_score_pct_q3,"
-         "coverage_pct_median,coverage_pct_q1,coverage_pct_q3,max_fitness_median,"
-         "max_fitness_q1,max_fitness_q3,evaluations_to_me_final_qd,imagined_episodes_median,"
-         "wall_seconds_median,evaluation_share,imagination_share,training_share,gradient_share\n";
-  for (const std::string& task : tasks) {
-    std::map<std::string, std::vector<const Run*>> by_algorithm;
-    for (const Run& run : runs) {
-      if (run.task == task) by_algorithm[run.algorithm].push_back(&run);
+void PrintProgress(const std::vector<Tracked>& grid, const std::vector<Tracked*>& active) {
+  int done = 0;
+  for (const Tracked& t : grid) done += t.run.finished ? 1 : 0;
+  std::string line = absl::StrCat(done, "/", grid.size(), " runs finished");
+  for (const Tracked* t : active) {
+    absl::StrAppend(
+        &line, absl::StrFormat("; %s %d/%d evals, QD %.1f%%, %.0f s", RunName(t->run),
+                               t->evaluations, t->run.budget, t->qd_score_pct, t->wall_seconds));
+  }
+  Note(line);
+}
+
+// Sleeps `d` unless a signal arrives first.
+void SleepUnlessStopped(absl::Duration d) {
+  const absl::Time end = absl::Now() + d;
+  while (!g_stop && absl::Now() < end) absl::SleepFor(absl::Milliseconds(100));
+}
+
+// Submits and follows runs until every queued and attached run has ended or a signal arrives.
+absl::Status Drive(client::ExperimentClient& client, std::vector<Tracked>& grid,
+                   std::vector<Tracked*> active, std::deque<Tracked*> queue, const std::string& out,
+                   const std::string& commit) {
+  const size_t parallel = std::max(1, absl::GetFlag(FLAGS_parallel));
+  absl::Time last_progress = absl::InfinitePast();
+  int failed_polls = 0;
+  while ((!queue.empty() || !active.empty()) && !g_stop) {
+    while (active.size() < parallel && !queue.empty()) {
+      Tracked& t = *queue.front();
+      queue.pop_front();
+      absl::StatusOr<gdaqd::v1::ExperimentConfig> config =
+          StudyRunConfig(t.run, absl::GetFlag(FLAGS_config_extra));
+      absl::StatusOr<std::string> id = config.ok() ? client.Submit(*config) : config.status();
+      if (!id.ok()) return id.status();
+      t.id = *id;
+      t.state = "PENDING";
+      t.evaluations = 0;
+      t.error.clear();
+      if (absl::Status s = NoteRunCommit(t.run, commit); !s.ok()) return s;
+      Note(absl::StrCat(RunName(t.run), ": submitted as ", t.id));
+      active.push_back(&t);
     }
-    const Curve me_qd = Aggregate(by_algorithm["MAP_ELITES"], &client::MetricsRow::qd_score_pct);
-    const double me_final = me_qd.median.empty() ? std::nan("") : me_qd.median.back();
-    std::vector<client::Panel> panels = {
-        {"QD-score %", {}}, {"coverage %", {}}, {"max fitness", {}}};
-    for (const std::string& algorithm : algorithms) {
-      const std::vector<const Run*>& group = by_algorithm[algorithm];
-      const Curve qd = Aggregate(group, &client::MetricsRow::qd_score_pct);
-      const Curve cov = Aggregate(group, &client::MetricsRow::coverage_pct);
-      const Curve fit = Aggregate(group, &client::MetricsRow::max_fitness);
-      if (qd.x.empty()) continue;
-      panels[0].series.push_back({algorithm, qd.x, qd.median, qd.q1, qd.q3});
-      panels[1].series.push_back({algorithm, cov.x, cov.median, cov.q1, cov.q3});
-      panels[2].series.push_back({algorithm, fit.x, fit.median, fit.q1, fit.q3});
-      double reach = std::nan("");
-      for (size_t i = 0; i < qd.x.size(); ++i) {
-        if (std::isfinite(me_final) && qd.median[i] >= me_final) {
-          reach = qd.x[i];
-          break;
-        }
+    WriteRunsCsv(out, grid);
+    SleepUnlessStopped(absl::Seconds(2));
+    for (auto it = active.begin(); it != active.end() && !g_stop;) {
+      absl::StatusOr<ExperimentStatus> status = client.Get((*it)->id);
+      if (!status.ok()) {
+        if (++failed_polls > 30) return status.status();
+        ++it;
+        continue;
       }
-      std::vector<double> imagined, wall, eval_share, imag_share, train_share, grad_share;
-      for (const Run* run : group) {
-        const client::MetricsRow& last = run->metrics.back();
-        imagined.push_back(static_cast<double>(last.imagined_evaluations));
-        wall.push_back(last.wall_seconds);
-        eval_share.push_back(last.evaluation_seconds / last.wall_seconds);
-        imag_share.push_back(last.imagination_seconds / last.wall_seconds);
-        train_share.push_back(last.training_seconds / last.wall_seconds);
-        grad_share.push_back(last.gradient_seconds / last.wall_seconds);
+      failed_polls = 0;
+      Update(**it, *status);
+      if (!IsFinal((*it)->state)) {
+        ++it;
+        continue;
       }
-      const double budget = qd.x.back();
-      table.AddRow({task, algorithm, absl::StrCat(group.size()), absl::StrCat(budget),
-                    absl::StrCat(Fmt(qd.median.back()), " [", Fmt(qd.q1.back()), ", ",
-                                 Fmt(qd.q3.back()), "]"),
-                    Fmt(cov.median.back()), Fmt(fit.median.back(), "%.2f"),
-                    Fmt(reach, "%.0f"), Fmt(budget / reach, "%.2f"),
-                    Fmt(Quantile(imagined, 0.5), "%.0f"), Fmt(Quantile(wall, 0.5), "%.0f"),
-                    absl::StrCat(Fmt(Quantile(eval_share, 0.5), "%.2f"), " / ",
-                                 Fmt(Quantile(imag_share, 0.5), "%.2f"), " / ",
-                                 Fmt(Quantile(train_share, 0.5), "%.2f"), " / ",
-                                 Fmt(Quantile(grad_share, 0.5), "%.2f"))});
-      csv << absl::StrJoin(
-                 std::vector<std::string>{
-                     task, algorithm, absl::StrCat(group.size()), absl::StrCat(budget),
-                     Fmt(qd.median.back(), "%.4f"), Fmt(qd.q1.back(), "%.4f"),
-                     Fmt(qd.q3.back(), "%.4f"), Fmt(cov.median.back(), "%.4f"),
-                     Fmt(cov.q1.back(), "%.4f"), Fmt(cov.q3.back(), "%.4f"),
-                     Fmt(fit.median.back(), "%.4f"), Fmt(fit.q1.back(), "%.4f"),
-                     Fmt(fit.q3.back(), "%.4f"), Fmt(reach, "%.0f"),
-                     Fmt(Quantile(imagined, 0.5), "%.0f"), Fmt(Quantile(wall, 0.5), "%.1f"),
-                     Fmt(Quantile(eval_share, 0.5), "%.4f"), Fmt(Quantile(imag_share, 0.5), "%.4f"),
-                     Fmt(Quantile(train_share, 0.5), "%.4f"),
-                     Fmt(Quantile(grad_share, 0.5), "%.4f")},
-                 ",")
-          << "\n";
+      Finish(client, **it);
+      WriteRunsCsv(out, grid);
+      it = active.erase(it);
     }
-    absl::Status svg = client::WriteTextFile(
-        absl::StrCat(out, "/progress_", task, ".svg"),
-        client::RenderProgressSvg(
-            absl::StrCat(task, " · median and inter-quartile range over ", seeds.size(), " seeds"),
-            "evaluations", panels));
-    if (!svg.ok()) {
-      std::fprintf(stderr, "error: %s\n", svg.ToString().c_str());
-      return 1;
+    if (absl::Now() - last_progress >= absl::GetFlag(FLAGS_progress_every)) {
+      PrintProgress(grid, active);
+      last_progress = absl::Now();
     }
   }
-  std::string budgets_text;
-  for (const auto& [task, n] : budgets) absl::StrAppend(&budgets_text, task, " ", n, ", ");
-  const std::string md = absl::StrCat(
-      "machine: ", MachineDescription(), "  \ndate: ", NowUtc(), "  \nseeds: ",
-      absl::GetFlag(FLAGS_seeds), "  \nbudgets (evaluations): ", budgets_text,
-      "batch 100, DESIGN.md §5 defaults",
-      absl::GetFlag(FLAGS_config_extra).empty()
-          ? std::string()
-          : absl::StrCat(" with `", absl::GetFlag(FLAGS_config_extra), "`"),
-      "  \nexperiments side by side: ", parallel,
-      " (sharing ", absl::GetFlag(FLAGS_workers), " worker processes)\n\n", table.ToText());
-  std::ofstream(out + "/results.md") << md;
-  std::printf("%s", md.c_str());
-  return 0;
+  return absl::OkStatus();
+}
+
+// Waits (up to two minutes) until no coordinator holds state_dir's lock: one stopped by a
+// previous runner may still be writing its checkpoints.
+absl::Status WaitForStateDir(const std::string& state_dir) {
+  std::filesystem::create_directories(state_dir);
+  const std::string path = state_dir + "/LOCK";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot open ", path));
+  const absl::Time deadline = absl::Now() + absl::Minutes(2);
+  bool locked = false;
+  while (!(locked = ::flock(fd, LOCK_EX | LOCK_NB) == 0) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  if (locked) ::flock(fd, LOCK_UN);
+  ::close(fd);
+  if (locked) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      path, " is still held: another gdaqd-server (or bench_reproduce) uses ", state_dir));
+}
+
+// Starts the coordinator on <out>/state and the workers, then drives the unfinished runs.
+absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out) {
+  const std::string commit = CurrentCommit();
+  // Experiments side by side share the cores with the workers: one OpenBLAS thread in the
+  // coordinator so they do not oversubscribe (the server inherits this).
+  if (absl::GetFlag(FLAGS_parallel) > 1) setenv("OPENBLAS_NUM_THREADS", "1", 1);
+  client::LocalClusterOptions options;
+  options.workers = absl::GetFlag(FLAGS_workers);
+  options.server_binary = GDAQD_SERVER_BINARY;
+  options.worker_binary = GDAQD_WORKER_BINARY;
+  options.log_dir = out + "/logs";
+  options.state_dir = out + "/state";
+  std::filesystem::create_directories(options.log_dir);
+  if (absl::Status s = WaitForStateDir(options.state_dir); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<client::LocalCluster>> cluster =
+      client::LocalCluster::Start(options);
+  if (!cluster.ok()) return cluster.status();
+  absl::StatusOr<std::unique_ptr<client::ExperimentClient>> client =
+      client::ExperimentClient::Connect((*cluster)->address(), absl::Seconds(20));
+  if (!client.ok()) return client.status();
+  absl::StatusOr<std::vector<ExperimentStatus>> experiments = (*client)->List();
+  for (int i = 0; !experiments.ok() && i < 30 && !g_stop; ++i) {
+    SleepUnlessStopped(absl::Seconds(1));
+    experiments = (*client)->List();
+  }
+  if (!experiments.ok()) return experiments.status();
+  Note(absl::StrCat("coordinator ", (*cluster)->address(), " on ", options.state_dir, " at commit ",
+                    commit.empty() ? "unknown" : commit, ", ", experiments->size(),
+                    " experiment(s) restored"));
+  std::vector<Tracked*> active;
+  std::deque<Tracked*> queue;
+  WarnUntracked(grid, *experiments);
+  Match(grid, *experiments, commit, active, queue);
+  absl::Status driven = Drive(**client, grid, active, queue, out, commit);
+  if (g_stop) {
+    Note(
+        "stopping: the coordinator checkpoints the unfinished runs; run again with the same "
+        "arguments to resume");
+  }
+  (*cluster)->Stop();
+  return driven;
+}
+
+int Main() {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  absl::StatusOr<std::vector<Tracked>> grid = BuildGrid(out);
+  if (!grid.ok()) {
+    std::fprintf(stderr, "error: %s\n", grid.status().ToString().c_str());
+    return 2;
+  }
+  bool unfinished = false;
+  for (Tracked& t : *grid) {
+    if (LoadFinishedRun(t.run)) {
+      t.state = "SUCCEEDED";
+      t.evaluations = t.run.metrics.back().evaluations;
+      t.wall_seconds = t.run.metrics.back().wall_seconds;
+      t.qd_score_pct = t.run.metrics.back().qd_score_pct;
+    } else {
+      unfinished = true;
+    }
+  }
+  int rc = 0;
+  if (!absl::GetFlag(FLAGS_report_only)) {
+    std::signal(SIGINT, OnSignal);
+    std::signal(SIGTERM, OnSignal);
+    if (unfinished) {
+      absl::Status s = RunStudy(*grid, out);
+      if (!s.ok()) {
+        Note(absl::StrCat("error: ", s.ToString()));
+        rc = 1;
+      }
+    }
+    WriteRunsCsv(out, *grid);
+    if (g_stop) rc = 130;
+  }
+  std::vector<StudyRun> runs;
+  for (const Tracked& t : *grid) runs.push_back(t.run);
+  absl::StatusOr<std::string> report = WriteStudyReport(
+      out, runs,
+      {absl::GetFlag(FLAGS_seeds), absl::GetFlag(FLAGS_budgets), absl::GetFlag(FLAGS_config_extra),
+       absl::GetFlag(FLAGS_parallel), absl::GetFlag(FLAGS_workers)});
+  if (!report.ok()) {
+    std::fprintf(stderr, "error: %s\n", report.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("%s", report->c_str());
+  return rc;
 }
 
 }  // namespace

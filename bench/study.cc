@@ -1,0 +1,490 @@
+#include "bench/study.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "bench/bench_util.h"
+#include "bench/study_stats.h"
+#include "client/results/atomic_file.h"
+#include "client/results/svg_plots.h"
+#include "common/config/config.h"
+#include "gdaqd/v1/coordinator.pb.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace gdaqd::bench {
+namespace {
+
+using client::MetricsRow;
+using gdaqd::v1::ExperimentConfig;
+
+// Collects text-format parse errors as one message.
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    absl::StrAppend(&text_, text_.empty() ? "" : "; ", "line ", line + 1, " column ", column + 1,
+                    ": ", message);
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+std::vector<Point> History(const StudyRun& run, double MetricsRow::*metric, bool by_wall) {
+  std::vector<Point> points;
+  for (const MetricsRow& row : run.metrics) {
+    points.push_back(
+        {by_wall ? row.wall_seconds : static_cast<double>(row.evaluations), row.*metric});
+  }
+  return points;
+}
+
+std::string Fmt(double v, const char* format = "%.1f") {
+  return std::isfinite(v) ? absl::StrFormat(format, v) : "-";
+}
+
+// Median and quartiles over runs of a metric at every evaluation count from the latest first row
+// on; each run's value between its rows is its last row's (a step function), so runs whose rows
+// fall at different counts are all kept.
+struct Curve {
+  std::vector<double> x, median, q1, q3;
+};
+Curve Aggregate(const std::vector<const StudyRun*>& runs, double MetricsRow::*metric) {
+  Curve curve;
+  std::set<int64_t> counts;
+  int64_t start = 0;
+  for (const StudyRun* run : runs) {
+    for (const MetricsRow& row : run->metrics) counts.insert(row.evaluations);
+    start = std::max(start, run->metrics.front().evaluations);
+  }
+  for (int64_t count : counts) {
+    if (count < start) continue;
+    std::vector<double> values;
+    for (const StudyRun* run : runs) {
+      const double v = ValueAt(History(*run, metric, false), static_cast<double>(count));
+      if (std::isfinite(v)) values.push_back(v);
+    }
+    if (values.empty()) continue;
+    curve.x.push_back(static_cast<double>(count));
+    curve.median.push_back(Quantile(values, 0.5));
+    curve.q1.push_back(Quantile(values, 0.25));
+    curve.q3.push_back(Quantile(values, 0.75));
+  }
+  return curve;
+}
+
+// Median, q1 and q3 of a metric's final value over runs.
+struct Spread {
+  double median, q1, q3;
+};
+Spread Final(const std::vector<const StudyRun*>& runs, double MetricsRow::*metric) {
+  std::vector<double> values;
+  for (const StudyRun* run : runs) values.push_back(run->metrics.back().*metric);
+  return {Quantile(values, 0.5), Quantile(values, 0.25), Quantile(values, 0.75)};
+}
+
+std::vector<double> FinalValues(const std::vector<const StudyRun*>& runs,
+                                double MetricsRow::*metric) {
+  std::vector<double> values;
+  for (const StudyRun* run : runs) values.push_back(run->metrics.back().*metric);
+  return values;
+}
+
+// A planned group of one task: its label, its finished runs, how many were planned.
+struct Group {
+  std::string label;
+  bool arm = false;
+  int64_t budget = 0;
+  int planned = 0;
+  std::vector<const StudyRun*> finished;
+};
+
+std::vector<Group> GroupsOf(const std::vector<StudyRun>& runs, const std::string& task) {
+  std::vector<Group> groups;
+  for (const StudyRun& run : runs) {
+    if (run.task != task) continue;
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const Group& g) { return g.label == GroupLabel(run); });
+    if (it == groups.end()) {
+      groups.push_back({GroupLabel(run), !run.schedule.empty(), run.budget, 0, {}});
+      it = groups.end() - 1;
+    }
+    ++it->planned;
+    if (run.finished && !run.metrics.empty()) it->finished.push_back(&run);
+  }
+  return groups;
+}
+
+std::string Commits(const std::vector<const StudyRun*>& runs) {
+  std::set<std::string> commits;
+  for (const StudyRun* run : runs) {
+    for (absl::string_view c : absl::StrSplit(run->commit, ',', absl::SkipEmpty())) {
+      commits.insert(std::string(c));
+    }
+  }
+  return commits.empty() ? "?" : absl::StrJoin(commits, " ");
+}
+
+// One group's statistics against MAP-Elites' (docs/reproduction/protocol.md, Analysis 1-3).
+struct GroupStats {
+  Spread qd, coverage, fitness;
+  std::vector<double> to_target;  // RankValue per run (+inf censored)
+  int reached = 0;
+  double to_target_median = NAN;  // +inf when the median run is censored
+  MannWhitney evals_test{0, NAN, true}, qd_test{0, NAN, true};
+  double imagined = NAN, wall = NAN, shares[4] = {NAN, NAN, NAN, NAN};
+};
+
+GroupStats Analyse(const Group& group, const Group* me, double target) {
+  GroupStats s;
+  s.qd = Final(group.finished, &MetricsRow::qd_score_pct);
+  s.coverage = Final(group.finished, &MetricsRow::coverage_pct);
+  s.fitness = Final(group.finished, &MetricsRow::max_fitness);
+  for (const StudyRun* run : group.finished) {
+    const TargetHit hit = EvaluationsToTarget(History(*run, &MetricsRow::qd_score_pct, false),
+                                              target, static_cast<double>(run->budget));
+    if (!hit.censored) ++s.reached;
+    s.to_target.push_back(std::isnan(target) ? NAN : RankValue(hit));
+  }
+  s.to_target_median = Quantile(s.to_target, 0.5);
+  if (me != nullptr && !group.arm && group.label != me->label) {
+    std::vector<double> me_to_target;
+    for (const StudyRun* run : me->finished) {
+      me_to_target.push_back(
+          std::isnan(target)
+              ? NAN
+              : RankValue(EvaluationsToTarget(History(*run, &MetricsRow::qd_score_pct, false),
+                                              target, static_cast<double>(run->budget))));
+    }
+    s.evals_test = MannWhitneyU(s.to_target, me_to_target);
+    s.qd_test = MannWhitneyU(FinalValues(group.finished, &MetricsRow::qd_score_pct),
+                             FinalValues(me->finished, &MetricsRow::qd_score_pct));
+  }
+  std::vector<double> imagined;
+  for (const StudyRun* run : group.finished) {
+    imagined.push_back(static_cast<double>(run->metrics.back().imagined_evaluations));
+  }
+  s.imagined = Quantile(imagined, 0.5);
+  s.wall = Quantile(FinalValues(group.finished, &MetricsRow::wall_seconds), 0.5);
+  double MetricsRow::*parts[4] = {&MetricsRow::evaluation_seconds, &MetricsRow::imagination_seconds,
+                                  &MetricsRow::training_seconds, &MetricsRow::gradient_seconds};
+  for (int i = 0; i < 4; ++i) {
+    std::vector<double> shares;
+    for (const StudyRun* run : group.finished) {
+      shares.push_back(run->metrics.back().*parts[i] / run->metrics.back().wall_seconds);
+    }
+    s.shares[i] = Quantile(shares, 0.5);
+  }
+  return s;
+}
+
+std::string ToTargetText(const GroupStats& s, double budget) {
+  if (s.to_target.empty() || std::isnan(s.to_target_median)) return "-";
+  return absl::StrCat(
+      std::isinf(s.to_target_median) ? absl::StrCat("> ", budget) : Fmt(s.to_target_median, "%.0f"),
+      " (", s.reached, " of ", s.to_target.size(), " reach)");
+}
+
+std::string RatioText(const GroupStats& s, double me_budget, bool csv) {
+  if (std::isnan(s.to_target_median) || std::isnan(me_budget)) return csv ? "" : "-";
+  if (std::isinf(s.to_target_median)) return csv ? "censored" : "< 1";
+  return Fmt(me_budget / s.to_target_median, csv ? "%.4f" : "%.2f");
+}
+
+std::string TestText(const MannWhitney& t) {
+  if (std::isnan(t.p)) return "-";
+  return absl::StrFormat("U=%g p=%.4f%s", t.u, t.p, t.exact ? "" : " (normal)");
+}
+
+std::string SpreadText(const Spread& s, const char* format) {
+  return absl::StrCat(Fmt(s.median, format), " [", Fmt(s.q1, format), ", ", Fmt(s.q3, format), "]");
+}
+
+std::vector<std::string> CsvRow(const std::string& task, const Group& g, const GroupStats& s,
+                                double target, double me_budget) {
+  std::vector<std::string> row = {task, g.label, absl::StrCat(g.finished.size()),
+                                  absl::StrCat(g.planned), absl::StrCat(g.budget)};
+  for (const Spread* spread : {&s.qd, &s.coverage, &s.fitness}) {
+    for (double v : {spread->median, spread->q1, spread->q3}) row.push_back(Fmt(v, "%.4f"));
+  }
+  row.push_back(Fmt(target, "%.4f"));
+  row.push_back(std::isinf(s.to_target_median) ? "censored" : Fmt(s.to_target_median, "%.0f"));
+  row.push_back(absl::StrCat(s.reached));
+  row.push_back(RatioText(s, me_budget, true));
+  for (const MannWhitney* t : {&s.evals_test, &s.qd_test}) {
+    row.push_back(std::isnan(t->p) ? "" : absl::StrFormat("%g", t->u));
+    row.push_back(std::isnan(t->p) ? "" : absl::StrFormat("%.6f", t->p));
+  }
+  row.push_back(Fmt(s.imagined, "%.0f"));
+  row.push_back(Fmt(s.wall, "%.1f"));
+  for (double share : s.shares) row.push_back(Fmt(share, "%.4f"));
+  row.push_back(Commits(g.finished));
+  return row;
+}
+
+constexpr char kCsvHeader[] =
+    "task,algorithm,seeds_finished,seeds_planned,budget,qd_score_pct_median,qd_score_pct_q1,"
+    "qd_score_pct_q3,coverage_pct_median,coverage_pct_q1,coverage_pct_q3,max_fitness_median,"
+    "max_fitness_q1,max_fitness_q3,target_qd_score_pct,evaluations_to_target_median,"
+    "runs_reaching_target,me_budget_over_median,u_evaluations_to_target,p_evaluations_to_target,"
+    "u_final_qd_score_pct,p_final_qd_score_pct,imagined_episodes_median,wall_seconds_median,"
+    "evaluation_share,imagination_share,training_share,gradient_share,commits\n";
+
+// Table 1 rows and the Figure 4 curves of one task.
+absl::Status ReportTask(const std::string& out, const std::string& task,
+                        const std::vector<StudyRun>& runs, Table& table, std::string& csv) {
+  const std::vector<Group> groups = GroupsOf(runs, task);
+  const Group* me = nullptr;
+  for (const Group& g : groups) {
+    if (g.label == "MAP_ELITES" && !g.finished.empty()) me = &g;
+  }
+  const double target = me == nullptr ? NAN : Final(me->finished, &MetricsRow::qd_score_pct).median;
+  const double me_budget = me == nullptr ? NAN : static_cast<double>(me->budget);
+  std::vector<client::Panel> panels = {{"QD-score %", {}}, {"coverage %", {}}, {"max fitness", {}}};
+  double MetricsRow::*metrics[3] = {&MetricsRow::qd_score_pct, &MetricsRow::coverage_pct,
+                                    &MetricsRow::max_fitness};
+  for (const Group& g : groups) {
+    const std::string seeds = absl::StrCat(g.finished.size(), " of ", g.planned);
+    if (g.finished.empty()) {
+      table.AddRow({task, g.label, seeds, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"});
+      continue;
+    }
+    const GroupStats s = Analyse(g, me, target);
+    for (int i = 0; i < 3; ++i) {
+      const Curve c = Aggregate(g.finished, metrics[i]);
+      panels[i].series.push_back(
+          {absl::StrCat(g.label, " (", g.finished.size(), ")"), c.x, c.median, c.q1, c.q3});
+    }
+    table.AddRow({task, g.label, seeds, SpreadText(s.qd, "%.1f"), SpreadText(s.coverage, "%.1f"),
+                  SpreadText(s.fitness, "%.2f"), ToTargetText(s, static_cast<double>(g.budget)),
+                  RatioText(s, me_budget, false), TestText(s.evals_test), TestText(s.qd_test),
+                  Fmt(s.imagined, "%.0f"), Fmt(s.wall, "%.0f"),
+                  absl::StrCat(Fmt(s.shares[0], "%.2f"), " / ", Fmt(s.shares[1], "%.2f"), " / ",
+                               Fmt(s.shares[2], "%.2f"), " / ", Fmt(s.shares[3], "%.2f")),
+                  Commits(g.finished)});
+    absl::StrAppend(&csv, absl::StrJoin(CsvRow(task, g, s, target, me_budget), ","), "\n");
+  }
+  return client::WriteTextFile(
+      absl::StrCat(out, "/progress_", task, ".svg"),
+      client::RenderProgressSvg(
+          absl::StrCat(task, " · median and inter-quartile range over finished seeds (n)"),
+          "evaluations", panels));
+}
+
+}  // namespace
+
+std::string RunName(const StudyRun& run) {
+  return absl::AsciiStrToLower(absl::StrCat(
+      run.task, "_", run.algorithm, run.schedule.empty() ? "" : "_", run.schedule, "_s", run.seed));
+}
+
+std::string GroupLabel(const StudyRun& run) {
+  return run.schedule.empty() ? run.algorithm : absl::StrCat(run.algorithm, "_", run.schedule);
+}
+
+absl::StatusOr<ExperimentConfig> StudyRunConfig(const StudyRun& run, const std::string& extra) {
+  ExperimentConfig config;
+  config.set_name(RunName(run));
+  gdaqd::v1::Algorithm algorithm;
+  if (!gdaqd::v1::Algorithm_Parse(run.algorithm, &algorithm)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown algorithm '", run.algorithm, "'"));
+  }
+  config.set_algorithm(algorithm);
+  config.set_seed(run.seed);
+  config.mutable_env()->set_task(run.task);
+  config.mutable_budget()->set_max_evaluations(run.budget);
+  if (!run.schedule.empty()) {
+    gdaqd::v1::SchedulerConfig::LearningSchedule schedule;
+    if (!gdaqd::v1::SchedulerConfig::LearningSchedule_Parse(run.schedule, &schedule)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown learning schedule '", run.schedule, "'"));
+    }
+    config.mutable_scheduler()->set_learning_schedule(schedule);
+  }
+  // Merging (not parsing one concatenated text) lets `extra` set fields of sections the base
+  // already has; the parser's Merge allows a singular field to be set again.
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.MergeFromString(extra, &config)) {
+    return absl::InvalidArgumentError(absl::StrCat("--config_extra: ", errors.text()));
+  }
+  common::ApplyDefaults(&config);
+  if (absl::Status valid = common::ValidateExperimentConfig(config); !valid.ok()) return valid;
+  return config;
+}
+
+std::string ReadRunCommit(const StudyRun& run) {
+  return std::string(absl::StripAsciiWhitespace(ReadWhole(run.dir + "/commit.txt")));
+}
+
+absl::Status NoteRunCommit(const StudyRun& run, const std::string& commit) {
+  if (commit.empty()) return absl::OkStatus();
+  const std::string known = ReadRunCommit(run);
+  const std::vector<std::string> seen = absl::StrSplit(known, ',', absl::SkipEmpty());
+  if (std::find(seen.begin(), seen.end(), commit) != seen.end()) return absl::OkStatus();
+  std::error_code ignored;
+  std::filesystem::create_directories(run.dir, ignored);
+  return client::WriteTextFile(run.dir + "/commit.txt",
+                               absl::StrCat(known, known.empty() ? "" : ",", commit, "\n"));
+}
+
+bool LoadFinishedRun(StudyRun& run) {
+  gdaqd::v1::ExperimentStatus status;
+  if (!google::protobuf::TextFormat::ParseFromString(ReadWhole(run.dir + "/status.textproto"),
+                                                     &status) ||
+      status.state() != gdaqd::v1::SUCCEEDED || status.progress().evaluations() != run.budget) {
+    return false;
+  }
+  absl::StatusOr<std::vector<MetricsRow>> metrics =
+      client::ReadMetricsCsv(run.dir + "/metrics.csv");
+  if (!metrics.ok() || metrics->empty()) return false;
+  run.metrics = *std::move(metrics);
+  run.commit = ReadRunCommit(run);
+  run.finished = true;
+  return true;
+}
+
+}  // namespace gdaqd::bench
+
+namespace gdaqd::bench {
+namespace {
+
+// The schedule arm (protocol, Analysis 4): each finished arm run against the main grid's run of
+// the same task, algorithm and seed.
+struct ArmPair {
+  const StudyRun* arm;
+  const StudyRun* base;
+};
+
+double SecondsPerIteration(const StudyRun& run) {
+  const MetricsRow& last = run.metrics.back();
+  return last.iteration > 0 ? last.wall_seconds / static_cast<double>(last.iteration) : NAN;
+}
+
+std::string ReportArm(const std::vector<StudyRun>& runs, std::string& csv) {
+  std::vector<ArmPair> pairs;
+  for (const StudyRun& arm : runs) {
+    if (arm.schedule.empty() || !arm.finished) continue;
+    for (const StudyRun& base : runs) {
+      if (base.schedule.empty() && base.finished && base.task == arm.task &&
+          base.algorithm == arm.algorithm && base.seed == arm.seed) {
+        pairs.push_back({&arm, &base});
+      }
+    }
+  }
+  csv =
+      "task,arm,seed,final_qd_score_pct_base,final_qd_score_pct_arm,equal_wall_seconds,"
+      "qd_score_pct_at_equal_wall_base,qd_score_pct_at_equal_wall_arm,"
+      "wall_seconds_per_iteration_base,wall_seconds_per_iteration_arm\n";
+  Table table({"task", "arm", "seed", "final QD % SYNCHRONOUS / arm", "equal wall s",
+               "QD % at equal wall SYNCHRONOUS / arm", "wall s per iteration SYNCHRONOUS / arm"});
+  std::vector<double> columns[7];
+  for (const ArmPair& p : pairs) {
+    const double equal_wall =
+        std::min(p.arm->metrics.back().wall_seconds, p.base->metrics.back().wall_seconds);
+    const double values[7] = {
+        p.base->metrics.back().qd_score_pct,
+        p.arm->metrics.back().qd_score_pct,
+        equal_wall,
+        ValueAt(History(*p.base, &MetricsRow::qd_score_pct, true), equal_wall),
+        ValueAt(History(*p.arm, &MetricsRow::qd_score_pct, true), equal_wall),
+        SecondsPerIteration(*p.base),
+        SecondsPerIteration(*p.arm)};
+    std::vector<std::string> row = {p.arm->task, GroupLabel(*p.arm), absl::StrCat(p.arm->seed)};
+    for (int i = 0; i < 7; ++i) {
+      columns[i].push_back(values[i]);
+      row.push_back(Fmt(values[i], "%.4f"));
+    }
+    absl::StrAppend(&csv, absl::StrJoin(row, ","), "\n");
+    table.AddRow({row[0], row[1], row[2], absl::StrCat(Fmt(values[0]), " / ", Fmt(values[1])),
+                  Fmt(values[2], "%.0f"), absl::StrCat(Fmt(values[3]), " / ", Fmt(values[4])),
+                  absl::StrCat(Fmt(values[5], "%.2f"), " / ", Fmt(values[6], "%.2f"))});
+  }
+  if (pairs.empty()) return "";
+  double m[7];
+  for (int i = 0; i < 7; ++i) m[i] = Quantile(columns[i], 0.5);
+  table.AddRow({"", "median", absl::StrCat(pairs.size(), " pairs"),
+                absl::StrCat(Fmt(m[0]), " / ", Fmt(m[1])), Fmt(m[2], "%.0f"),
+                absl::StrCat(Fmt(m[3]), " / ", Fmt(m[4])),
+                absl::StrCat(Fmt(m[5], "%.2f"), " / ", Fmt(m[6], "%.2f"))});
+  return absl::StrCat(
+      "\n## Schedule arm\n\nEach arm run against the main grid's run of the same task, algorithm "
+      "and seed (SYNCHRONOUS). Equal evaluations: final QD-score % at the common budget. Equal "
+      "wall time: each run's QD-score % at the wall time the faster of the pair finished. Wall "
+      "seconds per iteration: final wall seconds / final iteration (metrics.csv).\n\n",
+      table.ToText());
+}
+
+constexpr char kNotes[] =
+    "Table 1 from finished runs only (\"seeds\": finished of planned). Quantiles interpolate "
+    "linearly between order statistics. Target: MAP-Elites' median final QD-score % of the task; "
+    "evaluations to target: the first metrics row at or above it, a run that never reaches it "
+    "censored at its budget (ranked above every run that reached it; a censored median is "
+    "shown as \"> budget\"). ME budget / that: MAP-Elites' budget over the median. U, p: "
+    "two-sided exact Mann-Whitney U test (mid-ranks for ties) of the method against MAP-Elites "
+    "on evaluations to target and on final QD-score %; U counts pairs where the method's value "
+    "is larger (+1/2 per tie), so a small U on evaluations means faster. Significant at p < 0.05 "
+    "with no correction for the 18 comparisons; with 5 seeds per group the smallest p is 0.0079. "
+    "Commits: those the runs ran at (\"-dirty\": with uncommitted changes to tracked files).\n\n";
+
+}  // namespace
+
+absl::StatusOr<std::string> WriteStudyReport(const std::string& out,
+                                             const std::vector<StudyRun>& runs,
+                                             const StudySetup& setup) {
+  std::error_code ignored;
+  std::filesystem::create_directories(out, ignored);
+  Table table({"task", "algorithm", "seeds", "QD-score % median [q1, q3]",
+               "coverage % median [q1, q3]", "max fitness median [q1, q3]",
+               "evals to ME's median final QD %", "ME budget / that", "vs ME: evals to target",
+               "vs ME: final QD %", "imagined episodes", "wall s median",
+               "share eval / imag / train / grad", "commits"});
+  std::string csv = kCsvHeader;
+  std::vector<std::string> tasks;
+  for (const StudyRun& run : runs) {
+    if (std::find(tasks.begin(), tasks.end(), run.task) == tasks.end()) tasks.push_back(run.task);
+  }
+  for (const std::string& task : tasks) {
+    if (absl::Status s = ReportTask(out, task, runs, table, csv); !s.ok()) return s;
+  }
+  if (absl::Status s = client::WriteTextFile(out + "/table1.csv", csv); !s.ok()) return s;
+  std::string arm_csv;
+  const std::string arm_md = ReportArm(runs, arm_csv);
+  if (absl::Status s = client::WriteTextFile(out + "/schedule_arm.csv", arm_csv); !s.ok()) {
+    return s;
+  }
+  const std::string md = absl::StrCat(
+      "# Reproduction study: results so far\n\nmachine: ", MachineDescription(),
+      "  \nreport written: ", NowUtc(), "  \nseeds: ", setup.seeds,
+      "  \nbudgets (evaluations): ", setup.budgets,
+      "  \nsettings: the defaults of the commit each run ran at",
+      setup.config_extra.empty() ? std::string() : absl::StrCat(" with `", setup.config_extra, "`"),
+      "  \nexperiments side by side: ", setup.parallel, " (sharing ", setup.workers,
+      " worker processes)\n\n", kNotes, table.ToText(), arm_md);
+  if (absl::Status s = client::WriteTextFile(out + "/results.md", md); !s.ok()) return s;
+  return md;
+}
+
+}  // namespace gdaqd::bench
