@@ -85,18 +85,21 @@ size_t FirstAboveMagnitude(absl::Span<const float> values, float limit) {
   constexpr size_t kBlock = 64;
   constexpr uint32_t kMagnitude = 0x7fffffffu;
   const uint32_t limit_bits = std::bit_cast<uint32_t>(limit);
+  // Raw pointer: Span's hardened operator[] would check bounds per value and stop the
+  // vectoriser.
+  const float* data = values.data();
   const size_t n = values.size();
   size_t start = 0;
   for (; start + kBlock <= n; start += kBlock) {
     uint32_t largest = 0;
     for (size_t i = 0; i < kBlock; ++i) {
-      const uint32_t bits = std::bit_cast<uint32_t>(values[start + i]) & kMagnitude;
+      const uint32_t bits = std::bit_cast<uint32_t>(data[start + i]) & kMagnitude;
       largest = largest > bits ? largest : bits;
     }
     if (largest > limit_bits) break;
   }
   for (size_t i = start; i < n; ++i) {
-    if (!(std::abs(values[i]) <= limit)) return i;
+    if (!(std::abs(data[i]) <= limit)) return i;
   }
   return n;
 }
