@@ -24,7 +24,7 @@
 //   build/bench/bench_coordinator_capacity [--workers 1,2,4,8] [--modes me,pga] [--blas_threads
 //   0,1]
 //       [--evaluations 40000] [--experiments 4] [--batch_size 1000] [--episode_length 250]
-//       [--hidden_sizes 64,64] [--csv bench_coordinator_capacity.csv]
+//       [--hidden_sizes 64,64] [--csv bench_coordinator_capacity.csv] [--server_binary PATH]
 // Profiling: --server_prefix "/usr/bin/valgrind --tool=callgrind" --startup_timeout_s 600, or
 // perf record -p <the pid printed on stderr>.
 #include <sys/types.h>
@@ -81,6 +81,8 @@ ABSL_FLAG(int, pga_critic_steps, 1, "pga mode: pga.critic_steps");
 ABSL_FLAG(double, pga_isoline_fraction, 1.0, "pga mode: pga.isoline_fraction (1: no PG children)");
 ABSL_FLAG(double, timeout_s, 120,
           "per configuration: experiments still running after this are cancelled (row marked)");
+ABSL_FLAG(std::string, server_binary, GDAQD_SERVER_BINARY,
+          "the gdaqd-server to measure (an A/B of two builds runs the same bench against each)");
 ABSL_FLAG(std::string, server_prefix, "",
           "command put before gdaqd-server, split at spaces (profiling: \"valgrind "
           "--tool=callgrind --instr-atstart=no\"); the bench prints the server pid");
@@ -149,8 +151,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> StartServer(const std::string& log_p
   // measures ingest, not restoring earlier runs, and must not fill the disk.
   const std::string state_dir = log_path + ".state";
   std::filesystem::remove_all(state_dir);
-  argv.insert(argv.end(), {GDAQD_SERVER_BINARY, "--listen=127.0.0.1:0", "--port_file=-",
-                           absl::StrCat("--state_dir=", state_dir),
+  argv.insert(argv.end(), {absl::GetFlag(FLAGS_server_binary), "--listen=127.0.0.1:0",
+                           "--port_file=-", absl::StrCat("--state_dir=", state_dir),
                            absl::StrCat("--blas_threads=", blas_threads)});
   Subprocess::Options options;
   options.log_path = log_path;

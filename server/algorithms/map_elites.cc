@@ -65,7 +65,16 @@ absl::StatusOr<TellSummary> InsertOutcomes(ArchiveInterface& archive,
                                                    outcomes.size(), " outcomes of ", num_params));
   }
   TellSummary summary;
+  const size_t descriptor_dim = static_cast<size_t>(archive.descriptor_dim());
   std::vector<float> descriptors, fitnesses, kept_params;
+  descriptors.reserve(outcomes.size() * descriptor_dim);
+  fitnesses.reserve(outcomes.size());
+  size_t usable = 0;
+  for (const EvalOutcome& outcome : outcomes) usable += outcome.error.empty() && !outcome.diverged;
+  // Parameters are the bulk of a batch (18 MB for 1,000 PointMaze policies): pass them through
+  // when every outcome is kept, copy only the kept rows otherwise.
+  const bool keep_all = usable == outcomes.size();
+  if (!keep_all) kept_params.reserve(usable * static_cast<size_t>(num_params));
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const EvalOutcome& outcome = outcomes[i];
     if (!outcome.error.empty()) {
@@ -78,11 +87,15 @@ absl::StatusOr<TellSummary> InsertOutcomes(ArchiveInterface& archive,
     }
     descriptors.insert(descriptors.end(), outcome.descriptor.begin(), outcome.descriptor.end());
     fitnesses.push_back(outcome.fitness);
-    kept_params.insert(kept_params.end(), params.begin() + i * num_params,
-                       params.begin() + (i + 1) * num_params);
+    if (!keep_all) {
+      kept_params.insert(kept_params.end(), params.begin() + i * num_params,
+                         params.begin() + (i + 1) * num_params);
+    }
   }
-  GDAQD_ASSIGN_OR_RETURN(std::vector<InsertOutcome> inserted,
-                         archive.InsertBatch(descriptors, fitnesses, kept_params));
+  GDAQD_ASSIGN_OR_RETURN(
+      std::vector<InsertOutcome> inserted,
+      archive.InsertBatch(descriptors, fitnesses,
+                          keep_all ? params : absl::Span<const float>(kept_params)));
   for (const InsertOutcome& outcome : inserted) {
     switch (outcome.status) {
       case InsertStatus::kNew:

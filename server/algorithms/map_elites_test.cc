@@ -66,6 +66,36 @@ TEST(MapElitesTest, TellSkipsDivergedAndFailedOutcomes) {
   EXPECT_EQ(algo->archive().num_filled(), 1);
 }
 
+// InsertOutcomes passes the parameters through when every outcome is kept and copies the kept
+// rows otherwise: either way each elite holds its own episode's parameters.
+TEST(MapElitesTest, TellStoresEachKeptOutcomesOwnParameters) {
+  for (bool drop_some : {false, true}) {
+    GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(SmallConfig()));
+    std::vector<float> params;
+    GDAQD_ASSERT_OK(algo->Ask(5, &params));
+    const int64_t n = algo->layout().num_params();
+    std::vector<EvalOutcome> outcomes = {Outcome(-1, -0.9f, -0.9f), Outcome(-2, -0.5f, 0.5f),
+                                         Outcome(-3, 0.1f, 0.1f), Outcome(-4, 0.5f, -0.5f),
+                                         Outcome(-5, 0.9f, 0.9f)};
+    if (drop_some) {
+      outcomes[0].error = "boom";
+      outcomes[3].diverged = true;
+    }
+    GDAQD_ASSERT_OK(algo->Tell(params, outcomes).status());
+    EXPECT_EQ(algo->archive().num_filled(), drop_some ? 3 : 5);
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      GDAQD_ASSERT_OK_AND_ASSIGN(int64_t cell, algo->archive().CellIndex(outcomes[i].descriptor));
+      const bool kept = outcomes[i].error.empty() && !outcomes[i].diverged;
+      ASSERT_EQ(algo->archive().is_filled(cell), kept) << i;
+      if (!kept) continue;
+      const absl::Span<const float> stored = algo->archive().elite(cell)->params;
+      EXPECT_EQ(std::vector<float>(stored.begin(), stored.end()),
+                std::vector<float>(params.begin() + i * n, params.begin() + (i + 1) * n))
+          << "outcome " << i << (drop_some ? " (some dropped)" : " (all kept)");
+    }
+  }
+}
+
 TEST(MapElitesTest, AfterTheFirstBatchChildrenComeFromTheArchive) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(SmallConfig()));
   std::vector<float> params;

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <istream>
+#include <memory>
 #include <ostream>
 #include <string>
 
@@ -21,12 +23,34 @@ constexpr int64_t kLoadChunkRows = 4096;
 
 bool IsValidProvenance(uint8_t p) { return p < kNumProvenances; }
 
-bool AllFinite(absl::Span<const float> values) {
-  for (float v : values) {
-    if (!std::isfinite(v)) return false;
+// Index of the first value of `values` that is not finite, or values.size() if all are. Tests a
+// fixed-size block at a time without a branch per value, so that the compiler vectorises it: for
+// the magnitude bits of a float, NaN > infinity > every finite value as unsigned integers, so a
+// block is finite iff the largest of them is below infinity's. Only a block that fails is
+// searched for the culprit. A PointMaze episode's Add() checks 2,250 values.
+size_t FirstNonFinite(absl::Span<const float> values) {
+  constexpr size_t kBlock = 64;
+  constexpr uint32_t kMagnitude = 0x7fffffffu, kInfinity = 0x7f800000u;
+  // Raw pointer: Span's hardened operator[] would check bounds per value and stop the
+  // vectoriser.
+  const float* data = values.data();
+  const size_t n = values.size();
+  size_t start = 0;
+  for (; start + kBlock <= n; start += kBlock) {
+    uint32_t largest = 0;
+    for (size_t i = 0; i < kBlock; ++i) {
+      const uint32_t bits = std::bit_cast<uint32_t>(data[start + i]) & kMagnitude;
+      largest = largest > bits ? largest : bits;
+    }
+    if (largest >= kInfinity) break;
   }
-  return true;
+  for (size_t i = start; i < n; ++i) {
+    if (!std::isfinite(data[i])) return i;
+  }
+  return n;
 }
+
+bool AllFinite(absl::Span<const float> values) { return FirstNonFinite(values) == values.size(); }
 
 // ---- Little-endian encoding (the host order on every platform we target; swapped otherwise).
 
@@ -124,7 +148,10 @@ ReplayBuffer::ReplayBuffer(int obs_dim, int action_dim, int64_t capacity)
     : obs_dim_(obs_dim),
       action_dim_(action_dim),
       row_size_(2 * obs_dim + action_dim + 3),
-      capacity_(capacity) {}
+      capacity_(capacity),
+      // The largest power of two of rows that fits kBlockFloats (at least one row).
+      block_shift_(std::bit_width(static_cast<uint64_t>(std::max(1, kBlockFloats / row_size_))) -
+                   1) {}
 
 int64_t ReplayBuffer::SlotOfAge(int64_t k) const {
   const int64_t oldest = size_ < capacity_ ? 0 : next_;
@@ -133,29 +160,34 @@ int64_t ReplayBuffer::SlotOfAge(int64_t k) const {
 }
 
 void ReplayBuffer::Reserve(int64_t rows) {
-  const size_t needed = static_cast<size_t>(std::min(rows, capacity_)) * row_size_;
-  if (needed <= data_.capacity()) return;
-  // Geometric growth, but never past the full ring.
-  const size_t full = static_cast<size_t>(capacity_) * row_size_;
-  data_.reserve(std::min(full, std::max(needed, 2 * data_.capacity())));
-  provenance_.reserve(data_.capacity() / row_size_);
+  const int64_t slots = std::min(rows, capacity_);
+  const int64_t block_rows = int64_t{1} << block_shift_;
+  // Whole blocks (the last one cut at the capacity): rows are written in place, never moved.
+  while (allocated_ < slots) {
+    const int64_t n = std::min(block_rows, capacity_ - allocated_);
+    blocks_.push_back(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n) * row_size_));
+    allocated_ += n;
+  }
+  if (static_cast<size_t>(slots) > provenance_.capacity()) {
+    provenance_.reserve(
+        std::min<size_t>(capacity_, std::max<size_t>(slots, 2 * provenance_.capacity())));
+  }
+}
+
+void ReplayBuffer::CopyIn(int64_t slot, const float* rows, int64_t n) {
+  const int64_t block_rows = int64_t{1} << block_shift_;
+  while (n > 0) {
+    const int64_t run = std::min(n, block_rows - (slot & (block_rows - 1)));
+    std::memcpy(Row(slot), rows, static_cast<size_t>(run) * row_size_ * sizeof(float));
+    slot += run;
+    rows += run * row_size_;
+    n -= run;
+  }
 }
 
 void ReplayBuffer::AddRow(Provenance provenance, const float* row) {
-  const int64_t slot = next_;
-  if (size_ < capacity_) {
-    // Still growing: slot == size_ == number of allocated slots.
-    data_.insert(data_.end(), row, row + row_size_);
-    provenance_.push_back(static_cast<uint8_t>(provenance));
-    ++size_;
-  } else {
-    std::deque<int32_t>& evicted = slots_by_provenance_[provenance_[slot]];
-    evicted.pop_front();  // the oldest row overall is the oldest of its provenance
-    std::copy(row, row + row_size_, data_.begin() + slot * row_size_);
-    provenance_[slot] = static_cast<uint8_t>(provenance);
-  }
-  slots_by_provenance_[static_cast<uint8_t>(provenance)].push_back(static_cast<int32_t>(slot));
-  next_ = slot + 1 == capacity_ ? 0 : slot + 1;
+  Reserve(size_ + 1);
+  AddRun(provenance, row, 1);
 }
 
 absl::Status ReplayBuffer::Add(Provenance provenance, absl::Span<const float> rows) {
@@ -167,18 +199,40 @@ absl::Status ReplayBuffer::Add(Provenance provenance, absl::Span<const float> ro
     return absl::InvalidArgumentError(absl::StrCat(
         "rows has ", rows.size(), " floats, not a multiple of the row size ", row_size_));
   }
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (!std::isfinite(rows[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("rows value ", i % row_size_, " of row ", i / row_size_, " is not finite"));
-    }
+  if (const size_t i = FirstNonFinite(rows); i < rows.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rows value ", i % row_size_, " of row ", i / row_size_, " is not finite"));
   }
   const int64_t num_rows = static_cast<int64_t>(rows.size()) / row_size_;
   // Rows that would be overwritten within this call are skipped.
   const int64_t first = std::max<int64_t>(0, num_rows - capacity_);
   Reserve(size_ + num_rows - first);
-  for (int64_t r = first; r < num_rows; ++r) AddRow(provenance, rows.data() + r * row_size_);
+  // The same state as AddRow() row by row, copied in at most three contiguous runs: the
+  // growing tail, then the ring from next_ to its end, then from its start.
+  for (int64_t r = first; r < num_rows;) {
+    const int64_t run = std::min(num_rows - r, capacity_ - next_);
+    AddRun(provenance, rows.data() + r * row_size_, run);
+    r += run;
+  }
   return absl::OkStatus();
+}
+
+void ReplayBuffer::AddRun(Provenance provenance, const float* rows, int64_t n) {
+  const int64_t slot = next_;
+  const auto tag = static_cast<uint8_t>(provenance);
+  if (size_ < capacity_) {
+    // Still growing: slot == size_ == provenance_.size(), and n <= capacity_ - size_.
+    provenance_.insert(provenance_.end(), static_cast<size_t>(n), tag);
+    size_ += n;
+  } else {
+    // Full: the run overwrites the n oldest rows, each the oldest of its provenance.
+    for (int64_t k = 0; k < n; ++k) slots_by_provenance_[provenance_[slot + k]].pop_front();
+    std::fill_n(provenance_.begin() + slot, n, tag);
+  }
+  CopyIn(slot, rows, n);
+  std::deque<int32_t>& slots = slots_by_provenance_[tag];
+  for (int64_t k = 0; k < n; ++k) slots.push_back(static_cast<int32_t>(slot + k));
+  next_ = slot + n == capacity_ ? 0 : slot + n;
 }
 
 int64_t ReplayBuffer::size(ProvenanceMask filter) const {
@@ -212,7 +266,7 @@ absl::Status ReplayBuffer::Sample(int64_t n, ProvenanceMask filter, std::mt19937
       k -= count;
     }
     const int64_t slot = slots_by_provenance_[p][k];
-    std::copy_n(data_.begin() + slot * row_size_, row_size_, rows->begin() + i * row_size_);
+    std::copy_n(Row(slot), row_size_, rows->begin() + i * row_size_);
   }
   return absl::OkStatus();
 }
@@ -224,8 +278,8 @@ absl::Status ReplayBuffer::Gather(ProvenanceMask filter, std::vector<float>* row
   for (int64_t k = 0; k < size_; ++k) {
     const int64_t slot = SlotOfAge(k);
     if (!(filter & (1u << provenance_[slot]))) continue;
-    const auto begin = data_.begin() + slot * row_size_;
-    rows->insert(rows->end(), begin, begin + row_size_);
+    const float* row = Row(slot);
+    rows->insert(rows->end(), row, row + row_size_);
   }
   return absl::OkStatus();
 }
@@ -240,7 +294,7 @@ absl::Status ReplayBuffer::Save(std::ostream& out) const {
   // Provenances, oldest first, then rows in the same order.
   for (int64_t k = 0; k < size_; ++k) out.put(static_cast<char>(provenance_[SlotOfAge(k)]));
   for (int64_t k = 0; k < size_; ++k) {
-    WriteFloatsLe(out, data_.data() + SlotOfAge(k) * row_size_, row_size_);
+    WriteFloatsLe(out, Row(SlotOfAge(k)), row_size_);
   }
   if (!out) return absl::DataLossError("writing the replay buffer failed");
   return absl::OkStatus();

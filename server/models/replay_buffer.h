@@ -48,8 +48,9 @@ constexpr ProvenanceMask ProvenanceMaskOf(std::initializer_list<Provenance> prov
 // included here so that gdaqd_models stays buildable on its own). When full, each new row
 // overwrites the oldest one. Every row carries one Provenance.
 //
-// Memory grows with the number of stored rows (up to capacity() * row_size() floats, 276 MB for
-// 1e6 ant rows) plus ~5 bytes per row of bookkeeping.
+// Memory grows with the number of stored rows, a block of about 1 MiB at a time (up to
+// capacity() * row_size() floats, 276 MB for 1e6 ant rows), plus ~5 bytes per row of
+// bookkeeping; stored rows are never moved.
 //
 // Thread-compatible: const methods may run concurrently with each other; Add() needs external
 // synchronisation (the coordinator's trainer thread owns the buffer).
@@ -111,18 +112,41 @@ class ReplayBuffer {
 
   // Slot of the k-th oldest stored row, 0 <= k < size_.
   int64_t SlotOfAge(int64_t k) const;
-  // Makes room for min(rows, capacity_) slots without reallocating in AddRow().
+  // Floats per storage block (1 MiB); a block holds a power of two of rows.
+  static constexpr int kBlockFloats = 1 << 18;
+
+  // Makes storage for min(rows, capacity_) slots (whole blocks) and room in provenance_.
   void Reserve(int64_t rows);
   // Stores one validated row in the next slot, evicting the oldest row if full.
   void AddRow(Provenance provenance, const float* row);
+  // Stores n validated rows (back to back) in slots next_ .. next_ + n - 1, evicting the rows
+  // there if full, as n AddRow() calls would. Precondition: 0 <= n <= capacity_ - next_, and
+  // while growing n <= capacity_ - size_ and Reserve() made room.
+  void AddRun(Provenance provenance, const float* rows, int64_t n);
+  // Copies n rows into slots slot .. slot + n - 1 (allocated), across blocks.
+  void CopyIn(int64_t slot, const float* rows, int64_t n);
+  // The row_size_ floats of an allocated slot.
+  float* Row(int64_t slot) {
+    return blocks_[slot >> block_shift_].get() +
+           (slot & ((int64_t{1} << block_shift_) - 1)) * row_size_;
+  }
+  const float* Row(int64_t slot) const {
+    return blocks_[slot >> block_shift_].get() +
+           (slot & ((int64_t{1} << block_shift_) - 1)) * row_size_;
+  }
 
   int obs_dim_;
   int action_dim_;
   int row_size_;
   int64_t capacity_;
 
-  // [slots, row_size_] floats; slots = min(rows ever added, capacity_) (grows, then fixed).
-  std::vector<float> data_;
+  // log2 of the rows per block.
+  int block_shift_;
+  // Row storage: block b holds slots [b << block_shift_, (b + 1) << block_shift_) (the last block
+  // ends at capacity_), [rows, row_size_] floats each. Blocks are added as rows arrive and never
+  // moved, so growing costs no copy and no transient second buffer.
+  std::vector<std::unique_ptr<float[]>> blocks_;
+  int64_t allocated_ = 0;  // slots with storage, a whole number of blocks (or capacity_)
   // Provenance of each slot, [slots].
   std::vector<uint8_t> provenance_;
   // Slots holding each provenance, oldest first. Eviction always removes the globally oldest

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -185,6 +186,91 @@ TEST(ReplayBufferTest, BadRowsAreRejectedAtomically) {
   std::vector<float> rows;
   GDAQD_ASSERT_OK(buffer->Gather(kAllProvenances, &rows));
   EXPECT_THAT(IdsOf(rows), ElementsAreArray({1}));
+}
+
+// Adds `batches` of rows (ids counting up, provenance drawn per batch) to a buffer of
+// `capacity` both as whole batches and one row at a time, and checks after each batch that
+// both hold the same rows per provenance; then that they sample and save the same.
+void ExpectRunsMatchRowByRow(int64_t capacity, const std::vector<int>& batches) {
+  auto bulk = MakeBuffer(capacity);
+  auto single = MakeBuffer(capacity);
+  std::mt19937_64 rng(7);
+  int next_id = 0;
+  for (int batch : batches) {
+    const auto provenance = static_cast<Provenance>(rng() % kNumProvenances);
+    std::vector<int> ids(batch);
+    for (int& id : ids) id = next_id++;
+    std::vector<float> rows;
+    for (int id : ids) rows.insert(rows.end(), kRowSize, static_cast<float>(id));
+    GDAQD_ASSERT_OK(bulk->Add(provenance, rows));
+    for (int id : ids) GDAQD_ASSERT_OK(single->Add(provenance, RowsWithIds({id})));
+    ASSERT_EQ(bulk->size(), single->size());
+    for (int p = 0; p < kNumProvenances; ++p) {
+      const ProvenanceMask mask = ProvenanceBit(static_cast<Provenance>(p));
+      ASSERT_EQ(bulk->size(mask), single->size(mask)) << "batch " << batch << " provenance " << p;
+      std::vector<float> a, b;
+      GDAQD_ASSERT_OK(bulk->Gather(mask, &a));
+      GDAQD_ASSERT_OK(single->Gather(mask, &b));
+      ASSERT_EQ(a, b) << "batch " << batch << " provenance " << p;
+    }
+  }
+  std::mt19937_64 rng_a(3), rng_b(3);
+  std::vector<float> a, b;
+  GDAQD_ASSERT_OK(bulk->Sample(200, kAllProvenances, rng_a, &a));
+  GDAQD_ASSERT_OK(single->Sample(200, kAllProvenances, rng_b, &b));
+  EXPECT_EQ(a, b);
+  std::ostringstream saved_bulk, saved_single;
+  GDAQD_ASSERT_OK(bulk->Save(saved_bulk));
+  GDAQD_ASSERT_OK(single->Save(saved_single));
+  EXPECT_EQ(saved_bulk.str(), saved_single.str());
+  // And a loaded buffer holds the same rows in the same order.
+  std::istringstream in(saved_bulk.str());
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ReplayBuffer> loaded, ReplayBuffer::Load(in));
+  std::vector<float> all_loaded, all_bulk;
+  GDAQD_ASSERT_OK(loaded->Gather(kAllProvenances, &all_loaded));
+  GDAQD_ASSERT_OK(bulk->Gather(kAllProvenances, &all_bulk));
+  EXPECT_EQ(all_loaded, all_bulk);
+}
+
+// Add() copies runs of rows at once; the state must be what adding them one row at a time
+// gives: same rows per provenance, same samples for a seed, same saved bytes. Batch sizes
+// below, at and above the capacity, so that runs wrap around the ring.
+TEST(ReplayBufferTest, AddingRunsMatchesAddingRowByRow) {
+  ExpectRunsMatchRowByRow(37, {5, 1, 30, 12, 37, 3, 50, 36, 2, 74});
+}
+
+// Rows are stored in blocks of 2^15 rows of this size (1 MiB); runs that cross blocks, a last
+// block cut at the capacity, and wrapping across blocks give the same state too.
+TEST(ReplayBufferTest, RunsAcrossStorageBlocksMatchAddingRowByRow) {
+  ExpectRunsMatchRowByRow(70'000, {20'000, 30'001, 1, 19'000, 40'000, 70'000, 100'003, 12'345});
+}
+
+// The finiteness check runs a block at a time; a bad value anywhere (first value, inside a full
+// block, at a block's end, in the tail) is found and named.
+TEST(ReplayBufferTest, NonFiniteValueIsFoundAnywhere) {
+  constexpr int kRows = 40;  // 320 floats: five blocks of 64 and no tail; 41 rows leave a tail
+  for (int rows_count : {kRows, kRows + 1}) {
+    for (int at : {0, 63, 64, 200, rows_count * kRowSize - 1}) {
+      for (float bad :
+           {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+        auto buffer = MakeBuffer(100);
+        std::vector<float> rows(static_cast<size_t>(rows_count) * kRowSize, 1.0f);
+        rows[at] = bad;
+        EXPECT_THAT(buffer->Add(Provenance::kIsoline, rows),
+                    StatusIs(absl::StatusCode::kInvalidArgument,
+                             HasSubstr(absl::StrCat("rows value ", at % kRowSize, " of row ",
+                                                    at / kRowSize, " is not finite"))))
+            << "at " << at;
+        EXPECT_EQ(buffer->size(), 0);
+      }
+    }
+  }
+  // The largest finite magnitudes are finite.
+  auto buffer = MakeBuffer(10);
+  std::vector<float> rows(kRowSize, std::numeric_limits<float>::max());
+  rows[1] = -std::numeric_limits<float>::max();
+  rows[2] = std::numeric_limits<float>::denorm_min();
+  GDAQD_EXPECT_OK(buffer->Add(Provenance::kIsoline, rows));
 }
 
 TEST(ReplayBufferTest, SaveLoadRoundTripPreservesEverything) {

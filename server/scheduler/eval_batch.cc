@@ -58,12 +58,21 @@ absl::Status ValidateEvalRequest(const EvalRequest& request) {
 }
 
 EvalBatch::EvalBatch(EvalRequest request)
-    : request_(std::move(request)),
-      limits_(ResultLimitsFor(request_)),
+    : owned_(std::move(request)),
+      request_(&*owned_),
+      limits_(ResultLimitsFor(*request_)),
       max_episode_transition_bytes_(MaxEpisodeTransitionBytes(limits_)),
-      outcomes_(request_.num_episodes()),
-      done_(request_.num_episodes(), false),
-      remaining_(request_.num_episodes()) {}
+      outcomes_(request_->num_episodes()),
+      done_(request_->num_episodes(), false),
+      remaining_(request_->num_episodes()) {}
+
+EvalBatch::EvalBatch(const EvalRequest* request)
+    : request_(request),
+      limits_(ResultLimitsFor(*request_)),
+      max_episode_transition_bytes_(MaxEpisodeTransitionBytes(limits_)),
+      outcomes_(request_->num_episodes()),
+      done_(request_->num_episodes(), false),
+      remaining_(request_->num_episodes()) {}
 
 bool EvalBatch::Complete(int64_t index, EvalOutcome outcome) {
   absl::MutexLock lock(&mu_);

@@ -4,6 +4,7 @@
 #define GDAQD_SERVER_SCHEDULER_EVAL_BATCH_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -16,11 +17,31 @@ namespace gdaqd::server {
 
 // Thread-safe. Each episode is completed at most once: later outcomes for the same index (a
 // re-queued episode finishing twice) are ignored, which is what makes "none counted twice" hold.
+//
+// The request is either owned (moved in) or borrowed from a caller that blocks until the batch
+// is complete or cancelled (Scheduler::EvaluateWithStats: a PointMaze batch carries 18 MB of
+// parameters, which it then need not copy). A borrowed request is dropped by ForgetRequest()
+// before that caller returns; limits(), max_episode_transition_bytes() and the outcome methods
+// stay usable afterwards, request() does not.
 class EvalBatch {
  public:
+  // Owns `request`.
   explicit EvalBatch(EvalRequest request);
+  // Borrows `*request` (not null) until ForgetRequest().
+  explicit EvalBatch(const EvalRequest* request);
 
-  const EvalRequest& request() const { return request_; }
+  EvalBatch(const EvalBatch&) = delete;
+  EvalBatch& operator=(const EvalBatch&) = delete;
+
+  // Precondition: not called after ForgetRequest(); the Scheduler reads it only under its own
+  // lock, for episodes still queued, which is what makes ForgetRequest() (under the same lock)
+  // safe.
+  const EvalRequest& request() const { return *request_; }
+  // Drops the reference to a borrowed request (no-op for an owned one). Call it, with the
+  // caller's synchronisation of request() readers, before the borrowed request goes away.
+  void ForgetRequest() {
+    if (!owned_.has_value()) request_ = nullptr;
+  }
   // ResultLimitsFor(request()), computed once.
   const ResultLimits& limits() const { return limits_; }
   // MaxEpisodeTransitionBytes(limits()), computed once.
@@ -49,7 +70,8 @@ class EvalBatch {
   std::vector<EvalOutcome> TakeOutcomes() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  const EvalRequest request_;
+  std::optional<EvalRequest> owned_;  // set iff the request is owned
+  const EvalRequest* request_;        // &*owned_, the borrowed request, or null once forgotten
   const ResultLimits limits_;
   const int64_t max_episode_transition_bytes_;
   mutable absl::Mutex mu_;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/point_maze.h"
 #include "common/rollout.h"
 #include "gmock/gmock.h"
@@ -181,6 +182,32 @@ TEST(ResultValidationTest, RefusesTransitionsOfTheWrongShapeOrSize) {
   EXPECT_EQ(MaxEpisodeTransitionBytes(unrequested), 0);
   EXPECT_EQ(Check(Honest(), Rows(kLength), unrequested), ResultCheck::kBadTransitions);
   EXPECT_EQ(Check(Honest(), {}, unrequested), ResultCheck::kAccepted);
+}
+
+// Transition values are checked a block at a time; a bad value is found, and named by its
+// index, wherever it sits (first value, inside or at the end of a block, in the tail), and the
+// magnitude bound is exact on both sides.
+TEST(ResultValidationTest, TransitionCheckFindsTheFirstBadValueAnywhere) {
+  constexpr int kSteps = 100;  // 900 floats: 14 blocks of 64 and a tail of 4
+  EpisodeResult result = Honest();
+  result.set_length(kSteps);
+  result.set_fitness(-1.0f * kSteps);
+  const float above = std::nextafter(kMaxTransitionMagnitude, kInf);
+  for (int at : {0, 1, 63, 64, 500, 895, 896, kSteps * kRow - 1}) {
+    for (float bad : {kNaN, kInf, -kInf, above, -above, 3e38f}) {
+      std::vector<float> rows = Rows(kSteps);
+      rows[at] = bad;
+      if (at + 1 < kSteps * kRow) rows[at + 1] = kNaN;  // a later bad value is not the one named
+      const ResultVerdict verdict = ValidateEpisodeResult(MazeLimits(), result, rows);
+      EXPECT_EQ(verdict.check,
+                std::isfinite(bad) ? ResultCheck::kBadTransitions : ResultCheck::kNonFinite)
+          << at << " " << bad;
+      EXPECT_THAT(verdict.message, HasSubstr(absl::StrCat("transition value ", at, " ")));
+    }
+    std::vector<float> rows = Rows(kSteps);
+    rows[at] = at % 2 == 0 ? kMaxTransitionMagnitude : -kMaxTransitionMagnitude;
+    EXPECT_EQ(Check(result, rows), ResultCheck::kAccepted) << at;
+  }
 }
 
 TEST(ResultValidationTest, DefaultLimitsCheckOnlyShapeAndFiniteness) {

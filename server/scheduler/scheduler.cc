@@ -65,7 +65,10 @@ absl::StatusOr<std::shared_ptr<EvalBatch>> Scheduler::Submit(EvalRequest request
     if (spec.ok()) ApplyTaskLimits(*spec, &request);
   }
   if (absl::Status status = ValidateEvalRequest(request); !status.ok()) return status;
-  auto batch = std::make_shared<EvalBatch>(std::move(request));
+  return Enqueue(std::make_shared<EvalBatch>(std::move(request)));
+}
+
+absl::StatusOr<std::shared_ptr<EvalBatch>> Scheduler::Enqueue(std::shared_ptr<EvalBatch> batch) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("scheduler is shutting down");
   for (int64_t i = 0; i < batch->request().num_episodes(); ++i) queue_.push_back({batch, i, {}});
@@ -94,19 +97,39 @@ absl::StatusOr<std::vector<EvalOutcome>> Scheduler::EvaluateWithStats(const Eval
                                                                       const CancelFlag* cancel,
                                                                       EvalCallStats* stats) {
   *stats = EvalCallStats();
-  absl::StatusOr<std::shared_ptr<EvalBatch>> batch = Submit(request);
+  absl::StatusOr<std::shared_ptr<EvalBatch>> batch;
+  if (request.episode_length == 0) {
+    batch = Submit(request);  // Submit() sets the task's limits on its own copy
+  } else if (absl::Status status = ValidateEvalRequest(request); !status.ok()) {
+    return status;
+  } else {
+    // This call blocks until the batch is complete or cancelled, so the batch may borrow the
+    // request (its parameters are the bulk of it) instead of copying it.
+    batch = Enqueue(std::make_shared<EvalBatch>(&request));
+  }
   if (!batch.ok()) return batch.status();
   // The cancel flag is an atomic owned by the caller, so poll it at a coarse period; completion
   // itself wakes the wait immediately.
-  while (!(*batch)->WaitFor(absl::Milliseconds(100))) {
+  bool complete = false;
+  while (!(complete = (*batch)->WaitFor(absl::Milliseconds(100)))) {
     if ((cancel != nullptr && cancel->load()) || (*batch)->cancelled()) {
-      Cancel(*batch);
-      stats->requeued_episodes = (*batch)->requeued();
-      return absl::CancelledError("evaluation cancelled");
+      (*batch)->Cancel();
+      break;
     }
   }
+  Retire(**batch);
   stats->requeued_episodes = (*batch)->requeued();
+  if (!complete) return absl::CancelledError("evaluation cancelled");
   return (*batch)->TakeOutcomes();
+}
+
+void Scheduler::Retire(EvalBatch& batch) {
+  absl::MutexLock lock(&mu_);
+  // A complete batch has no episode left to lease, but entries of it may still sit in the
+  // queue (a cancelled batch's always may): drop them, then the request they would read.
+  std::erase_if(queue_, [&](const QueuedEpisode& q) { return q.batch.get() == &batch; });
+  stats_.queued_episodes = static_cast<int64_t>(queue_.size());
+  batch.ForgetRequest();
 }
 
 int64_t Scheduler::requeued_episodes() const {
@@ -242,8 +265,10 @@ bool Scheduler::LeaseFrontLocked(const Pick& pick, absl::Time now) {
     gdaqd::v1::Episode* episode = assignment->add_episodes();
     episode->set_index(static_cast<int32_t>(lease.indices.size()));
     episode->set_seed(request.seeds[index]);
-    episode->set_params(reinterpret_cast<const char*>(&request.params[index * request.num_params]),
-                        episode_bytes);
+    // assign() copies once; set_params(const char*, size) builds a temporary string first.
+    episode->mutable_params()->assign(
+        reinterpret_cast<const char*>(&request.params[index * request.num_params]),
+        static_cast<size_t>(episode_bytes));
     lease.indices.push_back(index);
   }
   if (lease.indices.empty()) return false;
@@ -323,7 +348,7 @@ absl::Status Scheduler::StageChunkLocked(Worker& worker, Lease& lease, int slot,
   if (episode_cap >= 0 && staged + incoming > episode_cap) {
     exceeded =
         absl::StrCat(staged + incoming, " transition bytes for one episode exceed its cap ",
-                     episode_cap, " (", honest, " for ", lease.batch->request().episode_length,
+                     episode_cap, " (", honest, " for ", lease.batch->limits().episode_length,
                      " steps + ", options_.chunk_slack_bytes, " slack)");
   } else if (worker.staged_bytes + incoming > options_.max_worker_staged_bytes) {
     exceeded = absl::StrCat(worker.staged_bytes + incoming,

@@ -127,7 +127,9 @@ class Scheduler final : public Evaluator {
   // Cancels the batch and drops its queued episodes; late results for it are ignored.
   void Cancel(const std::shared_ptr<EvalBatch>& batch) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Evaluator: Submit, then wait until complete or cancelled.
+  // Evaluator: queue the request, then wait until complete or cancelled. A request whose
+  // result limits are set (episode_length > 0) is not copied: the batch borrows it for the
+  // duration of the call; one without them is copied and given its task's limits (Submit()).
   absl::StatusOr<std::vector<EvalOutcome>> Evaluate(const EvalRequest& request,
                                                     const CancelFlag* cancel) override;
   // Evaluate(), plus this request's own re-queue count (EvalBatch::requeued()).
@@ -208,6 +210,13 @@ class Scheduler final : public Evaluator {
   };
 
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
+  // Queues every episode of a validated batch and hands out work. Unavailable while stopping.
+  absl::StatusOr<std::shared_ptr<EvalBatch>> Enqueue(std::shared_ptr<EvalBatch> batch)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Called once its waiter is done with `batch` (complete or cancelled): drops its queued
+  // episodes and its request, which EvaluateWithStats() borrows. Leases of it may remain (their
+  // late results are stale); they use only its limits and outcome slots.
+  void Retire(EvalBatch& batch) ABSL_LOCKS_EXCLUDED(mu_);
   // Hands queued episodes to workers with free capacity.
   void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The worker with the most free capacity that may take an episode avoiding `avoid`. A worker

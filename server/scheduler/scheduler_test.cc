@@ -1,10 +1,14 @@
 #include "server/scheduler/scheduler.h"
 
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/task.h"
+#include "common/thread.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/recording_sink.h"
@@ -224,6 +228,79 @@ TEST(SchedulerTest, CancelWakesEvaluate) {
   EXPECT_THAT(scheduler.Evaluate(MakeRequest(3), &cancel),
               StatusIs(absl::StatusCode::kCancelled, ::testing::_));
   EXPECT_EQ(scheduler.stats().queued_episodes, 0);
+}
+
+// MakeRequest() with the task's result limits set, as experiments send it: Evaluate() then
+// borrows the request instead of copying it.
+EvalRequest MakeLimitedRequest(int64_t episodes) {
+  EvalRequest request = MakeRequest(episodes);
+  absl::StatusOr<common::TaskSpec> spec = common::GetTaskSpec("point_maze", 0);
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  ApplyTaskLimits(*spec, &request);
+  return request;
+}
+
+TEST(SchedulerTest, EvaluateOfABorrowedRequestReturnsEachEpisodesOutcome) {
+  Scheduler scheduler;
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &sink));
+  absl::StatusOr<std::vector<EvalOutcome>> outcomes;
+  {
+    auto request = std::make_unique<EvalRequest>(MakeLimitedRequest(10));
+    ASSERT_GT(request->episode_length, 0);
+    common::Thread evaluation("evaluate",
+                              [&] { outcomes = scheduler.Evaluate(*request, nullptr); });
+    const absl::Time give_up = absl::Now() + kWait;
+    int answered = 0;
+    while (answered < 10 && absl::Now() < give_up) {
+      for (const Assignment& assignment : sink.WaitAndTake(absl::Milliseconds(50))) {
+        for (int slot = 0; slot < assignment.episodes_size(); ++slot) {
+          GDAQD_ASSERT_OK(scheduler.OnResult("w", ResultFor(assignment, slot)));
+          ++answered;
+        }
+      }
+    }
+    EXPECT_EQ(answered, 10);
+  }  // joins
+  GDAQD_ASSERT_OK(outcomes.status());
+  ASSERT_EQ(outcomes->size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ((*outcomes)[i].fitness, FitnessOf(i));
+  EXPECT_EQ(scheduler.stats().queued_episodes, 0);
+}
+
+// A cancelled evaluation returns while its leases are still out; their late results and the
+// next evaluation must not touch the request it borrowed, which is gone by then (a use would
+// read freed memory, or crash on the dropped reference).
+TEST(SchedulerTest, LateResultsOfACancelledBorrowedRequestAreHarmless) {
+  Scheduler scheduler;
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &sink));
+  CancelFlag cancel{false};
+  absl::StatusOr<std::vector<EvalOutcome>> outcomes;
+  std::vector<Assignment> out;
+  {
+    auto request = std::make_unique<EvalRequest>(MakeLimitedRequest(12));
+    common::Thread evaluation("evaluate",
+                              [&] { outcomes = scheduler.Evaluate(*request, &cancel); });
+    out = sink.WaitAndTake(kWait);
+    ASSERT_FALSE(out.empty());
+    cancel = true;
+    evaluation.Join();
+    for (Assignment& more : sink.Take()) out.push_back(std::move(more));  // sent meanwhile
+    std::memset(request->params.data(), 0xff, request->params.size() * sizeof(float));
+    request.reset();
+  }
+  EXPECT_THAT(outcomes, StatusIs(absl::StatusCode::kCancelled, ::testing::_));
+  EXPECT_EQ(scheduler.stats().queued_episodes, 0);
+  for (const Assignment& assignment : out) {
+    for (int slot = 0; slot < assignment.episodes_size(); ++slot) {
+      GDAQD_EXPECT_OK(scheduler.OnResult("w", ResultFor(assignment, slot)));
+    }
+  }
+  EXPECT_TRUE(sink.Take().empty());  // nothing of the cancelled batch is leased again
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto next, scheduler.Submit(MakeRequest(2)));
+  while (next->remaining() > 0) ASSERT_GT(AnswerAll(scheduler, "w", sink), 0);
+  EXPECT_EQ(next->TakeOutcomes()[1].fitness, FitnessOf(1));
 }
 
 }  // namespace
