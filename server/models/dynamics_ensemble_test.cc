@@ -373,7 +373,8 @@ TEST_F(DynamicsEnsembleTest, HostStepperMatchesPredictGroupedWithTheSameDraws) {
   std::vector<float> short_out(3);
   EXPECT_THAT(stepper->Step(obs_host, actions_host, true, c10::nullopt, absl::MakeSpan(short_out)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rows")));
-  EXPECT_THAT(ensemble->MakeHostStepper(0), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ensemble->MakeHostStepper(0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("per_member")));
 }
 
 TEST_F(DynamicsEnsembleTest, SaveLoadRoundTripGivesIdenticalPredictionsAndTraining) {
