@@ -16,7 +16,8 @@
 // episodes look cheap), so it is first fitted briefly to a stable synthetic linear system; and
 // the task never terminates here, so every rollout runs all T steps.
 //
-//   build/bench/bench_imagination [--task ant_trap] [--batches 32,128,512] [--csv imagination.csv]
+//   build/bench/bench_imagination [--task ant_trap] [--batches 32,128,512] [--profile]
+//                                 [--device cpu|cuda] [--csv imagination.csv]
 #include "server/models/imagination.h"
 
 #include <algorithm>
@@ -53,6 +54,9 @@ ABSL_FLAG(std::string, batches, "32,128,512", "imagined batch sizes P to measure
 ABSL_FLAG(double, seconds, 3.0, "time per measurement (whole imagined batches)");
 ABSL_FLAG(bool, profile, false,
           "also time one step's parts (policy forward, ensemble prediction) per batch size");
+ABSL_FLAG(std::string, device, "cpu",
+          "cpu | cuda: where the ensemble and the policies run (cuda runs the LibTorch loop; "
+          "its bandwidth (c) is the device's, over a 256 MB buffer)");
 ABSL_FLAG(std::string, csv, "imagination.csv", "where to write the table");
 
 namespace gdaqd::bench {
@@ -114,6 +118,24 @@ class NeverTerminates final : public server::models::ImaginedTask {
   std::unique_ptr<server::models::ImaginedTask> task_;
 };
 
+// GB/s of LibTorch summing a `bytes` float32 buffer on `device` (20 sums, one synchronisation).
+absl::StatusOr<double> DeviceReadBandwidthGbs(const std::string& device, int64_t bytes) {
+  absl::StatusOr<torch::Device> target = server::models::SelectDevice(device);
+  if (!target.ok()) return target.status();
+  return server::models::CallTorch("DeviceReadBandwidthGbs", [&]() -> absl::StatusOr<double> {
+    const torch::Tensor buffer = torch::ones({bytes / static_cast<int64_t>(sizeof(float))},
+                                             torch::TensorOptions().device(*target));
+    (void)buffer.sum().item<float>();  // warm-up
+    constexpr int kReps = 20;
+    const absl::Time begin = absl::Now();
+    torch::Tensor total = torch::zeros({}, buffer.options());
+    for (int i = 0; i < kReps; ++i) total += buffer.sum();
+    (void)total.item<float>();
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - begin);
+    return kReps * static_cast<double>(buffer.numel()) * sizeof(float) / seconds / 1e9;
+  });
+}
+
 // Per-step cost of the parts of an imagined step on the CPU path, over 200 repetitions each: the
 // host policy kernel over P policies, and the ensemble's host stepper over [E, ceil(P / E)] rows;
 // "rest" is the task's functions and the bookkeeping. Printed next to the roofline time.
@@ -172,18 +194,29 @@ int Run() {
     return 1;
   }
   const NeverTerminates never(std::move(task).value());
+  const std::string device = absl::GetFlag(FLAGS_device);
+  const bool on_cpu = device == "cpu";
 
   absl::StatusOr<double> gflops =
-      server::models::MeasureMatmulGflops("cpu", 1, 256, 512, 512, absl::Seconds(1));
+      server::models::MeasureMatmulGflops(device, 1, 256, 512, 512, absl::Seconds(1));
   if (!gflops.ok()) {
     std::fprintf(stderr, "bench_imagination: %s\n", gflops.status().ToString().c_str());
     return 1;
   }
+  absl::StatusOr<double> device_bandwidth_or =
+      on_cpu ? absl::StatusOr<double>(ReadBandwidthGbs(int64_t{256} << 20, 0.5))
+             : DeviceReadBandwidthGbs(device, int64_t{256} << 20);
+  if (!device_bandwidth_or.ok()) {
+    std::fprintf(stderr, "bench_imagination: %s\n",
+                 device_bandwidth_or.status().ToString().c_str());
+    return 1;
+  }
+  const double device_bandwidth = *device_bandwidth_or;
   server::models::EnsembleConfig ensemble_config;
   ensemble_config.members = model.ensemble_members();
   ensemble_config.hidden.assign(model.ensemble_hidden_sizes().begin(),
                                 model.ensemble_hidden_sizes().end());
-  ensemble_config.device = "cpu";
+  ensemble_config.device = device;
   ensemble_config.max_steps = 200;  // enough for stable predictions; only speed is measured
   auto ensemble =
       server::models::DynamicsEnsemble::Create(spec->obs_dim, spec->action_dim, ensemble_config);
@@ -231,8 +264,9 @@ int Run() {
   Table table({"measure", "imagined batch P", "value", "goal", "ratio"});
   table.AddRow({"(a) torch matmul GFLOP/s, 1 thread", "", absl::StrFormat("%.1f", *gflops), "limit",
                 "1.00"});
-  table.AddRow({"(c) read GB/s, 1 thread, 256 MB (memory)", "",
-                absl::StrFormat("%.1f", ReadBandwidthGbs(int64_t{256} << 20, 0.5)), "", ""});
+  table.AddRow({on_cpu ? "(c) read GB/s, 1 thread, 256 MB (memory)"
+                       : "(c) device read GB/s, 256 MB (used for every P)",
+                "", absl::StrFormat("%.1f", device_bandwidth), "", ""});
   std::mt19937_64 rng(1);
   for (absl::string_view text : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
     int p = 0;
@@ -252,7 +286,9 @@ int Run() {
     request.initial_obs = start;
     request.episode_length = episode_length;
     request.sample = true;
-    at::Generator generator = at::detail::createCPUGenerator(3);
+    torch::manual_seed(3);
+    c10::optional<at::Generator> generator;  // the device's default generator on cuda
+    if (on_cpu) generator = at::detail::createCPUGenerator(3);
     int64_t episodes = 0, diverged = 0;
     // One warm-up batch, then whole batches until the time is used.
     std::shuffle(members.begin(), members.end(), rng);
@@ -281,11 +317,12 @@ int Run() {
     }
     const double rate = episodes / absl::ToDoubleSeconds(elapsed);
     const double policy_bytes = static_cast<double>(shape.num_params()) * sizeof(float);
-    const double bandwidth = ReadBandwidthGbs(static_cast<int64_t>(p * policy_bytes), 0.5);
+    const double bandwidth =
+        on_cpu ? ReadBandwidthGbs(static_cast<int64_t>(p * policy_bytes), 0.5) : device_bandwidth;
     // Per imagined episode: T steps of the FLOPs at (a) plus the policy's weights read at (c).
     const double roof_s =
         flops_per_episode / (*gflops * 1e9) + episode_length * policy_bytes / (bandwidth * 1e9);
-    if (absl::GetFlag(FLAGS_profile)) {
+    if (absl::GetFlag(FLAGS_profile) && on_cpu) {
       const double step_ms = 1e3 * p / rate / episode_length;
       Profile(shape, **ensemble, params, p, spec->obs_dim, spec->action_dim, step_ms,
               1e3 * p * roof_s / episode_length);
