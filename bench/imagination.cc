@@ -141,7 +141,8 @@ absl::StatusOr<double> DeviceReadBandwidthGbs(const std::string& device, int64_t
 // "rest" is the task's functions and the bookkeeping. Printed next to the roofline time.
 void Profile(const server::models::PolicyShape& shape,
              const server::models::DynamicsEnsemble& ensemble, const std::vector<float>& params,
-             int p, int obs_dim, int action_dim, double step_ms, double roof_ms) {
+             int p, int obs_dim, int action_dim, double step_ms, double roof_ms,
+             double bandwidth_gbs) {
   const int e = ensemble.members();
   const int per = (p + e - 1) / e;
   std::vector<const float*> rows(p);
@@ -325,7 +326,7 @@ int Run() {
     if (absl::GetFlag(FLAGS_profile) && on_cpu) {
       const double step_ms = 1e3 * p / rate / episode_length;
       Profile(shape, **ensemble, params, p, spec->obs_dim, spec->action_dim, step_ms,
-              1e3 * p * roof_s / episode_length);
+              1e3 * p * roof_s / episode_length, bandwidth);
     }
     const double share = rate * roof_s;
     table.AddRow({absl::StrFormat("(c) read GB/s, 1 thread, %.1f MB", p * policy_bytes / 1e6),
