@@ -170,10 +170,14 @@ void Profile(const server::models::PolicyShape& shape,
     (void)(*stepper)->Step(obs, actions, true, generator, absl::MakeSpan(next));
   }
   const double model_ms = absl::ToDoubleMilliseconds(absl::Now() - t0) / kReps;
+  // Not in the roofline: the ensemble's own weights, streamed once per step whatever P is.
+  double ensemble_bytes = 0;
+  for (const torch::Tensor& w : ensemble.weights()) ensemble_bytes += w.numel() * sizeof(float);
   std::printf(
       "P %d: step %.3f ms = policy forward %.3f + ensemble %.3f + rest %.3f; "
-      "roofline %.3f ms\n",
-      p, step_ms, policy_ms, model_ms, step_ms - policy_ms - model_ms, roof_ms);
+      "roofline %.3f ms; ensemble weights %.1f MB per step, %.3f ms at (c)\n",
+      p, step_ms, policy_ms, model_ms, step_ms - policy_ms - model_ms, roof_ms,
+      ensemble_bytes / 1e6, 1e3 * ensemble_bytes / (bandwidth_gbs * 1e9));
 }
 
 int Run() {
