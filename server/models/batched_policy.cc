@@ -8,15 +8,6 @@
 
 namespace gdaqd::server::models {
 
-absl::StatusOr<Activation> ParseActivation(const std::string& name) {
-  if (name == "relu") return Activation::kRelu;
-  if (name == "tanh") return Activation::kTanh;
-  if (name == "swish") return Activation::kSwish;
-  if (name == "identity") return Activation::kIdentity;
-  return absl::InvalidArgumentError(
-      absl::StrCat("activation must be relu, tanh, swish or identity, got '", name, "'"));
-}
-
 std::vector<int> PolicyShape::sizes() const {
   std::vector<int> sizes;
   sizes.reserve(hidden.size() + 2);

@@ -5,23 +5,18 @@
 #ifndef GDAQD_SERVER_MODELS_BATCHED_POLICY_H_
 #define GDAQD_SERVER_MODELS_BATCHED_POLICY_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "server/models/host_mlp.h"  // Activation, ParseActivation
 
 namespace gdaqd::server::models {
-
-// Element-wise activation of a layer; swish(x) = x * sigmoid(x) (jax.nn.swish, torch silu).
-enum class Activation { kRelu, kTanh, kSwish, kIdentity };
-
-// Parses "relu", "tanh", "swish" or "identity" (exact, lower case). InvalidArgument otherwise.
-absl::StatusOr<Activation> ParseActivation(const std::string& name);
 
 // Shape of a fully connected policy obs_dim -> hidden[0] -> ... -> action_dim. This mirrors
 // common::MlpLayout without depending on common/ (gdaqd_models builds alone against LibTorch).

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/models/ensemble_stepper.h"
 #include "server/models/errors.h"
 #include "server/models/torch_util.h"
 
@@ -559,6 +560,15 @@ absl::StatusOr<torch::Tensor> DynamicsEnsemble::PredictGrouped(
     }
     return obs.to(device_) + z * normalizer_.delta_std + normalizer_.delta_mean;
   });
+}
+
+absl::StatusOr<std::unique_ptr<GroupedStepper>> DynamicsEnsemble::MakeHostStepper(
+    int64_t per_member) const {
+  absl::StatusOr<std::unique_ptr<EnsembleStepper>> fused =
+      EnsembleStepper::Create(*this, per_member);
+  if (fused.ok()) return std::unique_ptr<GroupedStepper>(*std::move(fused));
+  if (!absl::IsUnimplemented(fused.status())) return fused.status();
+  return GroupedDynamics::MakeHostStepper(per_member);
 }
 
 absl::StatusOr<DeltaDistribution> DynamicsEnsemble::PredictDelta(

@@ -150,6 +150,13 @@ class DynamicsEnsemble final : public GroupedDynamics {
       const torch::Tensor& obs, const torch::Tensor& actions, bool sample,
       c10::optional<at::Generator> generator = c10::nullopt) const override;
 
+  // On the CPU, the fused host-memory step (EnsembleStepper: same predictions and draws as
+  // PredictGrouped, to float rounding); elsewhere, or without a BLAS sgemm_ in the process,
+  // GroupedDynamics' default. The stepper reads this ensemble's weights: keep it alive and
+  // untrained while the stepper exists. InvalidArgument if per_member < 1.
+  absl::StatusOr<std::unique_ptr<GroupedStepper>> MakeHostStepper(
+      int64_t per_member) const override;
+
   // Same inputs as PredictGrouped(); returns the members' Gaussians over the normalised delta.
   absl::StatusOr<DeltaDistribution> PredictDelta(const torch::Tensor& obs,
                                                  const torch::Tensor& actions) const;

@@ -1,5 +1,6 @@
 #include "server/models/dynamics_ensemble.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/models/ensemble_stepper.h"
 #include "server/models/errors.h"
 #include "server/models/torch_util.h"
 #include "tests/testing/status_matchers.h"
@@ -332,6 +334,47 @@ TEST_F(DynamicsEnsembleTest, PredictMatchesGroupedAndMeanIsDeterministic) {
   EXPECT_NE(sample_a, first);
   GDAQD_ASSERT_OK_AND_ASSIGN(torch::Tensor sampled, ensemble->PredictGrouped(obs, actions, true));
   EXPECT_GT(MaxAbsDiff(sampled, grouped), 0.0f);
+}
+
+std::vector<float> HostVector(const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+TEST_F(DynamicsEnsembleTest, HostStepperMatchesPredictGroupedWithTheSameDraws) {
+  EnsembleConfig config = TinyConfig();
+  config.max_steps = 30;
+  auto ensemble = MakeEnsemble(config);
+  std::mt19937_64 rng(10);
+  GDAQD_ASSERT_OK(ensemble->Train(LinearRows(300, 11), rng).status());
+
+  constexpr int kPerMember = 7;  // 3 x 7 x 3 = 63 draws: torch's vectorised normal path
+  const torch::Tensor obs = torch::randn({3, kPerMember, kObsDim});
+  const torch::Tensor actions = torch::randn({3, kPerMember, kActionDim});
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<GroupedStepper> stepper,
+                             ensemble->MakeHostStepper(kPerMember));
+  EXPECT_NE(dynamic_cast<EnsembleStepper*>(stepper.get()), nullptr) << "not the fused stepper";
+  const std::vector<float> obs_host = HostVector(obs), actions_host = HostVector(actions);
+  for (bool sample : {false, true}) {
+    at::Generator for_torch = at::detail::createCPUGenerator(42);
+    at::Generator for_host = at::detail::createCPUGenerator(42);
+    for (int step = 0; step < 3; ++step) {  // the two generators must stay in step
+      GDAQD_ASSERT_OK_AND_ASSIGN(torch::Tensor want,
+                                 ensemble->PredictGrouped(obs, actions, sample, for_torch));
+      const std::vector<float> want_host = HostVector(want);
+      std::vector<float> got(want_host.size());
+      GDAQD_ASSERT_OK(stepper->Step(obs_host, actions_host, sample, for_host, absl::MakeSpan(got)));
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_NEAR(got[i], want_host[i], kForwardTolerance * (1 + std::abs(want_host[i])))
+            << "sample " << sample << " step " << step << " value " << i;
+      }
+    }
+  }
+  std::vector<float> short_out(3);
+  EXPECT_THAT(stepper->Step(obs_host, actions_host, true, c10::nullopt, absl::MakeSpan(short_out)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rows")));
+  EXPECT_THAT(ensemble->MakeHostStepper(0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("per_member")));
 }
 
 TEST_F(DynamicsEnsembleTest, SaveLoadRoundTripGivesIdenticalPredictionsAndTraining) {

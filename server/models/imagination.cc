@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/models/errors.h"
+#include "server/models/host_mlp.h"
 #include "server/models/torch_util.h"
 
 namespace gdaqd::server::models {
@@ -47,7 +48,220 @@ absl::Status CheckRequest(const GroupedDynamics& model, const ImaginedTask& task
   return absl::OkStatus();
 }
 
+// The default GroupedStepper: PredictGrouped on tensors wrapping the host buffers.
+class PredictGroupedStepper final : public GroupedStepper {
+ public:
+  PredictGroupedStepper(const GroupedDynamics& model, int64_t per_member)
+      : model_(model), per_member_(per_member) {}
+
+  absl::Status Step(absl::Span<const float> obs, absl::Span<const float> actions, bool sample,
+                    c10::optional<at::Generator> generator, absl::Span<float> next_obs) override {
+    const int64_t rows = model_.members() * per_member_;
+    if (static_cast<int64_t>(obs.size()) != rows * model_.obs_dim() ||
+        static_cast<int64_t>(next_obs.size()) != rows * model_.obs_dim() ||
+        static_cast<int64_t>(actions.size()) != rows * model_.action_dim()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("stepper buffers do not hold ", rows, " rows of obs, actions and next_obs"));
+    }
+    return CallTorch("GroupedStepper::Step", [&]() -> absl::Status {
+      c10::InferenceMode inference;
+      const auto host = torch::TensorOptions().dtype(torch::kFloat32);
+      const int64_t e = model_.members();
+      const torch::Tensor o =
+          torch::from_blob(const_cast<float*>(obs.data()), {e, per_member_, model_.obs_dim()}, host)
+              .to(model_.device());
+      const torch::Tensor a = torch::from_blob(const_cast<float*>(actions.data()),
+                                               {e, per_member_, model_.action_dim()}, host)
+                                  .to(model_.device());
+      absl::StatusOr<torch::Tensor> next = model_.PredictGrouped(o, a, sample, generator);
+      if (!next.ok()) return next.status();
+      const torch::Tensor cpu = next->to(torch::kCPU).contiguous();
+      if (cpu.numel() != static_cast<int64_t>(next_obs.size())) {
+        return absl::InternalError("PredictGrouped returned a prediction of the wrong size");
+      }
+      std::memcpy(next_obs.data(), cpu.data_ptr<float>(), next_obs.size() * sizeof(float));
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  const GroupedDynamics& model_;
+  int64_t per_member_;
+};
+
+// Slot layout: member e owns slots [e * per_member, (e + 1) * per_member). Slot s runs the
+// parameters of policy source[s]; policy[s] is the rollout it scores, or -1 for padding (slots
+// beyond a member's own rollouts repeat one of them and are ignored).
+struct SlotLayout {
+  int members = 0;
+  int64_t per_member = 0;
+  int64_t slots = 0;
+  std::vector<int64_t> policy;  // [slots]
+  std::vector<int64_t> source;  // [slots]
+};
+
+SlotLayout LayOutSlots(int members, absl::Span<const int32_t> member) {
+  SlotLayout layout;
+  layout.members = members;
+  std::vector<std::vector<int64_t>> by_member(members);
+  for (int64_t i = 0; i < static_cast<int64_t>(member.size()); ++i) {
+    by_member[member[i]].push_back(i);
+  }
+  for (const auto& group : by_member) {
+    layout.per_member = std::max<int64_t>(layout.per_member, group.size());
+  }
+  layout.slots = members * layout.per_member;
+  layout.policy.assign(layout.slots, -1);
+  layout.source.assign(layout.slots, 0);
+  for (int e = 0; e < members; ++e) {
+    const std::vector<int64_t>& group = by_member[e];
+    for (int64_t j = 0; j < layout.per_member; ++j) {
+      const int64_t s = e * layout.per_member + j;
+      if (j < static_cast<int64_t>(group.size())) layout.policy[s] = group[j];
+      if (!group.empty()) layout.source[s] = group[std::min<int64_t>(j, group.size() - 1)];
+    }
+  }
+  return layout;
+}
+
+// Host copies of one step, [slots, dim] row-major, and the rollouts' progress.
+struct RolloutState {
+  std::vector<float> obs, next, actions;
+  std::vector<float> reward;
+  std::vector<uint8_t> terminated;
+  std::vector<uint8_t> alive;
+  std::vector<float> final_obs;  // each slot's last finite observation, for the descriptor
+};
+
+RolloutState InitialState(const SlotLayout& layout, absl::Span<const float> initial_obs,
+                          int action_dim) {
+  const int64_t obs_dim = static_cast<int64_t>(initial_obs.size());
+  RolloutState st;
+  st.obs.resize(layout.slots * obs_dim);
+  for (int64_t s = 0; s < layout.slots; ++s) {
+    std::copy(initial_obs.begin(), initial_obs.end(), &st.obs[s * obs_dim]);
+  }
+  st.next.resize(st.obs.size());
+  st.actions.resize(layout.slots * action_dim);
+  st.reward.resize(layout.slots);
+  st.terminated.resize(layout.slots);
+  st.alive.resize(layout.slots);
+  for (int64_t s = 0; s < layout.slots; ++s) st.alive[s] = layout.policy[s] >= 0;
+  st.final_obs = st.obs;
+  return st;
+}
+
+// Scores the step st.obs --st.actions--> st.next with the task and updates the rollouts (fitness,
+// steps, divergence, termination). Returns whether any rollout is still alive.
+bool ScoreStep(const ImaginedTask& task, const SlotLayout& layout, bool terminate, int obs_dim,
+               RolloutState& st, ImaginedEpisodes& out) {
+  task.Step(st.obs, st.actions, st.next, absl::MakeSpan(st.reward), absl::MakeSpan(st.terminated));
+  bool any_alive = false;
+  for (int64_t s = 0; s < layout.slots; ++s) {
+    if (!st.alive[s]) continue;
+    const int64_t i = layout.policy[s];
+    const float* row = &st.next[s * obs_dim];
+    bool finite = true;
+    for (int k = 0; k < obs_dim; ++k) finite = finite && std::isfinite(row[k]);
+    ++out.steps[i];
+    if (!finite || !std::isfinite(st.reward[s])) {
+      out.diverged[i] = 1;
+      st.alive[s] = 0;
+      continue;
+    }
+    out.fitness[i] += st.reward[s];
+    std::memcpy(&st.final_obs[s * obs_dim], row, obs_dim * sizeof(float));
+    if (terminate && st.terminated[s]) {
+      st.alive[s] = 0;
+    } else {
+      any_alive = true;
+    }
+  }
+  return any_alive;
+}
+
+// The CPU loop: host policy kernel (live slots only) and the model's host stepper.
+absl::Status RunOnHost(const GroupedDynamics& model, const ImaginedTask& task,
+                       const ImaginationRequest& request, const SlotLayout& layout,
+                       c10::optional<at::Generator> generator, RolloutState& st,
+                       ImaginedEpisodes& out) {
+  const std::vector<int> sizes = request.shape.sizes();
+  const Activation hidden = *ParseActivation(request.shape.hidden_activation);
+  const Activation output = *ParseActivation(request.shape.output_activation);
+  const int64_t num_params = request.shape.num_params();
+  std::vector<const float*> params(layout.slots);
+  for (int64_t s = 0; s < layout.slots; ++s) {
+    params[s] = request.params.data() + layout.source[s] * num_params;
+  }
+  absl::StatusOr<std::unique_ptr<GroupedStepper>> stepper =
+      model.MakeHostStepper(layout.per_member);
+  if (!stepper.ok()) return stepper.status();
+  for (int t = 0; t < request.episode_length; ++t) {
+    if (Interrupted(request.interrupt)) return InterruptedError("imagination");
+    HostMlpForward(sizes, hidden, output, params, st.obs, st.alive, absl::MakeSpan(st.actions));
+    if (absl::Status s = (*stepper)->Step(st.obs, st.actions, request.sample, generator,
+                                          absl::MakeSpan(st.next));
+        !s.ok()) {
+      return s;
+    }
+    if (!ScoreStep(task, layout, request.terminate, model.obs_dim(), st, out)) break;
+    st.obs.swap(st.next);
+  }
+  return absl::OkStatus();
+}
+
+// The LibTorch loop (GPU models, or request.host_kernels false): policies and observations stay
+// on the model's device; predictions and actions come to the host for the task every step.
+absl::Status RunWithTorch(const GroupedDynamics& model, const ImaginedTask& task,
+                          const ImaginationRequest& request, const SlotLayout& layout,
+                          c10::optional<at::Generator> generator, RolloutState& st,
+                          ImaginedEpisodes& out) {
+  const int64_t num_params = request.shape.num_params();
+  const int obs_dim = model.obs_dim(), action_dim = model.action_dim();
+  std::vector<float> slot_params(layout.slots * num_params);
+  for (int64_t s = 0; s < layout.slots; ++s) {
+    std::memcpy(&slot_params[s * num_params], &request.params[layout.source[s] * num_params],
+                num_params * sizeof(float));
+  }
+  absl::StatusOr<BatchedPolicies> policies =
+      BatchedPolicies::FromFlat(request.shape, slot_params, model.device());
+  if (!policies.ok()) return policies.status();
+  const int64_t slots = layout.slots, members = layout.members, per = layout.per_member;
+  return CallTorch("ImagineEpisodes", [&]() -> absl::Status {
+    c10::InferenceMode inference;
+    const auto host = torch::TensorOptions().dtype(torch::kFloat32);
+    torch::Tensor obs = torch::from_blob(st.obs.data(), {slots, 1, obs_dim}, host)
+                            .to(model.device(), /*non_blocking=*/false, /*copy=*/true);
+    for (int t = 0; t < request.episode_length; ++t) {
+      if (Interrupted(request.interrupt)) return InterruptedError("imagination");
+      const torch::Tensor actions = policies->ForwardOrThrow(obs);  // [slots, 1, action_dim]
+      absl::StatusOr<torch::Tensor> next =
+          model.PredictGrouped(obs.view({members, per, obs_dim}),
+                               actions.view({members, per, action_dim}), request.sample, generator);
+      if (!next.ok()) return next.status();
+      const torch::Tensor next_cpu = next->reshape({slots, obs_dim}).to(torch::kCPU).contiguous();
+      const torch::Tensor actions_cpu =
+          actions.reshape({slots, action_dim}).to(torch::kCPU).contiguous();
+      std::memcpy(st.next.data(), next_cpu.data_ptr<float>(), st.next.size() * sizeof(float));
+      std::memcpy(st.actions.data(), actions_cpu.data_ptr<float>(),
+                  st.actions.size() * sizeof(float));
+      if (!ScoreStep(task, layout, request.terminate, obs_dim, st, out)) break;
+      st.obs.swap(st.next);
+      obs = next->reshape({slots, 1, obs_dim});
+    }
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<GroupedStepper>> GroupedDynamics::MakeHostStepper(
+    int64_t per_member) const {
+  if (per_member < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("per_member must be >= 1, got ", per_member));
+  }
+  return std::make_unique<PredictGroupedStepper>(*this, per_member);
+}
 
 absl::StatusOr<ImaginedEpisodes> ImagineEpisodes(const GroupedDynamics& model,
                                                  const ImaginedTask& task,
@@ -55,11 +269,7 @@ absl::StatusOr<ImaginedEpisodes> ImagineEpisodes(const GroupedDynamics& model,
                                                  c10::optional<at::Generator> generator) {
   if (absl::Status status = CheckRequest(model, task, request); !status.ok()) return status;
   const int64_t p = static_cast<int64_t>(request.member.size());
-  const int obs_dim = model.obs_dim();
-  const int action_dim = model.action_dim();
   const int descriptor_dim = task.descriptor_dim();
-  const int64_t num_params = request.shape.num_params();
-
   ImaginedEpisodes out;
   out.fitness.assign(p, 0.0f);
   out.descriptors.assign(p * descriptor_dim, 0.0f);
@@ -67,97 +277,17 @@ absl::StatusOr<ImaginedEpisodes> ImagineEpisodes(const GroupedDynamics& model,
   out.steps.assign(p, 0);
   if (p == 0) return out;
 
-  // Slot layout: member e owns slots [e * per_member, (e + 1) * per_member). Slot s runs policy
-  // slot_policy[s]; slots beyond a member's own rollouts repeat one of them and are ignored.
-  const int members = model.members();
-  std::vector<std::vector<int64_t>> by_member(members);
-  for (int64_t i = 0; i < p; ++i) by_member[request.member[i]].push_back(i);
-  int64_t per_member = 0;
-  for (const auto& group : by_member) per_member = std::max<int64_t>(per_member, group.size());
-  const int64_t slots = members * per_member;
-  std::vector<int64_t> slot_policy(slots, -1);  // -1: padding
-  std::vector<float> slot_params(slots * num_params);
-  for (int e = 0; e < members; ++e) {
-    for (int64_t j = 0; j < per_member; ++j) {
-      const std::vector<int64_t>& group = by_member[e];
-      const int64_t s = e * per_member + j;
-      const int64_t source = group.empty() ? 0 : group[std::min<int64_t>(j, group.size() - 1)];
-      if (j < static_cast<int64_t>(group.size())) slot_policy[s] = group[j];
-      std::memcpy(&slot_params[s * num_params], &request.params[source * num_params],
-                  num_params * sizeof(float));
-    }
-  }
-
-  absl::StatusOr<BatchedPolicies> policies =
-      BatchedPolicies::FromFlat(request.shape, slot_params, model.device());
-  if (!policies.ok()) return policies.status();
-
-  // Host copies of each step, [slots, dim].
-  std::vector<float> obs_host(slots * obs_dim), next_host(slots * obs_dim);
-  std::vector<float> action_host(slots * action_dim);
-  for (int64_t s = 0; s < slots; ++s) {
-    std::copy(request.initial_obs.begin(), request.initial_obs.end(), &obs_host[s * obs_dim]);
-  }
-  std::vector<float> reward(slots);
-  std::vector<uint8_t> terminated(slots);
-  std::vector<uint8_t> alive(slots);
-  for (int64_t s = 0; s < slots; ++s) alive[s] = slot_policy[s] >= 0;
-  // Final observation of each slot (for the descriptor), [slots, obs_dim].
-  std::vector<float> final_obs = obs_host;
-
-  absl::Status status = CallTorch("ImagineEpisodes", [&]() -> absl::Status {
-    c10::InferenceMode inference;
-    const auto host = torch::TensorOptions().dtype(torch::kFloat32);
-    torch::Tensor obs = torch::from_blob(obs_host.data(), {slots, 1, obs_dim}, host)
-                            .to(model.device(), /*non_blocking=*/false, /*copy=*/true);
-    for (int t = 0; t < request.episode_length; ++t) {
-      if (Interrupted(request.interrupt)) return InterruptedError("imagination");
-      const torch::Tensor actions = policies->ForwardOrThrow(obs);  // [slots, 1, action_dim]
-      absl::StatusOr<torch::Tensor> next = model.PredictGrouped(
-          obs.view({members, per_member, obs_dim}), actions.view({members, per_member, action_dim}),
-          request.sample, generator);
-      if (!next.ok()) return next.status();
-      const torch::Tensor next_cpu = next->reshape({slots, obs_dim}).to(torch::kCPU).contiguous();
-      const torch::Tensor actions_cpu =
-          actions.reshape({slots, action_dim}).to(torch::kCPU).contiguous();
-      std::memcpy(next_host.data(), next_cpu.data_ptr<float>(), next_host.size() * sizeof(float));
-      std::memcpy(action_host.data(), actions_cpu.data_ptr<float>(),
-                  action_host.size() * sizeof(float));
-      task.Step(obs_host, action_host, next_host, absl::MakeSpan(reward),
-                absl::MakeSpan(terminated));
-      bool any_alive = false;
-      for (int64_t s = 0; s < slots; ++s) {
-        if (!alive[s]) continue;
-        const int64_t i = slot_policy[s];
-        const float* row = &next_host[s * obs_dim];
-        bool finite = true;
-        for (int k = 0; k < obs_dim; ++k) finite = finite && std::isfinite(row[k]);
-        ++out.steps[i];
-        if (!finite || !std::isfinite(reward[s])) {
-          out.diverged[i] = 1;
-          alive[s] = 0;
-          continue;
-        }
-        out.fitness[i] += reward[s];
-        std::memcpy(&final_obs[s * obs_dim], row, obs_dim * sizeof(float));
-        if (request.terminate && terminated[s]) {
-          alive[s] = 0;
-        } else {
-          any_alive = true;
-        }
-      }
-      if (!any_alive) break;
-      obs_host.swap(next_host);
-      obs = next->reshape({slots, 1, obs_dim});
-    }
-    return absl::OkStatus();
-  });
+  const SlotLayout layout = LayOutSlots(model.members(), request.member);
+  RolloutState st = InitialState(layout, request.initial_obs, model.action_dim());
+  const bool on_host = request.host_kernels && model.device().is_cpu();
+  absl::Status status = on_host ? RunOnHost(model, task, request, layout, generator, st, out)
+                                : RunWithTorch(model, task, request, layout, generator, st, out);
   if (!status.ok()) return status;
 
-  std::vector<float> descriptors(slots * descriptor_dim);
-  task.Descriptor(final_obs, absl::MakeSpan(descriptors));
-  for (int64_t s = 0; s < slots; ++s) {
-    const int64_t i = slot_policy[s];
+  std::vector<float> descriptors(layout.slots * descriptor_dim);
+  task.Descriptor(st.final_obs, absl::MakeSpan(descriptors));
+  for (int64_t s = 0; s < layout.slots; ++s) {
+    const int64_t i = layout.policy[s];
     if (i < 0) continue;
     std::memcpy(&out.descriptors[i * descriptor_dim], &descriptors[s * descriptor_dim],
                 descriptor_dim * sizeof(float));

@@ -3,14 +3,18 @@
 // the episode, with fitness and descriptor computed from the predicted observations by the task's
 // own per-step functions (supplied by the caller, so this file needs no simulator and no common/).
 //
-// Rollouts are grouped by member: every step is one batched policy forward over all P policies and
-// one dense batched matmul per member and layer of the model (DynamicsEnsemble::PredictGrouped).
+// Rollouts are grouped by member: every step is one policy forward over all P policies and one
+// dense matmul per member and layer of the model. On a CPU model the step runs on host buffers
+// allocated once per call: the policies through HostMlpForward (host_mlp.h), the model through its
+// GroupedStepper (DynamicsEnsemble's fuses everything around its matmuls into one pass); on a GPU
+// it runs as LibTorch ops (BatchedPolicies, PredictGrouped).
 #ifndef GDAQD_SERVER_MODELS_IMAGINATION_H_
 #define GDAQD_SERVER_MODELS_IMAGINATION_H_
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,6 +25,22 @@
 #include "server/models/imagined_task.h"
 
 namespace gdaqd::server::models {
+
+// One imagined model step on host memory for rollouts grouped by member, B_e rows per member fixed
+// at creation, reusing its buffers from step to step. Made by GroupedDynamics::MakeHostStepper;
+// must not outlive that model, and the model must not change while it exists.
+// Thread-compatible: one stepper per rollout batch, Step() from one thread at a time.
+class GroupedStepper {
+ public:
+  virtual ~GroupedStepper() = default;
+  // next_obs = the model's prediction for obs --actions-->, as PredictGrouped computes it (the
+  // same Gaussian draws from `generator` for the same inputs): obs [E, B_e, obs_dim], actions
+  // [E, B_e, action_dim], next_obs [E, B_e, obs_dim], host row-major. InvalidArgument on sizes
+  // that do not match the stepper's; PredictGrouped's errors; Internal if LibTorch fails.
+  virtual absl::Status Step(absl::Span<const float> obs, absl::Span<const float> actions,
+                            bool sample, c10::optional<at::Generator> generator,
+                            absl::Span<float> next_obs) = 0;
+};
 
 // A dynamics model that predicts next observations for rollouts grouped by member:
 // obs [E, B_e, obs_dim], actions [E, B_e, action_dim] -> next_obs [E, B_e, obs_dim] on device().
@@ -36,6 +56,10 @@ class GroupedDynamics {
   virtual absl::StatusOr<torch::Tensor> PredictGrouped(
       const torch::Tensor& obs, const torch::Tensor& actions, bool sample,
       c10::optional<at::Generator> generator) const = 0;
+  // A host-memory stepper for `per_member` rows per member. This default wraps PredictGrouped
+  // (copying inputs to device() and the prediction back every step); DynamicsEnsemble on the CPU
+  // returns a fused one. InvalidArgument if per_member < 1.
+  virtual absl::StatusOr<std::unique_ptr<GroupedStepper>> MakeHostStepper(int64_t per_member) const;
 };
 
 // Results of ImagineEpisodes, one entry per policy in input order.
@@ -54,6 +78,9 @@ struct ImaginationRequest {
   int episode_length = 0;               // T >= 1
   bool sample = true;                   // sample the member's Gaussian, or use its mean
   bool terminate = true;                // stop a rollout at the task's terminating step
+  // On a CPU model, run the step on host buffers (HostMlpForward, MakeHostStepper); false runs
+  // LibTorch ops as on a GPU (tests compare the two; GPU models always use LibTorch ops).
+  bool host_kernels = true;
   // Polled before every imagined step (may be null): once set, ImagineEpisodes returns
   // Cancelled("imagination interrupted") within one step. Must outlive the call.
   const InterruptFlag* interrupt = nullptr;
