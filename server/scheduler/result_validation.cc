@@ -1,7 +1,6 @@
 #include "server/scheduler/result_validation.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -9,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "common/float_scan.h"
 #include "common/rollout.h"
 
 namespace gdaqd::server {
@@ -75,35 +75,6 @@ ResultVerdict CheckFitness(const ResultLimits& limits, const gdaqd::v1::EpisodeR
   return {};
 }
 
-// Index of the first value v of `values` with !(|v| <= limit) (NaN included), or values.size().
-// Precondition: limit >= 0 and finite. Checks a fixed-size block at a time without a branch per
-// value, so that the compiler vectorises it: the magnitude bits of non-negative floats order
-// like their values, with infinity and then NaN above every finite value, so a block passes iff
-// the largest magnitude bits are at most limit's. Only a failing block is searched for the
-// culprit. A PointMaze episode carries 2,250 values.
-size_t FirstAboveMagnitude(absl::Span<const float> values, float limit) {
-  constexpr size_t kBlock = 64;
-  constexpr uint32_t kMagnitude = 0x7fffffffu;
-  const uint32_t limit_bits = std::bit_cast<uint32_t>(limit);
-  // Raw pointer: Span's hardened operator[] would check bounds per value and stop the
-  // vectoriser.
-  const float* data = values.data();
-  const size_t n = values.size();
-  size_t start = 0;
-  for (; start + kBlock <= n; start += kBlock) {
-    uint32_t largest = 0;
-    for (size_t i = 0; i < kBlock; ++i) {
-      const uint32_t bits = std::bit_cast<uint32_t>(data[start + i]) & kMagnitude;
-      largest = largest > bits ? largest : bits;
-    }
-    if (largest > limit_bits) break;
-  }
-  for (size_t i = start; i < n; ++i) {
-    if (!(std::abs(data[i]) <= limit)) return i;
-  }
-  return n;
-}
-
 ResultVerdict CheckTransitions(const ResultLimits& limits, int32_t length,
                                absl::Span<const float> transitions) {
   if (!limits.record_transitions) {
@@ -120,7 +91,7 @@ ResultVerdict CheckTransitions(const ResultLimits& limits, int32_t length,
                        length, " x ", limits.transition_row_floats, " per row"));
     }
   }
-  const size_t at = FirstAboveMagnitude(transitions, kMaxTransitionMagnitude);
+  const size_t at = common::FirstAboveMagnitude(transitions, kMaxTransitionMagnitude);
   if (at == transitions.size()) return {};
   const float* bad = &transitions[at];
   if (!std::isfinite(*bad)) {
