@@ -262,16 +262,21 @@ TEST(CliTest, WarnsWhenNoWorkerConnectsAndForceClearsStaleFiles) {
   EXPECT_TRUE(fs::exists(out + "/metrics.csv"));
 }
 
-// Against a running coordinator: status as a table, cancel of a finished experiment, export
-// (and its refusal to overwrite), replay --cell best.
-TEST(CliTest, FinishedExperimentStatusCancelExportReplay) {
-  TestDir dir("finished");
+// A coordinator and one worker, logging into dir/logs.
+absl::StatusOr<std::unique_ptr<client::LocalCluster>> StartOneWorkerCluster(const TestDir& dir) {
   client::LocalClusterOptions options;
   options.workers = 1;
   options.log_dir = dir / "logs";
   options.server_binary = GDAQD_SERVER_BINARY;
   options.worker_binary = GDAQD_WORKER_BINARY;
-  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, client::LocalCluster::Start(options));
+  return client::LocalCluster::Start(options);
+}
+
+// Against a running coordinator: status as a table, cancel of a finished experiment, export
+// (and its refusal to overwrite), replay --cell best.
+TEST(CliTest, FinishedExperimentStatusCancelExportReplay) {
+  TestDir dir("finished");
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, StartOneWorkerCluster(dir));
   const std::string coordinator = "--coordinator=" + cluster->address();
   const Outcome submitted = Gdaqd({"submit", SmallConfig(dir, 300), coordinator}, dir);
   ASSERT_EQ(submitted.code, 0) << submitted.err;
@@ -311,12 +316,7 @@ TEST(CliTest, FinishedExperimentStatusCancelExportReplay) {
 // experiment cancels it.
 TEST(CliTest, CtrlCInWatchLeavesTheExperimentRunning) {
   TestDir dir("watch");
-  client::LocalClusterOptions options;
-  options.workers = 1;
-  options.log_dir = dir / "logs";
-  options.server_binary = GDAQD_SERVER_BINARY;
-  options.worker_binary = GDAQD_WORKER_BINARY;
-  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, client::LocalCluster::Start(options));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, StartOneWorkerCluster(dir));
   const std::string coordinator = "--coordinator=" + cluster->address();
   const Outcome submitted = Gdaqd({"submit", SmallConfig(dir, 10000000), coordinator}, dir);
   ASSERT_EQ(submitted.code, 0) << submitted.err;
