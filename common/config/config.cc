@@ -23,6 +23,10 @@ using gdaqd::v1::ExperimentConfig;
 
 // Longest parse error kept: the parser quotes the offending token, which may be all the input.
 constexpr size_t kMaxParseErrorBytes = 256;
+// Policy kinds (PolicyConfig): brax's NormalTanhDistribution min_std, and bounds on the rest.
+constexpr float kDefaultPolicyMinStd = 0.001f;
+constexpr float kMaxPolicyMinStd = 10.0f;
+constexpr int kMaxPolicySkills = 1000;
 
 // Keeps the first text-format parse error with its position.
 class FirstErrorCollector final : public google::protobuf::io::ErrorCollector {
@@ -375,7 +379,11 @@ void ApplyDefaults(ExperimentConfig* config) {
     policy->add_hidden_sizes(kDefaultHiddenSize);
   }
   if (policy->hidden_activation().empty()) policy->set_hidden_activation("relu");
-  if (policy->output_activation().empty()) policy->set_output_activation("tanh");
+  const bool tanh_gaussian = policy->kind() == gdaqd::v1::PolicyConfig::TANH_GAUSSIAN;
+  if (policy->output_activation().empty()) {
+    policy->set_output_activation(tanh_gaussian ? "identity" : "tanh");  // tanh follows sampling
+  }
+  if (tanh_gaussian && policy->min_std() == 0) policy->set_min_std(kDefaultPolicyMinStd);
 
   auto* archive = config->mutable_archive();
   if (archive->type() == ArchiveConfig::TYPE_UNSPECIFIED) archive->set_type(ArchiveConfig::GRID);
@@ -442,6 +450,39 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
   return ValidateBudgetAndScheduler(config);
 }
 
+namespace {
+
+// The kind, skills and std floor of a PolicyConfig into `layout`; InvalidArgument naming the
+// field (policy.kind, policy.num_skills, policy.min_std).
+absl::Status PolicyKindToLayout(const gdaqd::v1::PolicyConfig& policy, MlpLayout* layout) {
+  switch (policy.kind()) {
+    case gdaqd::v1::PolicyConfig::KIND_UNSPECIFIED:
+    case gdaqd::v1::PolicyConfig::DETERMINISTIC:
+      layout->kind = PolicyKind::kDeterministic;
+      if (policy.min_std() != 0) {
+        return FieldError("policy.min_std",
+                          "applies to TANH_GAUSSIAN policies only, must be unset");
+      }
+      break;
+    case gdaqd::v1::PolicyConfig::TANH_GAUSSIAN:
+      layout->kind = PolicyKind::kTanhGaussian;
+      GDAQD_RETURN_IF_ERROR(CheckRange("policy.min_std", policy.min_std(), 0, kMaxPolicyMinStd,
+                                       /*low_open=*/true));
+      layout->min_std = policy.min_std();
+      break;
+    default:
+      return FieldError("policy.kind", absl::StrCat(policy.kind(),
+                                                    " is not a kind (use DETERMINISTIC or "
+                                                    "TANH_GAUSSIAN)"));
+  }
+  GDAQD_RETURN_IF_ERROR(
+      CheckIntRange("policy.num_skills", policy.num_skills(), 0, kMaxPolicySkills));
+  layout->num_skills = policy.num_skills();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
                                        const gdaqd::v1::PolicyConfig& policy) {
   GDAQD_RETURN_IF_ERROR(CheckLength("env.task", env.task(), kMaxTaskBytes));
@@ -462,6 +503,14 @@ absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
   if (!output.ok()) return FieldError("policy.output_activation", output.status().message());
   layout.hidden_activation = *hidden;
   layout.output_activation = *output;
+  GDAQD_RETURN_IF_ERROR(PolicyKindToLayout(policy, &layout));
+  if (layout.kind == PolicyKind::kTanhGaussian &&
+      layout.output_activation != Activation::kIdentity) {
+    return FieldError(
+        "policy.output_activation",
+        absl::StrCat("is '", policy.output_activation(),
+                     "', must be identity for TANH_GAUSSIAN (tanh follows sampling)"));
+  }
   GDAQD_RETURN_IF_ERROR(layout.Validate());
   return layout;
 }
