@@ -53,13 +53,13 @@ struct EpisodeResult {
 // The default is today's deterministic episode. A plain value.
 struct EpisodeOptions {
   // Required iff the layout has num_skills > 0; then in [0, num_skills).
-  std::optional<int> skill;
+  std::optional<int> skill = std::nullopt;
   // Unset: the deterministic action every step (MlpPolicy::Act; tanh(mu) for kTanhGaussian),
   // for evaluation episodes. Set: step t's noise for action component j is
   // EpisodeNoise(*noise_seed, t, j); kDeterministic acts clip(Act() + exploration_std * noise,
   // -kExplorationActionBound, +kExplorationActionBound) (QDax's TD3 exploration), kTanhGaussian
   // acts MlpPolicy::Sample(noise) (SAC's sampling).
-  std::optional<uint64_t> noise_seed;
+  std::optional<uint64_t> noise_seed = std::nullopt;
   // kDeterministic with noise_seed: std of the action noise, in (0, kMaxExplorationStd]. Must be 0
   // otherwise.
   float exploration_std = 0;
