@@ -28,6 +28,9 @@ constexpr float kDefaultPolicyMinStd = 0.001f;
 constexpr float kMaxPolicyMinStd = 10.0f;
 constexpr int kMaxPolicySkills = 1000;
 
+// Defined with PolicyLayout() below (the policy section).
+absl::Status CheckPolicyKindFitsAlgorithm(const ExperimentConfig& config);
+
 // Keeps the first text-format parse error with its position.
 class FirstErrorCollector final : public google::protobuf::io::ErrorCollector {
  public:
@@ -440,6 +443,7 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
 
   absl::StatusOr<MlpLayout> layout = PolicyLayout(config.env(), config.policy());
   if (!layout.ok()) return layout.status();
+  GDAQD_RETURN_IF_ERROR(CheckPolicyKindFitsAlgorithm(config));
 
   GDAQD_RETURN_IF_ERROR(ValidateArchive(config, spec->descriptor_dim));
   GDAQD_RETURN_IF_ERROR(ValidateEmitter(config));
@@ -478,6 +482,29 @@ absl::Status PolicyKindToLayout(const gdaqd::v1::PolicyConfig& policy, MlpLayout
   GDAQD_RETURN_IF_ERROR(
       CheckIntRange("policy.num_skills", policy.num_skills(), 0, kMaxPolicySkills));
   layout->num_skills = policy.num_skills();
+  return absl::OkStatus();
+}
+
+// The algorithms from before policy kinds (MAP_ELITES, PGA_ME, DA_QD_EXT, GDA_QD) evaluate,
+// mutate and train plain deterministic MLPs only: InvalidArgument naming policy.kind or
+// policy.num_skills if the config asks them for another policy. Algorithms added since decide
+// for themselves.
+absl::Status CheckPolicyKindFitsAlgorithm(const ExperimentConfig& config) {
+  const gdaqd::v1::Algorithm algorithm = config.algorithm();
+  if (algorithm != gdaqd::v1::ALGORITHM_UNSPECIFIED && algorithm != gdaqd::v1::MAP_ELITES &&
+      algorithm != gdaqd::v1::PGA_ME && algorithm != gdaqd::v1::DA_QD_EXT &&
+      algorithm != gdaqd::v1::GDA_QD) {
+    return absl::OkStatus();
+  }
+  const std::string& name = gdaqd::v1::Algorithm_Name(algorithm);
+  if (config.policy().kind() == gdaqd::v1::PolicyConfig::TANH_GAUSSIAN) {
+    return FieldError("policy.kind", absl::StrCat("TANH_GAUSSIAN is not supported by ", name,
+                                                  ", which evaluates deterministic policies"));
+  }
+  if (config.policy().num_skills() != 0) {
+    return FieldError("policy.num_skills",
+                      absl::StrCat("must be 0 for ", name, ", which has no skills"));
+  }
   return absl::OkStatus();
 }
 

@@ -374,12 +374,19 @@ INSTANTIATE_TEST_SUITE_P(
                               "policy.output_activation"},
                       BadCase{"policy { kind: 7 }", "policy.kind"},
                       BadCase{"policy { num_skills: -1 }", "policy.num_skills"},
-                      BadCase{"policy { num_skills: 1001 }", "policy.num_skills"}));
+                      BadCase{"policy { num_skills: 1001 }", "policy.num_skills"},
+                      // The algorithms from before policy kinds run deterministic MLPs only.
+                      BadCase{"policy { kind: TANH_GAUSSIAN }", "policy.kind"},
+                      BadCase{"algorithm: PGA_ME policy { kind: TANH_GAUSSIAN }", "policy.kind"},
+                      BadCase{"policy { num_skills: 5 }", "policy.num_skills"},
+                      BadCase{"algorithm: GDA_QD policy { num_skills: 5 }", "policy.num_skills"}));
 
 TEST(ConfigTest, PolicyKindsDefaultAndSizeTheLayout) {
-  GDAQD_ASSERT_OK_AND_ASSIGN(gdaqd::v1::ExperimentConfig config,
-                             ParseExperimentConfig(absl::StrCat(
-                                 kMinimal, " policy { kind: TANH_GAUSSIAN num_skills: 5 }")));
+  // The actor-learner algorithms that run these kinds validate the rest of such a config.
+  gdaqd::v1::ExperimentConfig config;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      absl::StrCat(kMinimal, " policy { kind: TANH_GAUSSIAN num_skills: 5 }"), &config));
+  ApplyDefaults(&config);
   EXPECT_EQ(config.policy().output_activation(), "identity");
   EXPECT_FLOAT_EQ(config.policy().min_std(), 0.001f);
   GDAQD_ASSERT_OK_AND_ASSIGN(MlpLayout layout, PolicyLayout(config.env(), config.policy()));
