@@ -29,6 +29,7 @@ constexpr float kMaxPolicyMinStd = 10.0f;
 constexpr int kMaxPolicySkills = 1000;
 
 // Defined with PolicyLayout() below (the policy section).
+void ApplyPolicyDefaults(gdaqd::v1::PolicyConfig* policy);
 absl::Status CheckPolicyKindFitsAlgorithm(const ExperimentConfig& config);
 
 // Keeps the first text-format parse error with its position.
@@ -376,17 +377,7 @@ void ApplyDefaults(ExperimentConfig* config) {
     env->set_action_map(EnvConfig::CLIP_0_1);  // the paper's (QDax v0.1.0)
   }
 
-  auto* policy = config->mutable_policy();
-  if (policy->hidden_sizes_size() == 0) {
-    policy->add_hidden_sizes(kDefaultHiddenSize);
-    policy->add_hidden_sizes(kDefaultHiddenSize);
-  }
-  if (policy->hidden_activation().empty()) policy->set_hidden_activation("relu");
-  const bool tanh_gaussian = policy->kind() == gdaqd::v1::PolicyConfig::TANH_GAUSSIAN;
-  if (policy->output_activation().empty()) {
-    policy->set_output_activation(tanh_gaussian ? "identity" : "tanh");  // tanh follows sampling
-  }
-  if (tanh_gaussian && policy->min_std() == 0) policy->set_min_std(kDefaultPolicyMinStd);
+  ApplyPolicyDefaults(config->mutable_policy());
 
   auto* archive = config->mutable_archive();
   if (archive->type() == ArchiveConfig::TYPE_UNSPECIFIED) archive->set_type(ArchiveConfig::GRID);
@@ -483,6 +474,20 @@ absl::Status PolicyKindToLayout(const gdaqd::v1::PolicyConfig& policy, MlpLayout
       CheckIntRange("policy.num_skills", policy.num_skills(), 0, kMaxPolicySkills));
   layout->num_skills = policy.num_skills();
   return absl::OkStatus();
+}
+
+// Fills the unset PolicyConfig fields (config.proto's defaults).
+void ApplyPolicyDefaults(gdaqd::v1::PolicyConfig* policy) {
+  if (policy->hidden_sizes_size() == 0) {
+    policy->add_hidden_sizes(kDefaultHiddenSize);
+    policy->add_hidden_sizes(kDefaultHiddenSize);
+  }
+  if (policy->hidden_activation().empty()) policy->set_hidden_activation("relu");
+  const bool tanh_gaussian = policy->kind() == gdaqd::v1::PolicyConfig::TANH_GAUSSIAN;
+  if (policy->output_activation().empty()) {
+    policy->set_output_activation(tanh_gaussian ? "identity" : "tanh");  // tanh follows sampling
+  }
+  if (tanh_gaussian && policy->min_std() == 0) policy->set_min_std(kDefaultPolicyMinStd);
 }
 
 // The algorithms from before policy kinds (MAP_ELITES, PGA_ME, DA_QD_EXT, GDA_QD) evaluate,
