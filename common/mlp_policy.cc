@@ -247,8 +247,8 @@ void MlpPolicy::Sample(absl::Span<const float> obs, absl::Span<const float> norm
   const absl::Span<const float> output = Forward(obs);
   const int action_dim = layout_.action_dim;
   for (int j = 0; j < action_dim; ++j) {
-    const float std = Softplus(output[action_dim + j]) + layout_.min_std;
-    action[j] = std::tanh(output[j] + std * normal[j]);
+    const float sigma = Softplus(output[action_dim + j]) + layout_.min_std;
+    action[j] = std::tanh(output[j] + sigma * normal[j]);
   }
 }
 

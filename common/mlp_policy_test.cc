@@ -337,8 +337,8 @@ TEST(MlpPolicyTest, TanhGaussianActsTanhOfMeanAndSamplesWithSoftplusStd) {
   EXPECT_NEAR(action, std::tanh(1.25), kForwardTolerance);
   const float normal = 0.75f;
   policy.Sample({&obs, 1}, {&normal, 1}, {&action, 1});
-  const double std = std::log1p(std::exp(-1.5)) + 0.001;
-  EXPECT_NEAR(action, std::tanh(1.25 + std * 0.75), kForwardTolerance);
+  const double sigma = std::log1p(std::exp(-1.5)) + 0.001;
+  EXPECT_NEAR(action, std::tanh(1.25 + sigma * 0.75), kForwardTolerance);
   EXPECT_THAT(policy.Forward({&obs, 1}), ElementsAre(1.25f, -1.5f));
 }
 

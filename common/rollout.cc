@@ -101,25 +101,26 @@ absl::Status CheckEpisodeOptions(const MlpLayout& layout, const EpisodeOptions& 
     return absl::InvalidArgumentError(
         absl::StrCat("skill is ", *options.skill, ", policy has ", layout.num_skills, " skills"));
   }
-  const float std = options.exploration_std;
+  const float exploration_std = options.exploration_std;
   if (layout.kind == PolicyKind::kTanhGaussian) {
-    if (std != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "exploration_std is ", std, ", must be 0 for a tanh-Gaussian policy (it samples)"));
+    if (exploration_std != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("exploration_std is ", exploration_std,
+                       ", must be 0 for a tanh-Gaussian policy (it samples)"));
     }
     return absl::OkStatus();
   }
   if (!options.noise_seed.has_value()) {
-    if (std != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("exploration_std is ", std, " but the episode has no noise_seed"));
+    if (exploration_std != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("exploration_std is ", exploration_std,
+                                                     " but the episode has no noise_seed"));
     }
     return absl::OkStatus();
   }
-  if (!(std > 0 && std <= kMaxExplorationStd)) {  // NaN fails too
+  if (!(exploration_std > 0 && exploration_std <= kMaxExplorationStd)) {  // NaN fails too
     return absl::InvalidArgumentError(
-        absl::StrCat("exploration_std is ", std, ", must be in (0, ", kMaxExplorationStd,
-                     "] for a deterministic policy with a noise_seed"));
+        absl::StrCat("exploration_std is ", exploration_std, ", must be in (0, ",
+                     kMaxExplorationStd, "] for a deterministic policy with a noise_seed"));
   }
   return absl::OkStatus();
 }

@@ -492,9 +492,9 @@ TEST(RunEpisodeTest, TanhGaussianSamplesWithTheNoiseAndEvaluatesTanhOfMean) {
   RunEpisode(env, policy, {.noise_seed = 4}, 0, true, &result);
   const std::vector<float> actions = RecordedActions(result);
   ASSERT_EQ(actions.size(), 10u);
-  const double std = std::log(2.0) + 0.001;  // softplus(0) + min_std
+  const double sigma = std::log(2.0) + 0.001;  // softplus(0) + min_std
   for (int t = 0; t < 10; ++t) {
-    EXPECT_NEAR(actions[t], std::tanh(0.2 + std * EpisodeNoise(4, t, 0)), kTolerance) << t;
+    EXPECT_NEAR(actions[t], std::tanh(0.2 + sigma * EpisodeNoise(4, t, 0)), kTolerance) << t;
   }
   RunEpisode(env, policy, EpisodeOptions(), 0, true, &result);
   EXPECT_THAT(RecordedActions(result),
