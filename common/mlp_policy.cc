@@ -22,11 +22,14 @@ namespace {
 
 // Input and output width of layer `l` (0 = first) of a valid layout.
 int LayerIn(const MlpLayout& layout, size_t l) {
-  return l == 0 ? layout.obs_dim : layout.hidden_sizes[l - 1];
+  return l == 0 ? layout.input_dim() : layout.hidden_sizes[l - 1];
 }
 int LayerOut(const MlpLayout& layout, size_t l) {
-  return l == layout.hidden_sizes.size() ? layout.action_dim : layout.hidden_sizes[l];
+  return l == layout.hidden_sizes.size() ? layout.output_dim() : layout.hidden_sizes[l];
 }
+
+// softplus(x) = log(1 + exp(x)) (jax.nn.softplus), without overflow for large x.
+float Softplus(float x) { return std::max(x, 0.0f) + std::log1p(std::exp(-std::abs(x))); }
 size_t NumLayers(const MlpLayout& layout) { return layout.hidden_sizes.size() + 1; }
 
 // Returns InvalidArgument unless `params` has `expected` entries, all finite.
@@ -105,6 +108,19 @@ absl::Status MlpLayout::Validate() const {
   if (action_dim < 1) {
     return absl::InvalidArgumentError(absl::StrCat("action_dim is ", action_dim, ", must be >= 1"));
   }
+  if (num_skills < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("num_skills is ", num_skills, ", must be >= 0"));
+  }
+  if (kind == PolicyKind::kTanhGaussian) {
+    if (!(std::isfinite(min_std) && min_std > 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("min_std is ", min_std, ", must be finite and > 0"));
+    }
+    if (output_activation != Activation::kIdentity) {
+      return absl::InvalidArgumentError(
+          "output_activation must be identity for a tanh-Gaussian policy (tanh follows sampling)");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -146,6 +162,10 @@ MlpPolicy::MlpPolicy(const MlpLayout& layout) : layout_(layout), num_params_(lay
     layer.activation =
         l + 1 == layers_.size() ? layout.output_activation : layout.hidden_activation;
   }
+  if (layout.num_skills > 0) {
+    input_ = Eigen::VectorXf::Zero(layout.input_dim());
+    input_[layout.obs_dim + skill_] = 1.0f;
+  }
 }
 
 absl::StatusOr<MlpPolicy> MlpPolicy::Create(const MlpLayout& layout,
@@ -176,23 +196,60 @@ absl::Status MlpPolicy::SetParams(absl::Span<const float> params) {
   return absl::OkStatus();
 }
 
-void MlpPolicy::Act(absl::Span<const float> obs, absl::Span<float> action) {
+absl::Status MlpPolicy::SetSkill(int skill) {
+  if (skill < 0 || skill >= layout_.num_skills) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("skill is ", skill, ", policy has ", layout_.num_skills, " skills"));
+  }
+  input_[layout_.obs_dim + skill_] = 0.0f;
+  skill_ = skill;
+  input_[layout_.obs_dim + skill_] = 1.0f;
+  return absl::OkStatus();
+}
+
+absl::Span<const float> MlpPolicy::Forward(absl::Span<const float> obs) {
   DCHECK_EQ(static_cast<int64_t>(obs.size()), layout_.obs_dim);
-  DCHECK_EQ(static_cast<int64_t>(action.size()), layout_.action_dim);
-  const Eigen::Map<const Eigen::VectorXf> input(obs.data(), layout_.obs_dim);
+  const Eigen::Map<const Eigen::VectorXf> observation(obs.data(), layout_.obs_dim);
+  if (layout_.num_skills > 0) input_.head(layout_.obs_dim) = observation;
   for (size_t l = 0; l < layers_.size(); ++l) {
     Layer& layer = layers_[l];
     // y = W^T x + b, i.e. x @ W + b for a row vector x. Every operand has its final size, so
     // the assignment and the in-place kernels never allocate.
     layer.output = layer.bias;
-    if (l == 0) {
-      AddWeightTimes(layer, input);
-    } else {
+    if (l > 0) {
       AddWeightTimes(layer, layers_[l - 1].output);
+    } else if (layout_.num_skills > 0) {
+      AddWeightTimes(layer, input_);  // obs then one-hot(skill_)
+    } else {
+      AddWeightTimes(layer, observation);
     }
     ApplyActivation(layer.activation, layer.output);
   }
-  Eigen::Map<Eigen::VectorXf>(action.data(), layout_.action_dim) = layers_.back().output;
+  const Eigen::VectorXf& output = layers_.back().output;
+  return absl::MakeConstSpan(output.data(), output.size());
+}
+
+void MlpPolicy::Act(absl::Span<const float> obs, absl::Span<float> action) {
+  DCHECK_EQ(static_cast<int64_t>(action.size()), layout_.action_dim);
+  const absl::Span<const float> output = Forward(obs);
+  if (layout_.kind == PolicyKind::kTanhGaussian) {
+    for (int j = 0; j < layout_.action_dim; ++j) action[j] = std::tanh(output[j]);  // tanh(mu)
+  } else {
+    std::copy(output.begin(), output.end(), action.begin());
+  }
+}
+
+void MlpPolicy::Sample(absl::Span<const float> obs, absl::Span<const float> normal,
+                       absl::Span<float> action) {
+  DCHECK(layout_.kind == PolicyKind::kTanhGaussian);
+  DCHECK_EQ(static_cast<int64_t>(normal.size()), layout_.action_dim);
+  DCHECK_EQ(static_cast<int64_t>(action.size()), layout_.action_dim);
+  const absl::Span<const float> output = Forward(obs);
+  const int action_dim = layout_.action_dim;
+  for (int j = 0; j < action_dim; ++j) {
+    const float sigma = Softplus(output[action_dim + j]) + layout_.min_std;
+    action[j] = std::tanh(output[j] + sigma * normal[j]);
+  }
 }
 
 }  // namespace gdaqd::common

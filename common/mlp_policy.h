@@ -22,11 +22,28 @@ enum class Activation { kRelu, kTanh, kSwish, kIdentity };
 // Returns InvalidArgument naming the value and the accepted names otherwise.
 absl::StatusOr<Activation> ParseActivation(std::string_view name);
 
-// Shape of a fully connected policy obs -> hidden_sizes[0] -> ... -> action.
+// What the network's outputs mean (docs/policy_layout.md, the config's PolicyConfig.Kind).
+enum class PolicyKind {
+  // action = MLP(input): action_dim outputs. The only kind before actor-learner methods.
+  kDeterministic,
+  // SAC's tanh-squashed Gaussian (QDax sac_networks.py with brax's NormalTanhDistribution):
+  // 2 * action_dim outputs, the mean mu [action_dim] then the pre-std rho [action_dim];
+  // std = softplus(rho) + min_std, u ~ N(mu, std^2), action = tanh(u). Its deterministic
+  // (evaluation) action is tanh(mu).
+  kTanhGaussian,
+};
+
+// Shape of a fully connected policy input -> hidden_sizes[0] -> ... -> output.
+//
+// The network's input is the observation [obs_dim] followed, for a skill-conditioned policy
+// (num_skills > 0), by the one-hot of the episode's skill [num_skills]: input_dim() =
+// obs_dim + num_skills. Its output is output_dim() = action_dim (kDeterministic) or
+// 2 * action_dim (kTanhGaussian: mu then rho).
 //
 // Flat parameter layout (the order of a row of archive_params.npy and of the wire bytes):
 // layers in order input -> hidden_0 -> ... -> hidden_{H-1} -> output, where layer l maps
-// `in` = (l == 0 ? obs_dim : hidden_sizes[l-1]) to `out` = (l == H ? action_dim : hidden_sizes[l]).
+// `in` = (l == 0 ? input_dim() : hidden_sizes[l-1]) to
+// `out` = (l == H ? output_dim() : hidden_sizes[l]).
 // Each layer contributes, back to back and without padding:
 //   W [in, out], row-major: W[i, j] is at offset i * out + j from the start of the layer
 //                           (Flax/QDax Dense "kernel" convention);
@@ -40,13 +57,24 @@ struct MlpLayout {
   int action_dim = 0;
   Activation hidden_activation = Activation::kRelu;
   Activation output_activation = Activation::kTanh;
+  PolicyKind kind = PolicyKind::kDeterministic;
+  int num_skills = 0;      // 0 = not skill-conditioned
+  float min_std = 0.001f;  // kTanhGaussian only: std = softplus(rho) + min_std
+
+  // Width of the network's input: obs_dim + num_skills.
+  int input_dim() const { return obs_dim + num_skills; }
+  // Width of the network's output: action_dim, or 2 * action_dim for kTanhGaussian.
+  int output_dim() const { return kind == PolicyKind::kTanhGaussian ? 2 * action_dim : action_dim; }
 
   // Number of float parameters of the flat layout. Precondition: Validate() is OK.
   int64_t num_params() const;
 
   // Returns InvalidArgument naming the field (obs_dim, action_dim, hidden_sizes[i]) if any size
-  // is < 1.
+  // is < 1, num_skills if it is negative, min_std unless it is finite and > 0 (kTanhGaussian),
+  // output_activation unless it is identity (kTanhGaussian: the tanh comes after sampling).
   absl::Status Validate() const;
+
+  bool operator==(const MlpLayout&) const = default;
 };
 
 // Fills `params` with a Flax lecun_uniform initialisation (as QDax's MLP): every W entry is drawn
@@ -71,12 +99,30 @@ class MlpPolicy {
   // workers' hot path). Same errors as Create(); on error the old parameters are kept.
   absl::Status SetParams(absl::Span<const float> params);
 
-  // Writes the raw network output (before any task clipping or scaling) for one observation.
-  // Does not allocate. Preconditions (DCHECKed): obs.size() == obs_dim and
-  // action.size() == action_dim.
+  // Selects the skill whose one-hot is appended to every observation from now on (skill 0 after
+  // Create()). Returns InvalidArgument ("skill is 7, policy has 5 skills") unless
+  // 0 <= skill < layout().num_skills; then the skill is unchanged.
+  absl::Status SetSkill(int skill);
+
+  // Writes the deterministic action (before any task clipping or scaling) for one observation:
+  // the raw network output for kDeterministic, tanh(mu) for kTanhGaussian. Does not allocate.
+  // Preconditions (DCHECKed): obs.size() == obs_dim and action.size() == action_dim.
   void Act(absl::Span<const float> obs, absl::Span<float> action);
 
+  // kTanhGaussian: writes the action tanh(mu + std * normal) for one observation, where `normal`
+  // [action_dim] holds standard normal draws chosen by the caller (the episode's noise, so that
+  // sampling is deterministic). Does not allocate. Preconditions (DCHECKed): the kind is
+  // kTanhGaussian, obs.size() == obs_dim, normal.size() == action.size() == action_dim.
+  void Sample(absl::Span<const float> obs, absl::Span<const float> normal,
+              absl::Span<float> action);
+
+  // The raw network output [output_dim()] for one observation (kTanhGaussian: mu then rho, not
+  // the std), valid until the next call on this policy. For tests and tools. Does not allocate.
+  // Precondition (DCHECKed): obs.size() == obs_dim.
+  absl::Span<const float> Forward(absl::Span<const float> obs);
+
   const MlpLayout& layout() const { return layout_; }
+  int skill() const { return skill_; }
 
  private:
   // One dense layer y = act(x @ W + b) and its output buffer. y = W^T x is computed with the
@@ -103,6 +149,8 @@ class MlpPolicy {
   MlpLayout layout_;
   std::vector<Layer> layers_;  // input -> output; size hidden_sizes.size() + 1
   int64_t num_params_ = 0;
+  int skill_ = 0;          // in [0, num_skills) when num_skills > 0
+  Eigen::VectorXf input_;  // [input_dim()] obs then one-hot(skill_); only if num_skills > 0
 };
 
 }  // namespace gdaqd::common

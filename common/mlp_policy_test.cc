@@ -16,7 +16,10 @@ namespace {
 
 using ::gdaqd::testing::IsOkAndHolds;
 using ::gdaqd::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::FloatNear;
 using ::testing::HasSubstr;
+using ::testing::Pointwise;
 
 // Eigen's vectorised tanh/logistic differ from libm by a few ulp.
 constexpr float kForwardTolerance = 1e-6f;
@@ -230,6 +233,159 @@ TEST(InitLecunUniformTest, DeterministicInSeed) {
   InitLecunUniform(layout, 8, absl::MakeSpan(c));
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policy kinds. The "Doc" cases are also computed by the numpy reference of
+// docs/policy_layout.md in python/tests/test_policy.py, against the same expected values.
+
+// Parameter i of the documented test policies: ((7 i) mod 13 - 6) / 8, exact in float.
+std::vector<float> DocParams(int64_t n) {
+  std::vector<float> params(n);
+  for (int64_t i = 0; i < n; ++i) params[i] = static_cast<float>((i * 7) % 13 - 6) / 8.0f;
+  return params;
+}
+
+// obs 3 ++ one-hot(2) -> 4 (tanh) -> mu [2] ++ rho [2].
+MlpLayout DocGaussianLayout() {
+  return MlpLayout{.obs_dim = 3,
+                   .hidden_sizes = {4},
+                   .action_dim = 2,
+                   .hidden_activation = Activation::kTanh,
+                   .output_activation = Activation::kIdentity,
+                   .kind = PolicyKind::kTanhGaussian,
+                   .num_skills = 2};
+}
+
+TEST(MlpLayoutTest, NumParamsOfEachKind) {
+  MlpLayout layout{.obs_dim = 2, .hidden_sizes = {64, 64}, .action_dim = 2};
+  EXPECT_EQ(layout.num_params(), 4482);
+  layout.num_skills = 5;  // first layer 7 -> 64
+  EXPECT_EQ(layout.input_dim(), 7);
+  EXPECT_EQ(layout.num_params(), 4482 + 5 * 64);
+  layout.kind = PolicyKind::kTanhGaussian;  // last layer 64 -> 4
+  layout.output_activation = Activation::kIdentity;
+  EXPECT_EQ(layout.output_dim(), 4);
+  EXPECT_EQ(layout.num_params(), 4932);  // docs/policy_layout.md's example
+  EXPECT_EQ(DocGaussianLayout().num_params(), 5 * 4 + 4 + 4 * 4 + 4);
+}
+
+TEST(MlpLayoutTest, ValidateNamesTheBadFieldOfTheKinds) {
+  MlpLayout layout = DocGaussianLayout();
+  GDAQD_EXPECT_OK(layout.Validate());
+  layout.min_std = 0;
+  EXPECT_THAT(layout.Validate(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("min_std is 0")));
+  layout.min_std = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THAT(layout.Validate(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("min_std")));
+  layout = DocGaussianLayout();
+  layout.output_activation = Activation::kTanh;
+  EXPECT_THAT(layout.Validate(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("output_activation")));
+  layout = DocGaussianLayout();
+  layout.num_skills = -1;
+  EXPECT_THAT(layout.Validate(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("num_skills is -1")));
+}
+
+TEST(MlpPolicyTest, SkillOneHotFollowsTheObservation) {
+  // obs 1 ++ one-hot(2) -> 1, identity: W = (1, 10, 100), b = 0.5.
+  const MlpLayout layout{.obs_dim = 1,
+                         .hidden_sizes = {},
+                         .action_dim = 1,
+                         .output_activation = Activation::kIdentity,
+                         .num_skills = 2};
+  GDAQD_ASSERT_OK_AND_ASSIGN(MlpPolicy policy, MlpPolicy::Create(layout, {1, 10, 100, 0.5f}));
+  float action = 0;
+  const float obs = 2;
+  EXPECT_EQ(policy.skill(), 0);
+  policy.Act({&obs, 1}, {&action, 1});
+  EXPECT_FLOAT_EQ(action, 2 + 10 + 0.5f);
+  GDAQD_ASSERT_OK(policy.SetSkill(1));
+  policy.Act({&obs, 1}, {&action, 1});
+  EXPECT_FLOAT_EQ(action, 2 + 100 + 0.5f);
+  // A bad skill changes nothing.
+  EXPECT_THAT(policy.SetSkill(2), StatusIs(absl::StatusCode::kInvalidArgument,
+                                           HasSubstr("skill is 2, policy has 2 skills")));
+  EXPECT_THAT(policy.SetSkill(-1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("skill is -1")));
+  policy.Act({&obs, 1}, {&action, 1});
+  EXPECT_FLOAT_EQ(action, 2 + 100 + 0.5f);
+}
+
+TEST(MlpPolicyTest, PolicyWithoutSkillsRefusesSetSkill) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(MlpPolicy policy,
+                             MlpPolicy::Create(TinyLayout(Activation::kRelu, Activation::kTanh),
+                                               std::vector<float>(13, 0.0f)));
+  EXPECT_THAT(policy.SetSkill(0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("policy has 0 skills")));
+}
+
+TEST(MlpPolicyTest, TanhGaussianActsTanhOfMeanAndSamplesWithSoftplusStd) {
+  // obs 1 -> mu, rho, identity: W = (0.5, -1), b = (0.25, 0.5); obs = 2 gives mu = 1.25,
+  // rho = -1.5, std = log(1 + e^-1.5) + 0.001.
+  const MlpLayout layout{.obs_dim = 1,
+                         .hidden_sizes = {},
+                         .action_dim = 1,
+                         .output_activation = Activation::kIdentity,
+                         .kind = PolicyKind::kTanhGaussian};
+  GDAQD_ASSERT_OK_AND_ASSIGN(MlpPolicy policy, MlpPolicy::Create(layout, {0.5f, -1, 0.25f, 0.5f}));
+  const float obs = 2;
+  float action = 0;
+  policy.Act({&obs, 1}, {&action, 1});
+  EXPECT_NEAR(action, std::tanh(1.25), kForwardTolerance);
+  const float normal = 0.75f;
+  policy.Sample({&obs, 1}, {&normal, 1}, {&action, 1});
+  const double sigma = std::log1p(std::exp(-1.5)) + 0.001;
+  EXPECT_NEAR(action, std::tanh(1.25 + sigma * 0.75), kForwardTolerance);
+  EXPECT_THAT(policy.Forward({&obs, 1}), ElementsAre(1.25f, -1.5f));
+}
+
+TEST(MlpPolicyTest, SoftplusOfLargePreStdIsFinite) {
+  const MlpLayout layout{.obs_dim = 1,
+                         .hidden_sizes = {},
+                         .action_dim = 1,
+                         .output_activation = Activation::kIdentity,
+                         .kind = PolicyKind::kTanhGaussian};
+  GDAQD_ASSERT_OK_AND_ASSIGN(MlpPolicy policy, MlpPolicy::Create(layout, {0, 0, 0.1f, 200}));
+  const float obs = 0;
+  const float normal = -1e-3f;
+  float action = 0;
+  policy.Sample({&obs, 1}, {&normal, 1}, {&action, 1});
+  EXPECT_NEAR(action, std::tanh(0.1 - (200 + 0.001) * 1e-3), kForwardTolerance);
+}
+
+TEST(MlpPolicyTest, DocSkillGaussianCaseMatchesTheNumpyReference) {
+  const MlpLayout layout = DocGaussianLayout();
+  GDAQD_ASSERT_OK_AND_ASSIGN(MlpPolicy policy,
+                             MlpPolicy::Create(layout, DocParams(layout.num_params())));
+  GDAQD_ASSERT_OK(policy.SetSkill(1));
+  const std::vector<float> obs = {0.5f, -0.25f, 1.0f};
+  EXPECT_THAT(policy.Forward(obs), Pointwise(FloatNear(kForwardTolerance),
+                                             std::vector<float>{0.15899497f, -0.19212747f,
+                                                                -0.00015923381f, -0.3512817f}));
+  std::vector<float> action(2);
+  policy.Act(obs, absl::MakeSpan(action));
+  EXPECT_THAT(action, Pointwise(FloatNear(kForwardTolerance),
+                                std::vector<float>{0.15766862f, -0.18979786f}));
+  // episode_noise(7, 3, j) of docs/policy_layout.md (pinned in rollout_test.cc).
+  const std::vector<float> normal = {-0.36457267f, -3.1571786f};
+  policy.Sample(obs, normal, absl::MakeSpan(action));
+  EXPECT_THAT(action, Pointwise(FloatNear(kForwardTolerance),
+                                std::vector<float>{-0.093766809f, -0.95427769f}));
+}
+
+TEST(MlpPolicyTest, DocSkillDeterministicCaseMatchesTheNumpyReference) {
+  // obs 2 ++ one-hot(3) -> 3 (relu) -> 2 (tanh), skill 2.
+  const MlpLayout layout{.obs_dim = 2, .hidden_sizes = {3}, .action_dim = 2, .num_skills = 3};
+  GDAQD_ASSERT_OK_AND_ASSIGN(MlpPolicy policy,
+                             MlpPolicy::Create(layout, DocParams(layout.num_params())));
+  GDAQD_ASSERT_OK(policy.SetSkill(2));
+  const std::vector<float> obs = {0.75f, -0.5f};
+  std::vector<float> action(2);
+  policy.Act(obs, absl::MakeSpan(action));
+  EXPECT_THAT(action, Pointwise(FloatNear(kForwardTolerance), std::vector<float>{0.635149f, 0.0f}));
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "common/rollout.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -357,6 +359,252 @@ TEST(CheckPolicyMatchesTaskTest, RejectsWrongObsOrActionDim) {
                        "policy action_dim is 1, task point_maze has 2"));
   GDAQD_EXPECT_OK(
       CheckPolicyMatchesTask({.obs_dim = 2, .hidden_sizes = {}, .action_dim = 2}, spec));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policy kinds and exploration (EpisodeOptions).
+
+// FNV-1a over bytes, chained through `hash`.
+uint64_t Fnv1a(const void* data, size_t size, uint64_t hash = 1469598103934665603ULL) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 1099511628211ULL;
+  return hash;
+}
+
+// Hash of an episode's transitions, fitness and descriptor, bit for bit.
+uint64_t EpisodeHash(const EpisodeResult& result) {
+  uint64_t hash = Fnv1a(result.transitions.data(), result.transitions.size() * sizeof(float));
+  hash = Fnv1a(&result.fitness, sizeof(float), hash);
+  return Fnv1a(result.descriptor.data(), result.descriptor.size() * sizeof(float), hash);
+}
+
+TEST(RunEpisodeTest, DeterministicEpisodesAreBitIdenticalToBeforePolicyKinds) {
+  // Hashes of RandomMazePolicy(3), reset seed 11, recorded with the rollout code as it was before
+  // policy kinds and exploration existed (same compiler and flags).
+  const struct {
+    PointMazeActionMap map;
+    uint64_t hash;
+    float fitness;
+  } kGolden[] = {{PointMazeActionMap::kClip01, 0x55c7abed29c41876ULL, -0x1.d27092p+8f},
+                 {PointMazeActionMap::kClip1Divide10, 0xb8c738111b2fe967ULL, -0x1.d0d706p+8f}};
+  for (const auto& golden : kGolden) {
+    SCOPED_TRACE(PointMazeActionMapName(golden.map));
+    PointMaze env(kPointMazeDefaultEpisodeLength, golden.map);
+    MlpPolicy policy = RandomMazePolicy(3);
+    EpisodeResult legacy, with_options;
+    RunEpisode(env, policy, 11, true, &legacy);
+    RunEpisode(env, policy, EpisodeOptions(), 11, true, &with_options);
+    EXPECT_EQ(legacy.length, kPointMazeDefaultEpisodeLength);
+    EXPECT_EQ(legacy.fitness, golden.fitness);
+    EXPECT_EQ(EpisodeHash(legacy), golden.hash);
+    ExpectBitIdentical(legacy, with_options);
+  }
+}
+
+TEST(EpisodeNoiseTest, MatchesThePinnedValuesInAnyOrder) {
+  // The same values are pinned for docs/policy_layout.md's numpy episode_noise in
+  // python/tests/test_policy.py.
+  EXPECT_EQ(EpisodeNoise(7, 3, 1), -0x1.941e6ep+1f);
+  EXPECT_EQ(EpisodeNoise(7, 0, 0), -0x1.766856p-2f);
+  EXPECT_EQ(EpisodeNoise(7, 0, 1), 0x1.093de8p-2f);
+  EXPECT_EQ(EpisodeNoise(7, 3, 0), -0x1.75528ap-2f);
+  EXPECT_EQ(EpisodeNoise(0, 0, 0), -0x1.cf9fbap-2f);
+  EXPECT_EQ(EpisodeNoise(~uint64_t{0}, 249, 7), -0x1.79f5d2p-2f);
+}
+
+TEST(EpisodeNoiseTest, IsStandardNormal) {
+  constexpr int kSteps = 20000;
+  constexpr int kComponents = 4;
+  constexpr double kMomentTolerance = 0.02;  // ~4 standard errors of 80,000 draws
+  double sum = 0, sum_squares = 0, max_abs = 0;
+  for (int t = 0; t < kSteps; ++t) {
+    for (int j = 0; j < kComponents; ++j) {
+      const double x = EpisodeNoise(12345, t, j);
+      sum += x;
+      sum_squares += x * x;
+      max_abs = std::max(max_abs, std::abs(x));
+    }
+  }
+  const double n = kSteps * kComponents;
+  EXPECT_NEAR(sum / n, 0.0, kMomentTolerance);
+  EXPECT_NEAR(sum_squares / n, 1.0, kMomentTolerance);
+  EXPECT_GT(max_abs, 3.5);  // tails exist
+  EXPECT_LT(max_abs, 7.0);
+}
+
+// obs [1] -> action [1] = 0.5 (W = 0, b = 0.5, identity output).
+MlpPolicy ConstantHalfPolicy() {
+  const MlpLayout layout{.obs_dim = 1,
+                         .hidden_sizes = {},
+                         .action_dim = 1,
+                         .output_activation = Activation::kIdentity};
+  absl::StatusOr<MlpPolicy> policy = MlpPolicy::Create(layout, {0.0f, 0.5f});
+  CHECK(policy.ok()) << policy.status();
+  return *std::move(policy);
+}
+
+// The recorded action of each row of a CounterEnv episode (obs, action, reward, next, done, trunc).
+std::vector<float> RecordedActions(const EpisodeResult& result) {
+  std::vector<float> actions;
+  for (int t = 0; t < result.length; ++t) {
+    actions.push_back(result.transitions[t * TransitionRowSize(1, 1) + 1]);
+  }
+  return actions;
+}
+
+TEST(RunEpisodeTest, DeterministicExplorationAddsClippedGaussianNoise) {
+  CounterEnv env({.episode_length = 20});
+  MlpPolicy policy = ConstantHalfPolicy();
+  EpisodeResult result;
+  RunEpisode(env, policy, {.noise_seed = 9, .exploration_std = 1.0f}, 0, true, &result);
+  ASSERT_EQ(result.length, 20);
+  const std::vector<float> actions = RecordedActions(result);
+  int clipped = 0;
+  for (int t = 0; t < result.length; ++t) {
+    const float noisy = 0.5f + 1.0f * EpisodeNoise(9, t, 0);
+    if (std::abs(noisy) > 1.0f) ++clipped;
+    EXPECT_EQ(actions[t], std::clamp(noisy, -1.0f, 1.0f)) << "step " << t;
+  }
+  EXPECT_GT(clipped, 0);
+  EXPECT_LT(clipped, 20);
+  // Without a noise seed the same policy acts 0.5 every step.
+  RunEpisode(env, policy, EpisodeOptions(), 0, true, &result);
+  EXPECT_THAT(RecordedActions(result), ::testing::Each(0.5f));
+}
+
+// obs [1] -> mu = 0.2, rho = 0 whatever the observation (tanh-Gaussian, W = 0).
+MlpPolicy ConstantGaussianPolicy() {
+  const MlpLayout layout{.obs_dim = 1,
+                         .hidden_sizes = {},
+                         .action_dim = 1,
+                         .output_activation = Activation::kIdentity,
+                         .kind = PolicyKind::kTanhGaussian};
+  absl::StatusOr<MlpPolicy> policy = MlpPolicy::Create(layout, {0.0f, 0.0f, 0.2f, 0.0f});
+  CHECK(policy.ok()) << policy.status();
+  return *std::move(policy);
+}
+
+TEST(RunEpisodeTest, TanhGaussianSamplesWithTheNoiseAndEvaluatesTanhOfMean) {
+  constexpr float kTolerance = 1e-6f;
+  CounterEnv env({.episode_length = 10});
+  MlpPolicy policy = ConstantGaussianPolicy();
+  EpisodeResult result;
+  RunEpisode(env, policy, {.noise_seed = 4}, 0, true, &result);
+  const std::vector<float> actions = RecordedActions(result);
+  ASSERT_EQ(actions.size(), 10u);
+  const double sigma = std::log(2.0) + 0.001;  // softplus(0) + min_std
+  for (int t = 0; t < 10; ++t) {
+    EXPECT_NEAR(actions[t], std::tanh(0.2 + sigma * EpisodeNoise(4, t, 0)), kTolerance) << t;
+  }
+  RunEpisode(env, policy, EpisodeOptions(), 0, true, &result);
+  EXPECT_THAT(RecordedActions(result),
+              ::testing::Each(::testing::FloatNear(std::tanh(0.2f), kTolerance)));
+}
+
+TEST(RunEpisodeTest, SkillSelectsTheOneHotAndRowsHoldTheTaskObservation) {
+  // obs 1 ++ one-hot(2) -> 1, identity: action = 0.25 for skill 0, 0.5 for skill 1.
+  const MlpLayout layout{.obs_dim = 1,
+                         .hidden_sizes = {},
+                         .action_dim = 1,
+                         .output_activation = Activation::kIdentity,
+                         .num_skills = 2};
+  GDAQD_ASSERT_OK_AND_ASSIGN(MlpPolicy policy, MlpPolicy::Create(layout, {0, 0.25f, 0.5f, 0}));
+  CounterEnv env({.episode_length = 3});
+  EpisodeResult result;
+  RunEpisode(env, policy, {.skill = 1}, 0, true, &result);
+  // Rows of 2 * 1 + 1 + 3 floats: s, a, r, s', done, truncated; s never includes the skill.
+  EXPECT_THAT(result.transitions, ElementsAre(0, 0.5f, 0.5f, 0.5f, 0, 0,    //
+                                              0.5f, 0.5f, 1, 1, 0, 0,       //
+                                              1, 0.5f, 1.5f, 1.5f, 0, 1));  //
+  RunEpisode(env, policy, {.skill = 0}, 0, true, &result);
+  EXPECT_THAT(RecordedActions(result), ::testing::Each(0.25f));
+}
+
+// A random point_maze policy of `kind` with `num_skills` skills, initialised from `seed`.
+MlpPolicy RandomMazePolicyOfKind(PolicyKind kind, int num_skills, uint64_t seed) {
+  MlpLayout layout{.obs_dim = 2, .hidden_sizes = {64, 64}, .action_dim = 2};
+  layout.kind = kind;
+  layout.num_skills = num_skills;
+  if (kind == PolicyKind::kTanhGaussian) layout.output_activation = Activation::kIdentity;
+  std::vector<float> params(layout.num_params());
+  InitLecunUniform(layout, seed, absl::MakeSpan(params));
+  absl::StatusOr<MlpPolicy> policy = MlpPolicy::Create(layout, params);
+  CHECK(policy.ok()) << policy.status();
+  return *std::move(policy);
+}
+
+TEST(RunEpisodeTest, NoisyEpisodesArePureFunctionsOfTheirNoiseSeed) {
+  const struct {
+    PolicyKind kind;
+    int num_skills;
+    EpisodeOptions options;
+    EpisodeOptions other_seed;
+  } kCases[] = {
+      {PolicyKind::kDeterministic,
+       0,
+       {.noise_seed = 5, .exploration_std = 0.1f},
+       {.noise_seed = 6, .exploration_std = 0.1f}},
+      {PolicyKind::kTanhGaussian, 0, {.noise_seed = 5}, {.noise_seed = 6}},
+      {PolicyKind::kTanhGaussian, 5, {.skill = 3, .noise_seed = 5}, {.skill = 3, .noise_seed = 6}},
+      {PolicyKind::kDeterministic,
+       5,
+       {.skill = 3, .noise_seed = 5, .exploration_std = 0.1f},
+       {.skill = 3, .noise_seed = 6, .exploration_std = 0.1f}},
+  };
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(::testing::Message()
+                 << "kind " << static_cast<int>(c.kind) << " skills " << c.num_skills);
+    // A fresh environment and policy, as on another worker; then the first ones again after
+    // an episode of another seed.
+    PointMaze env(kPointMazeDefaultEpisodeLength, PointMazeActionMap::kClip1Divide10);
+    PointMaze other_env(kPointMazeDefaultEpisodeLength, PointMazeActionMap::kClip1Divide10);
+    MlpPolicy policy = RandomMazePolicyOfKind(c.kind, c.num_skills, 3);
+    MlpPolicy copy = RandomMazePolicyOfKind(c.kind, c.num_skills, 3);
+    EpisodeResult a, b, other, again, evaluation;
+    RunEpisode(env, policy, c.options, 11, true, &a);
+    RunEpisode(other_env, copy, c.options, 11, true, &b);
+    ExpectBitIdentical(a, b);
+    RunEpisode(env, policy, c.other_seed, 11, true, &other);
+    EXPECT_NE(a.transitions, other.transitions);
+    RunEpisode(env, policy, c.options, 11, true, &again);
+    ExpectBitIdentical(a, again);
+    EpisodeOptions no_noise = c.options;
+    no_noise.noise_seed.reset();
+    no_noise.exploration_std = 0;
+    RunEpisode(env, policy, no_noise, 11, true, &evaluation);
+    EXPECT_NE(a.transitions, evaluation.transitions);
+  }
+}
+
+TEST(CheckEpisodeOptionsTest, NamesTheBadField) {
+  const MlpLayout plain{.obs_dim = 2, .hidden_sizes = {}, .action_dim = 2};
+  MlpLayout skills = plain;
+  skills.num_skills = 5;
+  MlpLayout gaussian = plain;
+  gaussian.kind = PolicyKind::kTanhGaussian;
+  gaussian.output_activation = Activation::kIdentity;
+  GDAQD_EXPECT_OK(CheckEpisodeOptions(plain, {}));
+  GDAQD_EXPECT_OK(CheckEpisodeOptions(plain, {.noise_seed = 1, .exploration_std = 0.1f}));
+  GDAQD_EXPECT_OK(CheckEpisodeOptions(skills, {.skill = 4}));
+  GDAQD_EXPECT_OK(CheckEpisodeOptions(gaussian, {.noise_seed = 1}));
+  const auto invalid = [](absl::string_view message) {
+    return StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr(message));
+  };
+  EXPECT_THAT(CheckEpisodeOptions(skills, {}), invalid("skill is required for a policy with 5"));
+  EXPECT_THAT(CheckEpisodeOptions(skills, {.skill = 5}), invalid("skill is 5, policy has 5"));
+  EXPECT_THAT(CheckEpisodeOptions(skills, {.skill = -1}), invalid("skill is -1"));
+  EXPECT_THAT(CheckEpisodeOptions(plain, {.skill = 0}), invalid("not skill-conditioned"));
+  EXPECT_THAT(CheckEpisodeOptions(plain, {.exploration_std = 0.1f}),
+              invalid("exploration_std is 0.1 but the episode has no noise_seed"));
+  EXPECT_THAT(CheckEpisodeOptions(plain, {.noise_seed = 1}), invalid("exploration_std is 0,"));
+  EXPECT_THAT(CheckEpisodeOptions(plain, {.noise_seed = 1, .exploration_std = 11}),
+              invalid("must be in (0, 10]"));
+  EXPECT_THAT(
+      CheckEpisodeOptions(
+          plain, {.noise_seed = 1, .exploration_std = std::numeric_limits<float>::quiet_NaN()}),
+      invalid("exploration_std is nan"));
+  EXPECT_THAT(CheckEpisodeOptions(gaussian, {.noise_seed = 1, .exploration_std = 0.1f}),
+              invalid("must be 0 for a tanh-Gaussian policy"));
 }
 
 }  // namespace

@@ -33,10 +33,22 @@ bool IsPermanent(absl::StatusCode code) {
 bool SameContext(const JobContext& a, const JobContext& b) {
   return a.task == b.task && a.episode_length == b.episode_length &&
          a.env_options == b.env_options && a.record_transitions == b.record_transitions &&
-         a.layout.obs_dim == b.layout.obs_dim && a.layout.action_dim == b.layout.action_dim &&
-         a.layout.hidden_sizes == b.layout.hidden_sizes &&
-         a.layout.hidden_activation == b.layout.hidden_activation &&
-         a.layout.output_activation == b.layout.output_activation;
+         a.layout == b.layout;
+}
+
+// The skill and exploration fields of a wire episode (validated when the episode runs).
+common::EpisodeOptions OptionsOf(const gdaqd::v1::Episode& episode) {
+  common::EpisodeOptions options;
+  if (episode.has_skill()) options.skill = episode.skill();
+  if (episode.has_noise_seed()) options.noise_seed = episode.noise_seed();
+  options.exploration_std = episode.exploration_std();
+  return options;
+}
+
+// Copies the episode's pass-through fields onto every message of its result.
+void Stamp(const EpisodeJob& job, gdaqd::v1::EpisodeResult* message) {
+  message->set_actor_version(job.actor_version);
+  if (job.options.skill.has_value()) message->set_skill(*job.options.skill);
 }
 
 int ToMillis(absl::Duration d) {
@@ -296,8 +308,11 @@ void CoordinatorClient::HandleAssignment(const gdaqd::v1::Assignment& assignment
   VLOG(1) << "assignment lease=" << lease_id << " episodes=" << assignment.episodes_size()
           << " task=" << assignment.env().task();
   std::vector<gdaqd::v1::WorkerMessage> errors;
-  const auto reject = [&](int32_t index, const absl::Status& status) {
-    *errors.emplace_back().mutable_result() = ErrorEpisodeResult(lease_id, index, status);
+  const auto reject = [&](const gdaqd::v1::Episode& episode, const absl::Status& status) {
+    gdaqd::v1::EpisodeResult* result = errors.emplace_back().mutable_result();
+    *result = ErrorEpisodeResult(lease_id, episode.index(), status);
+    result->set_actor_version(episode.actor_version());
+    if (episode.has_skill()) result->set_skill(episode.skill());
   };
   absl::StatusOr<std::shared_ptr<const JobContext>> context = ContextFor(assignment);
 
@@ -312,13 +327,12 @@ void CoordinatorClient::HandleAssignment(const gdaqd::v1::Assignment& assignment
   for (const gdaqd::v1::Episode& episode : assignment.episodes()) {
     const std::string& bytes = episode.params();
     if (!context.ok()) {
-      reject(episode.index(), context.status());
+      reject(episode, context.status());
       continue;
     }
     if (bytes.size() % sizeof(float) != 0) {
-      reject(episode.index(),
-             absl::InvalidArgumentError(absl::StrCat("params have ", bytes.size(),
-                                                     " bytes, not a whole number of float32")));
+      reject(episode, absl::InvalidArgumentError(absl::StrCat(
+                          "params have ", bytes.size(), " bytes, not a whole number of float32")));
       continue;
     }
     const size_t count = bytes.size() / sizeof(float);
@@ -327,6 +341,8 @@ void CoordinatorClient::HandleAssignment(const gdaqd::v1::Assignment& assignment
     job.context = *context;
     job.key = {.group = generation, .lease_id = lease_id, .index = episode.index()};
     job.seed = episode.seed();
+    job.options = OptionsOf(episode);
+    job.actor_version = episode.actor_version();
     job.params = absl::MakeConstSpan(buffer->data() + offset, count);
     job.params_owner = buffer;
     offset += count;
@@ -359,6 +375,7 @@ void CoordinatorClient::OnEpisodeDone(const EpisodeJob& job,
       messages.resize(chunks->size());
       for (size_t i = 0; i < chunks->size(); ++i) {
         *messages[i].mutable_result() = std::move((*chunks)[i]);
+        Stamp(job, messages[i].mutable_result());
       }
     } else {
       result = chunks.status();
@@ -368,6 +385,7 @@ void CoordinatorClient::OnEpisodeDone(const EpisodeJob& job,
     messages.clear();
     *messages.emplace_back().mutable_result() =
         ErrorEpisodeResult(job.key.lease_id, job.key.index, result.status());
+    Stamp(job, messages.back().mutable_result());
   }
   VLOG(2) << "lease=" << job.key.lease_id << " index=" << job.key.index
           << " messages=" << messages.size() << " ok=" << result.ok();

@@ -145,8 +145,13 @@ common::EpisodeResult RunDirectly(const gdaqd::v1::Assignment& assignment, int i
   auto env = common::MakeEnvironment(assignment.env().task(), assignment.env().episode_length());
   auto policy = common::MlpPolicy::Create(*layout, params);
   EXPECT_TRUE(env.ok() && policy.ok());
+  common::EpisodeOptions options;
+  if (episode.has_skill()) options.skill = episode.skill();
+  if (episode.has_noise_seed()) options.noise_seed = episode.noise_seed();
+  options.exploration_std = episode.exploration_std();
   common::EpisodeResult result;
-  common::RunEpisode(**env, *policy, episode.seed(), assignment.record_transitions(), &result);
+  common::RunEpisode(**env, *policy, options, episode.seed(), assignment.record_transitions(),
+                     &result);
   return result;
 }
 
@@ -369,6 +374,159 @@ TEST(CoordinatorClientTest, ShutdownBeforeRunReturnsOk) {
                              CoordinatorClient::Create(TestOptions(ClosedAddress())));
   client->Shutdown();
   GDAQD_EXPECT_OK(client->Run());
+}
+
+// A lease of 3 exploration episodes of a 3-skill policy of `kind` (noise of std 0.1 for
+// DETERMINISTIC): skills 0, 1, 2; noise seeds 11, 12 and none (an evaluation episode); actor
+// versions 7, 8, 9. The parameters do not depend on the lease id, so a re-queue can reuse them.
+gdaqd::v1::Assignment MakeExplorationAssignment(uint64_t lease_id,
+                                                gdaqd::v1::PolicyConfig::Kind kind) {
+  gdaqd::v1::Assignment assignment;
+  assignment.set_lease_id(lease_id);
+  assignment.set_deadline_unix_ms(absl::ToUnixMillis(absl::Now() + absl::Minutes(1)));
+  assignment.mutable_env()->set_task("point_maze");
+  assignment.mutable_env()->set_episode_length(kEpisodeLength);
+  gdaqd::v1::PolicyConfig* policy = assignment.mutable_policy();
+  policy->add_hidden_sizes(16);
+  policy->add_hidden_sizes(16);
+  policy->set_hidden_activation("relu");
+  policy->set_kind(kind);
+  policy->set_num_skills(3);
+  const bool gaussian = kind == gdaqd::v1::PolicyConfig::TANH_GAUSSIAN;
+  policy->set_output_activation(gaussian ? "identity" : "tanh");
+  if (gaussian) policy->set_min_std(0.001f);
+  assignment.set_record_transitions(true);
+  const absl::StatusOr<common::MlpLayout> layout =
+      common::PolicyLayout(assignment.env(), assignment.policy());
+  EXPECT_TRUE(layout.ok()) << layout.status();
+  for (int i = 0; i < 3; ++i) {
+    gdaqd::v1::Episode* episode = assignment.add_episodes();
+    episode->set_index(i);
+    episode->set_seed(100 + i);
+    episode->set_skill(i);
+    if (i < 2) {
+      episode->set_noise_seed(11 + i);
+      if (!gaussian) episode->set_exploration_std(0.1f);
+    }
+    episode->set_actor_version(7 + i);
+    std::vector<float> params(layout->num_params());
+    common::InitLecunUniform(*layout, 500 + i, absl::MakeSpan(params));
+    episode->set_params(params.data(), params.size() * sizeof(float));
+  }
+  return assignment;
+}
+
+// The transitions of one episode's chunks, concatenated.
+std::string Transitions(const std::vector<gdaqd::v1::EpisodeResult>& chunks) {
+  std::string transitions;
+  for (const gdaqd::v1::EpisodeResult& chunk : chunks) transitions += chunk.transitions();
+  return transitions;
+}
+
+TEST(CoordinatorClientTest, RequeuedExplorationLeaseGivesIdenticalResultsOnAnotherWorker) {
+  for (const auto kind :
+       {gdaqd::v1::PolicyConfig::DETERMINISTIC, gdaqd::v1::PolicyConfig::TANH_GAUSSIAN}) {
+    SCOPED_TRACE(gdaqd::v1::PolicyConfig::Kind_Name(kind));
+    // Connection c (worker c) gets the same episodes as lease 10 + c: the second is the re-queue
+    // of the first.
+    std::map<int, std::vector<gdaqd::v1::EpisodeResult>> results[2];
+    absl::Notification received[2];
+    FakeCoordinator coordinator([&](int connection, ServerStream* stream) {
+      gdaqd::v1::WorkerMessage message;
+      if (!stream->Read(&message) || connection > 1) {
+        return grpc::Status(grpc::StatusCode::INTERNAL, "unexpected connection");
+      }
+      stream->Write(Wrap(MakeExplorationAssignment(10 + connection, kind)));
+      if (ReadResults(stream, 3, &results[connection])) received[connection].Notify();
+      return ReadUntilClosed(stream);
+    });
+    CoordinatorClientOptions options = TestOptions(coordinator.address());
+    options.max_chunk_bytes = 1000;  // several chunks per episode
+    for (int worker = 0; worker < 2; ++worker) {
+      options.worker_id = absl::StrCat("worker-", worker);
+      GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<CoordinatorClient> client,
+                                 CoordinatorClient::Create(options));
+      ClientRunner runner(client.get());
+      ASSERT_TRUE(received[worker].WaitForNotificationWithTimeout(kWaitTimeout));
+    }  // the first worker is gone before the second connects
+
+    const gdaqd::v1::Assignment assignment = MakeExplorationAssignment(10, kind);
+    std::string first_transitions[3];
+    for (int i = 0; i < 3; ++i) {
+      SCOPED_TRACE(i);
+      const common::EpisodeResult expected = RunDirectly(assignment, i);
+      for (int worker = 0; worker < 2; ++worker) {
+        const std::vector<gdaqd::v1::EpisodeResult>& chunks = results[worker][i];
+        ASSERT_FALSE(chunks.empty());
+        ASSERT_GT(chunks.size(), 1u);
+        for (const gdaqd::v1::EpisodeResult& chunk : chunks) {
+          EXPECT_TRUE(chunk.error().empty()) << chunk.error();
+          EXPECT_EQ(chunk.lease_id(), 10u + worker);
+          EXPECT_EQ(chunk.actor_version(), 7u + i);
+          ASSERT_TRUE(chunk.has_skill());
+          EXPECT_EQ(chunk.skill(), i);
+        }
+        const std::string transitions = Transitions(chunks);
+        ASSERT_EQ(transitions.size(), expected.transitions.size() * sizeof(float));
+        EXPECT_EQ(std::memcmp(transitions.data(), expected.transitions.data(), transitions.size()),
+                  0);
+        const float fitness = chunks.back().fitness();
+        EXPECT_EQ(std::memcmp(&fitness, &expected.fitness, sizeof(float)), 0);
+        if (worker == 0) {
+          first_transitions[i] = transitions;
+        } else {
+          EXPECT_EQ(transitions, first_transitions[i]);
+        }
+      }
+    }
+    // Different noise seeds and skills give different episodes.
+    EXPECT_NE(first_transitions[0], first_transitions[1]);
+    EXPECT_NE(first_transitions[1], first_transitions[2]);
+  }
+}
+
+TEST(CoordinatorClientTest, BadExplorationFieldsComeBackAsErrorsNamingTheField) {
+  gdaqd::v1::Assignment assignment =
+      MakeExplorationAssignment(6, gdaqd::v1::PolicyConfig::DETERMINISTIC);
+  assignment.mutable_episodes(0)->set_skill(3);                   // out of range
+  assignment.mutable_episodes(1)->set_exploration_std(0);         // noise_seed without a std
+  assignment.mutable_episodes(2)->set_exploration_std(0.1f);      // a std without noise_seed
+  gdaqd::v1::Episode* missing_skill = assignment.add_episodes();  // skill required
+  *missing_skill = assignment.episodes(2);
+  missing_skill->set_index(3);
+  missing_skill->clear_skill();
+  missing_skill->set_exploration_std(0);
+  gdaqd::v1::Episode* good = assignment.add_episodes();  // still runs
+  *good = assignment.episodes(3);
+  good->set_index(4);
+  good->set_skill(1);
+  std::map<int, std::vector<gdaqd::v1::EpisodeResult>> results;
+  absl::Notification received;
+  FakeCoordinator coordinator([&](int, ServerStream* stream) {
+    gdaqd::v1::WorkerMessage message;
+    if (!stream->Read(&message)) return grpc::Status(grpc::StatusCode::INTERNAL, "no hello");
+    stream->Write(Wrap(assignment));
+    if (ReadResults(stream, 5, &results)) received.Notify();
+    return ReadUntilClosed(stream);
+  });
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<CoordinatorClient> client,
+                             CoordinatorClient::Create(TestOptions(coordinator.address())));
+  ClientRunner runner(client.get());
+  ASSERT_TRUE(received.WaitForNotificationWithTimeout(kWaitTimeout));
+
+  const char* const kErrors[] = {"skill is 3, policy has 3 skills", "exploration_std is 0,",
+                                 "exploration_std is 0.1 but the episode has no noise_seed",
+                                 "skill is required for a policy with 3 skills"};
+  for (int i = 0; i < 4; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_EQ(results[i].size(), 1u);
+    EXPECT_THAT(results[i][0].error(), HasSubstr("INVALID_ARGUMENT"));
+    EXPECT_THAT(results[i][0].error(), HasSubstr(kErrors[i]));
+    EXPECT_EQ(results[i][0].actor_version(), assignment.episodes(i).actor_version());
+  }
+  EXPECT_TRUE(results[4].back().error().empty()) << results[4].back().error();
+  EXPECT_EQ(Transitions(results[4]).size(),
+            RunDirectly(assignment, 4).transitions.size() * sizeof(float));
 }
 
 }  // namespace

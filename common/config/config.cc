@@ -23,6 +23,14 @@ using gdaqd::v1::ExperimentConfig;
 
 // Longest parse error kept: the parser quotes the offending token, which may be all the input.
 constexpr size_t kMaxParseErrorBytes = 256;
+// Policy kinds (PolicyConfig): brax's NormalTanhDistribution min_std, and bounds on the rest.
+constexpr float kDefaultPolicyMinStd = 0.001f;
+constexpr float kMaxPolicyMinStd = 10.0f;
+constexpr int kMaxPolicySkills = 1000;
+
+// Defined with PolicyLayout() below (the policy section).
+void ApplyPolicyDefaults(gdaqd::v1::PolicyConfig* policy);
+absl::Status CheckPolicyKindFitsAlgorithm(const ExperimentConfig& config);
 
 // Keeps the first text-format parse error with its position.
 class FirstErrorCollector final : public google::protobuf::io::ErrorCollector {
@@ -369,13 +377,7 @@ void ApplyDefaults(ExperimentConfig* config) {
     env->set_action_map(EnvConfig::CLIP_0_1);  // the paper's (QDax v0.1.0)
   }
 
-  auto* policy = config->mutable_policy();
-  if (policy->hidden_sizes_size() == 0) {
-    policy->add_hidden_sizes(kDefaultHiddenSize);
-    policy->add_hidden_sizes(kDefaultHiddenSize);
-  }
-  if (policy->hidden_activation().empty()) policy->set_hidden_activation("relu");
-  if (policy->output_activation().empty()) policy->set_output_activation("tanh");
+  ApplyPolicyDefaults(config->mutable_policy());
 
   auto* archive = config->mutable_archive();
   if (archive->type() == ArchiveConfig::TYPE_UNSPECIFIED) archive->set_type(ArchiveConfig::GRID);
@@ -432,6 +434,7 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
 
   absl::StatusOr<MlpLayout> layout = PolicyLayout(config.env(), config.policy());
   if (!layout.ok()) return layout.status();
+  GDAQD_RETURN_IF_ERROR(CheckPolicyKindFitsAlgorithm(config));
 
   GDAQD_RETURN_IF_ERROR(ValidateArchive(config, spec->descriptor_dim));
   GDAQD_RETURN_IF_ERROR(ValidateEmitter(config));
@@ -441,6 +444,76 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
   if (UsesDynamicsModel(config.algorithm())) GDAQD_RETURN_IF_ERROR(ValidateModel(config));
   return ValidateBudgetAndScheduler(config);
 }
+
+namespace {
+
+// The kind, skills and std floor of a PolicyConfig into `layout`; InvalidArgument naming the
+// field (policy.kind, policy.num_skills, policy.min_std).
+absl::Status PolicyKindToLayout(const gdaqd::v1::PolicyConfig& policy, MlpLayout* layout) {
+  switch (policy.kind()) {
+    case gdaqd::v1::PolicyConfig::KIND_UNSPECIFIED:
+    case gdaqd::v1::PolicyConfig::DETERMINISTIC:
+      layout->kind = PolicyKind::kDeterministic;
+      if (policy.min_std() != 0) {
+        return FieldError("policy.min_std",
+                          "applies to TANH_GAUSSIAN policies only, must be unset");
+      }
+      break;
+    case gdaqd::v1::PolicyConfig::TANH_GAUSSIAN:
+      layout->kind = PolicyKind::kTanhGaussian;
+      GDAQD_RETURN_IF_ERROR(CheckRange("policy.min_std", policy.min_std(), 0, kMaxPolicyMinStd,
+                                       /*low_open=*/true));
+      layout->min_std = policy.min_std();
+      break;
+    default:
+      return FieldError("policy.kind", absl::StrCat(policy.kind(),
+                                                    " is not a kind (use DETERMINISTIC or "
+                                                    "TANH_GAUSSIAN)"));
+  }
+  GDAQD_RETURN_IF_ERROR(
+      CheckIntRange("policy.num_skills", policy.num_skills(), 0, kMaxPolicySkills));
+  layout->num_skills = policy.num_skills();
+  return absl::OkStatus();
+}
+
+// Fills the unset PolicyConfig fields (config.proto's defaults).
+void ApplyPolicyDefaults(gdaqd::v1::PolicyConfig* policy) {
+  if (policy->hidden_sizes_size() == 0) {
+    policy->add_hidden_sizes(kDefaultHiddenSize);
+    policy->add_hidden_sizes(kDefaultHiddenSize);
+  }
+  if (policy->hidden_activation().empty()) policy->set_hidden_activation("relu");
+  const bool tanh_gaussian = policy->kind() == gdaqd::v1::PolicyConfig::TANH_GAUSSIAN;
+  if (policy->output_activation().empty()) {
+    policy->set_output_activation(tanh_gaussian ? "identity" : "tanh");  // tanh follows sampling
+  }
+  if (tanh_gaussian && policy->min_std() == 0) policy->set_min_std(kDefaultPolicyMinStd);
+}
+
+// The algorithms from before policy kinds (MAP_ELITES, PGA_ME, DA_QD_EXT, GDA_QD) evaluate,
+// mutate and train plain deterministic MLPs only: InvalidArgument naming policy.kind or
+// policy.num_skills if the config asks them for another policy. Algorithms added since decide
+// for themselves.
+absl::Status CheckPolicyKindFitsAlgorithm(const ExperimentConfig& config) {
+  const gdaqd::v1::Algorithm algorithm = config.algorithm();
+  if (algorithm != gdaqd::v1::ALGORITHM_UNSPECIFIED && algorithm != gdaqd::v1::MAP_ELITES &&
+      algorithm != gdaqd::v1::PGA_ME && algorithm != gdaqd::v1::DA_QD_EXT &&
+      algorithm != gdaqd::v1::GDA_QD) {
+    return absl::OkStatus();
+  }
+  const std::string& name = gdaqd::v1::Algorithm_Name(algorithm);
+  if (config.policy().kind() == gdaqd::v1::PolicyConfig::TANH_GAUSSIAN) {
+    return FieldError("policy.kind", absl::StrCat("TANH_GAUSSIAN is not supported by ", name,
+                                                  ", which evaluates deterministic policies"));
+  }
+  if (config.policy().num_skills() != 0) {
+    return FieldError("policy.num_skills",
+                      absl::StrCat("must be 0 for ", name, ", which has no skills"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
                                        const gdaqd::v1::PolicyConfig& policy) {
@@ -462,6 +535,14 @@ absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
   if (!output.ok()) return FieldError("policy.output_activation", output.status().message());
   layout.hidden_activation = *hidden;
   layout.output_activation = *output;
+  GDAQD_RETURN_IF_ERROR(PolicyKindToLayout(policy, &layout));
+  if (layout.kind == PolicyKind::kTanhGaussian &&
+      layout.output_activation != Activation::kIdentity) {
+    return FieldError(
+        "policy.output_activation",
+        absl::StrCat("is '", policy.output_activation(),
+                     "', must be identity for TANH_GAUSSIAN (tanh follows sampling)"));
+  }
   GDAQD_RETURN_IF_ERROR(layout.Validate());
   return layout;
 }

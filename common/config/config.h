@@ -105,9 +105,11 @@ absl::Status ValidateExperimentConfig(const gdaqd::v1::ExperimentConfig& config)
 absl::StatusOr<gdaqd::v1::ExperimentConfig> LoadExperimentConfig(const std::string& path);
 absl::StatusOr<gdaqd::v1::ExperimentConfig> ParseExperimentConfig(const std::string& text);
 
-// The policy network layout of a validated config on its task. InvalidArgument naming the field
-// for an unknown task, more than kMaxHiddenLayers hidden layers, a size outside
-// [1, kMaxHiddenSize] or an unknown activation.
+// The policy network layout of a validated config on its task, kind and skills included
+// (docs/policy_layout.md). InvalidArgument naming the field for an unknown task, more than
+// kMaxHiddenLayers hidden layers, a size outside [1, kMaxHiddenSize], an unknown activation, an
+// unknown policy.kind, policy.num_skills outside [0, 1000], policy.min_std outside (0, 10] for
+// TANH_GAUSSIAN or set for DETERMINISTIC, or a TANH_GAUSSIAN output_activation other than identity.
 absl::StatusOr<MlpLayout> PolicyLayout(const gdaqd::v1::EnvConfig& env,
                                        const gdaqd::v1::PolicyConfig& policy);
 

@@ -363,5 +363,49 @@ TEST(ConfigTest, ProtoRoundTripsThroughTextAndBinary) {
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(config, from_binary));
 }
 
+// Policy kinds (PolicyConfig.kind, num_skills, min_std).
+INSTANTIATE_TEST_SUITE_P(
+    PolicyKinds, ConfigValidationTest,
+    ::testing::Values(BadCase{"policy { kind: TANH_GAUSSIAN min_std: -1 }", "policy.min_std"},
+                      BadCase{"policy { kind: TANH_GAUSSIAN min_std: nan }", "policy.min_std"},
+                      BadCase{"policy { kind: TANH_GAUSSIAN min_std: 11 }", "policy.min_std"},
+                      BadCase{"policy { min_std: 0.1 }", "policy.min_std"},
+                      BadCase{"policy { kind: TANH_GAUSSIAN output_activation: \"tanh\" }",
+                              "policy.output_activation"},
+                      BadCase{"policy { kind: 7 }", "policy.kind"},
+                      BadCase{"policy { num_skills: -1 }", "policy.num_skills"},
+                      BadCase{"policy { num_skills: 1001 }", "policy.num_skills"},
+                      // The algorithms from before policy kinds run deterministic MLPs only.
+                      BadCase{"policy { kind: TANH_GAUSSIAN }", "policy.kind"},
+                      BadCase{"algorithm: PGA_ME policy { kind: TANH_GAUSSIAN }", "policy.kind"},
+                      BadCase{"policy { num_skills: 5 }", "policy.num_skills"},
+                      BadCase{"algorithm: GDA_QD policy { num_skills: 5 }", "policy.num_skills"}));
+
+TEST(ConfigTest, PolicyKindsDefaultAndSizeTheLayout) {
+  // The actor-learner algorithms that run these kinds validate the rest of such a config.
+  gdaqd::v1::ExperimentConfig config;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      absl::StrCat(kMinimal, " policy { kind: TANH_GAUSSIAN num_skills: 5 }"), &config));
+  ApplyDefaults(&config);
+  EXPECT_EQ(config.policy().output_activation(), "identity");
+  EXPECT_FLOAT_EQ(config.policy().min_std(), 0.001f);
+  GDAQD_ASSERT_OK_AND_ASSIGN(MlpLayout layout, PolicyLayout(config.env(), config.policy()));
+  EXPECT_EQ(layout.kind, PolicyKind::kTanhGaussian);
+  EXPECT_EQ(layout.num_skills, 5);
+  EXPECT_EQ(layout.input_dim(), 7);
+  EXPECT_EQ(layout.output_dim(), 4);
+  EXPECT_EQ(layout.num_params(), 4932);  // docs/policy_layout.md's example
+}
+
+TEST(ConfigTest, UnsetPolicyKindStaysUnsetAndIsTodaysPolicy) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(gdaqd::v1::ExperimentConfig config, ParseExperimentConfig(kMinimal));
+  EXPECT_EQ(config.policy().kind(), gdaqd::v1::PolicyConfig::KIND_UNSPECIFIED);
+  EXPECT_EQ(config.policy().num_skills(), 0);
+  EXPECT_EQ(config.policy().min_std(), 0);
+  EXPECT_EQ(config.policy().output_activation(), "tanh");
+  GDAQD_ASSERT_OK_AND_ASSIGN(MlpLayout layout, PolicyLayout(config.env(), config.policy()));
+  EXPECT_EQ(layout, (MlpLayout{.obs_dim = 2, .hidden_sizes = {64, 64}, .action_dim = 2}));
+}
+
 }  // namespace
 }  // namespace gdaqd::common

@@ -12,15 +12,7 @@
 #include "common/task.h"
 
 namespace gdaqd::worker {
-namespace {
-
-bool SameLayout(const common::MlpLayout& a, const common::MlpLayout& b) {
-  return a.obs_dim == b.obs_dim && a.action_dim == b.action_dim &&
-         a.hidden_sizes == b.hidden_sizes && a.hidden_activation == b.hidden_activation &&
-         a.output_activation == b.output_activation;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // What one rollout thread keeps between episodes. Owned and touched by that thread only.
 struct RolloutEngine::ThreadState {
@@ -143,12 +135,13 @@ absl::Status RolloutEngine::RunJob(const EpisodeJob& job, ThreadState& state) {
     }
     state.env_context = job.context;
   }
-  // RunEpisode() CHECKs this; the layout comes from the network.
+  // RunEpisode() CHECKs these; the layout and the options come from the network.
   GDAQD_RETURN_IF_ERROR(common::CheckPolicyMatchesTask(context.layout, state.env->spec()));
+  GDAQD_RETURN_IF_ERROR(common::CheckEpisodeOptions(context.layout, job.options));
   bool params_set = false;
   if (state.policy_context != job.context) {
     const JobContext* old = state.policy_context.get();
-    if (old == nullptr || !SameLayout(old->layout, context.layout)) {
+    if (old == nullptr || old->layout != context.layout) {
       state.policy_context = nullptr;
       state.policy.reset();
       // Validates the layout, the parameter count and that every parameter is finite.
@@ -159,7 +152,7 @@ absl::Status RolloutEngine::RunJob(const EpisodeJob& job, ThreadState& state) {
   }
   // Same checks as Create(), without allocating.
   if (!params_set) GDAQD_RETURN_IF_ERROR(state.policy->SetParams(job.params));
-  common::RunEpisode(*state.env, *state.policy, job.seed, context.record_transitions,
+  common::RunEpisode(*state.env, *state.policy, job.options, job.seed, context.record_transitions,
                      &state.result);
   return absl::OkStatus();
 }

@@ -47,6 +47,11 @@ struct EpisodeJob {
   std::shared_ptr<const JobContext> context;  // required
   JobKey key;
   uint64_t seed = 0;  // seed of the initial state (common::RunEpisode)
+  // Skill and exploration noise (common::EpisodeOptions); the default is a deterministic episode.
+  // Checked against the layout (common::CheckEpisodeOptions) before the episode runs.
+  common::EpisodeOptions options;
+  // Passed through untouched (the wire's Episode.actor_version).
+  uint64_t actor_version = 0;
   // float32 [layout.num_params()]. Must stay valid until the job's callback has returned or the
   // job was dropped by Cancel()/Stop(); `params_owner` (optional) keeps its storage alive, e.g. a
   // shared_ptr to one buffer holding the parameters of every episode of an assignment.
@@ -78,8 +83,10 @@ class EpisodeObserver {
 // keep it) or the error, always InvalidArgument today: an unknown task or negative episode
 // length (common::MakeEnvironment), a layout that does not fit the task
 // (common::CheckPolicyMatchesTask), an invalid layout, a wrong parameter count or a non-finite
-// parameter (common::MlpPolicy). A diverged episode is a result, not an error. A failed job does
-// not affect the thread or later jobs. Jobs dropped by Cancel() or Stop() get no callback.
+// parameter (common::MlpPolicy), options that do not fit the layout (common::CheckEpisodeOptions:
+// a missing or out-of-range skill, a bad exploration_std). A diverged episode is a result, not an
+// error. A failed job does not affect the thread or later jobs. Jobs dropped by Cancel() or Stop()
+// get no callback.
 //
 // Thread-safe: every method may be called from any thread, except that Stop() and the destructor
 // must not be called from the callback (they join the rollout threads). The callback runs
