@@ -14,6 +14,7 @@
 #include <memory>
 #include <ostream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,8 +30,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/algorithms/algorithm.h"
+#include "server/algorithms/algorithm_core.h"
 #include "server/algorithms/checkpoint_io.h"
-#include "server/algorithms/map_elites.h"
 #include "server/service/coordinator.h"
 #include "tests/testing/status_matchers.h"
 
@@ -46,8 +47,8 @@ constexpr int kEpisodeLength = 50;
 constexpr int64_t kBudget = 300;
 
 // Proposes Gaussian steps (emitter.iso_sigma) around the fittest policy seen so far; every
-// evaluated policy is offered to a MAP-Elites archive of the task's grid. Single-thread.
-class HillClimber final : public server::QdAlgorithm {
+// evaluated policy is offered to the MAP-Elites archive AlgorithmCore holds. Single-thread.
+class HillClimber final : public server::AlgorithmCore {
  public:
   static absl::StatusOr<std::unique_ptr<server::QdAlgorithm>> Create(
       const v1::ExperimentConfig& config, const server::CancelFlag* interrupt) {
@@ -57,7 +58,7 @@ class HillClimber final : public server::QdAlgorithm {
 
   absl::Status Ask(int64_t count, std::vector<float>* params) override {
     if (best_.empty()) {
-      server::RandomPolicies(problem_.layout, config_.seed(), count, &random_policies_, params);
+      DrawRandomPolicies(count, params);
       return absl::OkStatus();
     }
     std::normal_distribution<float> step(0, config_.emitter().iso_sigma());
@@ -73,8 +74,8 @@ class HillClimber final : public server::QdAlgorithm {
   absl::StatusOr<server::TellSummary> Tell(
       absl::Span<const float> params, absl::Span<const server::EvalOutcome> outcomes) override {
     GDAQD_ASSIGN_OR_RETURN(server::TellSummary summary,
-                           server::InsertOutcomes(*problem_.archive, params, outcomes));
-    const int64_t n = problem_.archive->num_params();
+                           server::InsertOutcomes(*archive_, params, outcomes));
+    const int64_t n = archive_->num_params();
     for (size_t i = 0; i < outcomes.size(); ++i) {
       if (!outcomes[i].error.empty() || outcomes[i].diverged) continue;
       if (outcomes[i].fitness > best_fitness_) {
@@ -87,11 +88,9 @@ class HillClimber final : public server::QdAlgorithm {
 
   bool needs_transitions() const override { return false; }
 
+  // The core's checkpoint, then the climber's own state.
   absl::Status SaveCheckpoint(std::ostream& out) const override {
-    out.write(kHillClimberMagic, 8);
-    server::checkpoint::WriteArchive(out, *problem_.archive);
-    server::checkpoint::WriteRng(out, rng_);
-    server::checkpoint::WriteU64(out, random_policies_);
+    GDAQD_RETURN_IF_ERROR(SaveCore(out, kHillClimberMagic, "hill climber"));
     server::checkpoint::WriteF64(out, best_fitness_);
     server::checkpoint::WriteBytes(out,
                                    absl::string_view(reinterpret_cast<const char*>(best_.data()),
@@ -101,35 +100,22 @@ class HillClimber final : public server::QdAlgorithm {
 
   absl::Status RestoreCheckpoint(std::istream& in) override {
     GDAQD_RETURN_IF_ERROR(server::checkpoint::ExpectMagic(in, kHillClimberMagic));
-    GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<server::ArchiveInterface> archive,
-                           server::checkpoint::ReadArchive(in, *problem_.archive));
-    std::mt19937_64 rng;
-    GDAQD_RETURN_IF_ERROR(server::checkpoint::ReadRng(in, "step RNG", &rng));
-    GDAQD_ASSIGN_OR_RETURN(uint64_t random_policies,
-                           server::checkpoint::ReadU64(in, "random policies"));
+    CoreState core;
+    GDAQD_RETURN_IF_ERROR(ReadCoreArchive(in, &core));
+    GDAQD_RETURN_IF_ERROR(ReadCoreStreams(in, &core));
     GDAQD_ASSIGN_OR_RETURN(double best_fitness, server::checkpoint::ReadF64(in, "best fitness"));
     GDAQD_ASSIGN_OR_RETURN(std::string best, server::checkpoint::ReadBytes(in, "best", 1 << 24));
-    problem_.archive = std::move(archive);
-    rng_ = rng;
-    random_policies_ = random_policies;
+    CommitCore(std::move(core));
     best_fitness_ = best_fitness;
     best_.resize(best.size() / sizeof(float));
     std::memcpy(best_.data(), best.data(), best_.size() * sizeof(float));
     return absl::OkStatus();
   }
 
-  const server::ArchiveInterface& archive() const override { return *problem_.archive; }
-  const common::TaskSpec& spec() const override { return problem_.spec; }
-  const common::MlpLayout& layout() const override { return problem_.layout; }
-
  private:
   HillClimber(v1::ExperimentConfig config, server::QdProblem problem)
-      : config_(std::move(config)), problem_(std::move(problem)), rng_(config_.seed()) {}
+      : AlgorithmCore(std::move(config), std::move(problem)) {}
 
-  const v1::ExperimentConfig config_;
-  server::QdProblem problem_;
-  std::mt19937_64 rng_;
-  uint64_t random_policies_ = 0;
   std::vector<float> best_;  // [num_params]; empty until a usable outcome is told
   double best_fitness_ = -std::numeric_limits<double>::infinity();
 };
@@ -243,6 +229,35 @@ TEST_F(RegistryIntegrationTest, ItsRulesAndTheRegisteredNamesReachTheSubmitter) 
   EXPECT_THAT(std::string(refused.status().message()),
               HasSubstr("901 is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT, GDA_QD or "
                         "HILL_CLIMBER)"));
+}
+
+// The toy's checkpoint (AlgorithmCore's head and streams, then its own state) continues exactly
+// where it was, through the registry's MakeAlgorithm.
+TEST_F(RegistryIntegrationTest, ToyCheckpointContinuesIdentically) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(v1::ExperimentConfig config, Config(900));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::QdAlgorithm> first,
+                             server::MakeAlgorithm(config));
+  std::vector<float> params;
+  GDAQD_ASSERT_OK(first->Ask(4, &params));
+  std::vector<server::EvalOutcome> outcomes(4);
+  for (int i = 0; i < 4; ++i) {
+    outcomes[i].fitness = static_cast<float>(-i);
+    outcomes[i].descriptor = {0.1f * static_cast<float>(i) - 0.5f, 0.2f};
+  }
+  GDAQD_ASSERT_OK(first->Tell(params, outcomes).status());
+  std::stringstream saved;
+  GDAQD_ASSERT_OK(first->SaveCheckpoint(saved));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::QdAlgorithm> second,
+                             server::MakeAlgorithm(config));
+  GDAQD_ASSERT_OK(second->RestoreCheckpoint(saved));
+  EXPECT_EQ(second->archive().num_filled(), first->archive().num_filled());
+  std::vector<float> next_first, next_second;
+  GDAQD_ASSERT_OK(first->Ask(3, &next_first));
+  GDAQD_ASSERT_OK(second->Ask(3, &next_second));
+  EXPECT_EQ(next_first, next_second);
+  // A truncated checkpoint is refused and changes nothing.
+  std::stringstream truncated(saved.str().substr(0, 20));
+  EXPECT_FALSE(second->RestoreCheckpoint(truncated).ok());
 }
 
 }  // namespace

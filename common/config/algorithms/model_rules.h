@@ -7,18 +7,21 @@
 namespace gdaqd::common {
 
 // DA-QD-ext / GDA-QD model defaults (DESIGN.md §5, imagined-qd via research/algorithms.md §3.1),
-// applied only for the algorithms with a dynamics model (traits.uses_dynamics_model).
+// applied only for the algorithms with a dynamics model (traits.uses_dynamics_model). The one
+// place these values live: server/models/dynamics_ensemble.h's EnsembleConfig takes its member
+// defaults from here. Constants only (server/models includes this header); real-valued settings
+// are double like the struct's, and the float config fields get exactly the float literal.
 inline constexpr float kDefaultGdaQdPGradient = 0.1f;  // p_model 0.9 (paper §3.2)
 inline constexpr int kDefaultImaginedBatchSize = 32;
 inline constexpr int kDefaultImaginedGenerations = 100;
 inline constexpr int kDefaultEnsembleMembers = 4;
 inline constexpr int kDefaultEnsembleHiddenSize = 512;  // two layers
-inline constexpr float kDefaultEnsembleLr = 1e-3f;
+inline constexpr double kDefaultEnsembleLr = 1e-3;
 inline constexpr float kDefaultMinLogStd = -4.0f;
 inline constexpr float kDefaultMaxLogStd = 1.0f;
-inline constexpr float kDefaultHoldoutFraction = 0.1f;
+inline constexpr double kDefaultHoldoutFraction = 0.1;
 inline constexpr int kDefaultModelPatience = 10;
-inline constexpr float kDefaultModelMinImprovement = 0.01f;
+inline constexpr double kDefaultModelMinImprovement = 0.01;
 inline constexpr int kDefaultModelMaxTrainSteps = 2000;
 inline constexpr int kDefaultModelTrainBatchSize = 256;
 inline constexpr int kDefaultModelRetrainEvery = 1;  // the paper: every real iteration

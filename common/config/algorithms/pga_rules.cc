@@ -93,7 +93,7 @@ absl::Status ValidatePgaWithCritic(const gdaqd::v1::ExperimentConfig& config) {
 // The pga.* fields every learning algorithm reads: the replay buffer and where LibTorch runs.
 void ApplySharedPgaDefaults(gdaqd::v1::PgaConfig* pga) {
   if (pga->replay_capacity() == 0) pga->set_replay_capacity(kDefaultPgaReplayCapacity);
-  if (pga->device().empty()) pga->set_device("auto");
+  if (pga->device().empty()) pga->set_device(kDefaultPgaDevice);
   if (pga->torch_threads() == 0) pga->set_torch_threads(kDefaultPgaTorchThreads);
 }
 

@@ -7,28 +7,10 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "common/config/algorithms/pga_defaults.h"
 #include "gdaqd/v1/config.pb.h"
 
 namespace gdaqd::common {
-
-// PGA-ME defaults (QDax PGAMEConfig, research/algorithms.md §2.1), applied only for the
-// algorithms with a critic (traits.uses_critic).
-inline constexpr float kDefaultPgaIsolineFraction = 0.5f;
-inline constexpr int kDefaultPgaCriticSteps = 300;
-inline constexpr int kDefaultPgaPgSteps = 100;
-inline constexpr int kDefaultPgaCriticBatchSize = 256;
-inline constexpr int kDefaultPgaCriticHiddenSize = 256;  // two layers
-inline constexpr float kDefaultPgaCriticLr = 3e-4f;
-inline constexpr float kDefaultPgaActorLr = 3e-4f;
-inline constexpr float kDefaultPgaPolicyLr = 1e-3f;
-inline constexpr float kDefaultPgaDiscount = 0.99f;
-inline constexpr float kDefaultPgaTau = 0.005f;
-inline constexpr float kDefaultPgaPolicyNoise = 0.2f;
-inline constexpr float kDefaultPgaNoiseClip = 0.5f;
-inline constexpr int kDefaultPgaPolicyDelay = 2;
-// Every learning algorithm's replay buffer and LibTorch threads.
-inline constexpr int64_t kDefaultPgaReplayCapacity = 1'000'000;
-inline constexpr int kDefaultPgaTorchThreads = 1;
 
 // The pga.* fields every learning algorithm reads: replay capacity, device and torch threads.
 void ApplySharedPgaDefaults(gdaqd::v1::PgaConfig* pga);
