@@ -35,8 +35,9 @@ AlgorithmFactory FindAlgorithmFactory(gdaqd::v1::Algorithm id);
 absl::Status RegisterAlgorithm(common::AlgorithmRules rules, AlgorithmFactory factory);
 
 // Internal naming the algorithms that have config rules but no factory, or a factory but no
-// rules; OK when both tables agree. The table checks its built-ins on first use and aborts if they
-// disagree; a server calls this at startup to fail before it serves.
+// rules (runtime registrations included); OK when both tables agree. The factory table checks on
+// first use that the built-in tables (builtin_rules.cc, registry.cc) list the same ids and aborts
+// otherwise (a programming error); a server calls this at startup to fail before it serves.
 absl::Status CheckAlgorithmRegistry();
 
 }  // namespace gdaqd::server
