@@ -28,6 +28,7 @@
 #include "client/replay.h"
 #include "client/results_folder.h"
 #include "client/signal_watcher.h"
+#include "common/config/algorithm_rules.h"
 #include "common/config/config.h"
 #include "common/logging.h"
 #include "common/thread.h"
@@ -178,7 +179,7 @@ std::string DefaultOutDir(const std::string& config_path) {
 // "experiment exp-1: GDA_QD on point_maze, 3,000 evaluations", flushed (scripts wait for it).
 void PrintSubmitted(const std::string& id, const gdaqd::v1::ExperimentConfig& config) {
   std::printf("experiment %s: %s on %s, %s evaluations\n", id.c_str(),
-              gdaqd::v1::Algorithm_Name(config.algorithm()).c_str(), config.env().task().c_str(),
+              gdaqd::common::AlgorithmName(config.algorithm()).c_str(), config.env().task().c_str(),
               gdaqd::client::WithThousands(config.budget().max_evaluations()).c_str());
   std::fflush(stdout);
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/config/algorithm_rules.h"
 
 namespace gdaqd::client {
 
@@ -85,7 +86,7 @@ std::string FormatStatusTable(const std::vector<gdaqd::v1::ExperimentStatus>& ex
     const int64_t evaluations = status.progress().evaluations();
     const double eta = EtaSeconds(status);
     rows.push_back({status.id(), status.config().name().empty() ? "-" : status.config().name(),
-                    gdaqd::v1::Algorithm_Name(status.config().algorithm()),
+                    common::AlgorithmName(status.config().algorithm()),
                     status.config().env().task(), gdaqd::v1::ExperimentState_Name(status.state()),
                     absl::StrCat(WithThousands(evaluations), "/", WithThousands(budget), " (",
                                  100 * evaluations / budget, "%)"),

@@ -13,6 +13,7 @@
 #include "client/results/atomic_file.h"
 #include "client/results/svg_plots.h"
 #include "common/ant_tasks.h"
+#include "common/config/algorithm_rules.h"
 #include "common/config/config.h"
 #include "common/point_maze.h"
 #include "common/status_macros.h"
@@ -26,19 +27,10 @@ std::string Join(const std::string& dir, const char* name) {
   return (std::filesystem::path(dir) / name).string();
 }
 
+// The label the algorithm registry gives (common/config/algorithm_rules.h).
 std::string AlgorithmLabel(gdaqd::v1::Algorithm algorithm) {
-  switch (algorithm) {
-    case gdaqd::v1::MAP_ELITES:
-      return "MAP-Elites";
-    case gdaqd::v1::PGA_ME:
-      return "PGA-ME";
-    case gdaqd::v1::DA_QD_EXT:
-      return "DA-QD-ext";
-    case gdaqd::v1::GDA_QD:
-      return "GDA-QD";
-    default:
-      return "unknown algorithm";
-  }
+  const common::AlgorithmRules* rules = common::FindAlgorithmRules(algorithm);
+  return rules == nullptr ? "unknown algorithm" : rules->label;
 }
 
 // True for the names a results folder (and `gdaqd run`'s logs and state) is made of.
@@ -294,7 +286,7 @@ absl::StatusOr<ComparedRun> LoadComparedRun(const std::string& dir) {
   GDAQD_ASSIGN_OR_RETURN(const gdaqd::v1::ExperimentConfig config,
                          common::LoadStoredExperimentConfig(Join(dir, "config.textproto")));
   run.task = config.env().task();
-  run.algorithm = gdaqd::v1::Algorithm_Name(config.algorithm());
+  run.algorithm = common::AlgorithmName(config.algorithm());
   run.name = dir;
   GDAQD_ASSIGN_OR_RETURN(run.metrics, ReadMetricsCsv(Join(dir, "metrics.csv")));
   return run;

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/thread.h"
+#include "server/algorithms/registry.h"
 #include "server/algorithms/resource_estimate.h"
 #include "server/models/blas_threads.h"
 #include "server/models/matmul_rate.h"
@@ -146,6 +147,12 @@ int main(int argc, char** argv) {
   // Debian's abseil is built without NDEBUG, so every Mutex lock pays for deadlock-cycle
   // bookkeeping (5x the cost of a lock); our lock order is checked by -Wthread-safety instead.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Every algorithm the configs accept must be runnable here (and the reverse): a mismatch is a
+  // build error of this binary, reported before the coordinator takes any work.
+  if (const absl::Status status = gdaqd::server::CheckAlgorithmRegistry(); !status.ok()) {
+    std::fprintf(stderr, "gdaqd-server: %s\n", status.ToString().c_str());
+    return 1;
+  }
 
   if (const int blas_threads = absl::GetFlag(FLAGS_blas_threads); blas_threads != 0) {
     if (const absl::Status status = gdaqd::server::models::SetBlasThreads(blas_threads);

@@ -9,6 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/config/algorithm_rules.h"
+#include "common/config/algorithms/model_rules.h"
+#include "common/config/config_checks.h"
 #include "common/point_maze.h"
 #include "common/status_macros.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -48,53 +51,11 @@ class FirstErrorCollector final : public google::protobuf::io::ErrorCollector {
   std::string error_;
 };
 
-absl::Status FieldError(absl::string_view field, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
-}
-
-// Finite and in [low, high] (either bound optionally open).
-absl::Status CheckRange(absl::string_view field, double value, double low, double high,
-                        bool low_open = false) {
-  const bool above_low = low_open ? value > low : value >= low;
-  if (!std::isfinite(value) || !above_low || value > high) {
-    return FieldError(field, absl::StrCat("must be in ", low_open ? "(" : "[", low, ", ", high,
-                                          "], got ", value));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckIntRange(absl::string_view field, int64_t value, int64_t low, int64_t high) {
-  if (value < low || value > high) {
-    return FieldError(field, absl::StrCat("must be in [", low, ", ", high, "], got ", value));
-  }
-  return absl::OkStatus();
-}
-
-// At most max_bytes long; the message gives the length, never the (possibly huge) value.
-absl::Status CheckLength(absl::string_view field, absl::string_view value, int64_t max_bytes) {
-  if (static_cast<int64_t>(value.size()) > max_bytes) {
-    return FieldError(field,
-                      absl::StrCat("must be at most ", max_bytes, " bytes, got ", value.size()));
-  }
-  return absl::OkStatus();
-}
-
-// A hidden-layer list: 1..kMaxHiddenLayers entries (0 too when `may_be_empty`), each in
-// [1, kMaxHiddenSize].
-absl::Status CheckHiddenSizes(absl::string_view field,
-                              const google::protobuf::RepeatedField<int32_t>& sizes,
-                              bool may_be_empty) {
-  if (sizes.empty() && !may_be_empty) return FieldError(field, "must have at least one entry");
-  if (sizes.size() > kMaxHiddenLayers) {
-    return FieldError(field, absl::StrCat("must have at most ", kMaxHiddenLayers, " entries, got ",
-                                          sizes.size()));
-  }
-  for (int i = 0; i < sizes.size(); ++i) {
-    GDAQD_RETURN_IF_ERROR(
-        CheckIntRange(absl::StrCat(field, "[", i, "]"), sizes.Get(i), 1, kMaxHiddenSize));
-  }
-  return absl::OkStatus();
-}
+using checks::CheckHiddenSizes;
+using checks::CheckIntRange;
+using checks::CheckLength;
+using checks::CheckRange;
+using checks::FieldError;
 
 // The free-text and enum-like strings, before anything parses or echoes them, then the whole
 // message (unknown fields and sections the algorithm ignores included).
@@ -164,171 +125,8 @@ absl::Status ValidateEmitter(const ExperimentConfig& config) {
   return CheckIntRange("initial_population", config.initial_population(), 1, kMaxBatchSize);
 }
 
-// The pga.* fields every learning algorithm reads; the replay buffer holds at least `min_replay`.
-absl::Status ValidateSharedPga(const gdaqd::v1::PgaConfig& pga, int64_t min_replay) {
-  if (pga.replay_capacity() < min_replay || pga.replay_capacity() > (int64_t{1} << 31)) {
-    return FieldError(
-        "pga.replay_capacity",
-        absl::StrCat(
-            "must be in [",
-            min_replay == 1 ? "1" : absl::StrCat("pga.critic_batch_size (", min_replay, ")"),
-            ", 2^31], got ", pga.replay_capacity()));
-  }
-  if (pga.device() != "auto" && pga.device() != "cpu" && pga.device() != "cuda") {
-    return FieldError("pga.device",
-                      absl::StrCat("must be auto, cpu or cuda, got '", pga.device(), "'"));
-  }
-  return CheckIntRange("pga.torch_threads", pga.torch_threads(), 1, 256);
-}
-
-// DA_QD_EXT has no critic, no greedy actor and no gradient children: a critic field set for it
-// would be silently ignored, so it is refused instead.
-absl::Status ValidateNoCritic(const ExperimentConfig& config) {
-  const gdaqd::v1::PgaConfig& pga = config.pga();
-  const std::pair<const char*, bool> critic_fields[] = {
-      {"pga.isoline_fraction", pga.has_isoline_fraction()},
-      {"pga.critic_steps", pga.critic_steps() != 0},
-      {"pga.pg_steps", pga.pg_steps() != 0},
-      {"pga.critic_batch_size", pga.critic_batch_size() != 0},
-      {"pga.critic_hidden_sizes", pga.critic_hidden_sizes_size() != 0},
-      {"pga.critic_lr", pga.critic_lr() != 0},
-      {"pga.actor_lr", pga.actor_lr() != 0},
-      {"pga.policy_lr", pga.policy_lr() != 0},
-      {"pga.discount", pga.discount() != 0},
-      {"pga.tau", pga.tau() != 0},
-      {"pga.policy_noise", pga.policy_noise() != 0},
-      {"pga.noise_clip", pga.noise_clip() != 0},
-      {"pga.policy_delay", pga.policy_delay() != 0},
-  };
-  for (const auto& [field, set] : critic_fields) {
-    if (set) {
-      return FieldError(field,
-                        "DA_QD_EXT has no critic and never reads it; remove it (only "
-                        "pga.replay_capacity, pga.device and pga.torch_threads apply)");
-    }
-  }
-  return ValidateSharedPga(pga, /*min_replay=*/1);
-}
-
-absl::Status ValidatePga(const ExperimentConfig& config) {
-  if (!UsesCritic(config.algorithm())) return ValidateNoCritic(config);
-  const gdaqd::v1::PgaConfig& pga = config.pga();
-  GDAQD_RETURN_IF_ERROR(CheckRange("pga.isoline_fraction", pga.isoline_fraction(), 0, 1));
-  GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.critic_steps", pga.critic_steps(), 1, 1'000'000));
-  GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.pg_steps", pga.pg_steps(), 1, 1'000'000));
-  GDAQD_RETURN_IF_ERROR(
-      CheckIntRange("pga.critic_batch_size", pga.critic_batch_size(), 1, kMaxBatchSize));
-  GDAQD_RETURN_IF_ERROR(CheckHiddenSizes("pga.critic_hidden_sizes", pga.critic_hidden_sizes(),
-                                         /*may_be_empty=*/false));
-  GDAQD_RETURN_IF_ERROR(CheckRange("pga.critic_lr", pga.critic_lr(), 0, 1, /*low_open=*/true));
-  GDAQD_RETURN_IF_ERROR(CheckRange("pga.actor_lr", pga.actor_lr(), 0, 1, /*low_open=*/true));
-  GDAQD_RETURN_IF_ERROR(CheckRange("pga.policy_lr", pga.policy_lr(), 0, 1, /*low_open=*/true));
-  GDAQD_RETURN_IF_ERROR(CheckRange("pga.discount", pga.discount(), 0, 1));
-  GDAQD_RETURN_IF_ERROR(CheckRange("pga.tau", pga.tau(), 0, 1, /*low_open=*/true));
-  GDAQD_RETURN_IF_ERROR(CheckRange("pga.policy_noise", pga.policy_noise(), 0, 100));
-  GDAQD_RETURN_IF_ERROR(CheckRange("pga.noise_clip", pga.noise_clip(), 0, 100));
-  GDAQD_RETURN_IF_ERROR(CheckIntRange("pga.policy_delay", pga.policy_delay(), 1, 1'000'000));
-  return ValidateSharedPga(pga, /*min_replay=*/pga.critic_batch_size());
-}
-
-// The pga.* fields every learning algorithm reads: the replay buffer and where LibTorch runs.
-void ApplySharedPgaDefaults(gdaqd::v1::PgaConfig* pga) {
-  if (pga->replay_capacity() == 0) pga->set_replay_capacity(kDefaultPgaReplayCapacity);
-  if (pga->device().empty()) pga->set_device("auto");
-  if (pga->torch_threads() == 0) pga->set_torch_threads(kDefaultPgaTorchThreads);
-}
-
-void ApplyPgaDefaults(gdaqd::v1::PgaConfig* pga) {
-  ApplySharedPgaDefaults(pga);
-  if (!pga->has_isoline_fraction()) pga->set_isoline_fraction(kDefaultPgaIsolineFraction);
-  if (pga->critic_steps() == 0) pga->set_critic_steps(kDefaultPgaCriticSteps);
-  if (pga->pg_steps() == 0) pga->set_pg_steps(kDefaultPgaPgSteps);
-  if (pga->critic_batch_size() == 0) pga->set_critic_batch_size(kDefaultPgaCriticBatchSize);
-  if (pga->critic_hidden_sizes_size() == 0) {
-    pga->add_critic_hidden_sizes(kDefaultPgaCriticHiddenSize);
-    pga->add_critic_hidden_sizes(kDefaultPgaCriticHiddenSize);
-  }
-  if (pga->critic_lr() == 0) pga->set_critic_lr(kDefaultPgaCriticLr);
-  if (pga->actor_lr() == 0) pga->set_actor_lr(kDefaultPgaActorLr);
-  if (pga->policy_lr() == 0) pga->set_policy_lr(kDefaultPgaPolicyLr);
-  if (pga->discount() == 0) pga->set_discount(kDefaultPgaDiscount);
-  if (pga->tau() == 0) pga->set_tau(kDefaultPgaTau);
-  if (pga->policy_noise() == 0) pga->set_policy_noise(kDefaultPgaPolicyNoise);
-  if (pga->noise_clip() == 0) pga->set_noise_clip(kDefaultPgaNoiseClip);
-  if (pga->policy_delay() == 0) pga->set_policy_delay(kDefaultPgaPolicyDelay);
-}
-
-void ApplyModelDefaults(gdaqd::v1::Algorithm algorithm, gdaqd::v1::ModelConfig* model) {
-  if (!model->has_p_gradient()) {
-    model->set_p_gradient(algorithm == gdaqd::v1::GDA_QD ? kDefaultGdaQdPGradient : 0.0f);
-  }
-  if (model->imagined_batch_size() == 0) model->set_imagined_batch_size(kDefaultImaginedBatchSize);
-  if (model->imagined_generations() == 0) {
-    model->set_imagined_generations(kDefaultImaginedGenerations);
-  }
-  if (!model->has_sample_predictions()) model->set_sample_predictions(true);
-  if (!model->has_terminate_imagined()) model->set_terminate_imagined(false);
-  if (model->ensemble_members() == 0) model->set_ensemble_members(kDefaultEnsembleMembers);
-  if (model->ensemble_hidden_sizes_size() == 0) {
-    model->add_ensemble_hidden_sizes(kDefaultEnsembleHiddenSize);
-    model->add_ensemble_hidden_sizes(kDefaultEnsembleHiddenSize);
-  }
-  if (model->ensemble_lr() == 0) model->set_ensemble_lr(kDefaultEnsembleLr);
-  if (model->min_log_std() == 0) model->set_min_log_std(kDefaultMinLogStd);
-  if (model->max_log_std() == 0) model->set_max_log_std(kDefaultMaxLogStd);
-  if (model->holdout_fraction() == 0) model->set_holdout_fraction(kDefaultHoldoutFraction);
-  if (model->patience() == 0) model->set_patience(kDefaultModelPatience);
-  if (model->min_improvement() == 0) model->set_min_improvement(kDefaultModelMinImprovement);
-  if (model->max_train_steps() == 0) model->set_max_train_steps(kDefaultModelMaxTrainSteps);
-  if (model->train_batch_size() == 0) model->set_train_batch_size(kDefaultModelTrainBatchSize);
-  if (model->retrain_every() == 0) model->set_retrain_every(kDefaultModelRetrainEvery);
-  if (model->training_data() == gdaqd::v1::MODEL_TRAINING_DATA_UNSPECIFIED) {
-    model->set_training_data(gdaqd::v1::D_MODEL);
-  }
-}
-
-absl::Status ValidateModel(const ExperimentConfig& config) {
-  const gdaqd::v1::ModelConfig& model = config.model();
-  if (config.algorithm() == gdaqd::v1::DA_QD_EXT && model.p_gradient() != 0) {
-    return FieldError("model.p_gradient",
-                      absl::StrCat("DA_QD_EXT makes no gradient children; must be 0, got ",
-                                   model.p_gradient(), " (use GDA_QD)"));
-  }
-  GDAQD_RETURN_IF_ERROR(CheckRange("model.p_gradient", model.p_gradient(), 0, 1));
-  GDAQD_RETURN_IF_ERROR(
-      CheckIntRange("model.imagined_batch_size", model.imagined_batch_size(), 1, kMaxBatchSize));
-  GDAQD_RETURN_IF_ERROR(
-      CheckIntRange("model.imagined_generations", model.imagined_generations(), 1, 100'000));
-  GDAQD_RETURN_IF_ERROR(CheckIntRange("model.ensemble_members", model.ensemble_members(), 1, 64));
-  GDAQD_RETURN_IF_ERROR(CheckHiddenSizes("model.ensemble_hidden_sizes",
-                                         model.ensemble_hidden_sizes(), /*may_be_empty=*/false));
-  GDAQD_RETURN_IF_ERROR(
-      CheckRange("model.ensemble_lr", model.ensemble_lr(), 0, 1, /*low_open=*/true));
-  GDAQD_RETURN_IF_ERROR(CheckRange("model.min_log_std", model.min_log_std(), -20, 20));
-  GDAQD_RETURN_IF_ERROR(CheckRange("model.max_log_std", model.max_log_std(), -20, 20));
-  if (!(model.min_log_std() < model.max_log_std())) {
-    return FieldError("model.max_log_std",
-                      absl::StrCat("must be > model.min_log_std (", model.min_log_std(), "), got ",
-                                   model.max_log_std()));
-  }
-  GDAQD_RETURN_IF_ERROR(CheckRange("model.holdout_fraction", model.holdout_fraction(), 0, 0.9));
-  GDAQD_RETURN_IF_ERROR(CheckIntRange("model.patience", model.patience(), 1, 1'000'000));
-  GDAQD_RETURN_IF_ERROR(CheckRange("model.min_improvement", model.min_improvement(), 0, 1));
-  GDAQD_RETURN_IF_ERROR(
-      CheckIntRange("model.max_train_steps", model.max_train_steps(), 1, 10'000'000));
-  GDAQD_RETURN_IF_ERROR(
-      CheckIntRange("model.train_batch_size", model.train_batch_size(), 1, kMaxBatchSize));
-  GDAQD_RETURN_IF_ERROR(CheckIntRange("model.retrain_every", model.retrain_every(), 1, 1'000'000));
-  if (!gdaqd::v1::ModelTrainingData_IsValid(model.training_data()) ||
-      model.training_data() == gdaqd::v1::MODEL_TRAINING_DATA_UNSPECIFIED) {
-    return FieldError("model.training_data",
-                      absl::StrCat("must be D_MODEL, D_GRADIENT or D_MODEL_AND_GRADIENT, got ",
-                                   model.training_data()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateBudgetAndScheduler(const ExperimentConfig& config) {
+absl::Status ValidateBudgetAndScheduler(const ExperimentConfig& config,
+                                        const AlgorithmRules& rules) {
   GDAQD_RETURN_IF_ERROR(CheckIntRange("budget.max_evaluations", config.budget().max_evaluations(),
                                       1, kMaxEvaluations));
   GDAQD_RETURN_IF_ERROR(CheckRange("scheduler.lease_timeout_s",
@@ -343,11 +141,10 @@ absl::Status ValidateBudgetAndScheduler(const ExperimentConfig& config) {
     return FieldError("scheduler.learning_schedule",
                       absl::StrCat("must be SYNCHRONOUS or PIPELINED, got ", schedule));
   }
-  if (schedule == gdaqd::v1::SchedulerConfig::PIPELINED &&
-      config.algorithm() == gdaqd::v1::MAP_ELITES) {
+  if (schedule == gdaqd::v1::SchedulerConfig::PIPELINED && !rules.traits.learns) {
     return FieldError("scheduler.learning_schedule",
-                      "PIPELINED overlaps learning with evaluation, and MAP_ELITES learns nothing; "
-                      "use SYNCHRONOUS");
+                      absl::StrCat("PIPELINED overlaps learning with evaluation, and ", rules.name,
+                                   " learns nothing; use SYNCHRONOUS"));
   }
   return absl::OkStatus();
 }
@@ -355,11 +152,13 @@ absl::Status ValidateBudgetAndScheduler(const ExperimentConfig& config) {
 }  // namespace
 
 bool UsesDynamicsModel(gdaqd::v1::Algorithm algorithm) {
-  return algorithm == gdaqd::v1::DA_QD_EXT || algorithm == gdaqd::v1::GDA_QD;
+  const AlgorithmRules* rules = FindAlgorithmRules(algorithm);
+  return rules != nullptr && rules->traits.uses_dynamics_model;
 }
 
 bool UsesCritic(gdaqd::v1::Algorithm algorithm) {
-  return algorithm == gdaqd::v1::PGA_ME || algorithm == gdaqd::v1::GDA_QD;
+  const AlgorithmRules* rules = FindAlgorithmRules(algorithm);
+  return rules != nullptr && rules->traits.uses_critic;
 }
 
 void ApplyDefaults(ExperimentConfig* config) {
@@ -403,27 +202,14 @@ void ApplyDefaults(ExperimentConfig* config) {
   if (scheduler->learning_schedule() == gdaqd::v1::SchedulerConfig::LEARNING_SCHEDULE_UNSPECIFIED) {
     scheduler->set_learning_schedule(gdaqd::v1::SchedulerConfig::SYNCHRONOUS);
   }
-  // DA_QD_EXT has no critic: it gets only the pga.* replay/device/thread fields, so its stored
-  // config shows no critic settings it never reads.
-  if (UsesCritic(config->algorithm())) {
-    ApplyPgaDefaults(config->mutable_pga());
-  } else if (UsesDynamicsModel(config->algorithm())) {
-    ApplySharedPgaDefaults(config->mutable_pga());
-  }
-  if (UsesDynamicsModel(config->algorithm())) {
-    ApplyModelDefaults(config->algorithm(), config->mutable_model());
-  }
+  // Then the algorithm's own sections (an unknown algorithm is left for Validate to report).
+  const AlgorithmRules* rules = FindAlgorithmRules(config->algorithm());
+  if (rules != nullptr && rules->apply_defaults != nullptr) rules->apply_defaults(config);
 }
 
 absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
-  if (config.algorithm() != gdaqd::v1::MAP_ELITES && config.algorithm() != gdaqd::v1::PGA_ME &&
-      !UsesDynamicsModel(config.algorithm())) {
-    const std::string& name = gdaqd::v1::Algorithm_Name(config.algorithm());
-    return FieldError("algorithm",
-                      absl::StrCat(name.empty() ? absl::StrCat(config.algorithm()) : name,
-                                   " is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT or "
-                                   "GDA_QD)"));
-  }
+  const AlgorithmRules* rules = FindAlgorithmRules(config.algorithm());
+  if (rules == nullptr) return UnknownAlgorithmError(config.algorithm());
   GDAQD_RETURN_IF_ERROR(ValidateSizes(config));
   if (config.env().task().empty()) return FieldError("env.task", "is required");
   absl::StatusOr<TaskSpec> spec = GetTaskSpec(config.env().task(), 0);
@@ -438,11 +224,8 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
 
   GDAQD_RETURN_IF_ERROR(ValidateArchive(config, spec->descriptor_dim));
   GDAQD_RETURN_IF_ERROR(ValidateEmitter(config));
-  if (config.algorithm() == gdaqd::v1::PGA_ME || UsesDynamicsModel(config.algorithm())) {
-    GDAQD_RETURN_IF_ERROR(ValidatePga(config));
-  }
-  if (UsesDynamicsModel(config.algorithm())) GDAQD_RETURN_IF_ERROR(ValidateModel(config));
-  return ValidateBudgetAndScheduler(config);
+  if (rules->validate != nullptr) GDAQD_RETURN_IF_ERROR(rules->validate(config));
+  return ValidateBudgetAndScheduler(config, *rules);
 }
 
 namespace {

@@ -27,40 +27,7 @@ inline constexpr float kDefaultLineSigma = 0.05f;
 inline constexpr double kDefaultLeaseTimeoutS = 120.0;
 inline constexpr int kDefaultEpisodesPerLease = 8;
 
-// PGA-ME defaults (QDax PGAMEConfig, research/algorithms.md §2.1), applied only for PGA_ME.
-inline constexpr float kDefaultPgaIsolineFraction = 0.5f;
-inline constexpr int kDefaultPgaCriticSteps = 300;
-inline constexpr int kDefaultPgaPgSteps = 100;
-inline constexpr int kDefaultPgaCriticBatchSize = 256;
-inline constexpr int kDefaultPgaCriticHiddenSize = 256;  // two layers
-inline constexpr float kDefaultPgaCriticLr = 3e-4f;
-inline constexpr float kDefaultPgaActorLr = 3e-4f;
-inline constexpr float kDefaultPgaPolicyLr = 1e-3f;
-inline constexpr float kDefaultPgaDiscount = 0.99f;
-inline constexpr float kDefaultPgaTau = 0.005f;
-inline constexpr float kDefaultPgaPolicyNoise = 0.2f;
-inline constexpr float kDefaultPgaNoiseClip = 0.5f;
-inline constexpr int kDefaultPgaPolicyDelay = 2;
-inline constexpr int64_t kDefaultPgaReplayCapacity = 1'000'000;
-inline constexpr int kDefaultPgaTorchThreads = 1;
-
-// DA-QD-ext / GDA-QD model defaults (DESIGN.md §5, imagined-qd via research/algorithms.md §3.1),
-// applied only for DA_QD_EXT and GDA_QD (which also get the PGA defaults for the critic).
-inline constexpr float kDefaultGdaQdPGradient = 0.1f;  // p_model 0.9 (paper §3.2)
-inline constexpr int kDefaultImaginedBatchSize = 32;
-inline constexpr int kDefaultImaginedGenerations = 100;
-inline constexpr int kDefaultEnsembleMembers = 4;
-inline constexpr int kDefaultEnsembleHiddenSize = 512;  // two layers
-inline constexpr float kDefaultEnsembleLr = 1e-3f;
-inline constexpr float kDefaultMinLogStd = -4.0f;
-inline constexpr float kDefaultMaxLogStd = 1.0f;
-inline constexpr float kDefaultHoldoutFraction = 0.1f;
-inline constexpr int kDefaultModelPatience = 10;
-inline constexpr float kDefaultModelMinImprovement = 0.01f;
-inline constexpr int kDefaultModelMaxTrainSteps = 2000;
-inline constexpr int kDefaultModelTrainBatchSize = 256;
-inline constexpr int kDefaultModelRetrainEvery = 1;  // the paper: every real iteration
-inline constexpr int kLegacyModelRetrainEvery = 25;  // the default before 2026-11-30
+// The algorithms' own defaults live with their rules (common/config/algorithms/*_rules.h).
 
 // Bounds on what a config may ask for (docs/durability.md §4). Strings are echoed in status
 // messages and in `gdaqd status`, and every size here multiplies into memory, so validation
@@ -84,16 +51,21 @@ inline constexpr double kMinLeaseTimeoutS = 0.1;
 inline constexpr double kMaxLeaseTimeoutS = 86'400;  // one day
 inline constexpr int kMaxEpisodesPerLease = 1024;
 
+// Trait lookups in the algorithm registry (algorithm_rules.h); false for an unknown algorithm.
 // True for the algorithms that learn a dynamics model (DA_QD_EXT, GDA_QD).
 bool UsesDynamicsModel(gdaqd::v1::Algorithm algorithm);
 // True for the algorithms with a TD3 critic (PGA_ME, GDA_QD).
 bool UsesCritic(gdaqd::v1::Algorithm algorithm);
 
-// Fills every unset field with its default (idempotent). Episode length and cells per dimension
+// Fills every unset field with its default (idempotent): the generic sections here, then the
+// algorithm's own through its rules' apply_defaults hook. Episode length and cells per dimension
 // depend on the task, so an unknown task leaves them unset for Validate to report.
 void ApplyDefaults(gdaqd::v1::ExperimentConfig* config);
 
-// Checks a defaulted config against the rules of config.proto and the bounds above.
+// Checks a defaulted config against the rules of config.proto and the bounds above: the generic
+// sections, then the algorithm's own through its rules' validate hook, then budget and scheduler.
+// An algorithm the registry does not know gives "algorithm: <name> is not an algorithm (use
+// <every registered name>)".
 // InvalidArgument whose message starts with the offending field's path, e.g.
 // "emitter.batch_size: must be in [1, 100000], got 0" or
 // "name: must be at most 256 bytes, got 15728640". Never echoes an over-long string back.

@@ -8,9 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "server/algorithms/map_elites.h"
-#include "server/algorithms/model_based_qd.h"
-#include "server/algorithms/pga_me.h"
+#include "common/config/algorithm_rules.h"
+#include "server/algorithms/registry.h"
 #include "server/models/errors.h"
 
 namespace gdaqd::server {
@@ -73,28 +72,12 @@ class ExceptionGuard final : public QdAlgorithm {
   std::unique_ptr<QdAlgorithm> algorithm_;
 };
 
-// Upcasts a concrete algorithm's Create() result.
-template <typename T>
-absl::StatusOr<std::unique_ptr<QdAlgorithm>> Upcast(absl::StatusOr<std::unique_ptr<T>> made) {
-  if (!made.ok()) return made.status();
-  return std::unique_ptr<QdAlgorithm>(std::move(made).value());
-}
-
+// The registered factory of config.algorithm() (registry.h).
 absl::StatusOr<std::unique_ptr<QdAlgorithm>> CreateAlgorithm(
     const gdaqd::v1::ExperimentConfig& config, const CancelFlag* interrupt) {
-  switch (config.algorithm()) {
-    case gdaqd::v1::MAP_ELITES:
-      return Upcast(MapElites::Create(config, interrupt));
-    case gdaqd::v1::PGA_ME:
-      return Upcast(PgaMe::Create(config, interrupt));
-    case gdaqd::v1::DA_QD_EXT:
-    case gdaqd::v1::GDA_QD:
-      return Upcast(ModelBasedQd::Create(config, interrupt));
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("algorithm: ", gdaqd::v1::Algorithm_Name(config.algorithm()),
-                       " is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT or GDA_QD)"));
-  }
+  const AlgorithmFactory factory = FindAlgorithmFactory(config.algorithm());
+  if (factory == nullptr) return common::UnknownAlgorithmError(config.algorithm());
+  return factory(config, interrupt);
 }
 
 }  // namespace

@@ -125,12 +125,13 @@ class QdAlgorithm {
   double qd_offset() const { return spec().reward_offset * spec().episode_length; }
 };
 
-// Builds the algorithm config.algorithm() names (MAP_ELITES, PGA_ME, DA_QD_EXT or GDA_QD),
-// wrapped by GuardExceptions. `config` must be validated with defaults applied; InvalidArgument
-// otherwise or for an unsupported algorithm. `interrupt` (may be null: never interrupted) is
-// polled by every long step, this call's CVT construction included (then Cancelled "CVT
-// construction interrupted"); it must outlive the algorithm. ResourceExhausted if the archive or
-// the models cannot be allocated.
+// Builds the algorithm config.algorithm() names with its registered factory (registry.h: the
+// built-ins MAP_ELITES, PGA_ME, DA_QD_EXT, GDA_QD and any registered at runtime), wrapped by
+// GuardExceptions. `config` must be validated with defaults applied; InvalidArgument otherwise or
+// for an algorithm without a factory ("algorithm: <name> is not an algorithm (use ...)").
+// `interrupt` (may be null: never interrupted) is polled by every long step, this call's CVT
+// construction included (then Cancelled "CVT construction interrupted"); it must outlive the
+// algorithm. ResourceExhausted if the archive or the models cannot be allocated.
 absl::StatusOr<std::unique_ptr<QdAlgorithm>> MakeAlgorithm(
     const gdaqd::v1::ExperimentConfig& config, const CancelFlag* interrupt = nullptr);
 

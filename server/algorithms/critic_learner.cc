@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/logging.h"
+#include "common/seeds.h"
 #include "common/status_macros.h"
 #include "server/algorithms/checkpoint_io.h"
 #include "server/models/batched_policy.h"
@@ -60,7 +61,7 @@ CriticLearner::CriticLearner(const gdaqd::v1::ExperimentConfig& config,
                              const common::MlpLayout& layout)
     : config_(config),
       layout_(layout),
-      sample_rng_(config.seed() ^ 0x5DEECE66DULL),
+      sample_rng_(common::CriticSamplingSeed(config.seed())),
       last_critic_loss_(std::numeric_limits<double>::quiet_NaN()) {}
 
 CriticLearner::~CriticLearner() = default;

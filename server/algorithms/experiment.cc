@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/config/algorithm_rules.h"
 #include "common/config/config.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -379,7 +380,7 @@ absl::Status Experiment::RunLoop() {
   }
   Notify();
   LOG(INFO) << "experiment_start id=" << id_ << " task=" << config_.env().task()
-            << " algorithm=" << gdaqd::v1::Algorithm_Name(config_.algorithm())
+            << " algorithm=" << common::AlgorithmName(config_.algorithm())
             << " budget=" << config_.budget().max_evaluations()
             << " params=" << algorithm->layout().num_params()
             << " resumed_at_iteration=" << run_.iteration() << " pending=" << run_.pending_count();

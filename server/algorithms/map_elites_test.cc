@@ -1,10 +1,14 @@
 #include "server/algorithms/map_elites.h"
 
+#include <random>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "common/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/algorithms/checkpoint_io.h"
 #include "server/archive/qd_metrics.h"
 #include "server/scheduler/local_evaluator.h"
 #include "tests/testing/status_matchers.h"
@@ -162,6 +166,55 @@ TEST(MapElitesTest, CvtArchiveRunsWithLocalEvaluation) {
     GDAQD_ASSERT_OK(algo->Tell(request.params, outcomes).status());
   }
   EXPECT_GT(algo->archive().num_filled(), 1);
+}
+
+// The checkpoint format AlgorithmCore writes for MAP-Elites is the one MAP-Elites wrote before
+// the core existed (stored checkpoints must keep loading): magic, archive, selection RNG,
+// random-network count, in that order, rebuilt here from checkpoint_io's pieces.
+TEST(MapElitesTest, CheckpointKeepsTheHistoricalLayout) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto algo, MapElites::Create(SmallConfig()));
+  std::vector<float> params;
+  GDAQD_ASSERT_OK(algo->Ask(5, &params));
+  std::vector<EvalOutcome> outcomes(5);
+  for (int i = 0; i < 5; ++i) {
+    outcomes[i].fitness = static_cast<float>(i);
+    outcomes[i].descriptor = {0.3f * static_cast<float>(i) - 0.6f, 0.1f};
+  }
+  GDAQD_ASSERT_OK(algo->Tell(params, outcomes).status());
+  GDAQD_ASSERT_OK(algo->Ask(2, &params));  // advances the selection RNG
+  std::ostringstream saved;
+  GDAQD_ASSERT_OK(algo->SaveCheckpoint(saved));
+
+  // Replays the same run to know the RNG state and counter, then writes the old layout.
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto twin, MapElites::Create(SmallConfig()));
+  std::vector<float> twin_params;
+  GDAQD_ASSERT_OK(twin->Ask(5, &twin_params));
+  GDAQD_ASSERT_OK(twin->Tell(twin_params, outcomes).status());
+  GDAQD_ASSERT_OK(twin->Ask(2, &twin_params));
+  std::ostringstream twin_saved;
+  GDAQD_ASSERT_OK(twin->SaveCheckpoint(twin_saved));
+  const std::string bytes = saved.str();
+  ASSERT_EQ(bytes, twin_saved.str());  // deterministic
+
+  std::istringstream in(bytes);
+  std::string magic(8, '\0');
+  in.read(magic.data(), 8);
+  EXPECT_EQ(magic, "GDQDME01");
+  std::ostringstream expected;
+  expected.write("GDQDME01", 8);
+  checkpoint::WriteArchive(expected, twin->archive());
+  const size_t archive_end = expected.str().size();
+  ASSERT_LE(archive_end, bytes.size());
+  EXPECT_EQ(bytes.substr(0, archive_end), expected.str());
+  // Then the RNG (as checkpoint_io writes one) and the count of random networks drawn (5).
+  std::istringstream tail(bytes.substr(archive_end));
+  std::mt19937_64 rng;
+  GDAQD_ASSERT_OK(checkpoint::ReadRng(tail, "rng", &rng));
+  std::ostringstream rng_bytes;
+  checkpoint::WriteRng(rng_bytes, rng);
+  GDAQD_ASSERT_OK_AND_ASSIGN(uint64_t drawn, checkpoint::ReadU64(tail, "random policies"));
+  EXPECT_EQ(drawn, 5u);
+  EXPECT_EQ(archive_end + rng_bytes.str().size() + 8, bytes.size());
 }
 
 }  // namespace

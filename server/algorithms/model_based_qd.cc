@@ -15,12 +15,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/config/algorithm_rules.h"
 #include "common/config/config.h"
 #include "common/logging.h"
+#include "common/seeds.h"
 #include "common/status_macros.h"
+#include "server/algorithms/algorithm_core.h"
 #include "server/algorithms/checkpoint_io.h"
 #include "server/algorithms/imagined_task.h"
-#include "server/algorithms/map_elites.h"
 #include "server/emitters/isoline.h"
 #include "server/emitters/selection.h"
 #include "server/models/batched_policy.h"
@@ -95,7 +97,7 @@ absl::StatusOr<std::unique_ptr<ModelBasedQd>> ModelBasedQd::Create(
   if (!common::UsesDynamicsModel(config.algorithm())) {
     return absl::InvalidArgumentError(
         absl::StrCat("algorithm: ModelBasedQd needs DA_QD_EXT or GDA_QD, got ",
-                     gdaqd::v1::Algorithm_Name(config.algorithm())));
+                     common::AlgorithmName(config.algorithm())));
   }
   GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config, interrupt));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ImaginedTask> task,
@@ -113,30 +115,25 @@ absl::StatusOr<std::unique_ptr<ModelBasedQd>> ModelBasedQd::Create(
   if (common::UsesCritic(config.algorithm())) {
     GDAQD_ASSIGN_OR_RETURN(critic, CriticLearner::Create(config, problem.layout));
   }
-  LOG(INFO) << "model_based_qd algorithm=" << gdaqd::v1::Algorithm_Name(config.algorithm())
+  LOG(INFO) << "model_based_qd algorithm=" << common::AlgorithmName(config.algorithm())
             << " device=" << ensemble->device() << " members=" << ensemble->members()
             << " p_gradient=" << config.model().p_gradient();
-  return std::unique_ptr<ModelBasedQd>(new ModelBasedQd(
-      config, std::move(problem.spec), std::move(problem.layout), std::move(problem.archive),
-      std::move(buffer), std::move(ensemble), std::move(task), std::move(critic), interrupt));
+  return std::unique_ptr<ModelBasedQd>(
+      new ModelBasedQd(config, std::move(problem), std::move(buffer), std::move(ensemble),
+                       std::move(task), std::move(critic), interrupt));
 }
 
-ModelBasedQd::ModelBasedQd(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec,
-                           common::MlpLayout layout, std::unique_ptr<ArchiveInterface> archive,
+ModelBasedQd::ModelBasedQd(gdaqd::v1::ExperimentConfig config, QdProblem problem,
                            std::unique_ptr<models::ReplayBuffer> buffer,
                            std::unique_ptr<models::DynamicsEnsemble> ensemble,
                            std::unique_ptr<models::ImaginedTask> task,
                            std::unique_ptr<CriticLearner> critic, const CancelFlag* interrupt)
-    : config_(std::move(config)),
-      spec_(std::move(spec)),
-      layout_(std::move(layout)),
-      archive_(std::move(archive)),
+    : AlgorithmCore(std::move(config), std::move(problem)),
       buffer_(std::move(buffer)),
       ensemble_(std::move(ensemble)),
       task_(std::move(task)),
       critic_(std::move(critic)),
-      rng_(config_.seed()),
-      model_rng_(config_.seed() ^ 0x9E3779B97F4A7C15ULL),
+      model_rng_(common::ModelTrainingSeed(config_.seed())),
       interrupt_(interrupt) {}
 
 ModelBasedQd::~ModelBasedQd() = default;
@@ -176,7 +173,7 @@ absl::Status ModelBasedQd::Imagine(int64_t wanted, std::vector<float>* added) {
   c10::optional<at::Generator> generator;
   if (ensemble_->device().is_cpu()) {
     generator =
-        at::detail::createCPUGenerator(config_.seed() * 0x100000001B3ULL + imagination_calls_);
+        at::detail::createCPUGenerator(common::ImaginationSeed(config_.seed(), imagination_calls_));
   }
   ++imagination_calls_;
 
@@ -285,7 +282,7 @@ absl::Status ModelBasedQd::Ask(int64_t count, std::vector<float>* params) {
   last_composition_ = {};
   last_imagination_ = {};
   if (archive_->num_filled() == 0) {
-    RandomPolicies(layout_, config_.seed(), count, &random_policies_, params);
+    DrawRandomPolicies(count, params);
     asked_.Push(std::vector<Provenance>(count, Provenance::kInitial));
     return absl::OkStatus();
   }
@@ -393,8 +390,7 @@ absl::Status ModelBasedQd::Learn() {
 }
 
 absl::Status ModelBasedQd::SaveCheckpoint(std::ostream& out) const {
-  out.write(kModelBasedQdMagic, 8);
-  checkpoint::WriteArchive(out, *archive_);
+  WriteCoreHead(out, kModelBasedQdMagic);
   GDAQD_RETURN_IF_ERROR(checkpoint::WriteReplayBuffer(out, *buffer_));
   std::ostringstream ensemble;
   GDAQD_RETURN_IF_ERROR(ensemble_->Save(ensemble));
@@ -419,8 +415,8 @@ absl::Status ModelBasedQd::SaveCheckpoint(std::ostream& out) const {
 absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   GDAQD_ASSIGN_OR_RETURN(const int version,
                          checkpoint::ReadMagicVersion(in, kModelBasedQdPrefix, 2, 3));
-  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
-                         checkpoint::ReadArchive(in, *archive_));
+  CoreState core;
+  GDAQD_RETURN_IF_ERROR(ReadCoreArchive(in, &core));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
                          checkpoint::ReadReplayBuffer(in, buffer_->row_size()));
   GDAQD_ASSIGN_OR_RETURN(std::string ensemble_bytes,
@@ -440,11 +436,13 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   if (has_critic) {
     GDAQD_ASSIGN_OR_RETURN(critic, CriticLearner::Restore(in, config_, layout_));
   }
-  std::mt19937_64 rng, model_rng;
-  GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "selection RNG", &rng));
+  // The core's selection RNG and random-network count, with this algorithm's own RNG and counter
+  // between them (format 2 and 3).
+  std::mt19937_64 model_rng;
+  GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "selection RNG", &core.rng));
   GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "model training RNG", &model_rng));
   GDAQD_ASSIGN_OR_RETURN(uint64_t imagination_calls, checkpoint::ReadU64(in, "imagination calls"));
-  GDAQD_ASSIGN_OR_RETURN(uint64_t random_policies, checkpoint::ReadU64(in, "random policies"));
+  GDAQD_ASSIGN_OR_RETURN(core.random_policies, checkpoint::ReadU64(in, "random policies"));
   GDAQD_ASSIGN_OR_RETURN(uint64_t since_training,
                          checkpoint::ReadU64(in, "iterations since training"));
   GDAQD_ASSIGN_OR_RETURN(std::string initial_obs_bytes,
@@ -463,14 +461,12 @@ absl::Status ModelBasedQd::RestoreCheckpoint(std::istream& in) {
   if (version >= 3) {
     GDAQD_ASSIGN_OR_RETURN(untrained, checkpoint::ReadU64(in, "generations not learned"));
   }
-  archive_ = std::move(archive);
+  CommitCore(std::move(core));
   buffer_ = std::move(buffer);
   ensemble_ = std::move(ensemble);
   critic_ = std::move(critic);
-  rng_ = rng;
   model_rng_ = model_rng;
   imagination_calls_ = imagination_calls;
-  random_policies_ = random_policies;
   iterations_since_training_ = static_cast<int64_t>(since_training);
   initial_obs_ = std::move(initial_obs);
   stats_ = stats;

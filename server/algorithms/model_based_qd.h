@@ -36,6 +36,7 @@
 #include "common/task.h"
 #include "gdaqd/v1/config.pb.h"
 #include "server/algorithms/algorithm.h"
+#include "server/algorithms/algorithm_core.h"
 #include "server/algorithms/asked_batches.h"
 #include "server/algorithms/critic_learner.h"
 #include "server/archive/archive_interface.h"
@@ -74,7 +75,7 @@ struct ImaginationReport {
 // (every step) and dynamics-model training (every Adam step). Errors of Ask/Tell: Cancelled once
 // interrupted; Internal "... loss became non-finite ... at generation <g>; ..." if the critic,
 // the actor, the children or the dynamics model diverge; Internal for LibTorch failures.
-class ModelBasedQd final : public QdAlgorithm {
+class ModelBasedQd final : public AlgorithmCore {
  public:
   // `config` must be validated with defaults applied and name DA_QD_EXT or GDA_QD.
   // InvalidArgument otherwise; Unimplemented for a task without observation-level functions;
@@ -94,9 +95,6 @@ class ModelBasedQd final : public QdAlgorithm {
   absl::Status RestoreCheckpoint(std::istream& in) override;
   bool needs_transitions() const override { return true; }
   LearningStats learning_stats() const override;
-  const ArchiveInterface& archive() const override { return *archive_; }
-  const common::TaskSpec& spec() const override { return spec_; }
-  const common::MlpLayout& layout() const override { return layout_; }
 
   const models::ReplayBuffer& replay_buffer() const { return *buffer_; }
   // Provenance of the last Ask()'s rows (empty once that batch was told).
@@ -107,8 +105,7 @@ class ModelBasedQd final : public QdAlgorithm {
   models::ProvenanceMask training_filter() const;
 
  private:
-  ModelBasedQd(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec, common::MlpLayout layout,
-               std::unique_ptr<ArchiveInterface> archive,
+  ModelBasedQd(gdaqd::v1::ExperimentConfig config, QdProblem problem,
                std::unique_ptr<models::ReplayBuffer> buffer,
                std::unique_ptr<models::DynamicsEnsemble> ensemble,
                std::unique_ptr<models::ImaginedTask> task, std::unique_ptr<CriticLearner> critic,
@@ -124,18 +121,14 @@ class ModelBasedQd final : public QdAlgorithm {
                       absl::Span<const models::Provenance> provenance);
   absl::Status TrainModel();
 
-  const gdaqd::v1::ExperimentConfig config_;
-  const common::TaskSpec spec_;
-  const common::MlpLayout layout_;
-  std::unique_ptr<ArchiveInterface> archive_;
+  // config_, spec_, layout_, archive_, rng_ (selection, variation, member draws) and
+  // random_policies_ are AlgorithmCore's.
   std::unique_ptr<models::ReplayBuffer> buffer_;
   std::unique_ptr<models::DynamicsEnsemble> ensemble_;
   std::unique_ptr<models::ImaginedTask> task_;
   std::unique_ptr<CriticLearner> critic_;  // null for DA-QD-ext
-  std::mt19937_64 rng_;                    // selection, variation, member draws
   std::mt19937_64 model_rng_;              // ensemble training splits and minibatches
   uint64_t imagination_calls_ = 0;         // seeds each imagination's sampling noise
-  uint64_t random_policies_ = 0;
   std::vector<float> initial_obs_;  // the task's start observation, from the first real episode
   int64_t iterations_since_training_ = 0;
   int64_t untrained_generations_ = 0;  // told since the last Learn()

@@ -11,11 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/config/algorithm_rules.h"
 #include "common/config/config.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "server/algorithms/algorithm_core.h"
 #include "server/algorithms/checkpoint_io.h"
-#include "server/algorithms/map_elites.h"
 #include "server/emitters/isoline.h"
 #include "server/emitters/selection.h"
 #include "server/models/batched_policy.h"
@@ -54,34 +55,26 @@ absl::StatusOr<std::unique_ptr<PgaMe>> PgaMe::Create(const gdaqd::v1::Experiment
   GDAQD_RETURN_IF_ERROR(common::ValidateExperimentConfig(config));
   if (config.algorithm() != gdaqd::v1::PGA_ME) {
     return absl::InvalidArgumentError(absl::StrCat("algorithm: PgaMe needs PGA_ME, got ",
-                                                   gdaqd::v1::Algorithm_Name(config.algorithm())));
+                                                   common::AlgorithmName(config.algorithm())));
   }
   GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config, interrupt));
-  common::TaskSpec& spec = problem.spec;
-  common::MlpLayout& layout = problem.layout;
-  std::unique_ptr<ArchiveInterface>& archive = problem.archive;
+  const common::TaskSpec& spec = problem.spec;
   GDAQD_ASSIGN_OR_RETURN(
       std::unique_ptr<models::ReplayBuffer> buffer,
       models::ReplayBuffer::Create(spec.obs_dim, spec.action_dim, config.pga().replay_capacity()));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<CriticLearner> critic,
-                         CriticLearner::Create(config, layout));
+                         CriticLearner::Create(config, problem.layout));
   models::SetTorchThreads(config.pga().torch_threads());
-  return std::unique_ptr<PgaMe>(new PgaMe(config, std::move(spec), std::move(layout),
-                                          std::move(archive), std::move(buffer), std::move(critic),
-                                          interrupt));
+  return std::unique_ptr<PgaMe>(
+      new PgaMe(config, std::move(problem), std::move(buffer), std::move(critic), interrupt));
 }
 
-PgaMe::PgaMe(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec, common::MlpLayout layout,
-             std::unique_ptr<ArchiveInterface> archive,
+PgaMe::PgaMe(gdaqd::v1::ExperimentConfig config, QdProblem problem,
              std::unique_ptr<models::ReplayBuffer> buffer, std::unique_ptr<CriticLearner> critic,
              const CancelFlag* interrupt)
-    : config_(std::move(config)),
-      spec_(std::move(spec)),
-      layout_(std::move(layout)),
-      archive_(std::move(archive)),
+    : AlgorithmCore(std::move(config), std::move(problem)),
       buffer_(std::move(buffer)),
       critic_(std::move(critic)),
-      rng_(config_.seed()),
       interrupt_(interrupt) {}
 
 PgaMe::~PgaMe() = default;
@@ -119,7 +112,7 @@ absl::Status PgaMe::Ask(int64_t count, std::vector<float>* params) {
   params->clear();
   GDAQD_RETURN_IF_ERROR(asked_.CheckRoom());  // a failed Ask() records nothing a Tell() answers
   if (archive_->num_filled() == 0 || !critic_->started()) {
-    RandomPolicies(layout_, config_.seed(), count, &random_policies_, params);
+    DrawRandomPolicies(count, params);
     asked_.Push(std::vector<Provenance>(count, Provenance::kInitial));
     return absl::OkStatus();
   }
@@ -170,12 +163,10 @@ absl::Status PgaMe::Learn() {
 }
 
 absl::Status PgaMe::SaveCheckpoint(std::ostream& out) const {
-  out.write(kPgaMeMagic, 8);
-  checkpoint::WriteArchive(out, *archive_);
+  WriteCoreHead(out, kPgaMeMagic);
   GDAQD_RETURN_IF_ERROR(checkpoint::WriteReplayBuffer(out, *buffer_));
   GDAQD_RETURN_IF_ERROR(critic_->Save(out));
-  checkpoint::WriteRng(out, rng_);
-  checkpoint::WriteU64(out, random_policies_);
+  WriteCoreStreams(out);
   checkpoint::WriteF64(out, training_seconds_);
   checkpoint::WriteF64(out, gradient_seconds_);
   checkpoint::WriteU64(out, static_cast<uint64_t>(generation_));
@@ -188,15 +179,13 @@ absl::Status PgaMe::SaveCheckpoint(std::ostream& out) const {
 
 absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
   GDAQD_ASSIGN_OR_RETURN(const int version, checkpoint::ReadMagicVersion(in, kPgaMePrefix, 2, 3));
-  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
-                         checkpoint::ReadArchive(in, *archive_));
+  CoreState core;
+  GDAQD_RETURN_IF_ERROR(ReadCoreArchive(in, &core));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
                          checkpoint::ReadReplayBuffer(in, buffer_->row_size()));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<CriticLearner> critic,
                          CriticLearner::Restore(in, config_, layout_));
-  std::mt19937_64 rng;
-  GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "selection RNG", &rng));
-  GDAQD_ASSIGN_OR_RETURN(uint64_t random_policies, checkpoint::ReadU64(in, "random policies"));
+  GDAQD_RETURN_IF_ERROR(ReadCoreStreams(in, &core));
   GDAQD_ASSIGN_OR_RETURN(double training_seconds, checkpoint::ReadF64(in, "training seconds"));
   GDAQD_ASSIGN_OR_RETURN(double gradient_seconds, checkpoint::ReadF64(in, "gradient seconds"));
   GDAQD_ASSIGN_OR_RETURN(uint64_t generation, checkpoint::ReadU64(in, "generation"));
@@ -207,11 +196,9 @@ absl::Status PgaMe::RestoreCheckpoint(std::istream& in) {
   if (version >= 3) {
     GDAQD_ASSIGN_OR_RETURN(untrained, checkpoint::ReadU64(in, "generations not learned"));
   }
-  archive_ = std::move(archive);
+  CommitCore(std::move(core));
   buffer_ = std::move(buffer);
   critic_ = std::move(critic);
-  rng_ = rng;
-  random_policies_ = random_policies;
   training_seconds_ = training_seconds;
   gradient_seconds_ = gradient_seconds;
   generation_ = static_cast<int64_t>(generation);

@@ -20,6 +20,7 @@
 #include "common/task.h"
 #include "gdaqd/v1/config.pb.h"
 #include "server/algorithms/algorithm.h"
+#include "server/algorithms/algorithm_core.h"
 #include "server/algorithms/asked_batches.h"
 #include "server/algorithms/critic_learner.h"
 #include "server/archive/archive_interface.h"
@@ -44,7 +45,7 @@ struct PgaBatchComposition {
 // interrupt flag is borrowed. Single-thread, like MapElites: the experiment runner drives it;
 // const accessors may be called by others under the runner's lock. LibTorch's intra-op threads
 // are set to pga.torch_threads at Create (a process-wide setting).
-class PgaMe final : public QdAlgorithm {
+class PgaMe final : public AlgorithmCore {
  public:
   // `config` must be validated with defaults applied and name PGA_ME. InvalidArgument otherwise.
   // `interrupt` (may be null) must outlive the algorithm; CVT construction, critic training and
@@ -78,9 +79,6 @@ class PgaMe final : public QdAlgorithm {
   absl::Status SaveCheckpoint(std::ostream& out) const override;
   absl::Status RestoreCheckpoint(std::istream& in) override;
   bool needs_transitions() const override { return true; }
-  const ArchiveInterface& archive() const override { return *archive_; }
-  const common::TaskSpec& spec() const override { return spec_; }
-  const common::MlpLayout& layout() const override { return layout_; }
 
   const models::ReplayBuffer& replay_buffer() const { return *buffer_; }
   // Provenance of each row of the last Ask()'s batch, in order (empty once it was told).
@@ -90,20 +88,16 @@ class PgaMe final : public QdAlgorithm {
   LearningStats learning_stats() const override;
 
  private:
-  PgaMe(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec, common::MlpLayout layout,
-        std::unique_ptr<ArchiveInterface> archive, std::unique_ptr<models::ReplayBuffer> buffer,
-        std::unique_ptr<CriticLearner> critic, const CancelFlag* interrupt);
+  PgaMe(gdaqd::v1::ExperimentConfig config, QdProblem problem,
+        std::unique_ptr<models::ReplayBuffer> buffer, std::unique_ptr<CriticLearner> critic,
+        const CancelFlag* interrupt);
   // Appends `n` PG children of uniformly selected parents to *params.
   absl::Status AppendPgChildren(int64_t n, std::vector<float>* params);
 
-  const gdaqd::v1::ExperimentConfig config_;
-  const common::TaskSpec spec_;
-  const common::MlpLayout layout_;
-  std::unique_ptr<ArchiveInterface> archive_;
+  // config_, spec_, layout_, archive_, rng_ (selection and isoline variation) and
+  // random_policies_ are AlgorithmCore's.
   std::unique_ptr<models::ReplayBuffer> buffer_;
   std::unique_ptr<CriticLearner> critic_;  // started at the first Tell()
-  std::mt19937_64 rng_;                    // selection and isoline variation
-  uint64_t random_policies_ = 0;           // how many random networks were drawn (seeds them)
   AskedBatches asked_;                     // asked and not yet told, oldest first
   int64_t untrained_generations_ = 0;      // told since the last Learn()
   double training_seconds_ = 0;

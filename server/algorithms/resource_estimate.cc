@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/config/algorithm_rules.h"
 #include "common/config/config.h"
 #include "common/mlp_policy.h"
 #include "common/rollout.h"
@@ -81,8 +82,8 @@ struct Shape {
   double ensemble_params = 0;  // all members
   double critic_params = 0;    // both twins
   bool transitions = false;    // the algorithm records transitions (replay buffer)
-  bool model = false;          // DA_QD_EXT, GDA_QD
-  bool critic = false;         // PGA_ME, GDA_QD
+  bool model = false;          // traits.uses_dynamics_model: DA_QD_EXT, GDA_QD
+  bool critic = false;         // traits.uses_critic: PGA_ME, GDA_QD
 };
 
 absl::StatusOr<Shape> MakeShape(const ExperimentConfig& config) {
@@ -98,9 +99,12 @@ absl::StatusOr<Shape> MakeShape(const ExperimentConfig& config) {
   s.params = MlpParams(s.obs, s.policy_hidden, s.action);
   s.episode_length = NonNeg(config.env().episode_length());
   s.batch = std::max(NonNeg(config.emitter().batch_size()), NonNeg(config.initial_population()));
-  s.model = common::UsesDynamicsModel(config.algorithm());
-  s.critic = common::UsesCritic(config.algorithm());
-  s.transitions = s.model || config.algorithm() == gdaqd::v1::PGA_ME;
+  const common::AlgorithmRules* rules = common::FindAlgorithmRules(config.algorithm());
+  const common::AlgorithmTraits traits =
+      rules == nullptr ? common::AlgorithmTraits{} : rules->traits;
+  s.model = traits.uses_dynamics_model;
+  s.critic = traits.uses_critic;
+  s.transitions = traits.needs_transitions;
   if (s.model) {
     s.ensemble_hidden = Sizes(config.model().ensemble_hidden_sizes());
     s.ensemble_params = NonNeg(config.model().ensemble_members()) *
@@ -180,9 +184,10 @@ double CriticBytes(const ExperimentConfig& config, const Shape& s) {
 double GradientChildrenBytes(const ExperimentConfig& config, const Shape& s) {
   if (!s.critic) return 0;
   const auto& pga = config.pga();
-  const double fraction = config.algorithm() == gdaqd::v1::PGA_ME
-                              ? Fraction(1 - pga.isoline_fraction())
-                              : Fraction(config.model().p_gradient());
+  // The model-based algorithms make model.p_gradient of a batch by gradient; PGA-ME the rest of
+  // its isoline fraction.
+  const double fraction =
+      s.model ? Fraction(config.model().p_gradient()) : Fraction(1 - pga.isoline_fraction());
   const double n = std::ceil(fraction * NonNeg(config.emitter().batch_size()));
   const double batch = NonNeg(pga.critic_batch_size());
   const double sampled = NonNeg(pga.pg_steps()) * batch * s.row * kFloat * 2;

@@ -19,35 +19,44 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/config/algorithms/model_rules.h"
+#include "common/config/algorithms/pga_defaults.h"
 #include "server/models/errors.h"
 #include "server/models/imagination.h"
 
 namespace gdaqd::server::models {
 
 // Defaults: DESIGN.md §5 "dynamics ensemble" row, taken from imagined-qd's daqd.yaml
-// (research/algorithms.md §3.1) unless noted.
+// (research/algorithms.md §3.1) unless noted. The values that a config sets (model.*, pga.device)
+// come from the config layer's constants (common/config/algorithms/model_rules.h), so a default
+// lives in one place; the rest are this library's own.
 struct EnsembleConfig {
-  int members = 4;                       // surrogate_ensemble_size 4
-  std::vector<int> hidden = {512, 512};  // surrogate_hidden_layer_sizes; ReLU hidden layers
-  double learning_rate = 1e-3;           // Adam, surrogate_learning_rate
+  int members = common::kDefaultEnsembleMembers;  // surrogate_ensemble_size 4
+  // surrogate_hidden_layer_sizes (512, 512); ReLU hidden layers
+  std::vector<int> hidden = {common::kDefaultEnsembleHiddenSize,
+                             common::kDefaultEnsembleHiddenSize};
+  double learning_rate = common::kDefaultEnsembleLr;  // Adam, surrogate_learning_rate 1e-3
   // Soft bounds of the predicted log-std (normalised delta space), PETS softplus clamp;
   // constants, not learned. imagined-qd's learned-std variant uses [-4, 1] (DAQD-2021: [-1, 1]).
-  float min_log_std = -4;
-  float max_log_std = 1;
-  double holdout_fraction = 0.1;  // 90/10 train/holdout split at each Train() (both sources)
-  int patience = 10;              // max_epochs_since_improvement: checks without improvement
-  double min_relative_improvement = 0.01;  // improvement must exceed 1 % (both sources)
-  int max_steps = 2000;                    // num_model_training_steps per Train()
-  int steps_per_check = 10;                // num_batches_per_loss: Adam steps between checks
+  float min_log_std = common::kDefaultMinLogStd;  // -4
+  float max_log_std = common::kDefaultMaxLogStd;  // 1
+  // 90/10 train/holdout split at each Train() (both sources)
+  double holdout_fraction = common::kDefaultHoldoutFraction;
+  // max_epochs_since_improvement (10): checks without improvement
+  int patience = common::kDefaultModelPatience;
+  // improvement must exceed 1 % (both sources)
+  double min_relative_improvement = common::kDefaultModelMinImprovement;
+  int max_steps = common::kDefaultModelMaxTrainSteps;  // num_model_training_steps (2000)
+  int steps_per_check = 10;  // num_batches_per_loss: Adam steps between checks
   // Minibatch per member per step. Our choice: imagined-qd uses 32, DAQD-2021 512; 256 keeps
   // the matmuls BLAS-efficient (and matches the critic's minibatch, DESIGN.md §5).
-  int batch_size = 256;
+  int batch_size = common::kDefaultModelTrainBatchSize;
   // Holdout rows scored at each check (a fixed random subset when the holdout is larger). Our
   // choice: imagined-qd scores 32 (noisy), DAQD-2021 up to 8,092 once per epoch; 1,024 costs
   // ~13 % of the training compute at the defaults.
   int max_holdout_rows = 1024;
-  std::string device = "auto";  // auto | cpu | cuda (torch_util.h SelectDevice)
-  uint64_t seed = 0;            // weight initialisation (each member drawn independently)
+  std::string device = common::kDefaultPgaDevice;  // auto | cpu | cuda (torch_util.h SelectDevice)
+  uint64_t seed = 0;  // weight initialisation (each member drawn independently)
 };
 
 // Outcome of one Train() call. Losses are Gaussian NLLs in normalised delta space (sum over

@@ -15,29 +15,36 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/config/algorithms/pga_defaults.h"
 #include "server/models/batched_policy.h"
 #include "server/models/errors.h"
 
 namespace gdaqd::server::models {
 
 // Defaults are QDax's PGAMEConfig (identical in v0.1.0 and HEAD; policy_delay from HEAD),
-// research/algorithms.md §2.1.
+// research/algorithms.md §2.1. The values a config sets (pga.*) come from the config layer's
+// constants (common/config/algorithms/pga_defaults.h), so a default lives in one place.
 struct Td3Config {
-  std::vector<int> critic_hidden = {256, 256};  // each of the twin critics: obs++act -> ... -> 1
-  double critic_lr = 3e-4;                      // Adam, twin critics
-  double actor_lr = 3e-4;                       // Adam, greedy actor ("greedy_learning_rate")
-  double policy_lr = 1e-3;                      // Adam, policy-gradient children (fresh per call)
-  int critic_steps = 300;                       // critic updates per Train() call
-  int pg_steps = 100;                           // gradient steps per PG child
-  int batch_size = 256;                         // transitions per minibatch
-  double discount = 0.99;
-  double tau = 0.005;         // soft target update rate
-  double policy_noise = 0.2;  // std of the target policy smoothing noise
-  double noise_clip = 0.5;    // the smoothing noise is clipped to [-noise_clip, noise_clip]
-  int policy_delay = 2;       // actor update when (critic step counter % policy_delay) == 0
+  // Each of the twin critics: obs++act -> (256, 256) -> 1.
+  std::vector<int> critic_hidden = {common::kDefaultPgaCriticHiddenSize,
+                                    common::kDefaultPgaCriticHiddenSize};
+  double critic_lr = common::kDefaultPgaCriticLr;  // Adam, twin critics (3e-4)
+  double actor_lr = common::kDefaultPgaActorLr;    // Adam, greedy actor ("greedy_learning_rate")
+  double policy_lr =
+      common::kDefaultPgaPolicyLr;  // Adam, policy-gradient children (fresh per call)
+  int critic_steps = common::kDefaultPgaCriticSteps;     // critic updates per Train() call (300)
+  int pg_steps = common::kDefaultPgaPgSteps;             // gradient steps per PG child (100)
+  int batch_size = common::kDefaultPgaCriticBatchSize;   // transitions per minibatch (256)
+  double discount = common::kDefaultPgaDiscount;         // 0.99
+  double tau = common::kDefaultPgaTau;                   // soft target update rate (0.005)
+  double policy_noise = common::kDefaultPgaPolicyNoise;  // std of the target smoothing noise
+  // The smoothing noise is clipped to [-noise_clip, noise_clip].
+  double noise_clip = common::kDefaultPgaNoiseClip;
+  // Actor update when (critic step counter % policy_delay) == 0.
+  int policy_delay = common::kDefaultPgaPolicyDelay;
   double reward_scaling = 1.0;
-  std::string device = "auto";  // auto | cpu | cuda (SelectDevice)
-  uint64_t seed = 0;            // critic initialisation and target-noise stream
+  std::string device = common::kDefaultPgaDevice;  // auto | cpu | cuda (SelectDevice)
+  uint64_t seed = 0;                               // critic initialisation and target-noise stream
 
   // InvalidArgument naming the field if a value is out of range.
   absl::Status Validate() const;
