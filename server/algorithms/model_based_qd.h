@@ -93,7 +93,11 @@ class ModelBasedQd final : public QdAlgorithm {
   absl::Status SaveCheckpoint(std::ostream& out) const override;
   absl::Status RestoreCheckpoint(std::istream& in) override;
   bool needs_transitions() const override { return true; }
-  LearningStats learning_stats() const override;
+  // imagined_evaluations, model_train_calls, model_holdout_loss, model_holdout_mse,
+  // critic_train_calls, critic_loss, imagination_seconds, training_seconds, gradient_seconds and
+  // rejected_transition_episodes (docs/metrics.md); the critic's are 0 / NaN without a critic.
+  std::vector<MetricSpec> metric_specs() const override;
+  std::vector<Metric> metrics() const override;
   const ArchiveInterface& archive() const override { return *archive_; }
   const common::TaskSpec& spec() const override { return spec_; }
   const common::MlpLayout& layout() const override { return layout_; }
