@@ -36,6 +36,17 @@ bool IsLegacy(absl::string_view name) {
   return false;
 }
 
+// Names an algorithm may not use: the snapshot's own fields (metrics.csv columns, Python history
+// columns) other than the legacy metrics, and the coordinator's other per-experiment families.
+bool IsReserved(absl::string_view name) {
+  constexpr absl::string_view kFamilies[] = {"iterations", "qd_score_ratio", "coverage_ratio",
+                                             "state", "phase_duration_seconds"};
+  for (absl::string_view family : kFamilies) {
+    if (name == family) return true;
+  }
+  return FixedField(name) != nullptr && !IsLegacy(name);
+}
+
 // Sets the fixed ProgressSnapshot field called `name` (int64 or double) to `value`.
 void SetFixedField(absl::string_view name, double value, gdaqd::v1::ProgressSnapshot* snapshot) {
   const FieldDescriptor* field = FixedField(name);
@@ -70,6 +81,10 @@ absl::Status CheckMetrics(absl::Span<const MetricSpec> specs, const std::vector<
     if (!IsValidMetricName(spec.name)) {
       return absl::InvalidArgumentError(
           absl::StrCat("metric name '", spec.name, "' is not snake_case [a-z][a-z0-9_]*"));
+    }
+    if (IsReserved(spec.name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metric name '", spec.name, "' is reserved (a progress field or coordinator series)"));
     }
     if (!seen.insert(spec.name).second) {
       return absl::InvalidArgumentError(absl::StrCat("metric '", spec.name, "' declared twice"));

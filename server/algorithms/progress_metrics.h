@@ -45,7 +45,10 @@ double DefaultMetricValue(MetricKind kind);
 // True if `name` is a valid metric name: snake_case, [a-z][a-z0-9_]*, at most 64 characters.
 bool IsValidMetricName(absl::string_view name);
 
-// OK if `specs` have valid, unique names and non-empty help, and `values` (when not null) has
+// OK if `specs` have valid, unique, unreserved names (not a ProgressSnapshot field other than the
+// legacy metrics below, e.g. "evaluations" or "wall_seconds", nor "iterations", "qd_score_ratio",
+// "coverage_ratio", "state" or "phase_duration_seconds", which name other coordinator series)
+// and non-empty help, and `values` (when not null) has
 // exactly the names of `specs` in the same order; InvalidArgument naming the first offence
 // otherwise. For tests of algorithms and a check of the runner.
 absl::Status CheckMetrics(absl::Span<const MetricSpec> specs,

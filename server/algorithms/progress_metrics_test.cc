@@ -46,6 +46,12 @@ TEST(ProgressMetricsTest, CheckMetricsNamesTheFirstOffence) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("declared twice")));
   EXPECT_THAT(CheckMetrics({{"Bad", "x", MetricKind::kGauge}}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("snake_case")));
+  for (const char* reserved : {"evaluations", "wall_seconds", "evaluation_seconds", "metrics",
+                               "iterations", "state", "coverage_ratio"}) {
+    EXPECT_THAT(CheckMetrics({{reserved, "x", MetricKind::kCounter}}),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("reserved")))
+        << reserved;
+  }
   EXPECT_THAT(CheckMetrics({{"no_help", "", MetricKind::kGauge}}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no help")));
 }
