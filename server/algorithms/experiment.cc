@@ -388,6 +388,17 @@ absl::StatusOr<QdAlgorithm*> Experiment::BuildAlgorithm() {
   return algorithm_.get();
 }
 
+absl::StatusOr<std::vector<Metric>> Experiment::ReportedMetrics(
+    const QdAlgorithm& algorithm) const {
+  std::vector<Metric> values = algorithm.metrics();
+  absl::MutexLock lock(&mu_);
+  absl::Status reported = CheckMetrics(metric_specs_, &values);
+  if (!reported.ok()) {
+    return absl::InternalError(absl::StrCat("algorithm metrics: ", reported.message()));
+  }
+  return values;
+}
+
 std::vector<MetricSpec> Experiment::metric_specs() const {
   absl::MutexLock lock(&mu_);
   return metric_specs_;
@@ -558,14 +569,7 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
     absl::Status learned = algorithm->Learn();
     if (!learned.ok()) return interrupted() ? absl::AbortedError(kInterrupted) : learned;
   }
-  const std::vector<Metric> learning = algorithm->metrics();
-  {
-    absl::MutexLock lock(&mu_);
-    absl::Status reported = CheckMetrics(metric_specs_, &learning);
-    if (!reported.ok()) {
-      return absl::InternalError(absl::StrCat("algorithm metrics: ", reported.message()));
-    }
-  }
+  GDAQD_ASSIGN_OR_RETURN(const std::vector<Metric> learning, ReportedMetrics(*algorithm));
   run_.set_iteration(iteration);
   run_.set_evaluation_seconds(run_.evaluation_seconds() + batch_seconds);
   run_.set_requeued(run_.requeued() + call_stats.requeued_episodes);  // this experiment's own

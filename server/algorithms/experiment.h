@@ -133,6 +133,9 @@ class Experiment {
                                                                int64_t remaining,
                                                                EvalCallStats* call_stats,
                                                                double* evaluation_seconds);
+  // The algorithm's metrics(); Internal if they are not what it declared (metric_specs_).
+  absl::StatusOr<std::vector<Metric>> ReportedMetrics(const QdAlgorithm& algorithm) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // `learning`: the algorithm's metrics(), in the order of metric_specs_.
   gdaqd::v1::ProgressSnapshot MakeSnapshot(int64_t iteration, const QdMetrics& metrics,
                                            absl::Span<const Metric> learning, int64_t count,
