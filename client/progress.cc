@@ -9,8 +9,57 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/config/algorithm_rules.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 
 namespace gdaqd::client {
+namespace {
+
+// The snapshot fields that an older server filled instead of named metrics.
+constexpr absl::string_view kFixedLearningFields[] = {
+    "imagined_evaluations", "model_holdout_loss", "model_holdout_mse", "critic_loss",
+    "imagination_seconds",  "training_seconds",   "gradient_seconds",  "model_train_calls"};
+
+// The progress line's learned-model parts: a metric name and its text (empty: not shown), shown
+// when the algorithm reports the metric and its value is finite.
+struct LinePart {
+  absl::string_view name;
+  std::string (*text)(double value);
+};
+constexpr LinePart kLineParts[] = {
+    {"imagined_evaluations",
+     [](double v) {
+       return v > 0 ? absl::StrCat("imagined ", WithThousands(static_cast<int64_t>(v)))
+                    : std::string();
+     }},
+    {"model_holdout_loss", [](double v) { return absl::StrFormat("model nll %.2f", v); }},
+    {"critic_loss", [](double v) { return absl::StrFormat("critic %.3g", v); }},
+};
+
+}  // namespace
+
+std::optional<double> ProgressMetric(const gdaqd::v1::ProgressSnapshot& snapshot,
+                                     absl::string_view name) {
+  for (const gdaqd::v1::Metric& metric : snapshot.metrics()) {
+    if (metric.name() == name) return metric.value();
+  }
+  if (!snapshot.metrics().empty()) return std::nullopt;
+  if (std::find(std::begin(kFixedLearningFields), std::end(kFixedLearningFields), name) ==
+      std::end(kFixedLearningFields)) {
+    return std::nullopt;
+  }
+  using google::protobuf::FieldDescriptor;
+  const FieldDescriptor* field = snapshot.GetDescriptor()->FindFieldByName(std::string(name));
+  if (field == nullptr) return std::nullopt;
+  const google::protobuf::Reflection* reflection = snapshot.GetReflection();
+  if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
+    return static_cast<double>(reflection->GetInt64(snapshot, field));
+  }
+  if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
+    return reflection->GetDouble(snapshot, field);
+  }
+  return std::nullopt;
+}
 
 std::string WithThousands(int64_t value) {
   const std::string digits = absl::StrCat(value < 0 ? -value : value);
@@ -44,14 +93,10 @@ std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_wi
     absl::StrAppend(&line, " | ETA ", FormatDuration(eta));
   }
   // Learned models (DA_QD_EXT, GDA_QD, PGA_ME): what imagination and training are doing.
-  if (p.imagined_evaluations() > 0) {
-    absl::StrAppend(&line, " | imagined ", WithThousands(p.imagined_evaluations()));
-  }
-  if (std::isfinite(p.model_holdout_loss())) {
-    absl::StrAppend(&line, absl::StrFormat(" | model nll %.2f", p.model_holdout_loss()));
-  }
-  if (std::isfinite(p.critic_loss())) {
-    absl::StrAppend(&line, absl::StrFormat(" | critic %.3g", p.critic_loss()));
+  for (const LinePart& part : kLineParts) {
+    const std::optional<double> value = ProgressMetric(p, part.name);
+    if (!value.has_value() || !std::isfinite(*value)) continue;
+    if (std::string text = part.text(*value); !text.empty()) absl::StrAppend(&line, " | ", text);
   }
   if (status.state() != gdaqd::v1::RUNNING) {
     absl::StrAppend(&line, " | ", gdaqd::v1::ExperimentState_Name(status.state()));

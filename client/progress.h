@@ -3,18 +3,29 @@
 #define GDAQD_CLIENT_PROGRESS_H_
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "gdaqd/v1/coordinator.pb.h"
 
 namespace gdaqd::client {
 
 // "[########------------]  40% it 400 | evals 40,000/100,000 | QD 31.2% | cov 52.1% |
-//  max -12.34 | 8,200 ev/s | 2 workers | elapsed 3m05s | ETA 4m38s"
+//  max -12.34 | 8,200 ev/s | 2 workers | elapsed 3m05s | ETA 4m38s", then the learned models'
+// metrics the algorithm reports (by name): " | imagined 12,800 | model nll -1.23 | critic 0.5"
 std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_width);
+
+// The value of the algorithm's progress metric `name` (docs/metrics.md) in `snapshot`: from
+// snapshot.metrics(); for a snapshot of a server older than named metrics (no metrics at all),
+// from its deprecated fixed field of that name when there is one (imagined_evaluations,
+// model_holdout_loss, model_holdout_mse, critic_loss, imagination_seconds, training_seconds,
+// gradient_seconds, model_train_calls); else nullopt.
+std::optional<double> ProgressMetric(const gdaqd::v1::ProgressSnapshot& snapshot,
+                                     absl::string_view name);
 
 // Seconds as "42s", "3m05s", "2h07m", "3d04h"; "-" for a negative or non-finite value.
 std::string FormatDuration(double seconds);

@@ -1,6 +1,7 @@
 #include "client/progress.h"
 
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,39 @@ TEST(FormatProgressTest, ShowsImaginationAndLossesOnlyWhenThereAreModels) {
   EXPECT_THAT(line, HasSubstr("imagined 123,456"));
   EXPECT_THAT(line, HasSubstr("model nll -2.50"));
   EXPECT_THAT(line, HasSubstr("critic 0.0123"));
+}
+
+// A server with named metrics: the line reads them by name, and a metric the algorithm does not
+// report is not shown even if the deprecated fixed field holds something.
+TEST(FormatProgressTest, ReadsTheNamedMetrics) {
+  gdaqd::v1::ExperimentStatus status;
+  status.set_state(gdaqd::v1::RUNNING);
+  auto* p = status.mutable_progress();
+  p->set_critic_loss(9.0);  // stale fixed field: ignored once named metrics are there
+  auto add = [&](const char* name, double value) {
+    gdaqd::v1::Metric* metric = p->add_metrics();
+    metric->set_name(name);
+    metric->set_value(value);
+  };
+  add("imagined_evaluations", 2000);
+  add("model_holdout_loss", 0.5);
+  add("toy_metric", 3);
+  const std::string line = FormatProgress(status, 10);
+  EXPECT_THAT(line, HasSubstr("imagined 2,000"));
+  EXPECT_THAT(line, HasSubstr("model nll 0.50"));
+  EXPECT_THAT(line, ::testing::Not(HasSubstr("critic")));
+  EXPECT_THAT(ProgressMetric(*p, "toy_metric"), ::testing::Optional(3.0));
+  EXPECT_EQ(ProgressMetric(*p, "critic_loss"), std::nullopt);
+}
+
+TEST(ProgressMetricTest, OlderServersFixedFieldsServeTheLegacyNames) {
+  gdaqd::v1::ProgressSnapshot old;
+  old.set_imagined_evaluations(12);
+  old.set_gradient_seconds(1.5);
+  EXPECT_THAT(ProgressMetric(old, "imagined_evaluations"), ::testing::Optional(12.0));
+  EXPECT_THAT(ProgressMetric(old, "gradient_seconds"), ::testing::Optional(1.5));
+  EXPECT_EQ(ProgressMetric(old, "evaluations"), std::nullopt);  // a core field, not a metric
+  EXPECT_EQ(ProgressMetric(old, "toy_metric"), std::nullopt);
 }
 
 TEST(FormatProgressTest, EmptyArchiveHasNoMaxAndFinalStateIsNamed) {

@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <limits>
+#include <optional>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "client/full_text_format.h"
 #include "client/progress.h"
 #include "client/results/atomic_file.h"
@@ -22,6 +26,8 @@
 
 namespace gdaqd::client {
 namespace {
+
+constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
 
 std::string Join(const std::string& dir, const char* name) {
   return (std::filesystem::path(dir) / name).string();
@@ -97,7 +103,7 @@ absl::Status WriteArchivePicture(const std::string& dir, const ExportedArchive& 
 
 // One metric against evaluations; rows whose value is not finite are left out by the renderer.
 Series MetricSeries(const std::string& label, const ExportedArchive& archive,
-                    double (*value)(const gdaqd::v1::ProgressSnapshot&)) {
+                    const std::function<double(const gdaqd::v1::ProgressSnapshot&)>& value) {
   Series series{label, {}, {}, {}, {}};
   for (const gdaqd::v1::ProgressSnapshot& row : archive.header.history()) {
     series.x.push_back(static_cast<double>(row.evaluations()));
@@ -130,14 +136,15 @@ absl::Status WriteProgressPicture(const std::string& dir, const ExportedArchive&
   std::vector<Panel> panels = {{"QD-score %", {qd}, true},
                                {"coverage %", {coverage}, true},
                                {"max fitness", {fitness}, false}};
-  const Series imagined = MetricSeries(
-      label, archive, [](const Row& r) { return static_cast<double>(r.imagined_evaluations()); });
+  const auto named = [](absl::string_view name) {
+    return [name](const Row& r) { return ProgressMetric(r, name).value_or(kNan); };
+  };
+  const Series imagined = MetricSeries(label, archive, named("imagined_evaluations"));
   if (HasData(imagined, /*nonzero=*/true))
     panels.push_back({"imagined episodes", {imagined}, true});
-  const Series nll =
-      MetricSeries(label, archive, [](const Row& r) { return r.model_holdout_loss(); });
+  const Series nll = MetricSeries(label, archive, named("model_holdout_loss"));
   if (HasData(nll, /*nonzero=*/false)) panels.push_back({"model holdout NLL", {nll}, false});
-  const Series critic = MetricSeries(label, archive, [](const Row& r) { return r.critic_loss(); });
+  const Series critic = MetricSeries(label, archive, named("critic_loss"));
   if (HasData(critic, /*nonzero=*/false)) panels.push_back({"critic loss", {critic}, true});
   return WriteTextFile(
       Join(dir, "progress.svg"),
@@ -156,14 +163,22 @@ std::vector<MetricsRow> MetricsRows(const gdaqd::v1::ArchiveHeader& header) {
     m.coverage_pct = row.coverage_pct();
     m.max_fitness = row.max_fitness();
     m.wall_seconds = row.wall_seconds();
-    m.imagined_evaluations = row.imagined_evaluations();
-    m.model_holdout_loss = row.model_holdout_loss();
-    m.model_holdout_mse = row.model_holdout_mse();
-    m.critic_loss = row.critic_loss();
-    m.evaluation_seconds = row.evaluation_seconds();
-    m.imagination_seconds = row.imagination_seconds();
-    m.training_seconds = row.training_seconds();
-    m.gradient_seconds = row.gradient_seconds();
+    // The learned-model columns from the named metrics (0 / NaN where the algorithm has none),
+    // then every other named metric as an extra column.
+    const auto metric = [&](absl::string_view name, double none) {
+      return ProgressMetric(row, name).value_or(none);
+    };
+    m.imagined_evaluations = static_cast<int64_t>(metric("imagined_evaluations", 0));
+    m.model_holdout_loss = metric("model_holdout_loss", kNan);
+    m.model_holdout_mse = metric("model_holdout_mse", kNan);
+    m.critic_loss = metric("critic_loss", kNan);
+    m.evaluation_seconds = row.evaluation_seconds();  // the experiment's own, not an algorithm's
+    m.imagination_seconds = metric("imagination_seconds", 0);
+    m.training_seconds = metric("training_seconds", 0);
+    m.gradient_seconds = metric("gradient_seconds", 0);
+    for (const gdaqd::v1::Metric& named : row.metrics()) {
+      if (!IsFixedMetricsColumn(named.name())) m.extra.push_back({named.name(), named.value()});
+    }
   }
   return metrics;
 }

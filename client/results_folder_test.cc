@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "client/provenance.h"
 #include "client/replay.h"
@@ -123,6 +125,36 @@ TEST(WriteResultsFolderTest, NoModelPanelsWithoutModelsAndProvenanceWhenGiven) {
   EXPECT_THAT(json, HasSubstr("\"gdaqd_version\": \"9.9.9\""));
   GDAQD_ASSERT_OK_AND_ASSIGN(const std::string config, ReadFileToString(dir + "/config.textproto"));
   EXPECT_THAT(config, HasSubstr("seed: 0\n"));
+}
+
+// A server with named metrics: the fixed learned-model columns come from the metrics of those
+// names, and every other metric (here one only a test knows) gets a column of its own.
+TEST(WriteResultsFolderTest, NamedMetricsFillTheFixedColumnsAndAddTheirOwn) {
+  const std::string dir = TempPath("named");
+  ExportedArchive archive = TinyArchive(/*models=*/false);
+  for (v1::ProgressSnapshot& row : *archive.header.mutable_history()) {
+    v1::Metric* critic = row.add_metrics();
+    critic->set_name("critic_loss");
+    critic->set_value(0.125 * row.iteration());
+    v1::Metric* toy = row.add_metrics();
+    toy->set_name("toy_metric");
+    toy->set_value(7 * row.iteration());
+  }
+  GDAQD_ASSERT_OK(WriteResultsFolder(dir, archive));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::string text, ReadFileToString(dir + "/metrics.csv"));
+  EXPECT_THAT(text, ::testing::StartsWith(
+                        "iteration,evaluations,qd_score,qd_score_pct,coverage_pct,max_fitness,"
+                        "wall_seconds,imagined_evaluations,model_holdout_loss,model_holdout_mse,"
+                        "critic_loss,evaluation_seconds,imagination_seconds,training_seconds,"
+                        "gradient_seconds,toy_metric\n"));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<MetricsRow> rows, ReadMetricsCsv(dir + "/metrics.csv"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].critic_loss, 0.25);  // the named value, not the fixed field's NaN
+  EXPECT_TRUE(std::isnan(rows[1].model_holdout_loss));  // not reported: NaN
+  EXPECT_EQ(rows[1].imagined_evaluations, 0);
+  EXPECT_THAT(FindMetric(rows[1], "toy_metric"), ::testing::Optional(14.0));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::string progress, ReadFileToString(dir + "/progress.svg"));
+  EXPECT_THAT(progress, HasSubstr(">critic loss</text>"));
 }
 
 TEST(ProvenanceJsonTest, HasEveryKeyEscapedWithUtcTimes) {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "client/results/svg_plots.h"
 
 namespace gdaqd::client {
@@ -31,13 +32,15 @@ void SummarizeLastRows(absl::Span<const ComparedRun* const> runs, GroupSummary* 
   std::vector<double> imagined, wall, evaluation, imagination, training, gradient;
   for (const ComparedRun* run : runs) {
     const MetricsRow& last = run->metrics.back();
-    imagined.push_back(static_cast<double>(last.imagined_evaluations));
+    // By metric name: 0 for a run whose algorithm does not report it.
+    const auto metric = [&](absl::string_view name) { return FindMetric(last, name).value_or(0); };
+    imagined.push_back(metric("imagined_evaluations"));
     wall.push_back(last.wall_seconds);
     if (last.wall_seconds > 0) {
-      evaluation.push_back(last.evaluation_seconds / last.wall_seconds);
-      imagination.push_back(last.imagination_seconds / last.wall_seconds);
-      training.push_back(last.training_seconds / last.wall_seconds);
-      gradient.push_back(last.gradient_seconds / last.wall_seconds);
+      evaluation.push_back(metric("evaluation_seconds") / last.wall_seconds);
+      imagination.push_back(metric("imagination_seconds") / last.wall_seconds);
+      training.push_back(metric("training_seconds") / last.wall_seconds);
+      gradient.push_back(metric("gradient_seconds") / last.wall_seconds);
     }
   }
   group->imagined_median = Quantile(imagined, 0.5);

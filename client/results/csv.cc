@@ -2,12 +2,16 @@
 
 #include <charconv>
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "absl/algorithm/container.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
@@ -24,10 +28,10 @@ namespace gdaqd::client {
 namespace {
 
 constexpr absl::string_view kMetricsColumns[] = {
-    "iteration",           "evaluations",        "qd_score",          "qd_score_pct",
-    "coverage_pct",        "max_fitness",        "wall_seconds",      "imagined_evaluations",
-    "model_holdout_loss",  "model_holdout_mse",  "critic_loss",       "evaluation_seconds",
-    "imagination_seconds", "training_seconds",   "gradient_seconds"};
+    "iteration",           "evaluations",       "qd_score",        "qd_score_pct",
+    "coverage_pct",        "max_fitness",       "wall_seconds",    "imagined_evaluations",
+    "model_holdout_loss",  "model_holdout_mse", "critic_loss",     "evaluation_seconds",
+    "imagination_seconds", "training_seconds",  "gradient_seconds"};
 
 // The double columns after imagined_evaluations, in column order.
 constexpr double MetricsRow::*kLearningColumns[] = {
@@ -36,6 +40,39 @@ constexpr double MetricsRow::*kLearningColumns[] = {
     &MetricsRow::imagination_seconds, &MetricsRow::training_seconds,
     &MetricsRow::gradient_seconds};
 constexpr int kFirstLearningColumn = 8;
+constexpr size_t kFixedColumns = std::size(kMetricsColumns);
+
+// A valid extra column name: snake_case ([a-z][a-z0-9_]*) and not a fixed column's.
+bool IsExtraName(absl::string_view name) {
+  if (name.empty() || !absl::ascii_islower(name[0])) return false;
+  for (char c : name) {
+    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '_') return false;
+  }
+  return !absl::c_linear_search(kMetricsColumns, name);
+}
+
+// The extra columns of `rows` in order of first appearance; InvalidArgument for a bad name or
+// one that repeats within a row.
+absl::StatusOr<std::vector<std::string>> ExtraColumns(absl::Span<const MetricsRow> rows) {
+  std::vector<std::string> columns;
+  absl::flat_hash_set<std::string> seen;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    absl::flat_hash_set<absl::string_view> in_row;
+    for (const ExtraMetric& metric : rows[r].extra) {
+      if (!IsExtraName(metric.name)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("metrics row ", r, ": extra metric '", metric.name,
+                         "' is not snake_case or names a fixed column"));
+      }
+      if (!in_row.insert(metric.name).second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("metrics row ", r, ": extra metric '", metric.name, "' repeats"));
+      }
+      if (seen.insert(metric.name).second) columns.push_back(metric.name);
+    }
+  }
+  return columns;
+}
 
 // %.17g and %.9g are the shortest fixed precisions that round-trip every double / float.
 void AppendDouble(std::string& out, double value) { absl::StrAppendFormat(&out, "%.17g", value); }
@@ -101,8 +138,9 @@ class CsvReader {
   std::vector<absl::string_view> fields_;
 };
 
-absl::StatusOr<MetricsRow> ParseMetricsRow(const CsvReader& reader) {
-  GDAQD_RETURN_IF_ERROR(reader.CheckFieldCount(std::size(kMetricsColumns)));
+absl::StatusOr<MetricsRow> ParseMetricsRow(const CsvReader& reader,
+                                           absl::Span<const std::string> extra_columns) {
+  GDAQD_RETURN_IF_ERROR(reader.CheckFieldCount(kFixedColumns + extra_columns.size()));
   MetricsRow row;
   GDAQD_ASSIGN_OR_RETURN(row.iteration, reader.Parse<int64_t>(0, kMetricsColumns[0]));
   GDAQD_ASSIGN_OR_RETURN(row.evaluations, reader.Parse<int64_t>(1, kMetricsColumns[1]));
@@ -117,7 +155,34 @@ absl::StatusOr<MetricsRow> ParseMetricsRow(const CsvReader& reader) {
     GDAQD_ASSIGN_OR_RETURN(row.*kLearningColumns[k],
                            reader.Parse<double>(column, kMetricsColumns[column]));
   }
+  row.extra.reserve(extra_columns.size());
+  for (size_t k = 0; k < extra_columns.size(); ++k) {
+    GDAQD_ASSIGN_OR_RETURN(const double value,
+                           reader.Parse<double>(kFixedColumns + k, extra_columns[k]));
+    row.extra.push_back({extra_columns[k], value});
+  }
   return row;
+}
+
+// Checks metrics.csv's header: the fixed columns, then distinct extra names. Returns the extras.
+absl::StatusOr<std::vector<std::string>> ParseMetricsHeader(const CsvReader& reader) {
+  const std::vector<absl::string_view>& fields = reader.fields();
+  const std::string expected = absl::StrJoin(kMetricsColumns, ",");
+  if (fields.size() < kFixedColumns ||
+      absl::StrJoin(fields.begin(), fields.begin() + kFixedColumns, ",") != expected) {
+    return reader.LineError(absl::StrCat("header is '", absl::StrJoin(fields, ","), "', expected '",
+                                         expected, "[,<extra metrics>]'"));
+  }
+  std::vector<std::string> extra;
+  for (size_t i = kFixedColumns; i < fields.size(); ++i) {
+    const std::string name(absl::StripAsciiWhitespace(fields[i]));
+    if (!IsExtraName(name) || absl::c_linear_search(extra, name)) {
+      return reader.LineError(absl::StrCat("column ", i + 1, " of the header is '", name,
+                                           "', expected a new snake_case metric name"));
+    }
+    extra.push_back(name);
+  }
+  return extra;
 }
 
 std::vector<std::string> ArchiveColumns(int descriptor_dim) {
@@ -166,10 +231,28 @@ absl::StatusOr<ArchiveRow> ParseArchiveRow(const CsvReader& reader,
 
 }  // namespace
 
+bool IsFixedMetricsColumn(absl::string_view name) {
+  return absl::c_linear_search(kMetricsColumns, name);
+}
+
+std::optional<double> FindMetric(const MetricsRow& row, absl::string_view name) {
+  if (name == kMetricsColumns[7]) return static_cast<double>(row.imagined_evaluations);
+  for (size_t k = 0; k < std::size(kLearningColumns); ++k) {
+    if (name == kMetricsColumns[kFirstLearningColumn + k]) return row.*kLearningColumns[k];
+  }
+  for (const ExtraMetric& metric : row.extra) {
+    if (metric.name == name) return metric.value;
+  }
+  return std::nullopt;
+}
+
 absl::Status WriteMetricsCsv(const std::string& path, absl::Span<const MetricsRow> rows) {
+  GDAQD_ASSIGN_OR_RETURN(const std::vector<std::string> extra_columns, ExtraColumns(rows));
   // The whole file is built in memory: metrics tables are small, and the atomic write needs
   // the complete contents anyway.
-  std::string out = absl::StrCat(absl::StrJoin(kMetricsColumns, ","), "\n");
+  std::string out = absl::StrCat(absl::StrJoin(kMetricsColumns, ","));
+  for (const std::string& name : extra_columns) absl::StrAppend(&out, ",", name);
+  out.push_back('\n');
   out.reserve(out.size() + rows.size() * 128);
   for (const MetricsRow& row : rows) {
     absl::StrAppend(&out, row.iteration, ",", row.evaluations, ",");
@@ -187,6 +270,12 @@ absl::Status WriteMetricsCsv(const std::string& path, absl::Span<const MetricsRo
       out.push_back(',');
       AppendDouble(out, row.*column);
     }
+    for (const std::string& name : extra_columns) {
+      const auto it = absl::c_find_if(row.extra, [&](const auto& m) { return m.name == name; });
+      out.push_back(',');
+      AppendDouble(out,
+                   it == row.extra.end() ? std::numeric_limits<double>::quiet_NaN() : it->value);
+    }
     out.push_back('\n');
   }
   return WriteFileAtomically(path, out);
@@ -196,15 +285,11 @@ absl::StatusOr<std::vector<MetricsRow>> ReadMetricsCsv(const std::string& path) 
   GDAQD_ASSIGN_OR_RETURN(const std::string contents, ReadFileToString(path));
   CsvReader reader(path, contents);
   if (!reader.NextLine()) return EmptyFileError(path);
-  const std::string expected_header = absl::StrJoin(kMetricsColumns, ",");
-  if (absl::StrJoin(reader.fields(), ",") != expected_header) {
-    return reader.LineError(absl::StrCat("header is '", absl::StrJoin(reader.fields(), ","),
-                                         "', expected '", expected_header, "'"));
-  }
+  GDAQD_ASSIGN_OR_RETURN(const std::vector<std::string> extra_columns, ParseMetricsHeader(reader));
   std::vector<MetricsRow> rows;
   while (reader.NextLine()) {
-    GDAQD_ASSIGN_OR_RETURN(MetricsRow row, ParseMetricsRow(reader));
-    rows.push_back(row);
+    GDAQD_ASSIGN_OR_RETURN(MetricsRow row, ParseMetricsRow(reader, extra_columns));
+    rows.push_back(std::move(row));
   }
   return rows;
 }

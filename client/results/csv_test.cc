@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -104,11 +105,66 @@ TEST(MetricsCsvTest, RoundTripIsBitExact) {
 TEST(MetricsCsvTest, WritesHeaderAndMinusInf) {
   const std::string path = TempPath("metrics.csv");
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  GDAQD_ASSERT_OK(WriteMetricsCsv(
-      path, {{{3, 1200, 12.5, 25, 50, -kInf, 1.5, 0, nan, nan, nan, 0, 0, 0, 0}}}));
-  EXPECT_THAT(ReadFileToString(path), IsOkAndHolds(absl::StrCat(
-                                          kMetricsHeader, "3,1200,12.5,25,50,-inf,1.5",
-                                          kNoModels, "\n")));
+  GDAQD_ASSERT_OK(
+      WriteMetricsCsv(path, {{{3, 1200, 12.5, 25, 50, -kInf, 1.5, 0, nan, nan, nan, 0, 0, 0, 0}}}));
+  EXPECT_THAT(
+      ReadFileToString(path),
+      IsOkAndHolds(absl::StrCat(kMetricsHeader, "3,1200,12.5,25,50,-inf,1.5", kNoModels, "\n")));
+}
+
+// A metric an algorithm adds is a column of its own after the fixed ones: the fixed columns keep
+// their names and order, so readers of older folders keep working.
+TEST(MetricsCsvTest, ExtraMetricsGetAColumnEachInOrderOfFirstAppearance) {
+  const std::string path = TempPath("extra.csv");
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<MetricsRow> rows = {{1, 10, 1, 2, 3, 4, 5, 0, nan, nan, nan, 0, 0, 0, 0},
+                                  {2, 20, 1, 2, 3, 4, 6, 0, nan, nan, nan, 0, 0, 0, 0}};
+  rows[0].extra = {{"toy_b", 1}, {"toy_a", 2}};
+  rows[1].extra = {{"toy_a", 3}, {"toy_c", 0.25}};
+  GDAQD_ASSERT_OK(WriteMetricsCsv(path, rows));
+  EXPECT_THAT(ReadFileToString(path),
+              IsOkAndHolds(absl::StrCat(absl::StripSuffix(kMetricsHeader, "\n"),
+                                        ",toy_b,toy_a,toy_c\n1,10,1,2,3,4,5", kNoModels,
+                                        ",1,2,nan\n2,20,1,2,3,4,6", kNoModels, ",nan,3,0.25\n")));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<MetricsRow> read, ReadMetricsCsv(path));
+  ASSERT_EQ(read.size(), 2u);
+  ASSERT_EQ(read[0].extra.size(), 3u);
+  EXPECT_EQ(read[0].extra[0].name, "toy_b");
+  EXPECT_EQ(read[0].extra[1].value, 2);
+  EXPECT_EQ(read[0].extra[2].name, "toy_c");
+  EXPECT_TRUE(std::isnan(read[0].extra[2].value));
+  EXPECT_THAT(FindMetric(read[1], "toy_c"), ::testing::Optional(0.25));
+  EXPECT_THAT(FindMetric(read[1], "imagined_evaluations"), ::testing::Optional(0.0));
+  EXPECT_EQ(FindMetric(read[1], "absent"), std::nullopt);
+  EXPECT_EQ(read[1].wall_seconds, 6);
+}
+
+TEST(MetricsCsvTest, WriteRejectsBadExtraNames) {
+  const std::string path = TempPath("bad_extra.csv");
+  MetricsRow row{1, 10, 1, 2, 3, 4, 5};
+  for (const char* bad : {"Toy", "toy-a", "critic_loss", ""}) {
+    row.extra = {{bad, 1}};
+    EXPECT_THAT(WriteMetricsCsv(path, {row}),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not snake_case")))
+        << bad;
+  }
+  row.extra = {{"toy", 1}, {"toy", 2}};
+  EXPECT_THAT(WriteMetricsCsv(path, {row}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'toy' repeats")));
+  EXPECT_THAT(ReadMetricsCsv(path),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));  // nothing written
+}
+
+TEST(MetricsCsvTest, RejectsBadExtraColumnsInTheHeader) {
+  const std::string header(absl::StripSuffix(kMetricsHeader, "\n"));
+  EXPECT_THAT(ReadMetricsCsv(WriteRaw("dup.csv", absl::StrCat(header, ",toy,toy\n"))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("column 17")));
+  EXPECT_THAT(ReadMetricsCsv(WriteRaw("fixed.csv", absl::StrCat(header, ",wall_seconds\n"))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("column 16")));
+  EXPECT_THAT(
+      ReadMetricsCsv(
+          WriteRaw("fields.csv", absl::StrCat(header, ",toy\n1,2,3,4,5,6,7", kNoModels, "\n"))),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has 15 fields, expected 16")));
 }
 
 TEST(MetricsCsvTest, EmptyTableIsJustTheHeader) {
@@ -120,9 +176,8 @@ TEST(MetricsCsvTest, EmptyTableIsJustTheHeader) {
 
 TEST(MetricsCsvTest, AcceptsCrLfAndMissingFinalNewline) {
   const std::string path = WriteRaw(
-      "crlf.csv",
-      absl::StrCat(absl::StripSuffix(kMetricsHeader, "\n"), "\r\n1,2,3,4,5,-inf,7", kNoModels,
-                   "\r\n8,9,10,11,12,13,14", kNoModels));
+      "crlf.csv", absl::StrCat(absl::StripSuffix(kMetricsHeader, "\n"), "\r\n1,2,3,4,5,-inf,7",
+                               kNoModels, "\r\n8,9,10,11,12,13,14", kNoModels));
   GDAQD_ASSERT_OK_AND_ASSIGN(std::vector<MetricsRow> rows, ReadMetricsCsv(path));
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].max_fitness, -kInf);
@@ -151,8 +206,8 @@ TEST(MetricsCsvTest, RejectsWrongFieldCountNamingTheLine) {
 
 TEST(MetricsCsvTest, RejectsBadNumbersNamingLineAndColumn) {
   const std::string path =
-      WriteRaw("numbers.csv", absl::StrCat(kMetricsHeader, "1,2,3,4,5,6,7", kNoModels, "\n1,2,3,4x,5,6,7",
-                                        kNoModels, "\n"));
+      WriteRaw("numbers.csv", absl::StrCat(kMetricsHeader, "1,2,3,4,5,6,7", kNoModels,
+                                           "\n1,2,3,4x,5,6,7", kNoModels, "\n"));
   EXPECT_THAT(ReadMetricsCsv(path),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 3, column 4 (qd_score_pct): cannot parse '4x'")));

@@ -16,6 +16,7 @@ from gdaqd.client import (  # noqa: E402
     ConfigError,
     GdaqdError,
     Tls,
+    history_frame,
     parse_config,
     snapshot_dict,
 )
@@ -34,6 +35,6 @@ def state_name(state: int) -> str:
 
 __all__ = [
     "Archive", "Client", "ConfigError", "ExperimentConfig", "ExperimentStatus", "FINAL_STATES",
-    "GdaqdError", "Policy", "PolicyLayout", "Results", "TASK_DIMS", "Tls", "load_results",
-    "parse_config", "policies", "snapshot_dict", "state_name",
+    "GdaqdError", "Policy", "PolicyLayout", "Results", "TASK_DIMS", "Tls", "history_frame",
+    "load_results", "parse_config", "policies", "snapshot_dict", "state_name",
 ]

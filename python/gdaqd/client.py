@@ -102,8 +102,25 @@ class Archive:
 
 
 def snapshot_dict(snapshot: coordinator_pb2.ProgressSnapshot) -> dict:
-    """A ProgressSnapshot as {field: value}, every field present (zeros and NaNs included)."""
-    return {f.name: getattr(snapshot, f.name) for f in snapshot.DESCRIPTOR.fields}
+    """A ProgressSnapshot as {field: value}, every scalar field present (zeros and NaNs
+    included), then the algorithm's named metrics (`metrics`, docs/metrics.md) as {name: value};
+    a named metric overrides the deprecated fixed field of the same name."""
+    out = {f.name: getattr(snapshot, f.name) for f in snapshot.DESCRIPTOR.fields
+           if f.name != "metrics"}
+    out.update((m.name, m.value) for m in snapshot.metrics)
+    return out
+
+
+def history_frame(history) -> pd.DataFrame:
+    """ProgressSnapshots as a DataFrame: one row per snapshot, the scalar fields' columns in
+    field order, then one column per named metric not among them, in order of first appearance
+    (NaN in rows without it)."""
+    columns = [f.name for f in coordinator_pb2.ProgressSnapshot.DESCRIPTOR.fields
+               if f.name != "metrics"]
+    rows = [snapshot_dict(s) for s in history]
+    for row in rows:
+        columns.extend(name for name in row if name not in columns)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _elites_frame(elites, descriptor_dim: int) -> pd.DataFrame:
@@ -281,10 +298,7 @@ class Client:
             descriptor_low=np.array(header.descriptor_low, dtype=np.float32),
             descriptor_high=np.array(header.descriptor_high, dtype=np.float32),
             cells_per_dim=list(header.cells_per_dim),
-            history=pd.DataFrame(
-                [snapshot_dict(s) for s in history],
-                columns=[f.name for f in coordinator_pb2.ProgressSnapshot.DESCRIPTOR.fields],
-            ),
+            history=history_frame(history),
             elites=_elites_frame(elites, dim),
             params=params,
         )

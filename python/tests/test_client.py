@@ -204,3 +204,19 @@ def test_unreachable_coordinator_is_unavailable(cluster):
         gdaqd.Client("127.0.0.1:1", connect_timeout=0.3)
     assert error.value.code == grpc.StatusCode.UNAVAILABLE
     assert "127.0.0.1:1" in str(error.value)
+
+
+def test_history_frame_has_a_column_per_named_metric():
+    first = gdaqd.coordinator_pb2.ProgressSnapshot(iteration=1, imagined_evaluations=5)
+    first.metrics.add(name="imagined_evaluations", value=5)
+    first.metrics.add(name="toy_metric", value=1.5)
+    second = gdaqd.coordinator_pb2.ProgressSnapshot(iteration=2)
+    second.metrics.add(name="other_metric", value=2)
+    frame = gdaqd.history_frame([first, second])
+    assert "metrics" not in frame.columns
+    assert list(frame.columns[-2:]) == ["toy_metric", "other_metric"]
+    assert frame["toy_metric"].iloc[0] == 1.5
+    assert math.isnan(frame["toy_metric"].iloc[1])
+    assert frame["other_metric"].iloc[1] == 2
+    assert frame["imagined_evaluations"].iloc[0] == 5
+    assert gdaqd.snapshot_dict(first)["toy_metric"] == 1.5

@@ -63,7 +63,8 @@ class ExceptionGuard final : public QdAlgorithm {
   absl::Status RestoreCheckpoint(std::istream& in) override {
     return CallGuarded("RestoreCheckpoint", [&] { return algorithm_->RestoreCheckpoint(in); });
   }
-  LearningStats learning_stats() const override { return algorithm_->learning_stats(); }
+  std::vector<MetricSpec> metric_specs() const override { return algorithm_->metric_specs(); }
+  std::vector<Metric> metrics() const override { return algorithm_->metrics(); }
   const ArchiveInterface& archive() const override { return algorithm_->archive(); }
   const common::TaskSpec& spec() const override { return algorithm_->spec(); }
   const common::MlpLayout& layout() const override { return algorithm_->layout(); }

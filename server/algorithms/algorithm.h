@@ -17,6 +17,7 @@
 #include "common/mlp_policy.h"
 #include "common/task.h"
 #include "gdaqd/v1/config.pb.h"
+#include "server/algorithms/progress_metrics.h"
 #include "server/archive/archive_interface.h"
 #include "server/scheduler/evaluator.h"
 
@@ -31,8 +32,9 @@ struct TellSummary {
   int64_t failed = 0;     // skipped: the episode produced an error
 };
 
-// What an algorithm's learned models did so far (zeros / NaN for MAP-Elites). Losses are of the
-// last training call; counts and seconds are cumulative since the algorithm was created.
+// The learned-model counters a model-based algorithm keeps (and checkpoints); it reports them as
+// named metrics (QdAlgorithm::metrics()). Losses are of the last training call; counts and
+// seconds are cumulative since the algorithm was created.
 struct LearningStats {
   int64_t imagined_evaluations = 0;  // episodes rolled out in the dynamics model
   int64_t model_train_calls = 0;
@@ -86,7 +88,7 @@ class QdAlgorithm {
 
   // Takes the outcomes of the oldest Ask() not yet told: params [n, num_params], outcomes [n],
   // same order. Diverged or failed outcomes are never inserted; transitions with non-finite
-  // values are never stored (counted in learning_stats().rejected_transition_episodes). Trains
+  // values are never stored (counted in the metric rejected_transition_episodes). Trains
   // nothing (Learn() does). InvalidArgument on size mismatches; FailedPrecondition if n is not
   // the size of that Ask(); ResourceExhausted if out of memory.
   virtual absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
@@ -115,8 +117,14 @@ class QdAlgorithm {
   // naming what was being read) this algorithm is unchanged.
   virtual absl::Status RestoreCheckpoint(std::istream& in) = 0;
 
-  // Learned-model statistics for progress reports; the default has none.
-  virtual LearningStats learning_stats() const { return {}; }
+  // The progress metrics this algorithm reports (progress_metrics.h), in report order; the same
+  // list for every instance of a config, valid (CheckMetrics()) and available before the first
+  // Ask(), so that consumers (Prometheus) can declare them before values exist. The default has
+  // none. Adding a metric is one spec here and one value in metrics().
+  virtual std::vector<MetricSpec> metric_specs() const { return {}; }
+  // The current values of metric_specs(), same names, same order (counters cumulative since the
+  // algorithm was created, checkpoint restores included; gauges NaN until they have a value).
+  virtual std::vector<Metric> metrics() const { return {}; }
 
   virtual const ArchiveInterface& archive() const = 0;
   virtual const common::TaskSpec& spec() const = 0;

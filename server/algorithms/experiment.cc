@@ -12,6 +12,7 @@
 #include "common/config/config.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "server/algorithms/progress_metrics.h"
 #include "server/archive/qd_metrics.h"
 #include "server/scheduler/result_validation.h"
 
@@ -62,14 +63,17 @@ class StringSource final : public std::streambuf {
 };
 
 // One iteration's phase durations from two consecutive snapshots (whose learning seconds are
-// cumulative; a resumed run may restart them, hence the clamp at 0).
+// cumulative metrics; a resumed run may restart them, hence the clamp at 0).
 IterationPhases PhasesOf(const gdaqd::v1::ProgressSnapshot& before,
                          const gdaqd::v1::ProgressSnapshot& after, double evaluation_seconds) {
-  const auto delta = [](double now, double then) { return std::max(0.0, now - then); };
+  const auto delta = [&](absl::string_view name) {
+    return std::max(0.0,
+                    FindMetric(after, name).value_or(0) - FindMetric(before, name).value_or(0));
+  };
   return {.evaluation = evaluation_seconds,
-          .imagination = delta(after.imagination_seconds(), before.imagination_seconds()),
-          .training = delta(after.training_seconds(), before.training_seconds()),
-          .gradient = delta(after.gradient_seconds(), before.gradient_seconds())};
+          .imagination = delta("imagination_seconds"),
+          .training = delta("training_seconds"),
+          .gradient = delta("gradient_seconds")};
 }
 
 }  // namespace
@@ -367,9 +371,38 @@ absl::StatusOr<QdAlgorithm*> Experiment::BuildAlgorithm() {
     }
     std::string().swap(restore_algorithm_);  // free it
   }
+  std::vector<MetricSpec> specs = (*created)->metric_specs();
+  absl::Status declared = CheckMetrics(specs);
+  if (!declared.ok()) {
+    return absl::InternalError(absl::StrCat("algorithm metrics: ", declared.message()));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    // A new run (or one checkpointed before named metrics) shows the algorithm's initial values.
+    if (status_.progress().metrics().empty()) {
+      SetSnapshotMetrics((*created)->metrics(), status_.mutable_progress());
+    }
+    metric_specs_ = std::move(specs);
+  }
   absl::MutexLock lock(&archive_mu_);
   algorithm_ = std::move(created).value();
   return algorithm_.get();
+}
+
+absl::StatusOr<std::vector<Metric>> Experiment::ReportedMetrics(
+    const QdAlgorithm& algorithm) const {
+  std::vector<Metric> values = algorithm.metrics();
+  absl::MutexLock lock(&mu_);
+  absl::Status reported = CheckMetrics(metric_specs_, &values);
+  if (!reported.ok()) {
+    return absl::InternalError(absl::StrCat("algorithm metrics: ", reported.message()));
+  }
+  return values;
+}
+
+std::vector<MetricSpec> Experiment::metric_specs() const {
+  absl::MutexLock lock(&mu_);
+  return metric_specs_;
 }
 
 absl::Status Experiment::RunLoop() {
@@ -435,8 +468,8 @@ absl::StatusOr<int64_t> Experiment::TakeBatch(QdAlgorithm* algorithm, int64_t it
 }
 
 gdaqd::v1::ProgressSnapshot Experiment::MakeSnapshot(int64_t iteration, const QdMetrics& metrics,
-                                                     const LearningStats& learning, int64_t count,
-                                                     double batch_seconds) const {
+                                                     absl::Span<const Metric> learning,
+                                                     int64_t count, double batch_seconds) const {
   gdaqd::v1::ProgressSnapshot snapshot;
   snapshot.set_iteration(iteration);
   snapshot.set_evaluations(run_.evaluations());
@@ -449,15 +482,8 @@ gdaqd::v1::ProgressSnapshot Experiment::MakeSnapshot(int64_t iteration, const Qd
   snapshot.set_evaluations_per_s(batch_seconds > 0 ? count / batch_seconds : 0);
   snapshot.set_diverged_episodes(run_.diverged());
   snapshot.set_requeued_episodes(run_.requeued());
-  snapshot.set_imagined_evaluations(learning.imagined_evaluations);
-  snapshot.set_model_holdout_loss(learning.model_holdout_loss);
-  snapshot.set_model_holdout_mse(learning.model_holdout_mse);
-  snapshot.set_critic_loss(learning.critic_loss);
-  snapshot.set_model_train_calls(learning.model_train_calls);
   snapshot.set_evaluation_seconds(run_.evaluation_seconds());
-  snapshot.set_imagination_seconds(learning.imagination_seconds);
-  snapshot.set_training_seconds(learning.training_seconds);
-  snapshot.set_gradient_seconds(learning.gradient_seconds);
+  SetSnapshotMetrics(learning, &snapshot);  // and the deprecated fixed fields, for old clients
   return snapshot;
 }
 
@@ -544,7 +570,7 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
     absl::Status learned = algorithm->Learn();
     if (!learned.ok()) return interrupted() ? absl::AbortedError(kInterrupted) : learned;
   }
-  const LearningStats learning = algorithm->learning_stats();
+  GDAQD_ASSIGN_OR_RETURN(const std::vector<Metric> learning, ReportedMetrics(*algorithm));
   run_.set_iteration(iteration);
   run_.set_evaluation_seconds(run_.evaluation_seconds() + batch_seconds);
   run_.set_requeued(run_.requeued() + call_stats.requeued_episodes);  // this experiment's own

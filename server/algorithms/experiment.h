@@ -23,11 +23,13 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "common/thread.h"
 #include "gdaqd/v1/coordinator.pb.h"
 #include "gdaqd/v1/storage.pb.h"
 #include "server/algorithms/algorithm.h"
 #include "server/algorithms/experiment_observer.h"
+#include "server/algorithms/progress_metrics.h"
 #include "server/archive/qd_metrics.h"
 #include "server/scheduler/evaluator.h"
 #include "server/storage/archive_export.h"
@@ -88,6 +90,10 @@ class Experiment {
   int64_t number() const { return number_; }
   // Never waits for a Tell() in progress.
   gdaqd::v1::ExperimentStatus Status() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The progress metrics its algorithm declares (QdAlgorithm::metric_specs()); empty until the
+  // runner has built the algorithm (PENDING, or final from a checkpoint). Never waits for a
+  // Tell() in progress.
+  std::vector<MetricSpec> metric_specs() const ABSL_LOCKS_EXCLUDED(mu_);
   // The ExportArchive stream: from memory while the algorithm is held (waits for a Tell() in
   // progress), else from the newest checkpoint on disk. Errors from reading that checkpoint.
   absl::StatusOr<std::unique_ptr<storage::ExportReader>> Export() const
@@ -122,11 +128,17 @@ class Experiment {
   // Learn() and asks the next batch into prefetched_. Aborted("interrupted") on shutdown (with a
   // checkpoint of the asked batch unless the learner ran); the evaluator's or the learner's error.
   // *evaluation_seconds: the evaluation's own wall time (not the wait for the learner).
-  absl::StatusOr<std::vector<EvalOutcome>> EvaluateAndPrefetch(
-      QdAlgorithm* algorithm, const EvalRequest& request, int64_t remaining,
-      EvalCallStats* call_stats, double* evaluation_seconds);
+  absl::StatusOr<std::vector<EvalOutcome>> EvaluateAndPrefetch(QdAlgorithm* algorithm,
+                                                               const EvalRequest& request,
+                                                               int64_t remaining,
+                                                               EvalCallStats* call_stats,
+                                                               double* evaluation_seconds);
+  // The algorithm's metrics(); Internal if they are not what it declared (metric_specs_).
+  absl::StatusOr<std::vector<Metric>> ReportedMetrics(const QdAlgorithm& algorithm) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // `learning`: the algorithm's metrics(), in the order of metric_specs_.
   gdaqd::v1::ProgressSnapshot MakeSnapshot(int64_t iteration, const QdMetrics& metrics,
-                                           const LearningStats& learning, int64_t count,
+                                           absl::Span<const Metric> learning, int64_t count,
                                            double batch_seconds) const;
   // Writes a checkpoint (no-op without a state directory). `pending` is the batch asked and not
   // yet told ([count, num_params]), empty at a boundary. Runner thread only.
@@ -167,6 +179,7 @@ class Experiment {
   mutable absl::Mutex mu_;
   gdaqd::v1::ExperimentStatus status_ ABSL_GUARDED_BY(mu_);
   std::vector<gdaqd::v1::ProgressSnapshot> history_ ABSL_GUARDED_BY(mu_);
+  std::vector<MetricSpec> metric_specs_ ABSL_GUARDED_BY(mu_);  // set once by BuildAlgorithm()
   bool runner_done_ ABSL_GUARDED_BY(mu_) = false;
 
   absl::Mutex listeners_mu_;

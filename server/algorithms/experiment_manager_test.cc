@@ -3,14 +3,17 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/algorithms/progress_metrics.h"
 #include "server/scheduler/local_evaluator.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -299,6 +302,46 @@ TEST(ExperimentManagerTest, ResumedModelBasedRunEndsWithTheUninterruptedArchive)
       EXPECT_EQ(resumed.header.history_size(), expected.header.history_size());
     }
   }
+}
+
+// The algorithm's named metrics reach the status and every history row, in its declared order,
+// and the deprecated fixed fields carry the same values for older clients.
+TEST(ExperimentManagerTest, ReportsTheAlgorithmsNamedMetrics) {
+  LocalEvaluator evaluator(1);
+  ExperimentManager manager(&evaluator);
+  GDAQD_ASSERT_OK_AND_ASSIGN(
+      std::string id, manager.Submit(ModelBasedConfig(gdaqd::v1::SchedulerConfig::SYNCHRONOUS)));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get(id));
+  ASSERT_TRUE(experiment->WaitFinished(kWait));
+  const gdaqd::v1::ExperimentStatus status = experiment->Status();
+  ASSERT_EQ(status.state(), gdaqd::v1::SUCCEEDED) << status.error();
+  const std::vector<MetricSpec> specs = experiment->metric_specs();
+  ASSERT_FALSE(specs.empty());
+  const Drained drained = Drain(*experiment);
+  ASSERT_GT(drained.header.history_size(), 1);
+  double last_imagined = 0;
+  for (const gdaqd::v1::ProgressSnapshot& row : drained.header.history()) {
+    ASSERT_EQ(row.metrics_size(), static_cast<int>(specs.size()));
+    for (size_t i = 0; i < specs.size(); ++i) EXPECT_EQ(row.metrics(i).name(), specs[i].name);
+    const double imagined = FindMetric(row, "imagined_evaluations").value_or(-1);
+    EXPECT_GE(imagined, last_imagined) << "a counter fell at iteration " << row.iteration();
+    last_imagined = imagined;
+    EXPECT_EQ(row.imagined_evaluations(), imagined);
+  }
+  const gdaqd::v1::ProgressSnapshot& progress = status.progress();
+  EXPECT_GT(last_imagined, 0);
+  EXPECT_EQ(FindMetric(progress, "model_train_calls"), progress.model_train_calls());
+  EXPECT_EQ(FindMetric(progress, "training_seconds"), progress.training_seconds());
+  EXPECT_EQ(FindMetric(progress, "critic_loss"), progress.critic_loss());
+
+  // MAP-Elites declares none: no named metrics, and the fixed fields say "no model".
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string me_id, manager.Submit(Config(32)));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto me, manager.Get(me_id));
+  ASSERT_TRUE(me->WaitFinished(kWait));
+  EXPECT_TRUE(me->metric_specs().empty());
+  EXPECT_EQ(me->Status().progress().metrics_size(), 0);
+  EXPECT_TRUE(std::isnan(me->Status().progress().critic_loss()));
+  EXPECT_EQ(me->Status().progress().imagined_evaluations(), 0);
 }
 
 TEST(ExperimentManagerTest, FinishedExperimentExportsFromDiskAfterRestart) {

@@ -138,13 +138,46 @@ ModelBasedQd::ModelBasedQd(gdaqd::v1::ExperimentConfig config, QdProblem problem
 
 ModelBasedQd::~ModelBasedQd() = default;
 
-LearningStats ModelBasedQd::learning_stats() const {
-  LearningStats stats = stats_;
-  if (critic_ != nullptr) {
-    stats.critic_train_calls = critic_->train_calls();
-    stats.critic_loss = critic_->last_critic_loss();
-  }
-  return stats;
+std::vector<MetricSpec> ModelBasedQd::metric_specs() const {
+  using enum MetricKind;
+  return {
+      {"imagined_evaluations", "Episodes rolled out in the dynamics model.", kCounter},
+      {"model_train_calls", "Dynamics-model trainings.", kCounter},
+      {"model_holdout_loss",
+       "Last dynamics-model training's holdout Gaussian NLL (normalised delta space, can be < 0); "
+       "NaN before the first.",
+       kGauge},
+      {"model_holdout_mse",
+       "Last dynamics-model training's next-observation MSE (real units); NaN before the first.",
+       kGauge},
+      {"critic_train_calls", "TD3 critic trainings (0 without a critic).", kCounter},
+      {"critic_loss", "Last generation's mean TD3 critic loss; NaN before one or without a critic.",
+       kGauge},
+      {"imagination_seconds", "Seconds spent in imagined rollouts and imagined insertions.",
+       kCounter},
+      {"training_seconds", "Seconds spent training the dynamics model and the critic.", kCounter},
+      {"gradient_seconds", "Seconds spent making policy-gradient children.", kCounter},
+      {"rejected_transition_episodes",
+       "Episodes whose transitions the replay buffer refused (non-finite or wrong size).",
+       kCounter},
+  };
+}
+
+std::vector<Metric> ModelBasedQd::metrics() const {
+  const auto count = [](int64_t n) { return static_cast<double>(n); };
+  const bool critic = critic_ != nullptr;
+  return {
+      {"imagined_evaluations", count(stats_.imagined_evaluations)},
+      {"model_train_calls", count(stats_.model_train_calls)},
+      {"model_holdout_loss", stats_.model_holdout_loss},
+      {"model_holdout_mse", stats_.model_holdout_mse},
+      {"critic_train_calls", critic ? count(critic_->train_calls()) : 0.0},
+      {"critic_loss", critic ? critic_->last_critic_loss() : LearningStats::kNoValue},
+      {"imagination_seconds", stats_.imagination_seconds},
+      {"training_seconds", stats_.training_seconds},
+      {"gradient_seconds", stats_.gradient_seconds},
+      {"rejected_transition_episodes", count(stats_.rejected_transition_episodes)},
+  };
 }
 
 models::ProvenanceMask ModelBasedQd::training_filter() const {

@@ -94,7 +94,11 @@ class ModelBasedQd final : public AlgorithmCore {
   absl::Status SaveCheckpoint(std::ostream& out) const override;
   absl::Status RestoreCheckpoint(std::istream& in) override;
   bool needs_transitions() const override { return true; }
-  LearningStats learning_stats() const override;
+  // imagined_evaluations, model_train_calls, model_holdout_loss, model_holdout_mse,
+  // critic_train_calls, critic_loss, imagination_seconds, training_seconds, gradient_seconds and
+  // rejected_transition_episodes (docs/metrics.md); the critic's are 0 / NaN without a critic.
+  std::vector<MetricSpec> metric_specs() const override;
+  std::vector<Metric> metrics() const override;
 
   const models::ReplayBuffer& replay_buffer() const { return *buffer_; }
   // Provenance of the last Ask()'s rows (empty once that batch was told).

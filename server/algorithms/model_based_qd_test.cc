@@ -2,11 +2,13 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/config/config.h"
@@ -24,6 +26,7 @@ namespace {
 using models::Provenance;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Optional;
 using ::testing::StartsWith;
 using testing::StatusIs;
 
@@ -246,8 +249,9 @@ TEST(ModelBasedQdTest, GdaQdBatchesAreImaginedAdditionsPlusGradientChildren) {
   Loop loop(config);
   GDAQD_ASSERT_OK(loop.Round(*algo, 10));
   EXPECT_EQ(CountOf(algo->last_provenance(), Provenance::kInitial), 0);  // cleared by Tell
-  EXPECT_EQ(algo->learning_stats().model_train_calls, 1);  // trained on the initial population
-  EXPECT_EQ(algo->learning_stats().critic_train_calls, 1);
+  EXPECT_THAT(FindMetric(algo->metrics(), "model_train_calls"),
+              Optional(1.0));  // trained on the initial population
+  EXPECT_THAT(FindMetric(algo->metrics(), "critic_train_calls"), Optional(1.0));
   int64_t model_children = 0;
   for (int generation = 1; generation <= 4; ++generation) {
     SCOPED_TRACE(generation);
@@ -271,7 +275,7 @@ TEST(ModelBasedQdTest, GdaQdBatchesAreImaginedAdditionsPlusGradientChildren) {
     GDAQD_ASSERT_OK(loop.EvaluateAndTell(*algo));
   }
   EXPECT_GT(model_children, 0);
-  EXPECT_GT(algo->learning_stats().imagined_evaluations, 0);
+  EXPECT_GT(FindMetric(algo->metrics(), "imagined_evaluations").value_or(0), 0);
 }
 
 TEST(ModelBasedQdTest, GradientParentsAreDistinctImaginedAdditions) {
@@ -317,14 +321,19 @@ TEST(ModelBasedQdTest, TransitionsAreStoredByProvenanceAndTrainTheModel) {
   EXPECT_GT(buffer.size(models::ProvenanceBit(Provenance::kModel)), 0);
   EXPECT_GT(buffer.size(models::ProvenanceBit(Provenance::kGradient)), 0);
   EXPECT_EQ(buffer.size(models::ProvenanceBit(Provenance::kGreedy)), 0);
-  const LearningStats stats = algo->learning_stats();
+  const std::vector<Metric> metrics = algo->metrics();
+  GDAQD_EXPECT_OK(CheckMetrics(algo->metric_specs(), &metrics));
+  const auto metric = [&](absl::string_view name) {
+    return FindMetric(metrics, name).value_or(std::numeric_limits<double>::quiet_NaN());
+  };
   // Trained after the initial population, then every 2 iterations: after Tells 1, 3, 5.
-  EXPECT_EQ(stats.model_train_calls, 3);
-  EXPECT_EQ(stats.critic_train_calls, 5);
-  EXPECT_TRUE(std::isfinite(stats.model_holdout_loss));
-  EXPECT_TRUE(std::isfinite(stats.model_holdout_mse));
-  EXPECT_TRUE(std::isfinite(stats.critic_loss));
-  EXPECT_GT(stats.imagination_seconds, 0);
+  EXPECT_EQ(metric("model_train_calls"), 3);
+  EXPECT_EQ(metric("critic_train_calls"), 5);
+  EXPECT_TRUE(std::isfinite(metric("model_holdout_loss")));
+  EXPECT_TRUE(std::isfinite(metric("model_holdout_mse")));
+  EXPECT_TRUE(std::isfinite(metric("critic_loss")));
+  EXPECT_GT(metric("imagination_seconds"), 0);
+  EXPECT_EQ(metric("rejected_transition_episodes"), 0);
   EXPECT_GT(algo->archive().num_filled(), 3);
 }
 
@@ -336,8 +345,8 @@ TEST(ModelBasedQdTest, DaQdExtNeverMakesGradientChildren) {
   for (int generation = 0; generation < 4; ++generation) GDAQD_ASSERT_OK(loop.Round(*algo, 10));
   EXPECT_EQ(algo->replay_buffer().size(models::ProvenanceBit(Provenance::kGradient)), 0);
   EXPECT_GT(algo->replay_buffer().size(models::ProvenanceBit(Provenance::kModel)), 0);
-  EXPECT_EQ(algo->learning_stats().critic_train_calls, 0);
-  EXPECT_TRUE(std::isnan(algo->learning_stats().critic_loss));
+  EXPECT_THAT(FindMetric(algo->metrics(), "critic_train_calls"), Optional(0.0));
+  EXPECT_TRUE(std::isnan(FindMetric(algo->metrics(), "critic_loss").value_or(0)));
 }
 
 TEST(ModelBasedQdTest, SameSeedSameRun) {

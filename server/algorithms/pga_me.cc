@@ -79,14 +79,29 @@ PgaMe::PgaMe(gdaqd::v1::ExperimentConfig config, QdProblem problem,
 
 PgaMe::~PgaMe() = default;
 
-LearningStats PgaMe::learning_stats() const {
-  LearningStats stats;
-  stats.critic_train_calls = critic_->train_calls();
-  stats.critic_loss = critic_->last_critic_loss();
-  stats.training_seconds = training_seconds_;
-  stats.gradient_seconds = gradient_seconds_;
-  stats.rejected_transition_episodes = rejected_episodes_;
-  return stats;
+std::vector<MetricSpec> PgaMe::metric_specs() const {
+  using enum MetricKind;
+  return {
+      {"critic_loss", "Last generation's mean TD3 critic loss; NaN before the first training.",
+       kGauge},
+      {"critic_train_calls", "TD3 trainings (one per generation once the buffer is full enough).",
+       kCounter},
+      {"training_seconds", "Seconds spent training the critic and the greedy actor.", kCounter},
+      {"gradient_seconds", "Seconds spent making policy-gradient children.", kCounter},
+      {"rejected_transition_episodes",
+       "Episodes whose transitions the replay buffer refused (non-finite or wrong size).",
+       kCounter},
+  };
+}
+
+std::vector<Metric> PgaMe::metrics() const {
+  return {
+      {"critic_loss", critic_->last_critic_loss()},
+      {"critic_train_calls", static_cast<double>(critic_->train_calls())},
+      {"training_seconds", training_seconds_},
+      {"gradient_seconds", gradient_seconds_},
+      {"rejected_transition_episodes", static_cast<double>(rejected_episodes_)},
+  };
 }
 
 absl::Status PgaMe::AppendPgChildren(int64_t n, std::vector<float>* params) {

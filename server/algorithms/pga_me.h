@@ -66,7 +66,7 @@ class PgaMe final : public AlgorithmCore {
   // tagged with the provenance its row had in the oldest Ask() not yet told, and creates the TD3
   // learner on the first call (greedy actor = the first policy told, as QDax). Transitions that
   // the buffer rejects (wrong size, non-finite) are dropped with a warning and counted
-  // (learning_stats().rejected_transition_episodes). InvalidArgument on size mismatches;
+  // (metric rejected_transition_episodes). InvalidArgument on size mismatches;
   // FailedPrecondition if the outcomes do not answer that Ask().
   absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
                                    absl::Span<const EvalOutcome> outcomes) override;
@@ -85,7 +85,10 @@ class PgaMe final : public AlgorithmCore {
   const std::vector<models::Provenance>& last_provenance() const { return asked_.newest(); }
   // Td3::Train calls so far.
   int64_t train_calls() const { return critic_->train_calls(); }
-  LearningStats learning_stats() const override;
+  // critic_loss, critic_train_calls, training_seconds, gradient_seconds and
+  // rejected_transition_episodes (docs/metrics.md).
+  std::vector<MetricSpec> metric_specs() const override;
+  std::vector<Metric> metrics() const override;
 
  private:
   PgaMe(gdaqd::v1::ExperimentConfig config, QdProblem problem,

@@ -4,11 +4,15 @@
 #include <string>
 #include <utility>
 
+#include "absl/algorithm/container.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/metric_type.h"
 #include "server/algorithms/experiment.h"
+#include "server/algorithms/progress_metrics.h"
 #include "server/scheduler/result_validation.h"
 
 namespace gdaqd::server::metrics {
@@ -34,9 +38,6 @@ struct ProgressMetric {
 constexpr ProgressMetric kProgressMetrics[] = {
     {"gdaqd_experiment_evaluations_total", "Real evaluations counted, each episode once.",
      MetricType::Counter, [](const auto& p) { return static_cast<double>(p.evaluations()); }},
-    {"gdaqd_experiment_imagined_evaluations_total", "Episodes rolled out in the dynamics model.",
-     MetricType::Counter,
-     [](const auto& p) { return static_cast<double>(p.imagined_evaluations()); }},
     {"gdaqd_experiment_iterations_total", "Iterations (generations) completed.",
      MetricType::Counter, [](const auto& p) { return static_cast<double>(p.iteration()); }},
     {"gdaqd_experiment_qd_score", "QD-score (QDax convention, offset per step x episode length).",
@@ -47,12 +48,23 @@ constexpr ProgressMetric kProgressMetrics[] = {
      MetricType::Gauge, [](const auto& p) { return p.coverage_pct() / 100; }},
     {"gdaqd_experiment_max_fitness", "Best fitness in the archive; -Inf while it is empty.",
      MetricType::Gauge, [](const auto& p) { return p.max_fitness(); }},
-    {"gdaqd_experiment_model_holdout_loss",
-     "Last dynamics-model training's holdout Gaussian NLL; NaN without a model.", MetricType::Gauge,
-     [](const auto& p) { return p.model_holdout_loss(); }},
-    {"gdaqd_experiment_critic_loss", "Last generation's mean TD3 critic loss; NaN without one.",
-     MetricType::Gauge, [](const auto& p) { return p.critic_loss(); }},
 };
+
+// The algorithm metrics declared for every live experiment, whatever its algorithm (0 or NaN
+// where it does not report them): the learned-model series that predate named metrics.
+constexpr absl::string_view kAlwaysDeclared[] = {"imagined_evaluations", "model_holdout_loss",
+                                                 "critic_loss"};
+
+// One family per algorithm metric: the always-declared ones, then every live experiment's
+// declared metrics in order of first appearance (the first declaration's help wins).
+struct AlgorithmFamily {
+  MetricSpec spec;
+  MetricFamily family;
+};
+
+MetricType TypeOf(MetricKind kind) {
+  return kind == MetricKind::kCounter ? MetricType::Counter : MetricType::Gauge;
+}
 
 std::string StateName(gdaqd::v1::ExperimentState state) {
   return absl::AsciiStrToLower(gdaqd::v1::ExperimentState_Name(state));
@@ -83,7 +95,51 @@ MetricFamily Single(const char* name, const char* help, MetricType type, double 
   return family;
 }
 
+bool IsLive(const gdaqd::v1::ExperimentStatus& status) {
+  return !IsFinalState(status.state()) && !status.id().empty();
+}
+
+// The algorithm families (no samples yet) of the live experiments among `statuses`.
+std::vector<AlgorithmFamily> DeclareAlgorithmFamilies(
+    const std::vector<gdaqd::v1::ExperimentStatus>& statuses,
+    absl::Span<const std::vector<MetricSpec>> specs) {
+  std::vector<AlgorithmFamily> families;
+  absl::flat_hash_set<std::string> declared;
+  const auto declare = [&](const MetricSpec& spec) {
+    std::string name = PrometheusFamilyName(spec);
+    if (!declared.insert(name).second) return;
+    families.push_back({spec, Family(std::move(name), spec.help, TypeOf(spec.kind))});
+  };
+  for (absl::string_view always : kAlwaysDeclared) {
+    for (const MetricSpec& legacy : LegacyLearningMetrics()) {
+      if (legacy.name == always) declare(legacy);
+    }
+  }
+  for (size_t i = 0; i < statuses.size() && i < specs.size(); ++i) {
+    if (!IsLive(statuses[i])) continue;
+    for (const MetricSpec& spec : specs[i]) declare(spec);
+  }
+  return families;
+}
+
+// Adds `status`'s sample to each family it declares (`specs`) or that every experiment has.
+void AddAlgorithmSamples(const gdaqd::v1::ExperimentStatus& status,
+                         absl::Span<const MetricSpec> specs,
+                         std::vector<AlgorithmFamily>* families) {
+  for (AlgorithmFamily& entry : *families) {
+    const bool own = absl::c_any_of(specs, [&](const MetricSpec& spec) {
+      return spec.name == entry.spec.name && spec.kind == entry.spec.kind;
+    });
+    if (!own && !absl::c_linear_search(kAlwaysDeclared, entry.spec.name)) continue;
+    Add(entry.family,
+        FindMetric(status.progress(), entry.spec.name)
+            .value_or(DefaultMetricValue(entry.spec.kind)),
+        {{"experiment", status.id()}});
+  }
+}
+
 void AppendExperimentFamilies(const std::vector<gdaqd::v1::ExperimentStatus>& statuses,
+                              absl::Span<const std::vector<MetricSpec>> specs,
                               const MetricsRecorder& recorder, std::vector<MetricFamily>* out) {
   MetricFamily by_state = Family(
       "gdaqd_experiments", "Experiments known to the coordinator, by state.", MetricType::Gauge);
@@ -99,12 +155,16 @@ void AppendExperimentFamilies(const std::vector<gdaqd::v1::ExperimentStatus>& st
   for (const ProgressMetric& spec : kProgressMetrics) {
     progress.push_back(Family(spec.name, spec.help, spec.type));
   }
+  std::vector<AlgorithmFamily> algorithm = DeclareAlgorithmFamilies(statuses, specs);
   MetricFamily state_family =
       Family("gdaqd_experiment_state", "1 for the experiment's current state, 0 for the others.",
              MetricType::Gauge);
-  for (const auto& status : statuses) {
-    if (IsFinalState(status.state()) || status.id().empty()) continue;
+  for (size_t e = 0; e < statuses.size(); ++e) {
+    const gdaqd::v1::ExperimentStatus& status = statuses[e];
+    if (!IsLive(status)) continue;
     live.insert(status.id());
+    AddAlgorithmSamples(status, e < specs.size() ? specs[e] : absl::Span<const MetricSpec>(),
+                        &algorithm);
     for (size_t i = 0; i < progress.size(); ++i) {
       Add(progress[i], kProgressMetrics[i].value(status.progress()), {{"experiment", status.id()}});
     }
@@ -114,6 +174,7 @@ void AppendExperimentFamilies(const std::vector<gdaqd::v1::ExperimentStatus>& st
     }
   }
   for (MetricFamily& family : progress) out->push_back(std::move(family));
+  for (AlgorithmFamily& entry : algorithm) out->push_back(std::move(entry.family));
   out->push_back(std::move(state_family));
   MetricFamily phases = Family("gdaqd_experiment_phase_duration_seconds",
                                "Seconds one iteration spent in each phase.", MetricType::Histogram);
@@ -153,13 +214,13 @@ void AppendSchedulerFamilies(const SchedulerStats& stats, std::vector<MetricFami
 
 std::vector<MetricFamily> CoordinatorFamilies(
     const std::vector<gdaqd::v1::ExperimentStatus>& statuses, const SchedulerStats& stats,
-    const MetricsRecorder& recorder) {
+    const MetricsRecorder& recorder, absl::Span<const std::vector<MetricSpec>> specs) {
   std::vector<MetricFamily> out;
   MetricFamily build =
       Family("gdaqd_build_info", "1, labelled with the coordinator's version.", MetricType::Gauge);
   Add(build, 1, {{"version", GDAQD_VERSION}});
   out.push_back(std::move(build));
-  AppendExperimentFamilies(statuses, recorder, &out);
+  AppendExperimentFamilies(statuses, specs, recorder, &out);
   AppendSchedulerFamilies(stats, &out);
   MetricFamily checkpoint = Family("gdaqd_checkpoint_duration_seconds",
                                    "Seconds one checkpoint write took.", MetricType::Histogram);
@@ -172,12 +233,14 @@ std::vector<MetricFamily> CoordinatorFamilies(
 
 std::vector<MetricFamily> CoordinatorCollector::Collect() const {
   std::vector<gdaqd::v1::ExperimentStatus> statuses;
+  std::vector<std::vector<MetricSpec>> specs;
   if (const ExperimentManager* manager = manager_.load(); manager != nullptr) {
     for (const std::shared_ptr<Experiment>& experiment : manager->List()) {
       statuses.push_back(experiment->Status());
+      specs.push_back(experiment->metric_specs());
     }
   }
-  return CoordinatorFamilies(statuses, scheduler_->stats(), *recorder_);
+  return CoordinatorFamilies(statuses, scheduler_->stats(), *recorder_, specs);
 }
 
 }  // namespace gdaqd::server::metrics

@@ -4,15 +4,19 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "common/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/text_serializer.h"
+#include "server/algorithms/algorithm.h"
 #include "server/algorithms/experiment_manager.h"
+#include "server/algorithms/progress_metrics.h"
 #include "server/metrics/metrics_recorder.h"
 #include "server/scheduler/local_evaluator.h"
 #include "server/scheduler/result_validation.h"
@@ -127,9 +131,11 @@ TEST_F(CoordinatorCollectorTest, EmitsEveryTableMetricForARunningExperimentThenD
                              running.Value("gdaqd_experiment_qd_score_ratio", of_it));
   EXPECT_GT(qd_ratio, 0);
   EXPECT_LE(qd_ratio, 1);
-  // MAP-Elites has no learned model: NaN, not a made-up 0.
+  // MAP-Elites has no learned model: NaN, not a made-up 0; the imagined count stays at 0.
   GDAQD_ASSERT_OK_AND_ASSIGN(double critic, running.Value("gdaqd_experiment_critic_loss", of_it));
   EXPECT_TRUE(std::isnan(critic));
+  EXPECT_THAT(running.Value("gdaqd_experiment_imagined_evaluations_total", of_it),
+              IsOkAndHolds(0.0));
   EXPECT_THAT(running.Value("gdaqd_experiment_phase_duration_seconds_count",
                             {{"experiment", id}, {"phase", "evaluation"}}),
               IsOkAndHolds(Ge(2.0)));
@@ -247,6 +253,90 @@ TEST(CoordinatorFamiliesTest, ConvertsPercentagesAndKeepsNoneAsNanAndEmptyAsMinu
               IsOkAndHolds(0.5));
   ExpectBoundedLabels(parsed, {"exp-7"});
   EXPECT_THAT(parsed.Value("gdaqd_build_info", {{"version", GDAQD_VERSION}}), IsOkAndHolds(1.0));
+}
+
+// A toy algorithm defined only here: MAP-Elites plus two metrics of its own. Nothing outside this
+// file knows their names, yet they reach the scrape.
+class ToyAlgorithm final : public QdAlgorithm {
+ public:
+  explicit ToyAlgorithm(std::unique_ptr<QdAlgorithm> base) : base_(std::move(base)) {}
+  absl::Status Ask(int64_t count, std::vector<float>* params) override {
+    asked_ += count;
+    return base_->Ask(count, params);
+  }
+  absl::StatusOr<TellSummary> Tell(absl::Span<const float> params,
+                                   absl::Span<const EvalOutcome> outcomes) override {
+    return base_->Tell(params, outcomes);
+  }
+  bool needs_transitions() const override { return false; }
+  absl::Status SaveCheckpoint(std::ostream& out) const override {
+    return base_->SaveCheckpoint(out);
+  }
+  absl::Status RestoreCheckpoint(std::istream& in) override { return base_->RestoreCheckpoint(in); }
+  std::vector<MetricSpec> metric_specs() const override {
+    return {{"toy_asked_policies", "Policies asked so far.", MetricKind::kCounter},
+            {"toy_temperature", "Last temperature, kelvin; NaN before one.", MetricKind::kGauge}};
+  }
+  std::vector<Metric> metrics() const override {
+    return {{"toy_asked_policies", static_cast<double>(asked_)}, {"toy_temperature", 2.5}};
+  }
+  const ArchiveInterface& archive() const override { return base_->archive(); }
+  const common::TaskSpec& spec() const override { return base_->spec(); }
+  const common::MlpLayout& layout() const override { return base_->layout(); }
+
+ private:
+  std::unique_ptr<QdAlgorithm> base_;
+  int64_t asked_ = 0;
+};
+
+// A running experiment's status as the coordinator makes it before any metric is reported.
+gdaqd::v1::ExperimentStatus Running(const std::string& id) {
+  gdaqd::v1::ExperimentStatus status;
+  status.set_id(id);
+  status.set_state(gdaqd::v1::RUNNING);
+  SetSnapshotMetrics({}, status.mutable_progress());
+  return status;
+}
+
+TEST(CoordinatorFamiliesTest, AnAlgorithmsOwnMetricsBecomeFamiliesNamedAfterThem) {
+  gdaqd::v1::ExperimentConfig config = Config(100);
+  common::ApplyDefaults(&config);
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<QdAlgorithm> base, MakeAlgorithm(config));
+  ToyAlgorithm toy(std::move(base));
+  std::vector<float> params;
+  GDAQD_ASSERT_OK(toy.Ask(16, &params));
+  gdaqd::v1::ExperimentStatus toy_status = Running("exp-1");
+  SetSnapshotMetrics(toy.metrics(), toy_status.mutable_progress());
+  const gdaqd::v1::ExperimentStatus other = Running("exp-2");  // declares none
+  gdaqd::v1::ExperimentStatus pending = Running("exp-3");      // declared, nothing reported yet
+  pending.set_state(gdaqd::v1::PENDING);
+  MetricsRecorder recorder;
+  const std::vector<std::vector<MetricSpec>> specs = {toy.metric_specs(), {}, toy.metric_specs()};
+  const PromExposition parsed =
+      Parse(CoordinatorFamilies({toy_status, other, pending}, {}, recorder, specs));
+
+  ExpectFamily(parsed, {"gdaqd_experiment_toy_asked_policies_total", "counter", {"experiment"}});
+  ExpectFamily(parsed, {"gdaqd_experiment_toy_temperature", "gauge", {"experiment"}});
+  EXPECT_THAT(parsed.Value("gdaqd_experiment_toy_asked_policies_total", {{"experiment", "exp-1"}}),
+              IsOkAndHolds(16.0));
+  EXPECT_THAT(parsed.Value("gdaqd_experiment_toy_temperature", {{"experiment", "exp-1"}}),
+              IsOkAndHolds(2.5));
+  EXPECT_THAT(parsed.Value("gdaqd_experiment_toy_asked_policies_total", {{"experiment", "exp-3"}}),
+              IsOkAndHolds(0.0));
+  GDAQD_ASSERT_OK_AND_ASSIGN(double unreported, parsed.Value("gdaqd_experiment_toy_temperature",
+                                                             {{"experiment", "exp-3"}}));
+  EXPECT_TRUE(std::isnan(unreported));
+  EXPECT_FALSE(parsed.Value("gdaqd_experiment_toy_temperature", {{"experiment", "exp-2"}}).ok())
+      << "an experiment that does not declare a metric has no series of it";
+  // The series that predate named metrics stay, for every experiment (0 / NaN without a model).
+  for (const char* id : {"exp-1", "exp-2", "exp-3"}) {
+    EXPECT_THAT(parsed.Value("gdaqd_experiment_imagined_evaluations_total", {{"experiment", id}}),
+                IsOkAndHolds(0.0));
+    GDAQD_ASSERT_OK_AND_ASSIGN(double critic,
+                               parsed.Value("gdaqd_experiment_critic_loss", {{"experiment", id}}));
+    EXPECT_TRUE(std::isnan(critic));
+  }
+  ExpectBoundedLabels(parsed, {"exp-1", "exp-2", "exp-3"});
 }
 
 }  // namespace

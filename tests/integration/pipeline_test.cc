@@ -14,7 +14,9 @@
 #include "absl/synchronization/notification.h"
 #include "client/experiment_client.h"
 #include "client/local_cluster.h"
+#include "client/progress.h"
 #include "client/replay.h"
+#include "client/results/csv.h"
 #include "client/results_folder.h"
 #include "common/config/config.h"
 #include "common/subprocess.h"
@@ -154,6 +156,16 @@ TEST(PipelineTest, GdaQdOverGrpcImaginesTrainsAndReportsTheModels) {
   EXPECT_GE(progress.model_train_calls(), 3);  // after iterations 1, 3 and 5
   EXPECT_TRUE(std::isfinite(progress.model_holdout_loss()));
   EXPECT_TRUE(std::isfinite(progress.critic_loss()));
+  // Named metrics: the algorithm's own list, in its order; the deprecated fixed fields (what an
+  // older client reads) hold the same values; a metric with no fixed field is there too.
+  ASSERT_GT(progress.metrics_size(), 0);
+  EXPECT_EQ(progress.metrics(0).name(), "imagined_evaluations");
+  EXPECT_THAT(client::ProgressMetric(progress, "imagined_evaluations"),
+              ::testing::Optional(static_cast<double>(progress.imagined_evaluations())));
+  EXPECT_THAT(client::ProgressMetric(progress, "critic_loss"),
+              ::testing::Optional(progress.critic_loss()));
+  EXPECT_THAT(client::ProgressMetric(progress, "critic_train_calls"),
+              ::testing::Optional(::testing::Ge(1.0)));
 
   GDAQD_ASSERT_OK_AND_ASSIGN(client::ExportedArchive exported, client->Export(id));
   const std::string results = dir + "/results";
@@ -163,6 +175,11 @@ TEST(PipelineTest, GdaQdOverGrpcImaginesTrainsAndReportsTheModels) {
   EXPECT_EQ(loaded.metrics.front().imagined_evaluations, 0);  // the initial population
   EXPECT_GT(loaded.metrics.back().imagined_evaluations, 0);
   EXPECT_TRUE(std::isfinite(loaded.metrics.back().model_holdout_mse));
+  // Metrics without a fixed column get columns of their own.
+  EXPECT_THAT(client::FindMetric(loaded.metrics.back(), "critic_train_calls"),
+              ::testing::Optional(::testing::Ge(1.0)));
+  EXPECT_THAT(client::FindMetric(loaded.metrics.back(), "model_train_calls"),
+              ::testing::Optional(static_cast<double>(progress.model_train_calls())));
   // Every elite came from a real evaluation: it replays to its archived fitness.
   GDAQD_ASSERT_OK_AND_ASSIGN(client::ReplayResult replay,
                              client::ReplayElite(results, exported.elites.back().cell(), ""));

@@ -22,6 +22,8 @@ struct MetricSpec {
 };
 
 // docs/cluster.md §2, "Coordinator". Per-experiment rows are those with the `experiment` label.
+// Of the algorithm metrics' families (gdaqd_experiment_<metric>[_total], docs/metrics.md) only
+// the three every experiment has are listed; the others depend on the algorithm.
 inline const std::vector<MetricSpec>& CoordinatorMetricSpecs() {
   static const auto* const kSpecs = new std::vector<MetricSpec>{
       {"gdaqd_build_info", "gauge", {"version"}},
