@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/config/es_rules.h"
 #include "common/point_maze.h"
 #include "common/status_macros.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -387,6 +388,7 @@ void ApplyDefaults(ExperimentConfig* config) {
     if (archive->cvt_samples() == 0) archive->set_cvt_samples(kDefaultCvtSamples);
   }
 
+  if (IsEsAlgorithm(config->algorithm())) ApplyEsDefaults(config);
   auto* emitter = config->mutable_emitter();
   if (emitter->batch_size() == 0) emitter->set_batch_size(kDefaultBatchSize);
   if (emitter->iso_sigma() == 0) emitter->set_iso_sigma(kDefaultIsoSigma);
@@ -415,12 +417,12 @@ void ApplyDefaults(ExperimentConfig* config) {
 
 absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
   if (config.algorithm() != gdaqd::v1::MAP_ELITES && config.algorithm() != gdaqd::v1::PGA_ME &&
-      !UsesDynamicsModel(config.algorithm())) {
+      !UsesDynamicsModel(config.algorithm()) && !IsEsAlgorithm(config.algorithm())) {
     const std::string& name = gdaqd::v1::Algorithm_Name(config.algorithm());
     return FieldError("algorithm",
                       absl::StrCat(name.empty() ? absl::StrCat(config.algorithm()) : name,
-                                   " is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT or "
-                                   "GDA_QD)"));
+                                   " is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT, "
+                                   "GDA_QD, ES, NS_ES, NSR_ES, NSRA_ES or ME_ES)"));
   }
   GDAQD_RETURN_IF_ERROR(ValidateSizes(config));
   if (config.env().task().empty()) return FieldError("env.task", "is required");
@@ -439,6 +441,7 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config) {
     GDAQD_RETURN_IF_ERROR(ValidatePga(config));
   }
   if (UsesDynamicsModel(config.algorithm())) GDAQD_RETURN_IF_ERROR(ValidateModel(config));
+  if (IsEsAlgorithm(config.algorithm())) GDAQD_RETURN_IF_ERROR(ValidateEs(config));
   return ValidateBudgetAndScheduler(config);
 }
 
