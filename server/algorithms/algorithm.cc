@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "server/algorithms/es/es_algorithm.h"
 #include "server/algorithms/map_elites.h"
 #include "server/algorithms/model_based_qd.h"
 #include "server/algorithms/pga_me.h"
@@ -90,10 +91,17 @@ absl::StatusOr<std::unique_ptr<QdAlgorithm>> CreateAlgorithm(
     case gdaqd::v1::DA_QD_EXT:
     case gdaqd::v1::GDA_QD:
       return Upcast(ModelBasedQd::Create(config, interrupt));
+    case gdaqd::v1::ES:
+    case gdaqd::v1::NS_ES:
+    case gdaqd::v1::NSR_ES:
+    case gdaqd::v1::NSRA_ES:
+    case gdaqd::v1::ME_ES:
+      return Upcast(es::EsAlgorithm::Create(config, interrupt));
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("algorithm: ", gdaqd::v1::Algorithm_Name(config.algorithm()),
-                       " is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT or GDA_QD)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "algorithm: ", gdaqd::v1::Algorithm_Name(config.algorithm()),
+          " is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT, GDA_QD, ES, NS_ES, "
+          "NSR_ES, NSRA_ES or ME_ES)"));
   }
 }
 
