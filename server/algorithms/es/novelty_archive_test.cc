@@ -69,10 +69,10 @@ TEST(NoveltyArchiveTest, RestoreRoundTripsAndRefusesWhatDoesNotFit) {
   copy.Add(std::vector<float>{5});
   EXPECT_EQ(copy.Ordered(), archive.Ordered());
   EXPECT_THAT(copy.Restore(std::vector<float>{1, 2, 3, 4}),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
   NoveltyArchive two_d(2, 3);
   EXPECT_THAT(two_d.Restore(std::vector<float>{1, 2, 3}),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
 }
 
 }  // namespace
