@@ -35,7 +35,10 @@ constexpr uint64_t DeriveSeed(uint64_t seed, uint64_t stream, uint64_t index) {
 }
 
 // Stream ids for DeriveSeed. Add one per new stream; never renumber (results would change).
-inline constexpr uint64_t kSeedStreamReserved = 0;  // the legacy derivations below
+inline constexpr uint64_t kSeedStreamReserved = 0;     // the legacy derivations below
+inline constexpr uint64_t kSeedStreamEsSelection = 1;  // ES methods: parent selection RNG
+inline constexpr uint64_t kSeedStreamEsNoise = 2;      // ES methods: generation g's noise seed
+inline constexpr uint64_t kSeedStreamEsPair = 3;       // ES methods: pair p of a generation
 
 // --- Derivations kept for their values (see the file comment) -------------------------------
 

@@ -42,6 +42,11 @@ struct AlgorithmRules {
   // Fills the algorithm's own unset fields with their defaults (idempotent). Called by
   // ApplyDefaults after the generic defaults, so env, policy, archive and emitter are filled.
   void (*apply_defaults)(gdaqd::v1::ExperimentConfig* config) = nullptr;
+  // For an algorithm whose defaults of the SHARED blocks differ from everyone's (the ES methods'
+  // generation of 513 in emitter.batch_size): called by ApplyDefaults after env, policy and
+  // archive, before the emitter, initial_population and scheduler defaults, so it sees which of
+  // those fields the user left unset. Idempotent.
+  void (*apply_shared_defaults)(gdaqd::v1::ExperimentConfig* config) = nullptr;
   // Checks the algorithm's own fields of a defaulted config; InvalidArgument naming the field
   // (config_checks.h). Called by ValidateExperimentConfig after the task, policy, archive and
   // emitter are known to be valid, before the budget and scheduler checks.

@@ -188,6 +188,11 @@ void ApplyDefaults(ExperimentConfig* config) {
     if (archive->cvt_samples() == 0) archive->set_cvt_samples(kDefaultCvtSamples);
   }
 
+  // An unknown algorithm is left for Validate to report.
+  const AlgorithmRules* rules = FindAlgorithmRules(config->algorithm());
+  if (rules != nullptr && rules->apply_shared_defaults != nullptr) {
+    rules->apply_shared_defaults(config);
+  }
   auto* emitter = config->mutable_emitter();
   if (emitter->batch_size() == 0) emitter->set_batch_size(kDefaultBatchSize);
   if (emitter->iso_sigma() == 0) emitter->set_iso_sigma(kDefaultIsoSigma);
@@ -202,8 +207,7 @@ void ApplyDefaults(ExperimentConfig* config) {
   if (scheduler->learning_schedule() == gdaqd::v1::SchedulerConfig::LEARNING_SCHEDULE_UNSPECIFIED) {
     scheduler->set_learning_schedule(gdaqd::v1::SchedulerConfig::SYNCHRONOUS);
   }
-  // Then the algorithm's own sections (an unknown algorithm is left for Validate to report).
-  const AlgorithmRules* rules = FindAlgorithmRules(config->algorithm());
+  // Then the algorithm's own sections.
   if (rules != nullptr && rules->apply_defaults != nullptr) rules->apply_defaults(config);
 }
 

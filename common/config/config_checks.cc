@@ -13,11 +13,12 @@ absl::Status FieldError(absl::string_view field, absl::string_view problem) {
 }
 
 absl::Status CheckRange(absl::string_view field, double value, double low, double high,
-                        bool low_open) {
+                        bool low_open, bool high_open) {
   const bool above_low = low_open ? value > low : value >= low;
-  if (!std::isfinite(value) || !above_low || value > high) {
+  const bool below_high = high_open ? value < high : value <= high;
+  if (!std::isfinite(value) || !above_low || !below_high) {
     return FieldError(field, absl::StrCat("must be in ", low_open ? "(" : "[", low, ", ", high,
-                                          "], got ", value));
+                                          high_open ? ")" : "]", ", got ", value));
   }
   return absl::OkStatus();
 }

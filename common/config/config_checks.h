@@ -16,9 +16,9 @@ namespace gdaqd::common::checks {
 // InvalidArgument("<field>: <problem>").
 absl::Status FieldError(absl::string_view field, absl::string_view problem);
 
-// Finite and in [low, high] (the low bound open when `low_open`).
+// Finite and in [low, high] (the low bound open when `low_open`, the high one when `high_open`).
 absl::Status CheckRange(absl::string_view field, double value, double low, double high,
-                        bool low_open = false);
+                        bool low_open = false, bool high_open = false);
 
 // In [low, high].
 absl::Status CheckIntRange(absl::string_view field, int64_t value, int64_t low, int64_t high);

@@ -168,7 +168,8 @@ TEST_P(CheckpointTest, BadCheckpointsAreRefusedAndChangeNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, CheckpointTest,
-                         ::testing::Values("MAP_ELITES", "PGA_ME", "DA_QD_EXT", "GDA_QD"));
+                         ::testing::Values("MAP_ELITES", "PGA_ME", "DA_QD_EXT", "GDA_QD", "ES",
+                                           "NS_ES", "NSR_ES", "NSRA_ES", "ME_ES"));
 
 }  // namespace
 }  // namespace gdaqd::server

@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -127,11 +129,19 @@ TEST(ExperimentManagerTest, ListenersHearEveryIteration) {
   LocalEvaluator evaluator(1);
   ExperimentManager manager(&evaluator);
   std::atomic<int> calls{0};
-  GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, manager.Submit(Config(64)));
+  // A budget that cannot end on its own, so the listener is attached while iterations still run
+  // (a small budget could finish before AddListener under load, and nothing would be heard).
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, manager.Submit(Config(100'000'000)));
   GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get(id));
   experiment->AddListener([&] { ++calls; });
+  const int64_t evaluations_before = experiment->Status().progress().evaluations();
+  const absl::Time deadline = absl::Now() + kWait;
+  while (calls.load() < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  const int64_t evaluations_after = experiment->Status().progress().evaluations();
+  experiment->Cancel();
   ASSERT_TRUE(experiment->WaitFinished(kWait));
-  EXPECT_GE(calls.load(), 1);
+  EXPECT_GE(calls.load(), 3);
+  EXPECT_GT(evaluations_after, evaluations_before);  // what was heard were iterations
 }
 
 TEST(ExperimentManagerTest, PagesCoverEveryExperimentOnce) {

@@ -192,9 +192,9 @@ TEST(PgaMeTest, ThePapersAlgorithmsAreAcceptedAndUnknownOnesRefused) {
   EXPECT_THAT(ValidateTinyWith("algorithm: DA_QD_EXT"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        StartsWith("pga.critic_steps: DA_QD_EXT has no critic")));
-  EXPECT_THAT(ValidateTinyWith("algorithm: 9"),
+  EXPECT_THAT(ValidateTinyWith("algorithm: 99"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       StartsWith("algorithm: 9 is not an algorithm (use MAP_ELITES")));
+                       StartsWith("algorithm: 99 is not an algorithm (use MAP_ELITES")));
 }
 
 TEST(PgaMeTest, ShortRunFillsArchiveGrowsBufferAndComposesBatches) {

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/config/algorithms/builtin_rules.h"
 #include "common/logging.h"
+#include "server/algorithms/es/es_algorithm.h"
 #include "server/algorithms/map_elites.h"
 #include "server/algorithms/model_based_qd.h"
 #include "server/algorithms/pga_me.h"
@@ -31,10 +32,11 @@ absl::StatusOr<std::unique_ptr<QdAlgorithm>> Make(const gdaqd::v1::ExperimentCon
 // The built-in factories, one line per algorithm (their config rules:
 // common/config/algorithms/builtin_rules.cc).
 const std::pair<gdaqd::v1::Algorithm, AlgorithmFactory> kBuiltinFactories[] = {
-    {gdaqd::v1::MAP_ELITES, &Make<MapElites>},
-    {gdaqd::v1::PGA_ME, &Make<PgaMe>},
-    {gdaqd::v1::DA_QD_EXT, &Make<ModelBasedQd>},
-    {gdaqd::v1::GDA_QD, &Make<ModelBasedQd>},
+    {gdaqd::v1::MAP_ELITES, &Make<MapElites>},   {gdaqd::v1::PGA_ME, &Make<PgaMe>},
+    {gdaqd::v1::DA_QD_EXT, &Make<ModelBasedQd>}, {gdaqd::v1::GDA_QD, &Make<ModelBasedQd>},
+    {gdaqd::v1::ES, &Make<es::EsAlgorithm>},     {gdaqd::v1::NS_ES, &Make<es::EsAlgorithm>},
+    {gdaqd::v1::NSR_ES, &Make<es::EsAlgorithm>}, {gdaqd::v1::NSRA_ES, &Make<es::EsAlgorithm>},
+    {gdaqd::v1::ME_ES, &Make<es::EsAlgorithm>},
 };
 
 class FactoryTable {

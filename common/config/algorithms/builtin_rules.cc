@@ -12,10 +12,8 @@ AlgorithmRules MapElitesRules() {
 
 std::vector<AlgorithmRules> BuiltinAlgorithmRules() {
   return {
-      MapElitesRules(),
-      PgaMeRules(),
-      DaQdExtRules(),
-      GdaQdRules(),
+      MapElitesRules(), PgaMeRules(), DaQdExtRules(), GdaQdRules(), EsRules(),
+      NsEsRules(),      NsrEsRules(), NsraEsRules(),  MeEsRules(),
   };
 }
 

@@ -13,6 +13,11 @@ AlgorithmRules MapElitesRules();  // builtin_rules.cc: nothing of its own to def
 AlgorithmRules PgaMeRules();      // pga_rules.cc
 AlgorithmRules DaQdExtRules();    // model_rules.cc
 AlgorithmRules GdaQdRules();      // model_rules.cc
+AlgorithmRules EsRules();         // es_rules.cc, as are the four below
+AlgorithmRules NsEsRules();
+AlgorithmRules NsrEsRules();
+AlgorithmRules NsraEsRules();
+AlgorithmRules MeEsRules();
 
 // Every built-in algorithm, one line each.
 std::vector<AlgorithmRules> BuiltinAlgorithmRules();
