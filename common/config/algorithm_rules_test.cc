@@ -26,8 +26,10 @@ TEST(AlgorithmRulesTest, BuiltinsAreSortedWithTheirNamesLabelsAndTraits) {
     names.push_back(rules->name);
     labels.push_back(rules->label);
   }
-  EXPECT_THAT(names, ElementsAre("MAP_ELITES", "PGA_ME", "DA_QD_EXT", "GDA_QD"));
-  EXPECT_THAT(labels, ElementsAre("MAP-Elites", "PGA-ME", "DA-QD-ext", "GDA-QD"));
+  EXPECT_THAT(names, ElementsAre("MAP_ELITES", "PGA_ME", "DA_QD_EXT", "GDA_QD", "ES", "NS_ES",
+                                 "NSR_ES", "NSRA_ES", "ME_ES"));
+  EXPECT_THAT(labels, ElementsAre("MAP-Elites", "PGA-ME", "DA-QD-ext", "GDA-QD", "ES", "NS-ES",
+                                  "NSR-ES", "NSRA-ES", "ME-ES"));
   for (const AlgorithmRules* rules : AllAlgorithmRules()) {
     EXPECT_EQ(rules->name, gdaqd::v1::Algorithm_Name(rules->id).empty()
                                ? rules->name
@@ -51,6 +53,13 @@ TEST(AlgorithmRulesTest, BuiltinsAreSortedWithTheirNamesLabelsAndTraits) {
   EXPECT_FALSE(pga->traits.uses_dynamics_model);
   EXPECT_TRUE(UsesCritic(gdaqd::v1::PGA_ME));
   EXPECT_FALSE(UsesDynamicsModel(gdaqd::v1::PGA_ME));
+  for (gdaqd::v1::Algorithm es :
+       {gdaqd::v1::ES, gdaqd::v1::NS_ES, gdaqd::v1::NSR_ES, gdaqd::v1::NSRA_ES, gdaqd::v1::ME_ES}) {
+    const AlgorithmRules* rules = FindAlgorithmRules(es);
+    ASSERT_NE(rules, nullptr);
+    EXPECT_FALSE(rules->traits.learns || rules->traits.needs_transitions) << rules->name;
+    EXPECT_NE(rules->apply_shared_defaults, nullptr) << rules->name;  // the generation of 513
+  }
 }
 
 TEST(AlgorithmRulesTest, UnknownIdIsNamedWithTheRegisteredChoices) {
@@ -129,7 +138,7 @@ TEST(AlgorithmRulesTest, RegisteredHooksRunInDefaultsAndValidation) {
   EXPECT_THAT(std::string(ValidateExperimentConfig(config).message()),
               HasSubstr("TOY_ONE learns nothing"));
   EXPECT_THAT(std::string(UnknownAlgorithmError(TestId(98)).message()),
-              HasSubstr("GDA_QD or TOY_ONE)"));
+              HasSubstr("ME_ES or TOY_ONE)"));
 }
 
 }  // namespace

@@ -227,8 +227,8 @@ TEST_F(RegistryIntegrationTest, ItsRulesAndTheRegisteredNamesReachTheSubmitter) 
   refused = client_->Submit(config);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(refused.status().message()),
-              HasSubstr("901 is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT, GDA_QD or "
-                        "HILL_CLIMBER)"));
+              HasSubstr("901 is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT, GDA_QD, ES, "
+                        "NS_ES, NSR_ES, NSRA_ES, ME_ES or HILL_CLIMBER)"));
 }
 
 // The toy's checkpoint (AlgorithmCore's head and streams, then its own state) continues exactly
