@@ -9,16 +9,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/config/algorithm_rules.h"
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/message.h"
+#include "common/snapshot_metrics.h"
 
 namespace gdaqd::client {
 namespace {
-
-// The snapshot fields that an older server filled instead of named metrics.
-constexpr absl::string_view kFixedLearningFields[] = {
-    "imagined_evaluations", "model_holdout_loss", "model_holdout_mse", "critic_loss",
-    "imagination_seconds",  "training_seconds",   "gradient_seconds",  "model_train_calls"};
 
 // The progress line's learned-model parts: a metric name and its text (empty: not shown), shown
 // when the algorithm reports the metric and its value is finite.
@@ -40,25 +34,7 @@ constexpr LinePart kLineParts[] = {
 
 std::optional<double> ProgressMetric(const gdaqd::v1::ProgressSnapshot& snapshot,
                                      absl::string_view name) {
-  for (const gdaqd::v1::Metric& metric : snapshot.metrics()) {
-    if (metric.name() == name) return metric.value();
-  }
-  if (!snapshot.metrics().empty()) return std::nullopt;
-  if (std::find(std::begin(kFixedLearningFields), std::end(kFixedLearningFields), name) ==
-      std::end(kFixedLearningFields)) {
-    return std::nullopt;
-  }
-  using google::protobuf::FieldDescriptor;
-  const FieldDescriptor* field = snapshot.GetDescriptor()->FindFieldByName(std::string(name));
-  if (field == nullptr) return std::nullopt;
-  const google::protobuf::Reflection* reflection = snapshot.GetReflection();
-  if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
-    return static_cast<double>(reflection->GetInt64(snapshot, field));
-  }
-  if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
-    return reflection->GetDouble(snapshot, field);
-  }
-  return std::nullopt;
+  return common::SnapshotMetric(snapshot, name);
 }
 
 std::string WithThousands(int64_t value) {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "common/snapshot_metrics.h"
 #include "gdaqd/v1/coordinator.pb.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
@@ -139,20 +140,7 @@ std::string PrometheusFamilyName(const MetricSpec& spec) {
 
 std::optional<double> FindMetric(const gdaqd::v1::ProgressSnapshot& snapshot,
                                  absl::string_view name) {
-  for (const gdaqd::v1::Metric& metric : snapshot.metrics()) {
-    if (metric.name() == name) return metric.value();
-  }
-  if (!snapshot.metrics().empty() || !IsLegacy(name)) return std::nullopt;
-  const FieldDescriptor* field = FixedField(name);
-  if (field == nullptr) return std::nullopt;
-  const google::protobuf::Reflection* reflection = snapshot.GetReflection();
-  if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
-    return static_cast<double>(reflection->GetInt64(snapshot, field));
-  }
-  if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
-    return reflection->GetDouble(snapshot, field);
-  }
-  return std::nullopt;
+  return common::SnapshotMetric(snapshot, name);
 }
 
 std::optional<double> FindMetric(absl::Span<const Metric> metrics, absl::string_view name) {

@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
+#include "common/snapshot_metrics.h"
 #include "gdaqd/v1/coordinator.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -70,6 +72,10 @@ TEST(ProgressMetricsTest, PrometheusNamesFollowTheNamingGuide) {
 // The legacy names are the deprecated fields of the snapshot, so old clients keep reading them.
 TEST(ProgressMetricsTest, LegacyMetricsAreValidAndFillTheDeprecatedFields) {
   GDAQD_EXPECT_OK(CheckMetrics(LegacyLearningMetrics()));
+  // The writer's list (here) and the readers' (common/snapshot_metrics.h) are the same names.
+  std::vector<std::string> written;
+  for (const MetricSpec& spec : LegacyLearningMetrics()) written.push_back(spec.name);
+  EXPECT_THAT(written, ::testing::ElementsAreArray(common::LegacyLearningMetricNames()));
   gdaqd::v1::ProgressSnapshot snapshot;
   SetSnapshotMetrics({{"toy_metric", 7}, {"imagined_evaluations", 12}, {"critic_loss", 0.5}},
                      &snapshot);
