@@ -8,7 +8,6 @@
 #include <new>
 #include <numbers>
 #include <sstream>
-#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -440,9 +439,6 @@ Sac::StepLosses Sac::StepOrThrow(const Batch& batch, const torch::Tensor& unit_n
   actor_loss.backward();
   critic_optimizer_->step();
   actor_optimizer_->step();
-  if (absl::Status s = target_critic_.SoftUpdateFrom(critic_, config_.tau); !s.ok()) {
-    throw std::runtime_error(std::string(s.message()));
-  }
   losses.critic = critic_loss.detach();
   losses.actor = actor_loss.detach();
   return losses;
@@ -472,6 +468,7 @@ absl::StatusOr<SacReport> Sac::Train(const SampleFn& sample_fn, int64_t steps,
     for (int64_t step = 0; step < steps; ++step) {
       if (Interrupted(interrupt)) return InterruptedError("SAC training");
       const StepLosses l = StepOrThrow(SplitRows(rows->narrow(0, step * b, b)), noise[step]);
+      if (absl::Status s = target_critic_.SoftUpdateFrom(critic_, config_.tau); !s.ok()) return s;
       sums.critic += l.critic;
       sums.actor += l.actor;
       sums.log_prob += l.log_prob;

@@ -232,7 +232,8 @@ class Sac {
   // Returns the actor loss and writes mean log pi into *log_prob (detached).
   torch::Tensor ActorLossOrThrow(const Batch& batch, const torch::Tensor& unit_noise,
                                  const torch::Tensor& alpha, torch::Tensor* log_prob) const;
-  // One full update on `batch` with noise [3, B, action_dim].
+  // One full update on `batch` with noise [3, B, action_dim], except the critics' soft target
+  // update, which the caller runs next (it returns a Status).
   StepLosses StepOrThrow(const Batch& batch, const torch::Tensor& unit_noise);
   // Adds every state tensor to / reads it from an archive.
   void WriteState(torch::serialize::OutputArchive& archive) const;

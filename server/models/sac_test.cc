@@ -472,5 +472,46 @@ TEST(SacTest, RejectsBadConfigNamingTheField) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("initial actor")));
 }
 
+float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  float max_diff = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    max_diff = std::max(max_diff, std::abs(a[i] - b[i]));
+  }
+  return max_diff;
+}
+
+TEST(SacGpuTest, CudaMatchesCpuAndCheckpointsMoveAcrossDevices) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "LibTorch sees no CUDA device";
+  constexpr float kDeviceTolerance = 5e-3f;
+  SacConfig config = TinyConfig();
+  config.num_skills = 3;
+  config.diversity.mode = DiversityMode::kSmerl;
+  config.diversity.discriminator_hidden = {8};
+  std::unique_ptr<Sac> cpu = MakeSac(config, 2, 1);
+  config.device = "cuda";
+  std::unique_ptr<Sac> gpu = MakeSac(config, 2, 1);
+  ASSERT_NE(cpu, nullptr);
+  ASSERT_NE(gpu, nullptr);
+  EXPECT_TRUE(gpu->device().is_cuda());
+  EXPECT_EQ(Flat(gpu->actor()), Flat(cpu->actor()));  // same CPU-side initialisation
+  const std::vector<float> dataset = SkillDataset(300, 3, 1);
+  GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport cpu_report,
+                             cpu->Train(MakeSampler(dataset, 14, 2), 20));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport gpu_report,
+                             gpu->Train(MakeSampler(dataset, 14, 2), 20));
+  EXPECT_NEAR(gpu_report.mean_critic_loss, cpu_report.mean_critic_loss,
+              1e-3 * std::abs(cpu_report.mean_critic_loss));
+  EXPECT_NEAR(gpu->alpha(), cpu->alpha(), 1e-4);
+  EXPECT_LE(MaxAbsDiff(Flat(gpu->actor()), Flat(cpu->actor())), kDeviceTolerance);
+  EXPECT_LE(MaxAbsDiff(Flat(gpu->critic()), Flat(cpu->critic())), kDeviceTolerance);
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::string blob, gpu->Save());
+  GDAQD_ASSERT_OK(cpu->Load(blob));
+  EXPECT_EQ(Flat(cpu->actor()), Flat(gpu->actor()));
+  EXPECT_EQ(Flat(cpu->discriminator()->network()), Flat(gpu->discriminator()->network()));
+  EXPECT_EQ(cpu->step_count(), gpu->step_count());
+  GDAQD_ASSERT_OK(cpu->Train(MakeSampler(dataset, 14, 3), 2).status());  // optimisers on CPU now
+}
+
 }  // namespace
 }  // namespace gdaqd::server::models
