@@ -445,11 +445,11 @@ Sac::StepLosses Sac::StepOrThrow(const Batch& batch, const torch::Tensor& unit_n
 }
 
 absl::StatusOr<SacReport> Sac::Train(const SampleFn& sample_fn, const InterruptFlag* interrupt) {
-  return Train(sample_fn, config_.steps_per_train, interrupt);
+  return TrainSteps(sample_fn, config_.steps_per_train, interrupt);
 }
 
-absl::StatusOr<SacReport> Sac::Train(const SampleFn& sample_fn, int64_t steps,
-                                     const InterruptFlag* interrupt) {
+absl::StatusOr<SacReport> Sac::TrainSteps(const SampleFn& sample_fn, int64_t steps,
+                                          const InterruptFlag* interrupt) {
   SacReport report;
   report.alpha = alpha();
   if (steps <= 0) return report;

@@ -43,7 +43,7 @@ struct SacConfig {
   float min_std = 0.001f;                       // std = softplus(rho) + min_std (brax)
   int num_skills = 0;         // K; > 0 appends onehot(skill) to actor/critic inputs (DIAYN, SMERL)
   DiversityConfig diversity;  // mode and discriminator settings (sac_diversity.h)
-  int steps_per_train = 1;    // updates per Train(sample_fn, interrupt) call
+  int steps_per_train = 1;    // updates per Train() call (TrainSteps() takes its own)
   std::string device = "auto";  // auto | cpu | cuda (SelectDevice)
   uint64_t seed = 0;            // initialisation and the sampling-noise stream
 
@@ -109,7 +109,8 @@ class Sac {
  public:
   // Row layout of SampleFn for this learner, all float32, in this order:
   //   obs        [obs_dim]     the task's observation (no skill one-hot)
-  //   action     [action_dim]  the action sent to the task, in (-1, 1) (tanh of the sample)
+  //   action     [action_dim]  the action sent to the task: tanh(mu + std * eps) in [-1, 1]
+  //                            (used as is; never inverted, so saturated +-1 is fine)
   //   reward     [1]           the task reward
   //   next_obs   [obs_dim]
   //   done       [1]           1 if terminated (not bootstrapped)
@@ -120,7 +121,8 @@ class Sac {
   //   next_descriptor    [2]  d(s'): after the step (intrinsic reward)
   //   trajectory_return  [1]  SMERL's R(tau): the sum of task rewards of the episode holding the
   //                           row (the partial sum while it is still running); unused otherwise
-  // Width 2 * obs_dim + action_dim + 3 (+ 6 if K > 0). Column offsets below.
+  // Width 2 * obs_dim + action_dim + 3 (+ 6 if K > 0). With k = skill_column(): skill at k,
+  // descriptor at k + 1, next_descriptor at k + 3, trajectory_return at k + 5.
   static int64_t RowWidth(int obs_dim, int action_dim, int num_skills);
   int64_t row_width() const { return RowWidth(obs_dim_, action_dim_, config_.num_skills); }
   // Offset of the first skill column (2 * obs_dim + action_dim + 3); the others follow it.
@@ -146,9 +148,9 @@ class Sac {
   // integer in [0, 5)"); nothing is updated then. Internal "<name> loss became non-finite ..."
   // if a summed loss of the call is NaN/inf (the networks are then unusable); Internal for
   // LibTorch failures; ResourceExhausted if an allocation fails. steps <= 0: empty report.
-  absl::StatusOr<SacReport> Train(const SampleFn& sample_fn, int64_t steps,
-                                  const InterruptFlag* interrupt = nullptr);
-  // Train(sample_fn, config.steps_per_train, interrupt).
+  absl::StatusOr<SacReport> TrainSteps(const SampleFn& sample_fn, int64_t steps,
+                                       const InterruptFlag* interrupt = nullptr);
+  // TrainSteps(sample_fn, config.steps_per_train, interrupt).
   absl::StatusOr<SacReport> Train(const SampleFn& sample_fn,
                                   const InterruptFlag* interrupt = nullptr);
 
@@ -167,7 +169,7 @@ class Sac {
 
   // The losses of `rows` (n whole rows) under the current networks, with `unit_noise`
   // [3, n, action_dim] the eps of the alpha, critic (a') and actor (a~) samples. Nothing is
-  // updated. Train() uses the same code. InvalidArgument on sizes or a bad skill column.
+  // updated. TrainSteps() uses the same code. InvalidArgument on sizes or a bad skill column.
   absl::StatusOr<SacLosses> ComputeLosses(absl::Span<const float> rows,
                                           absl::Span<const float> unit_noise) const;
 
@@ -181,6 +183,7 @@ class Sac {
 
   // Updates since construction (persist through Save/Load).
   int64_t step_count() const { return step_count_; }
+  // The temperature exp(log alpha) now (initial_alpha before the first step).
   double alpha() const;
   const SacConfig& config() const { return config_; }
   int obs_dim() const { return obs_dim_; }

@@ -193,8 +193,8 @@ TEST(SacDiversityTest, DiaynDiscriminatorSeparatesClusteredSkills) {
   std::unique_ptr<Sac> sac = MakeSac(config);
   ASSERT_NE(sac, nullptr);
   const SampleFn sampler = MakeSampler(ClusteredSkills(1000, kSkills, 1), 2);
-  GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport first, sac->Train(sampler, 20));
-  GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport last, sac->Train(sampler, 280));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport first, sac->TrainSteps(sampler, 20));
+  GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport last, sac->TrainSteps(sampler, 280));
   EXPECT_LT(last.mean_discriminator_loss, first.mean_discriminator_loss);
   EXPECT_EQ(last.gate_open_fraction, 1.0);
   // On fresh rows, q(z | d(s')) > 0.85 on average: r_z close to its maximum log K.
@@ -214,7 +214,7 @@ TEST(SacDiversityTest, SmerlReportsTheFractionOfOpenGates) {
   std::unique_ptr<Sac> sac = MakeSac(config);
   ASSERT_NE(sac, nullptr);
   GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport report,
-                             sac->Train(MakeSampler(ClusteredSkills(1000, 4, 1), 2), 20));
+                             sac->TrainSteps(MakeSampler(ClusteredSkills(1000, 4, 1), 2), 20));
   EXPECT_GT(report.gate_open_fraction, 0.35);
   EXPECT_LT(report.gate_open_fraction, 0.65);
   EXPECT_NE(report.mean_intrinsic_reward, 0.0);

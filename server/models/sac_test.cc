@@ -217,7 +217,7 @@ TEST(SacTest, AlphaLossMatchesHandComputationAndFirstStepRaisesAlpha) {
       0.5 * ((-HandLogProb(0, std, 0.5) + 0.5) + (-HandLogProb(0, std, -2.0) + 0.5)) / 2;
   EXPECT_NEAR(losses.alpha_loss, expected, kTolerance * std::abs(expected));
   GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport report,
-                             sac->Train(MakeSampler(BanditDataset(64, 4), 6, 5), 1));
+                             sac->TrainSteps(MakeSampler(BanditDataset(64, 4), 6, 5), 1));
   EXPECT_LT(report.mean_alpha_loss, 0);
   EXPECT_NEAR(report.alpha, 0.5 * std::exp(1e-2), 1e-6);
   EXPECT_NEAR(sac->alpha(), report.alpha, 1e-9);
@@ -234,17 +234,17 @@ TEST(SacTest, CriticAndActorStepsUseTheAlphaFromBeforeTheStep) {
   std::unique_ptr<Sac> fixed_alpha = MakeSac(fixed, 1, 1);
   ASSERT_NE(moving_alpha, nullptr);
   ASSERT_NE(fixed_alpha, nullptr);
-  GDAQD_ASSERT_OK(moving_alpha->Train(MakeSampler(BanditDataset(64, 4), 6, 5), 1).status());
+  GDAQD_ASSERT_OK(moving_alpha->TrainSteps(MakeSampler(BanditDataset(64, 4), 6, 5), 1).status());
   GDAQD_ASSERT_OK_AND_ASSIGN(SacReport report,
-                             fixed_alpha->Train(MakeSampler(BanditDataset(64, 4), 6, 5), 1));
+                             fixed_alpha->TrainSteps(MakeSampler(BanditDataset(64, 4), 6, 5), 1));
   EXPECT_NE(moving_alpha->alpha(), 1.0);
   EXPECT_EQ(fixed_alpha->alpha(), 1.0);
   EXPECT_EQ(report.mean_alpha_loss, 0.0);
   EXPECT_EQ(Flat(moving_alpha->critic()), Flat(fixed_alpha->critic()));
   EXPECT_EQ(Flat(moving_alpha->actor()), Flat(fixed_alpha->actor()));
   // The second step differs: it uses the moved alpha.
-  GDAQD_ASSERT_OK(moving_alpha->Train(MakeSampler(BanditDataset(64, 4), 6, 6), 1).status());
-  GDAQD_ASSERT_OK(fixed_alpha->Train(MakeSampler(BanditDataset(64, 4), 6, 6), 1).status());
+  GDAQD_ASSERT_OK(moving_alpha->TrainSteps(MakeSampler(BanditDataset(64, 4), 6, 6), 1).status());
+  GDAQD_ASSERT_OK(fixed_alpha->TrainSteps(MakeSampler(BanditDataset(64, 4), 6, 6), 1).status());
   EXPECT_NE(Flat(moving_alpha->actor()), Flat(fixed_alpha->actor()));
 }
 
@@ -295,8 +295,8 @@ TEST(SacTest, LearnsTheRewardedActionOfABandit) {
   std::unique_ptr<Sac> sac = MakeSac(config, 1, 1);
   ASSERT_NE(sac, nullptr);
   const SampleFn sampler = MakeSampler(BanditDataset(4096, 8), 6, 9);
-  GDAQD_ASSERT_OK(sac->Train(sampler, 1600).status());
-  GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport report, sac->Train(sampler, 400));
+  GDAQD_ASSERT_OK(sac->TrainSteps(sampler, 1600).status());
+  GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport report, sac->TrainSteps(sampler, 400));
   EXPECT_EQ(report.steps, 400);
   EXPECT_EQ(sac->step_count(), 2000);
   // The temperature holds the policy's entropy at the target: E[log pi] = -H-bar = 0.5.
@@ -316,7 +316,7 @@ TEST(SacTest, SameSeedGivesSameParamsAndOtherSeedDiffers) {
     config.seed = seed;
     std::unique_ptr<Sac> sac = MakeSac(config, 2, 1);
     ASSERT_NE(sac, nullptr);
-    GDAQD_ASSERT_OK(sac->Train(MakeSampler(SkillDataset(300, 3, 1), 14, 2), 10).status());
+    GDAQD_ASSERT_OK(sac->TrainSteps(MakeSampler(SkillDataset(300, 3, 1), 14, 2), 10).status());
     actors.push_back(Flat(sac->actor()));
   }
   EXPECT_EQ(actors[0], actors[1]);
@@ -330,7 +330,7 @@ TEST(SacTest, SaveLoadRoundTripContinuesBitIdentically) {
   config.diversity.discriminator_hidden = {8};
   std::unique_ptr<Sac> original = MakeSac(config, 2, 1);
   ASSERT_NE(original, nullptr);
-  GDAQD_ASSERT_OK(original->Train(MakeSampler(SkillDataset(300, 3, 1), 14, 2), 5).status());
+  GDAQD_ASSERT_OK(original->TrainSteps(MakeSampler(SkillDataset(300, 3, 1), 14, 2), 5).status());
   GDAQD_ASSERT_OK_AND_ASSIGN(const std::string blob, original->Save());
   config.seed = 99;  // the checkpoint must overwrite everything the seed chose
   std::unique_ptr<Sac> resumed = MakeSac(config, 2, 1);
@@ -338,9 +338,9 @@ TEST(SacTest, SaveLoadRoundTripContinuesBitIdentically) {
   GDAQD_ASSERT_OK(resumed->Load(blob));
   EXPECT_EQ(resumed->step_count(), 5);
   GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport a,
-                             original->Train(MakeSampler(SkillDataset(300, 3, 3), 14, 4), 5));
+                             original->TrainSteps(MakeSampler(SkillDataset(300, 3, 3), 14, 4), 5));
   GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport b,
-                             resumed->Train(MakeSampler(SkillDataset(300, 3, 3), 14, 4), 5));
+                             resumed->TrainSteps(MakeSampler(SkillDataset(300, 3, 3), 14, 4), 5));
   EXPECT_EQ(a.mean_critic_loss, b.mean_critic_loss);
   EXPECT_EQ(a.mean_discriminator_loss, b.mean_discriminator_loss);
   EXPECT_EQ(original->alpha(), resumed->alpha());
@@ -372,11 +372,32 @@ TEST(SacTest, LoadRejectsGarbageAndOtherLayouts) {
   EXPECT_EQ(Flat(sac->actor()), before);
 }
 
+TEST(SacTest, TrainRunsStepsPerTrainByDefaultAndZeroStepsSamplesNothing) {
+  SacConfig config = TinyConfig();
+  config.steps_per_train = 3;
+  std::unique_ptr<Sac> sac = MakeSac(config, 1, 1);
+  ASSERT_NE(sac, nullptr);
+  int64_t rows_requested = 0;
+  const SampleFn inner = MakeSampler(BanditDataset(64, 4), 6, 5);
+  const SampleFn counting = [&](int64_t n, std::vector<float>* rows) {
+    rows_requested += n;
+    inner(n, rows);
+  };
+  GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport report, sac->Train(counting));
+  EXPECT_EQ(report.steps, 3);
+  EXPECT_EQ(rows_requested, 3 * 32);  // one sample_fn call for all steps
+  GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport empty, sac->TrainSteps(counting, 0));
+  EXPECT_EQ(empty.steps, 0);
+  EXPECT_EQ(empty.alpha, sac->alpha());
+  EXPECT_EQ(rows_requested, 3 * 32);
+  EXPECT_EQ(sac->step_count(), 3);
+}
+
 TEST(SacTest, TrainStopsOnceInterrupted) {
   std::unique_ptr<Sac> sac = MakeSac(TinyConfig(), 1, 1);
   ASSERT_NE(sac, nullptr);
   std::atomic<bool> interrupt{true};
-  EXPECT_THAT(sac->Train(MakeSampler(BanditDataset(64, 4), 6, 5), 3, &interrupt),
+  EXPECT_THAT(sac->TrainSteps(MakeSampler(BanditDataset(64, 4), 6, 5), 3, &interrupt),
               StatusIs(absl::StatusCode::kCancelled, HasSubstr("SAC training interrupted")));
   EXPECT_EQ(sac->step_count(), 0);
 }
@@ -386,7 +407,7 @@ TEST(SacTest, ExtremeRewardsMakeTrainFailWithNonFiniteLoss) {
   ASSERT_NE(sac, nullptr);
   std::vector<float> rows = BanditDataset(64, 4);
   for (size_t r = 2; r < rows.size(); r += 6) rows[r] = FLT_MAX;
-  const absl::StatusOr<SacReport> report = sac->Train(MakeSampler(rows, 6, 5), 2);
+  const absl::StatusOr<SacReport> report = sac->TrainSteps(MakeSampler(rows, 6, 5), 2);
   EXPECT_THAT(report.status(), StatusIs(absl::StatusCode::kInternal, HasSubstr("non-finite")));
   EXPECT_TRUE(IsNonFiniteLoss(report.status()));
 }
@@ -401,12 +422,12 @@ TEST(SacTest, RejectsBadSkillColumnsAndRowCounts) {
   for (float bad : {3.0f, -1.0f, 1.5f, NAN}) {
     std::vector<float> rows = SkillDataset(3, 3, 1);
     rows[14 + 8] = bad;  // row 1's skill
-    EXPECT_THAT(sac->Train(MakeSampler(rows, 14, 1), 1),
+    EXPECT_THAT(sac->TrainSteps(MakeSampler(rows, 14, 1), 1),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("column skill (index 8)")))
         << bad;
   }
   SampleFn short_rows = [](int64_t n, std::vector<float>* rows) { rows->assign(n * 13, 0.0f); };
-  EXPECT_THAT(sac->Train(short_rows, 1), StatusIs(absl::StatusCode::kInvalidArgument, _));
+  EXPECT_THAT(sac->TrainSteps(short_rows, 1), StatusIs(absl::StatusCode::kInvalidArgument, _));
   EXPECT_THAT(sac->DeterministicActions({0.0f, 0.0f}, {5}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("skills[0]")));
   EXPECT_EQ(sac->step_count(), 0);
@@ -497,9 +518,9 @@ TEST(SacGpuTest, CudaMatchesCpuAndCheckpointsMoveAcrossDevices) {
   EXPECT_EQ(Flat(gpu->actor()), Flat(cpu->actor()));  // same CPU-side initialisation
   const std::vector<float> dataset = SkillDataset(300, 3, 1);
   GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport cpu_report,
-                             cpu->Train(MakeSampler(dataset, 14, 2), 20));
+                             cpu->TrainSteps(MakeSampler(dataset, 14, 2), 20));
   GDAQD_ASSERT_OK_AND_ASSIGN(const SacReport gpu_report,
-                             gpu->Train(MakeSampler(dataset, 14, 2), 20));
+                             gpu->TrainSteps(MakeSampler(dataset, 14, 2), 20));
   EXPECT_NEAR(gpu_report.mean_critic_loss, cpu_report.mean_critic_loss,
               1e-3 * std::abs(cpu_report.mean_critic_loss));
   EXPECT_NEAR(gpu->alpha(), cpu->alpha(), 1e-4);
@@ -510,7 +531,8 @@ TEST(SacGpuTest, CudaMatchesCpuAndCheckpointsMoveAcrossDevices) {
   EXPECT_EQ(Flat(cpu->actor()), Flat(gpu->actor()));
   EXPECT_EQ(Flat(cpu->discriminator()->network()), Flat(gpu->discriminator()->network()));
   EXPECT_EQ(cpu->step_count(), gpu->step_count());
-  GDAQD_ASSERT_OK(cpu->Train(MakeSampler(dataset, 14, 3), 2).status());  // optimisers on CPU now
+  GDAQD_ASSERT_OK(
+      cpu->TrainSteps(MakeSampler(dataset, 14, 3), 2).status());  // optimisers on CPU now
 }
 
 }  // namespace
