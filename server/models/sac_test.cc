@@ -248,6 +248,38 @@ TEST(SacTest, CriticAndActorStepsUseTheAlphaFromBeforeTheStep) {
   EXPECT_NE(Flat(moving_alpha->actor()), Flat(fixed_alpha->actor()));
 }
 
+TEST(SacTest, FirstStepUsesCriticsAndDiscriminatorFromBeforeIt) {
+  // The critic's learning rate cannot change the first actor step (the actor loss sees the old
+  // critics), and the discriminator's cannot change the first critic or actor step (the reward
+  // comes from the old discriminator).
+  SacConfig config = TinyConfig();
+  config.num_skills = 3;
+  config.diversity.mode = DiversityMode::kDiayn;
+  config.diversity.discriminator_hidden = {8};
+  struct Learned {
+    std::vector<float> actor, critic, discriminator;
+  };
+  auto one_step = [](const SacConfig& varied) {
+    std::unique_ptr<Sac> sac = MakeSac(varied, 2, 1);
+    EXPECT_NE(sac, nullptr);
+    if (sac == nullptr) return Learned{};
+    EXPECT_TRUE(sac->TrainSteps(MakeSampler(SkillDataset(300, 3, 1), 14, 2), 1).ok());
+    return Learned{Flat(sac->actor()), Flat(sac->critic()), Flat(sac->discriminator()->network())};
+  };
+  const Learned base = one_step(config);
+  SacConfig fast_critic = config;
+  fast_critic.critic_lr = 0.1;
+  const Learned critic_varied = one_step(fast_critic);
+  EXPECT_NE(critic_varied.critic, base.critic);
+  EXPECT_EQ(critic_varied.actor, base.actor);
+  SacConfig fast_discriminator = config;
+  fast_discriminator.diversity.discriminator_lr = 0.1;
+  const Learned discriminator_varied = one_step(fast_discriminator);
+  EXPECT_NE(discriminator_varied.discriminator, base.discriminator);
+  EXPECT_EQ(discriminator_varied.critic, base.critic);
+  EXPECT_EQ(discriminator_varied.actor, base.actor);
+}
+
 TEST(SacTest, CriticTargetAndLossesOnTinyBatchWithFixedNetworks) {
   SacConfig config = TinyConfig();
   config.policy_hidden = {};
@@ -283,6 +315,22 @@ TEST(SacTest, CriticTargetAndLossesOnTinyBatchWithFixedNetworks) {
   EXPECT_NEAR(losses.critic_loss, 0.5 * critic_loss / 6, kTolerance);
   EXPECT_NEAR(losses.actor_loss, actor_loss / 3, kTolerance);
   EXPECT_TRUE(losses.intrinsic.empty());
+}
+
+TEST(SacTest, TargetCriticsArePolyakAveragedAfterEachStep) {
+  SacConfig config = TinyConfig();
+  config.tau = 0.25;
+  std::unique_ptr<Sac> sac = MakeSac(config, 1, 1);
+  ASSERT_NE(sac, nullptr);
+  SetConstantCritic(sac->mutable_target_critic(), 3.0f, -3.0f);  // differ from the critics
+  const std::vector<float> target_before = Flat(sac->target_critic());
+  GDAQD_ASSERT_OK(sac->TrainSteps(MakeSampler(BanditDataset(64, 4), 6, 5), 1).status());
+  const std::vector<float> critic = Flat(sac->critic());
+  const std::vector<float> target = Flat(sac->target_critic());
+  ASSERT_EQ(target.size(), critic.size());
+  for (size_t i = 0; i < target.size(); ++i) {
+    EXPECT_NEAR(target[i], 0.25f * critic[i] + 0.75f * target_before[i], 1e-6f) << i;
+  }
 }
 
 TEST(SacTest, LearnsTheRewardedActionOfABandit) {
