@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/models/errors.h"
+#include "server/models/net_checkpoint.h"
 #include "server/models/torch_util.h"
 
 namespace gdaqd::server::models {
@@ -88,63 +89,6 @@ std::vector<float> ToHost(const torch::Tensor& t) {
   std::vector<float> out(static_cast<size_t>(host.numel()));
   std::memcpy(out.data(), host.data_ptr<float>(), out.size() * sizeof(float));
   return out;
-}
-
-// Every layer's weight and bias under "<prefix>.w<l>" / "<prefix>.b<l>" (as Td3's checkpoints).
-void WriteNet(torch::serialize::OutputArchive& archive, const std::string& prefix,
-              const BatchedPolicies& net) {
-  for (size_t l = 0; l < net.weights().size(); ++l) {
-    archive.write(absl::StrCat(prefix, ".w", l), net.weights()[l].detach());
-    archive.write(absl::StrCat(prefix, ".b", l), net.biases()[l].detach());
-  }
-}
-
-struct PendingCopy {
-  torch::Tensor source;
-  torch::Tensor destination;
-};
-
-// Reads `key` into `pending` if it exists with `destination`'s shape; InvalidArgument otherwise.
-absl::Status ReadTensor(torch::serialize::InputArchive& archive, const std::string& key,
-                        const torch::Tensor& destination, std::vector<PendingCopy>& pending) {
-  torch::Tensor source;
-  if (!archive.try_read(key, source) || source.sizes() != destination.sizes()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint tensor ", key, " is missing or has the wrong shape"));
-  }
-  pending.push_back({source, destination});
-  return absl::OkStatus();
-}
-
-absl::Status ReadNet(torch::serialize::InputArchive& archive, const std::string& prefix,
-                     const BatchedPolicies& net, std::vector<PendingCopy>& pending) {
-  for (size_t l = 0; l < net.weights().size(); ++l) {
-    if (absl::Status s =
-            ReadTensor(archive, absl::StrCat(prefix, ".w", l), net.weights()[l], pending);
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s =
-            ReadTensor(archive, absl::StrCat(prefix, ".b", l), net.biases()[l], pending);
-        !s.ok()) {
-      return s;
-    }
-  }
-  return absl::OkStatus();
-}
-
-void WriteOptimizer(torch::serialize::OutputArchive& archive, const std::string& key,
-                    const torch::optim::Adam& optimizer) {
-  torch::serialize::OutputArchive inner(archive.compilation_unit());
-  optimizer.save(inner);
-  archive.write(key, inner);
-}
-
-void ReadOptimizer(torch::serialize::InputArchive& archive, const std::string& key,
-                   torch::optim::Adam& optimizer) {
-  torch::serialize::InputArchive inner;
-  archive.read(key, inner);
-  optimizer.load(inner);
 }
 
 // Sums of one Train() call's per-step values, kept on the device (one synchronisation per call).
@@ -636,11 +580,7 @@ absl::Status Sac::ReadState(torch::serialize::InputArchive& archive) {
     }
   }
   if (absl::Status s = ReadTensor(archive, "log_alpha", log_alpha_, pending); !s.ok()) return s;
-  {
-    torch::NoGradGuard no_grad;
-    // In place: the optimisers keep referring to the same parameter tensors.
-    for (const PendingCopy& copy : pending) copy.destination.copy_(copy.source);
-  }
+  ApplyPendingCopies(pending);
   ReadOptimizer(archive, "actor_optimizer", *actor_optimizer_);
   ReadOptimizer(archive, "critic_optimizer", *critic_optimizer_);
   ReadOptimizer(archive, "alpha_optimizer", *alpha_optimizer_);

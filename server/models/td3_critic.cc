@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/models/errors.h"
+#include "server/models/net_checkpoint.h"
 #include "server/models/torch_util.h"
 
 namespace gdaqd::server::models {
@@ -43,40 +44,6 @@ torch::Tensor InitCriticFlat(const PolicyShape& shape, at::Generator& generator)
     pieces.push_back(torch::zeros({2, int64_t{sizes[l + 1]}}));
   }
   return torch::cat(pieces, 1);
-}
-
-// Every layer's weight and bias, layer by layer, under "<prefix>.w<l>" / "<prefix>.b<l>".
-void WriteNet(torch::serialize::OutputArchive& archive, const std::string& prefix,
-              const BatchedPolicies& net) {
-  for (size_t l = 0; l < net.weights().size(); ++l) {
-    archive.write(absl::StrCat(prefix, ".w", l), net.weights()[l].detach());
-    archive.write(absl::StrCat(prefix, ".b", l), net.biases()[l].detach());
-  }
-}
-
-// A checkpoint tensor and the parameter it will be copied into.
-struct PendingCopy {
-  torch::Tensor source;
-  torch::Tensor destination;
-};
-
-// Reads WriteNet's tensors for `net` and appends them to `pending` without writing anything.
-// InvalidArgument on a missing key or a shape that differs from the parameter's.
-absl::Status ReadNet(torch::serialize::InputArchive& archive, const std::string& prefix,
-                     const BatchedPolicies& net, std::vector<PendingCopy>& pending) {
-  for (size_t l = 0; l < net.weights().size(); ++l) {
-    for (const auto& [suffix, destination] :
-         {std::pair<const char*, torch::Tensor>{".w", net.weights()[l]}, {".b", net.biases()[l]}}) {
-      const std::string key = absl::StrCat(prefix, suffix, l);
-      torch::Tensor source;
-      if (!archive.try_read(key, source) || source.sizes() != destination.sizes()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("checkpoint tensor ", key, " is missing or has the wrong shape"));
-      }
-      pending.push_back({source, destination});
-    }
-  }
-  return absl::OkStatus();
 }
 
 // Internal if a Train() call's summed critic or actor loss is NaN or infinite (losses are
@@ -411,12 +378,8 @@ absl::StatusOr<std::string> Td3::Save() const {
     WriteNet(archive, "target_critic", target_critic_);
     WriteNet(archive, "actor", actor_);
     WriteNet(archive, "target_actor", target_actor_);
-    torch::serialize::OutputArchive critic_optimizer(archive.compilation_unit());
-    critic_optimizer_->save(critic_optimizer);
-    archive.write("critic_optimizer", critic_optimizer);
-    torch::serialize::OutputArchive actor_optimizer(archive.compilation_unit());
-    actor_optimizer_->save(actor_optimizer);
-    archive.write("actor_optimizer", actor_optimizer);
+    WriteOptimizer(archive, "critic_optimizer", *critic_optimizer_);
+    WriteOptimizer(archive, "actor_optimizer", *actor_optimizer_);
     archive.write("counters", torch::tensor({critic_step_count_, actor_step_count_}));
     archive.write("generator_state", generator_.get_state());
     std::ostringstream out;
@@ -450,17 +413,9 @@ absl::Status Td3::Load(const std::string& bytes) {
           {"target_actor", &target_actor_}}) {
       if (absl::Status s = ReadNet(archive, name, *net, pending); !s.ok()) return s;
     }
-    {
-      torch::NoGradGuard no_grad;
-      // In place: the optimisers keep referring to the same parameter tensors.
-      for (const PendingCopy& copy : pending) copy.destination.copy_(copy.source);
-    }
-    torch::serialize::InputArchive critic_optimizer;
-    archive.read("critic_optimizer", critic_optimizer);
-    critic_optimizer_->load(critic_optimizer);
-    torch::serialize::InputArchive actor_optimizer;
-    archive.read("actor_optimizer", actor_optimizer);
-    actor_optimizer_->load(actor_optimizer);
+    ApplyPendingCopies(pending);
+    ReadOptimizer(archive, "critic_optimizer", *critic_optimizer_);
+    ReadOptimizer(archive, "actor_optimizer", *actor_optimizer_);
     torch::Tensor counters;
     archive.read("counters", counters);
     counters = counters.to(torch::kCPU);
