@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/config/algorithm_rules.h"
 #include "common/config/algorithms/es_rules.h"
 #include "common/config/config.h"
 #include "common/seeds.h"
@@ -17,7 +18,8 @@
 namespace gdaqd::server::es {
 namespace {
 
-constexpr char kEsMagic[] = "GDQDES01";
+// 02: the archive, selection RNG and random-network count moved into AlgorithmCore's pieces.
+constexpr char kEsMagic[] = "GDQDES02";
 
 bool Usable(const EvalOutcome& outcome) { return outcome.error.empty() && !outcome.diverged; }
 
@@ -44,24 +46,19 @@ absl::StatusOr<std::unique_ptr<EsAlgorithm>> EsAlgorithm::Create(
   if (!common::IsEsAlgorithm(config.algorithm())) {
     return absl::InvalidArgumentError(
         absl::StrCat("algorithm: EsAlgorithm needs ES, NS_ES, NSR_ES, NSRA_ES or ME_ES, got ",
-                     gdaqd::v1::Algorithm_Name(config.algorithm())));
+                     common::AlgorithmName(config.algorithm())));
   }
   GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config, interrupt));
-  return std::unique_ptr<EsAlgorithm>(new EsAlgorithm(
-      config, std::move(problem.spec), std::move(problem.layout), std::move(problem.archive)));
+  return std::unique_ptr<EsAlgorithm>(new EsAlgorithm(config, std::move(problem)));
 }
 
-EsAlgorithm::EsAlgorithm(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec,
-                         common::MlpLayout layout, std::unique_ptr<ArchiveInterface> archive)
-    : config_(std::move(config)),
-      spec_(std::move(spec)),
-      layout_(std::move(layout)),
+EsAlgorithm::EsAlgorithm(gdaqd::v1::ExperimentConfig config, QdProblem problem)
+    : AlgorithmCore(std::move(config), std::move(problem)),
       adam_(MakeAdam(config_.es())),
-      archive_(std::move(archive)),
       novelty_(spec_.descriptor_dim, config_.es().novelty_archive_size()),
       nsra_(config_.es().nsra_initial_weight(), config_.es().nsra_weight_delta(),
             config_.es().nsra_stagnation()) {
-  state_.rng.seed(common::DeriveSeed(config_.seed(), common::kSeedStreamEsSelection, 0));
+  rng_.seed(common::DeriveSeed(config_.seed(), common::kSeedStreamEsSelection, 0));
   if (!novelty_es()) state_.lineages.resize(1);  // ES's centre, ME-ES's parent
 }
 
@@ -138,7 +135,7 @@ absl::Status EsAlgorithm::Ask(int64_t count, std::vector<float>* params) {
   params->assign(static_cast<size_t>(count * layout_.num_params()), 0.0f);
   if (count > 0 && config_.algorithm() != gdaqd::v1::ES && !state_.initialised) {
     pending.initial = true;
-    RandomPolicies(layout_, config_.seed(), count, &state_.random_policies, params);
+    DrawRandomPolicies(count, params);
   } else if (count > 0) {
     ChooseParent(&pending);
     pending.offspring_slot = config_.es().evaluate_centre();
@@ -155,7 +152,7 @@ void EsAlgorithm::ChooseParent(PendingBatch* pending) {
   std::vector<float> drawn;
   if (novelty_es()) {
     if (state_.lineages.empty()) {  // every initial row was lost: start one member afresh
-      RandomPolicies(layout_, config_.seed(), 1, &state_.random_policies, &drawn);
+      DrawRandomPolicies(1, &drawn);
       state_.lineages.push_back(Lineage{drawn, {}, {}, kNoReward});
     }
     std::vector<double> novelties;
@@ -164,7 +161,7 @@ void EsAlgorithm::ChooseParent(PendingBatch* pending) {
                               ? 0.0
                               : novelty_.Novelty(member.descriptor, config_.es().novelty_k()));
     }
-    pending->parent = SampleProportional(novelties, state_.rng);
+    pending->parent = SampleProportional(novelties, rng_);
     return;
   }
   pending->parent = 0;
@@ -175,7 +172,7 @@ void EsAlgorithm::ChooseParent(PendingBatch* pending) {
     if (MeEsNewParent(generation, k)) ChooseMeEsParent(pending->explore);
   }
   if (state_.lineages[0].theta.empty()) {  // ES's first centre, or ME-ES on an empty grid
-    RandomPolicies(layout_, config_.seed(), 1, &state_.random_policies, &drawn);
+    DrawRandomPolicies(1, &drawn);
     state_.lineages[0].theta = std::move(drawn);
   }
 }
@@ -192,8 +189,7 @@ void EsAlgorithm::ChooseMeEsParent(bool explore) {
                              : elite.fitness);
   }
   if (explore) {
-    const int64_t chosen =
-        ChooseExploreParent(values, config_.es().me_es_explore_pool(), state_.rng);
+    const int64_t chosen = ChooseExploreParent(values, config_.es().me_es_explore_pool(), rng_);
     const EliteView elite = *archive_->elite(cells[chosen]);
     parent.theta.assign(elite.params.begin(), elite.params.end());
     return;
@@ -201,7 +197,7 @@ void EsAlgorithm::ChooseMeEsParent(bool explore) {
   std::vector<double> recent;
   for (const RecentElite& elite : state_.recent) recent.push_back(elite.reward);
   const EliteChoice choice =
-      ChooseExploitParent(values, recent, config_.es().me_es_exploit_pool(), state_.rng);
+      ChooseExploitParent(values, recent, config_.es().me_es_exploit_pool(), rng_);
   if (choice.from_recent) {
     parent.theta = state_.recent[choice.source].theta;
   } else {
@@ -217,7 +213,7 @@ void EsAlgorithm::FillGeneration(const PendingBatch& pending, std::vector<float>
     std::vector<float> first =
         config_.algorithm() == gdaqd::v1::ES ? state_.lineages[0].theta : state_.offspring;
     if (first.empty()) {  // no offspring yet: a random network ([M]'s first offspring)
-      RandomPolicies(layout_, config_.seed(), 1, &state_.random_policies, &first);
+      DrawRandomPolicies(1, &first);
     }
     std::copy(first.begin(), first.end(), params->begin());
     row = 1;
@@ -390,9 +386,9 @@ std::vector<double> EsAlgorithm::Utilities(const PendingBatch& pending,
 }
 
 absl::Status EsAlgorithm::SaveCheckpoint(std::ostream& out) const {
-  out.write(kEsMagic, 8);
+  WriteCoreHead(out, kEsMagic);
   checkpoint::WriteU64(out, static_cast<uint64_t>(config_.algorithm()));
-  checkpoint::WriteArchive(out, *archive_);
+  WriteCoreStreams(out);
   WriteEsState(out, state_);
   WriteFloats(out, novelty_.Ordered());
   checkpoint::WriteF64(out, nsra_.weight());
@@ -403,14 +399,15 @@ absl::Status EsAlgorithm::SaveCheckpoint(std::ostream& out) const {
 
 absl::Status EsAlgorithm::RestoreCheckpoint(std::istream& in) {
   GDAQD_RETURN_IF_ERROR(checkpoint::ExpectMagic(in, kEsMagic));
+  CoreState core;
+  GDAQD_RETURN_IF_ERROR(ReadCoreArchive(in, &core));
   GDAQD_ASSIGN_OR_RETURN(uint64_t algorithm, checkpoint::ReadU64(in, "algorithm"));
   if (algorithm != static_cast<uint64_t>(config_.algorithm())) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint is of algorithm ", algorithm,
                                                    ", this experiment runs ",
-                                                   gdaqd::v1::Algorithm_Name(config_.algorithm())));
+                                                   common::AlgorithmName(config_.algorithm())));
   }
-  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<ArchiveInterface> archive,
-                         checkpoint::ReadArchive(in, *archive_));
+  GDAQD_RETURN_IF_ERROR(ReadCoreStreams(in, &core));
   EsState state;
   GDAQD_RETURN_IF_ERROR(ReadEsState(in, layout_.num_params(), spec_.descriptor_dim, &state));
   GDAQD_ASSIGN_OR_RETURN(std::vector<float> descriptors,
@@ -429,7 +426,7 @@ absl::Status EsAlgorithm::RestoreCheckpoint(std::istream& in) {
   if (!parent_ok || (!novelty_es() && state.lineages.size() != 1)) {
     return absl::InvalidArgumentError("ES checkpoint's lineages do not fit this algorithm");
   }
-  archive_ = std::move(archive);
+  CommitCore(std::move(core));
   state_ = std::move(state);
   novelty_ = std::move(novelty);
   nsra_.Set(weight, best, static_cast<int64_t>(stagnant));

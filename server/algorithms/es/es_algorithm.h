@@ -29,6 +29,7 @@
 #include "common/task.h"
 #include "gdaqd/v1/config.pb.h"
 #include "server/algorithms/algorithm.h"
+#include "server/algorithms/algorithm_core.h"
 #include "server/algorithms/es/es_selection.h"
 #include "server/algorithms/es/es_state.h"
 #include "server/algorithms/es/novelty_archive.h"
@@ -40,7 +41,7 @@ namespace gdaqd::server::es {
 // and differ in parent choice and score (config.algorithm()). Single-thread: owned and driven by
 // one experiment runner; const methods may be called by others under the runner's lock.
 // Deterministic given the config seed. needs_transitions() is false; no prefetch.
-class EsAlgorithm final : public QdAlgorithm {
+class EsAlgorithm final : public AlgorithmCore {
  public:
   // `config` must be validated with defaults applied and name ES, NS_ES, NSR_ES, NSRA_ES or
   // ME_ES; InvalidArgument otherwise. Cancelled if `interrupt` (may be null, not kept) is set
@@ -67,9 +68,6 @@ class EsAlgorithm final : public QdAlgorithm {
   absl::Status RestoreCheckpoint(std::istream& in) override;
 
   bool needs_transitions() const override { return false; }
-  const ArchiveInterface& archive() const override { return *archive_; }
-  const common::TaskSpec& spec() const override { return spec_; }
-  const common::MlpLayout& layout() const override { return layout_; }
   // es_generations, es_reward_weight, es_best_offspring_reward, es_offspring_reward,
   // es_mean_novelty, es_used_pairs, es_parent, es_explore and novelty_archive_size
   // (docs/metrics.md); the same set for all five methods.
@@ -85,8 +83,7 @@ class EsAlgorithm final : public QdAlgorithm {
   double reward_weight() const;
 
  private:
-  EsAlgorithm(gdaqd::v1::ExperimentConfig config, common::TaskSpec spec, common::MlpLayout layout,
-              std::unique_ptr<ArchiveInterface> archive);
+  EsAlgorithm(gdaqd::v1::ExperimentConfig config, QdProblem problem);
 
   bool novelty_es() const;
   // Picks the parent of the next generation (and for ME-ES loads it, resetting Adam).
@@ -104,11 +101,7 @@ class EsAlgorithm final : public QdAlgorithm {
   std::vector<double> Utilities(const PendingBatch& pending, absl::Span<const EvalOutcome> outcomes,
                                 absl::Span<const int64_t> pair_ids, double* mean_novelty) const;
 
-  const gdaqd::v1::ExperimentConfig config_;
-  const common::TaskSpec spec_;
-  const common::MlpLayout layout_;
   const AdamSettings adam_;
-  std::unique_ptr<ArchiveInterface> archive_;
   EsState state_;
   NoveltyArchive novelty_;
   NsraWeight nsra_;

@@ -127,8 +127,6 @@ absl::StatusOr<std::vector<float>> ReadFloats(std::istream& in, const char* what
 }
 
 void WriteEsState(std::ostream& out, const EsState& state) {
-  checkpoint::WriteRng(out, state.rng);
-  WriteU64(out, state.random_policies);
   WriteU64(out, state.es_generations);
   WriteU64(out, uint64_t{state.initialised});
   WriteU64(out, state.lineages.size());
@@ -148,8 +146,6 @@ void WriteEsState(std::ostream& out, const EsState& state) {
 
 absl::Status ReadEsState(std::istream& in, int64_t num_params, int descriptor_dim, EsState* state) {
   EsState s;
-  GDAQD_RETURN_IF_ERROR(checkpoint::ReadRng(in, "ES selection RNG", &s.rng));
-  GDAQD_ASSIGN_OR_RETURN(s.random_policies, ReadU64(in, "random policies"));
   GDAQD_ASSIGN_OR_RETURN(s.es_generations, ReadU64(in, "ES generations"));
   GDAQD_ASSIGN_OR_RETURN(uint64_t initialised, ReadU64(in, "initialised"));
   s.initialised = initialised != 0;

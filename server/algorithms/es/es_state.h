@@ -59,12 +59,11 @@ struct EsGenerationRecord {
   int64_t used_pairs = 0;               // pairs with both episodes usable
 };
 
-// Mutable state of EsAlgorithm. Plain value; thread-compatible.
+// Mutable state of EsAlgorithm besides what AlgorithmCore holds (archive, selection RNG, random
+// networks drawn). Plain value; thread-compatible.
 struct EsState {
-  std::mt19937_64 rng;           // parent selection
-  uint64_t random_policies = 0;  // random networks drawn (RandomPolicies' counter)
-  uint64_t es_generations = 0;   // ES generations told
-  bool initialised = false;      // NS-* / ME-ES: the first (random) batch was told
+  uint64_t es_generations = 0;  // ES generations told
+  bool initialised = false;     // NS-* / ME-ES: the first (random) batch was told
   std::vector<Lineage> lineages;
   std::vector<float> offspring;     // the next row-0 policy; empty: a random network
   int64_t offspring_owner = -1;     // NS-*: member the offspring belongs to, -1 none
