@@ -15,6 +15,7 @@
 #include "server/models/errors.h"
 #include "server/models/net_checkpoint.h"
 #include "server/models/torch_util.h"
+#include "server/models/transition_rows.h"
 
 namespace gdaqd::server::models {
 namespace {
@@ -260,27 +261,15 @@ absl::StatusOr<torch::Tensor> Sac::RowsToDevice(absl::Span<const float> rows, in
       }
     }
   }
-  return CallTorch("Sac::RowsToDevice", [&]() -> absl::StatusOr<torch::Tensor> {
-    torch::Tensor host = torch::from_blob(const_cast<float*>(rows.data()), {n, width},
-                                          torch::TensorOptions().dtype(torch::kFloat32));
-    // The result must not alias `rows`.
-    return device_.is_cpu() ? host.clone() : host.to(device_);
-  });
+  return TransitionRowsToDevice(rows, n, width, device_, "rows");
 }
 
 Sac::Batch Sac::SplitRows(const torch::Tensor& rows) const {
-  const int64_t obs = obs_dim_;
-  const int64_t act = action_dim_;
   auto column = [&](int64_t start, int64_t width) {
     return rows.narrow(1, start, width).contiguous();
   };
   Batch batch;
-  batch.obs = column(0, obs);
-  batch.actions = column(obs, act);
-  batch.rewards = column(obs + act, 1);
-  batch.next_obs = column(obs + act + 1, obs);
-  batch.dones = column(2 * obs + act + 1, 1);
-  batch.truncations = column(2 * obs + act + 2, 1);
+  static_cast<TransitionColumns&>(batch) = SplitTransitionColumns(rows, obs_dim_, action_dim_);
   if (config_.num_skills > 0) {
     const int64_t k = skill_column();
     batch.skills = column(k, 1).squeeze(1).to(torch::kLong);

@@ -22,6 +22,7 @@
 #include "server/models/errors.h"
 #include "server/models/sac_diversity.h"
 #include "server/models/td3_critic.h"  // SampleFn
+#include "server/models/transition_rows.h"
 
 namespace gdaqd::server::models {
 
@@ -204,10 +205,9 @@ class Sac {
 
  private:
   // A minibatch on the device. obs/next_obs already carry the skill one-hot when K > 0.
-  struct Batch {
-    torch::Tensor obs, actions, rewards, next_obs, dones, truncations;  // [B, width]
-    torch::Tensor skills;                                               // [B] int64 (K > 0)
-    torch::Tensor descriptors, next_descriptors, returns;               // [B, 2], [B, 1]
+  struct Batch : TransitionColumns {  // obs and next_obs with the skill one-hot appended (K > 0)
+    torch::Tensor skills;             // [B] int64 (K > 0)
+    torch::Tensor descriptors, next_descriptors, returns;  // [B, 2], [B, 1]
   };
   // Per-step values kept on the device.
   struct StepLosses {

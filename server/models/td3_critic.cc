@@ -14,6 +14,7 @@
 #include "server/models/errors.h"
 #include "server/models/net_checkpoint.h"
 #include "server/models/torch_util.h"
+#include "server/models/transition_rows.h"
 
 namespace gdaqd::server::models {
 namespace {
@@ -156,32 +157,11 @@ int64_t Td3::row_size() const { return 2 * policy_shape_.obs_dim + policy_shape_
 absl::StatusOr<torch::Tensor> Td3::SampleRows(const SampleFn& sample_fn, int64_t n) const {
   std::vector<float> rows;
   sample_fn(n, &rows);
-  if (static_cast<int64_t>(rows.size()) != n * row_size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sample_fn returned ", rows.size(), " floats, expected ", n, " rows of ", row_size()));
-  }
-  return CallTorch("Td3::SampleRows", [&]() -> absl::StatusOr<torch::Tensor> {
-    torch::Tensor host = torch::from_blob(rows.data(), {n, row_size()},
-                                          torch::TensorOptions().dtype(torch::kFloat32));
-    // The result must not alias `rows`, which dies here.
-    return device_.is_cpu() ? host.clone() : host.to(device_);
-  });
+  return TransitionRowsToDevice(rows, n, row_size(), device_, "sample_fn");
 }
 
 Td3::Batch Td3::SplitRows(const torch::Tensor& rows) const {
-  const int64_t obs = policy_shape_.obs_dim;
-  const int64_t act = policy_shape_.action_dim;
-  auto column = [&](int64_t start, int64_t width) {
-    return rows.narrow(1, start, width).contiguous();
-  };
-  Batch batch;
-  batch.obs = column(0, obs);
-  batch.actions = column(obs, act);
-  batch.rewards = column(obs + act, 1);
-  batch.next_obs = column(obs + act + 1, obs);
-  batch.dones = column(2 * obs + act + 1, 1);
-  batch.truncations = column(2 * obs + act + 2, 1);
-  return batch;
+  return SplitTransitionColumns(rows, policy_shape_.obs_dim, policy_shape_.action_dim);
 }
 
 torch::Tensor Td3::CriticLossOrThrow(const Batch& batch, const torch::Tensor& unit_noise) const {

@@ -18,6 +18,7 @@
 #include "common/config/algorithms/pga_defaults.h"
 #include "server/models/batched_policy.h"
 #include "server/models/errors.h"
+#include "server/models/transition_rows.h"
 
 namespace gdaqd::server::models {
 
@@ -168,9 +169,7 @@ class Td3 {
 
  private:
   // A minibatch on the device; every field [B, width].
-  struct Batch {
-    torch::Tensor obs, actions, rewards, next_obs, dones, truncations;
-  };
+  using Batch = TransitionColumns;
 
   Td3(const Td3Config& config, const PolicyShape& policy_shape, PolicyShape critic_shape,
       torch::Device device, at::Generator generator, BatchedPolicies critic,
