@@ -18,8 +18,7 @@ AlgorithmRules NsEsRules();
 AlgorithmRules NsrEsRules();
 AlgorithmRules NsraEsRules();
 AlgorithmRules MeEsRules();
-// rl_rules.cc. Listed in BuiltinAlgorithmRules() together with its factory line in
-// server/algorithms/registry.cc; SAC, DIAYN and SMERL join when their learners land.
+// rl_rules.cc; SAC, DIAYN and SMERL join when their learners land.
 AlgorithmRules Td3Rules();
 
 // Every built-in algorithm, one line each.

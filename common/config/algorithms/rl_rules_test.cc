@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/config/algorithm_rules.h"
-#include "common/config/algorithms/builtin_rules.h"
 #include "common/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -17,16 +16,8 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testing::StatusIs;
 
-// TD3's rules, registered at runtime while the built-in table does not list them yet.
-void EnsureTd3Registered() {
-  if (FindAlgorithmRules(gdaqd::v1::TD3) == nullptr) {
-    GDAQD_ASSERT_OK(RegisterAlgorithmRules(Td3Rules()));
-  }
-}
-
 absl::StatusOr<gdaqd::v1::ExperimentConfig> Parse(const std::string& extra,
                                                   const std::string& algorithm = "TD3") {
-  EnsureTd3Registered();
   return ParseExperimentConfig(
       absl::StrCat("algorithm: ", algorithm, " env { task: \"point_maze\" } ", extra));
 }
@@ -78,7 +69,6 @@ TEST(RlRulesTest, OtherAlgorithmsGetNoRlBlock) {
 }
 
 TEST(RlRulesTest, TraitsSayItLearnsFromTransitions) {
-  EnsureTd3Registered();
   const AlgorithmRules* rules = FindAlgorithmRules(gdaqd::v1::TD3);
   ASSERT_NE(rules, nullptr);
   EXPECT_EQ(rules->name, "TD3");
