@@ -105,9 +105,10 @@ void ApplyRlDefaults(ExperimentConfig* config) {
     rl->add_critic_hidden_sizes(kDefaultRlCriticHiddenSize);
     rl->add_critic_hidden_sizes(kDefaultRlCriticHiddenSize);
   }
-  // The budget is in environment steps; episodes are unbounded unless the user bounds them.
+  // The budget is in environment steps. Every counted episode takes at least one step, so
+  // max_env_steps episodes never bind first: unset, episodes are bounded by the steps alone.
   if (config->budget().max_evaluations() == 0) {
-    config->mutable_budget()->set_max_evaluations(kMaxEvaluations);
+    config->mutable_budget()->set_max_evaluations(config->budget().max_env_steps());
   }
 }
 

@@ -42,9 +42,10 @@ inline constexpr int64_t kMaxRlReplayCapacity = 100'000'000;
 // True for TD3, SAC, DIAYN and SMERL (whether or not their learner is registered yet).
 bool IsRlAlgorithm(gdaqd::v1::Algorithm algorithm);
 
-// Fills unset rl.* fields and, when budget.max_evaluations is 0, sets it to kMaxEvaluations (an
-// RL run is bounded by budget.max_env_steps; max_evaluations is only an optional upper bound on
-// episodes). Idempotent. Precondition: IsRlAlgorithm(config->algorithm()).
+// Fills unset rl.* fields and, when budget.max_evaluations is 0, sets it to
+// budget.max_env_steps (an RL run is bounded by its environment steps; every counted episode
+// takes at least one, so that bound on episodes never binds first). Idempotent.
+// Precondition: IsRlAlgorithm(config->algorithm()).
 void ApplyRlDefaults(gdaqd::v1::ExperimentConfig* config);
 
 // InvalidArgument naming the field when an rl.* value is out of range ("rl.tau: must be in (0, 1],

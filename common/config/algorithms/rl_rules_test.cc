@@ -54,8 +54,8 @@ TEST(RlRulesTest, DefaultsAreQdaxTd3) {
   EXPECT_EQ(rl.device(), "auto");
   EXPECT_EQ(rl.torch_threads(), 1);
   EXPECT_THAT(rl.critic_hidden_sizes(), ::testing::ElementsAre(256, 256));
-  // Episodes are unbounded unless the user bounds them.
-  EXPECT_EQ(config.budget().max_evaluations(), kMaxEvaluations);
+  // Episodes are bounded by the steps alone unless the user bounds them.
+  EXPECT_EQ(config.budget().max_evaluations(), 100000);
   // An explicit warm-up of 0 stays 0; a user's episode bound stays.
   GDAQD_ASSERT_OK_AND_ASSIGN(
       auto zero, Parse("rl { warmup_steps: 0 } budget { max_env_steps: 10 max_evaluations: 7 }"));
