@@ -51,8 +51,9 @@ std::unique_ptr<QdAlgorithm> MakeTd3(const gdaqd::v1::ExperimentConfig& config) 
 }
 
 // One synchronous round as Experiment runs it: ask (with the plan), evaluate, tell, learn.
-// Returns the request it evaluated.
-EvalRequest RunRound(QdAlgorithm& algorithm, const gdaqd::v1::ExperimentConfig& config) {
+// Returns the request it evaluated; its outcomes into *told when not null.
+EvalRequest RunRound(QdAlgorithm& algorithm, const gdaqd::v1::ExperimentConfig& config,
+                     std::vector<EvalOutcome>* told = nullptr) {
   EvalRequest request;
   request.env = config.env();
   request.policy = config.policy();
@@ -73,6 +74,7 @@ EvalRequest RunRound(QdAlgorithm& algorithm, const gdaqd::v1::ExperimentConfig& 
   for (const EvalOutcome& outcome : *outcomes) EXPECT_EQ(outcome.error, "");
   EXPECT_TRUE(algorithm.Tell(request.params, *outcomes).ok());
   EXPECT_THAT(algorithm.Learn(), ::gdaqd::testing::IsOk());
+  if (told != nullptr) *told = *outcomes;
   return request;
 }
 
@@ -159,6 +161,20 @@ TEST(RlAlgorithmTest, UpdatesPublishNewActorVersions) {
   EXPECT_NE(
       std::vector<float>(later.params.begin(), later.params.begin() + td3->layout().num_params()),
       std::vector<float>(first_actor.begin(), first_actor.begin() + td3->layout().num_params()));
+}
+
+TEST(RlAlgorithmTest, ExplorationNoiseReachesTheEpisodes) {
+  // The two episodes of an exploration round run the same actor from the same state; only their
+  // noise seeds differ, so their transitions (the noisy actions) differ.
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(config);
+  ASSERT_NE(td3, nullptr);
+  std::vector<EvalOutcome> outcomes;
+  const EvalRequest request = RunRound(*td3, config, &outcomes);
+  ASSERT_EQ(outcomes.size(), 2u);
+  ASSERT_EQ(request.episode_options.size(), 2u);
+  EXPECT_FALSE(outcomes[0].transitions.empty());
+  EXPECT_NE(outcomes[0].transitions, outcomes[1].transitions);
 }
 
 TEST(RlAlgorithmTest, TellWithoutAnAskedRoundFails) {
