@@ -39,6 +39,8 @@ inline constexpr uint64_t kSeedStreamReserved = 0;     // the legacy derivations
 inline constexpr uint64_t kSeedStreamEsSelection = 1;  // ES methods: parent selection RNG
 inline constexpr uint64_t kSeedStreamEsNoise = 2;      // ES methods: generation g's noise seed
 inline constexpr uint64_t kSeedStreamEsPair = 3;       // ES methods: pair p of a generation
+inline constexpr uint64_t kSeedStreamRlNoise = 4;      // RL methods: exploration episode e's noise
+inline constexpr uint64_t kSeedStreamRlSampling = 5;   // RL methods: replay minibatch sampling (0)
 
 // --- Derivations kept for their values (see the file comment) -------------------------------
 

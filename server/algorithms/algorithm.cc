@@ -55,6 +55,11 @@ class ExceptionGuard final : public QdAlgorithm {
   absl::Status Learn() override {
     return CallGuarded("Learn", [&] { return algorithm_->Learn(); });
   }
+  absl::Status AskEpisodes(int64_t count, std::vector<float>* params, EpisodePlan* plan) override {
+    return CallGuarded("Ask", [&] { return algorithm_->AskEpisodes(count, params, plan); });
+  }
+  EpisodePlan PendingPlan() const override { return algorithm_->PendingPlan(); }
+  int64_t NextBatchSize(int64_t wanted) const override { return algorithm_->NextBatchSize(wanted); }
   bool supports_prefetch() const override { return algorithm_->supports_prefetch(); }
   bool needs_transitions() const override { return algorithm_->needs_transitions(); }
   absl::Status SaveCheckpoint(std::ostream& out) const override {

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "common/mlp_policy.h"
+#include "common/rollout.h"
 #include "common/task.h"
 #include "gdaqd/v1/config.pb.h"
 #include "server/algorithms/progress_metrics.h"
@@ -51,6 +52,15 @@ struct LearningStats {
   static constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 };
 
+// What an actor-learner's Ask() hands out beyond the parameters: each episode's skill and
+// exploration (common/rollout.h) and the actor version of the batch (EvalRequest's
+// episode_options and actor_version). The default, empty, is a batch of plain deterministic
+// episodes: every QD and ES algorithm's.
+struct EpisodePlan {
+  std::vector<common::EpisodeOptions> options;  // [count], or empty: default for every episode
+  uint64_t actor_version = 0;                   // 0 = none
+};
+
 // A QD algorithm as an ask/tell/learn loop. Implementations are single-thread: owned and driven
 // by one experiment runner (const methods may be called by others under the runner's lock).
 //
@@ -85,6 +95,21 @@ class QdAlgorithm {
   // overwritten). Internal if a learned model fails or diverges, Cancelled if interrupted,
   // ResourceExhausted if out of memory (MAP-Elites never fails).
   virtual absl::Status Ask(int64_t count, std::vector<float>* params) = 0;
+
+  // Ask(), and the batch's per-episode plan into *plan (not null). The default asks and returns
+  // an empty plan, so algorithms without per-episode options need not override it (their batches
+  // are byte for byte what Ask() gives). Same errors as Ask().
+  virtual absl::Status AskEpisodes(int64_t count, std::vector<float>* params, EpisodePlan* plan) {
+    *plan = EpisodePlan();
+    return Ask(count, params);
+  }
+  // The plan of the oldest batch asked and not yet told (what a run restored between Ask() and
+  // Tell() re-evaluates); empty by default and when nothing is pending.
+  virtual EpisodePlan PendingPlan() const { return EpisodePlan(); }
+  // How many episodes the next Ask() should propose, given the `wanted` count the runner's config
+  // gives (initial_population or emitter.batch_size). The default is `wanted`; an actor-learner
+  // returns its round size (exploration or evaluation round). At least 1.
+  virtual int64_t NextBatchSize(int64_t wanted) const { return wanted; }
 
   // Takes the outcomes of the oldest Ask() not yet told: params [n, num_params], outcomes [n],
   // same order. Diverged or failed outcomes are never inserted; transitions with non-finite

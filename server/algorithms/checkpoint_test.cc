@@ -47,8 +47,22 @@ constexpr char kTinyModel[] = R"pb(
   }
 )pb";
 
+constexpr char kTinyRl[] = R"pb(
+  budget { max_env_steps: 100000 }
+  rl {
+    critic_hidden_sizes: [ 16, 16 ]
+    batch_size: 16
+    warmup_steps: 30
+    publish_every: 4
+    episodes_per_round: 10
+    eval_every: 2
+    device: "cpu"
+  }
+)pb";
+
 gdaqd::v1::ExperimentConfig Config(const std::string& algorithm) {
   std::string text = absl::StrCat("algorithm: ", algorithm, kTinyCommon);
+  if (algorithm == "TD3") absl::StrAppend(&text, kTinyRl);
   if (algorithm == "PGA_ME" || algorithm == "GDA_QD") absl::StrAppend(&text, kTinyCritic);
   if (algorithm == "DA_QD_EXT") absl::StrAppend(&text, "pga { device: \"cpu\" }");
   if (algorithm == "DA_QD_EXT" || algorithm == "GDA_QD") absl::StrAppend(&text, kTinyModel);
@@ -66,8 +80,13 @@ std::vector<float> Round(QdAlgorithm& algo, const gdaqd::v1::ExperimentConfig& c
   request.record_transitions = algo.needs_transitions();
   request.num_params = algo.layout().num_params();
   request.descriptor_dim = 2;
-  EXPECT_TRUE(algo.Ask(10, &request.params).ok());
-  request.seeds.assign(10, 0);
+  // The batch the algorithm wants (an RL round may be smaller) with its per-episode plan.
+  const int64_t count = algo.NextBatchSize(10);
+  EpisodePlan plan;
+  EXPECT_TRUE(algo.AskEpisodes(count, &request.params, &plan).ok());
+  request.episode_options = plan.options;
+  request.actor_version = plan.actor_version;
+  request.seeds.assign(count, 0);
   auto outcomes = evaluator.Evaluate(request, nullptr);
   EXPECT_TRUE(outcomes.ok());
   EXPECT_TRUE(algo.Tell(request.params, *outcomes).ok());
@@ -97,7 +116,8 @@ TEST_P(CheckpointTest, RestoredAlgorithmContinuesIdentically) {
   const std::vector<Metric> a = original->metrics(), b = restored->metrics();
   ASSERT_EQ(a.size(), b.size());
   for (const char* name : {"imagined_evaluations", "model_train_calls", "critic_train_calls",
-                           "rejected_transition_episodes"}) {
+                           "rejected_transition_episodes", "updates", "actor_version", "env_steps",
+                           "es_generations"}) {
     EXPECT_EQ(FindMetric(a, name), FindMetric(b, name)) << name;
   }
 }
@@ -115,12 +135,16 @@ TEST_P(CheckpointTest, CheckpointBetweenAskAndTellContinuesIdentically) {
   request.record_transitions = original->needs_transitions();
   request.num_params = original->layout().num_params();
   request.descriptor_dim = 2;
-  GDAQD_ASSERT_OK(original->Ask(10, &request.params));
+  const int64_t count = original->NextBatchSize(10);
+  EpisodePlan plan;
+  GDAQD_ASSERT_OK(original->AskEpisodes(count, &request.params, &plan));
+  request.episode_options = plan.options;
+  request.actor_version = plan.actor_version;
   std::stringstream saved;
   GDAQD_ASSERT_OK(original->SaveCheckpoint(saved));
   GDAQD_ASSERT_OK_AND_ASSIGN(auto restored, MakeAlgorithm(config));
   GDAQD_ASSERT_OK(restored->RestoreCheckpoint(saved));
-  request.seeds.assign(10, 0);
+  request.seeds.assign(count, 0);
   GDAQD_ASSERT_OK_AND_ASSIGN(auto outcomes, evaluator.Evaluate(request, nullptr));
   GDAQD_ASSERT_OK(original->Tell(request.params, outcomes).status());
   GDAQD_ASSERT_OK(restored->Tell(request.params, outcomes).status());
@@ -169,7 +193,7 @@ TEST_P(CheckpointTest, BadCheckpointsAreRefusedAndChangeNothing) {
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, CheckpointTest,
                          ::testing::Values("MAP_ELITES", "PGA_ME", "DA_QD_EXT", "GDA_QD", "ES",
-                                           "NS_ES", "NSR_ES", "NSRA_ES", "ME_ES"));
+                                           "NS_ES", "NSR_ES", "NSRA_ES", "ME_ES", "TD3"));
 
 }  // namespace
 }  // namespace gdaqd::server

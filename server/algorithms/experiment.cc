@@ -31,6 +31,21 @@ namespace {
 
 constexpr char kInterrupted[] = "interrupted";
 
+// Environment steps of a told batch: the lengths of its episodes that produced a result.
+int64_t EnvSteps(absl::Span<const EvalOutcome> outcomes) {
+  int64_t steps = 0;
+  for (const EvalOutcome& outcome : outcomes) {
+    if (outcome.error.empty()) steps += outcome.length;
+  }
+  return steps;
+}
+
+// A batch's per-episode plan into the request it is evaluated with.
+void SetPlan(EpisodePlan plan, EvalRequest* request) {
+  request->episode_options = std::move(plan.options);
+  request->actor_version = plan.actor_version;
+}
+
 bool IsInterruption(const absl::Status& status) {
   return absl::IsAborted(status) && status.message() == kInterrupted;
 }
@@ -415,6 +430,7 @@ absl::Status Experiment::RunLoop() {
   LOG(INFO) << "experiment_start id=" << id_ << " task=" << config_.env().task()
             << " algorithm=" << common::AlgorithmName(config_.algorithm())
             << " budget=" << config_.budget().max_evaluations()
+            << " max_env_steps=" << config_.budget().max_env_steps()
             << " params=" << algorithm->layout().num_params()
             << " resumed_at_iteration=" << run_.iteration() << " pending=" << run_.pending_count();
 
@@ -432,10 +448,14 @@ absl::Status Experiment::RunLoop() {
   last_checkpoint_ = absl::Now();
   wall_base_ = run_.wall_seconds();
   run_start_ = absl::Now();
-  while (run_.evaluations() < config_.budget().max_evaluations()) {
-    GDAQD_RETURN_IF_ERROR(RunIteration(algorithm, &request));
-  }
+  while (!BudgetSpent()) GDAQD_RETURN_IF_ERROR(RunIteration(algorithm, &request));
   return absl::OkStatus();
+}
+
+bool Experiment::BudgetSpent() const {
+  const int64_t max_env_steps = config_.budget().max_env_steps();
+  return run_.evaluations() >= config_.budget().max_evaluations() ||
+         (max_env_steps > 0 && run_.env_steps() >= max_env_steps);
 }
 
 absl::StatusOr<int64_t> Experiment::TakeBatch(QdAlgorithm* algorithm, int64_t iteration,
@@ -450,20 +470,24 @@ absl::StatusOr<int64_t> Experiment::TakeBatch(QdAlgorithm* algorithm, int64_t it
     std::memcpy(request->params.data(), run_.pending_params().data(), run_.pending_params().size());
     run_.clear_pending_params();
     run_.set_pending_count(0);
+    SetPlan(algorithm->PendingPlan(), request);
     return count;
   }
   if (prefetched_count_ > 0) {  // PIPELINED: asked while the previous batch was evaluated
     request->params.swap(prefetched_);
     prefetched_.clear();
+    SetPlan(std::exchange(prefetched_plan_, EpisodePlan()), request);
     return std::exchange(prefetched_count_, 0);
   }
-  const int64_t wanted =
-      iteration == 1 ? config_.initial_population() : config_.emitter().batch_size();
+  const int64_t wanted = algorithm->NextBatchSize(iteration == 1 ? config_.initial_population()
+                                                                 : config_.emitter().batch_size());
   const int64_t count = std::min(wanted, config_.budget().max_evaluations() - run_.evaluations());
   // No lock: Ask only reads the archive (concurrent const reads with Export are safe) and
   // writes state no reader touches; PGA-ME's policy-gradient children take seconds.
-  absl::Status asked = algorithm->Ask(count, &request->params);
+  EpisodePlan plan;
+  absl::Status asked = algorithm->AskEpisodes(count, &request->params, &plan);
   if (!asked.ok()) return interrupted() ? absl::AbortedError(kInterrupted) : asked;
+  SetPlan(std::move(plan), request);
   return count;
 }
 
@@ -491,7 +515,8 @@ absl::StatusOr<std::vector<EvalOutcome>> Experiment::EvaluateAndPrefetch(
     QdAlgorithm* algorithm, const EvalRequest& request, int64_t remaining,
     EvalCallStats* call_stats, double* evaluation_seconds) {
   const int64_t count = static_cast<int64_t>(request.seeds.size());
-  const int64_t next = std::min<int64_t>(config_.emitter().batch_size(), remaining);
+  const int64_t next =
+      std::min<int64_t>(algorithm->NextBatchSize(config_.emitter().batch_size()), remaining);
   // Ask ahead only once the archive holds a told batch (a first Ask would be random again).
   const bool prefetch =
       config_.scheduler().learning_schedule() == gdaqd::v1::SchedulerConfig::PIPELINED &&
@@ -504,7 +529,7 @@ absl::StatusOr<std::vector<EvalOutcome>> Experiment::EvaluateAndPrefetch(
       // The algorithm is single-thread: while the learner runs, this thread only evaluates.
       learner = std::make_unique<common::Thread>(absl::StrCat("learn-", id_), [&] {
         learned = algorithm->Learn();
-        if (learned.ok()) asked = algorithm->Ask(next, &prefetched_);
+        if (learned.ok()) asked = algorithm->AskEpisodes(next, &prefetched_, &prefetched_plan_);
       });
     }
     const absl::Time start = absl::Now();
@@ -558,6 +583,7 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
     absl::StatusOr<TellSummary> summary = algorithm->Tell(request->params, *outcomes);
     if (!summary.ok()) return interrupted() ? absl::AbortedError(kInterrupted) : summary.status();
     run_.set_evaluations(run_.evaluations() + count);
+    run_.set_env_steps(run_.env_steps() + EnvSteps(*outcomes));
     run_.set_diverged(run_.diverged() + summary->diverged);
     run_.set_failed(run_.failed() + summary->failed);
     metrics = ComputeQdMetrics(algorithm->archive(), algorithm->qd_offset());
@@ -589,7 +615,7 @@ absl::Status Experiment::RunIteration(QdAlgorithm* algorithm, EvalRequest* reque
     return absl::FailedPreconditionError(
         absl::StrCat("every episode so far failed; first error: ", (*outcomes)[0].error));
   }
-  const bool done = run_.evaluations() >= budget;
+  const bool done = BudgetSpent();
   if (!done && absl::Now() - last_checkpoint_ >= options_.checkpoint_interval) {
     absl::Status written = WriteCheckpoint(/*with_algorithm=*/true, prefetched_, prefetched_count_);
     // A full disk must not end a days-long run; the previous checkpoints stay valid.

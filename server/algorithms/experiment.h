@@ -119,7 +119,10 @@ class Experiment {
   absl::StatusOr<QdAlgorithm*> BuildAlgorithm() ABSL_LOCKS_EXCLUDED(archive_mu_);
   // Runs one iteration (ask or take the pending batch, evaluate, tell, record progress).
   absl::Status RunIteration(QdAlgorithm* algorithm, EvalRequest* request);
-  // The batch of this iteration into request->params: the pending one of a resumed run, else the
+  // True once budget.max_evaluations, or budget.max_env_steps when set (> 0), is reached.
+  bool BudgetSpent() const;
+  // The batch of this iteration into request->params (and its per-episode plan into
+  // request->episode_options and actor_version): the pending one of a resumed run, else the
   // one a PIPELINED run asked ahead, else asked now. Returns its size.
   absl::StatusOr<int64_t> TakeBatch(QdAlgorithm* algorithm, int64_t iteration,
                                     EvalRequest* request);
@@ -170,6 +173,7 @@ class Experiment {
   // PIPELINED: the next batch, asked while the current one was evaluated ([count, num_params]).
   std::vector<float> prefetched_;
   int64_t prefetched_count_ = 0;
+  EpisodePlan prefetched_plan_;  // its per-episode options (actor-learners)
 
   // Two locks, so status queries never wait for learning: Tell() (archive insertion) holds only
   // archive_mu_, and Learn() (model and critic training, seconds to a minute) holds neither;

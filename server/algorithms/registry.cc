@@ -16,6 +16,7 @@
 #include "server/algorithms/map_elites.h"
 #include "server/algorithms/model_based_qd.h"
 #include "server/algorithms/pga_me.h"
+#include "server/algorithms/rl/rl_algorithm.h"
 
 namespace gdaqd::server {
 namespace {
@@ -36,7 +37,7 @@ const std::pair<gdaqd::v1::Algorithm, AlgorithmFactory> kBuiltinFactories[] = {
     {gdaqd::v1::DA_QD_EXT, &Make<ModelBasedQd>}, {gdaqd::v1::GDA_QD, &Make<ModelBasedQd>},
     {gdaqd::v1::ES, &Make<es::EsAlgorithm>},     {gdaqd::v1::NS_ES, &Make<es::EsAlgorithm>},
     {gdaqd::v1::NSR_ES, &Make<es::EsAlgorithm>}, {gdaqd::v1::NSRA_ES, &Make<es::EsAlgorithm>},
-    {gdaqd::v1::ME_ES, &Make<es::EsAlgorithm>},
+    {gdaqd::v1::ME_ES, &Make<es::EsAlgorithm>},  {gdaqd::v1::TD3, &Make<rl::RlAlgorithm>},
 };
 
 class FactoryTable {

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace gdaqd::server {
 namespace {
@@ -34,6 +35,30 @@ absl::Status ValidateResultLimits(const EvalRequest& request) {
   return absl::OkStatus();
 }
 
+// The per-episode options' shape (whether they fit the policy is the evaluator's check:
+// common::CheckEpisodeOptions on the worker or in LocalEvaluator).
+absl::Status ValidateEpisodeOptions(const EvalRequest& request) {
+  if (request.episode_options.empty()) return absl::OkStatus();
+  if (static_cast<int64_t>(request.episode_options.size()) != request.num_episodes()) {
+    return absl::InvalidArgumentError(absl::StrCat("episode_options has ",
+                                                   request.episode_options.size(),
+                                                   " entries, expected ", request.num_episodes()));
+  }
+  for (size_t i = 0; i < request.episode_options.size(); ++i) {
+    const common::EpisodeOptions& options = request.episode_options[i];
+    if (options.skill.has_value() && *options.skill < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("episode_options[", i, "].skill is ", *options.skill, ", must be >= 0"));
+    }
+    if (!(options.exploration_std >= 0) || options.exploration_std > common::kMaxExplorationStd) {
+      return absl::InvalidArgumentError(absl::StrCat("episode_options[", i, "].exploration_std is ",
+                                                     options.exploration_std, ", must be in [0, ",
+                                                     common::kMaxExplorationStd, "]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateEvalRequest(const EvalRequest& request) {
@@ -50,6 +75,7 @@ absl::Status ValidateEvalRequest(const EvalRequest& request) {
                                                    " floats, expected ", request.num_episodes(),
                                                    " episodes x ", request.num_params));
   }
+  GDAQD_RETURN_IF_ERROR(ValidateEpisodeOptions(request));
   if (request.episodes_per_lease < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("episodes_per_lease must be >= 1, got ", request.episodes_per_lease));

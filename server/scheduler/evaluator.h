@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/rollout.h"
 #include "gdaqd/v1/config.pb.h"
 
 namespace gdaqd::server {
@@ -26,7 +27,15 @@ struct EvalRequest {
   int descriptor_dim = 0;       // results with another size are rejected as malformed
   std::vector<float> params;    // [num_episodes, num_params], row-major
   std::vector<uint64_t> seeds;  // [num_episodes], seed of each episode's initial state
-  int episodes_per_lease = 8;   // upper bound; message size may lower it
+  // What selects each episode beyond its params and seed (skill, exploration noise seed and
+  // std; common/rollout.h), copied into each wire Episode: [num_episodes], or empty for every
+  // episode's default (today's deterministic episode, bit for bit). A re-queued episode keeps
+  // its options, so it re-runs identically.
+  std::vector<common::EpisodeOptions> episode_options;
+  // The version of the actor every episode of this batch runs (actor-learner methods), copied
+  // into each Episode and checked on each result's echo. 0 = none.
+  uint64_t actor_version = 0;
+  int episodes_per_lease = 8;  // upper bound; message size may lower it
   absl::Duration lease_timeout = absl::Seconds(120);
 
   // What a worker's result may contain (checked by server/scheduler/result_validation.h). Each
@@ -89,9 +98,17 @@ class Evaluator {
   virtual int64_t requeued_episodes() const { return 0; }
 };
 
-// InvalidArgument unless params/seeds sizes agree, num_params, descriptor_dim > 0, and the result
-// limits are consistent: episode_length and transition_row_floats >= 0, the descriptor box empty
-// or of descriptor_dim values with low <= high, min_step_reward <= max_step_reward (not NaN).
+// The options of episode `index` of `request` (the default when episode_options is empty).
+inline common::EpisodeOptions EpisodeOptionsAt(const EvalRequest& request, int64_t index) {
+  return request.episode_options.empty() ? common::EpisodeOptions()
+                                         : request.episode_options[index];
+}
+
+// InvalidArgument unless params/seeds sizes agree, episode_options is empty or of num_episodes
+// entries (each skill >= 0, exploration_std finite and >= 0), num_params, descriptor_dim > 0, and
+// the result limits are consistent: episode_length and transition_row_floats >= 0, the descriptor
+// box empty or of descriptor_dim values with low <= high, min_step_reward <= max_step_reward (not
+// NaN).
 absl::Status ValidateEvalRequest(const EvalRequest& request);
 
 }  // namespace gdaqd::server

@@ -64,8 +64,13 @@ absl::StatusOr<std::vector<EvalOutcome>> LocalEvaluator::Evaluate(const EvalRequ
         outcomes[i].error = std::string(status.message());
         continue;
       }
-      common::RunEpisode(*environment, *policy, request.seeds[i], request.record_transitions,
-                         &result);
+      const common::EpisodeOptions options = EpisodeOptionsAt(request, i);
+      if (absl::Status status = common::CheckEpisodeOptions(*layout, options); !status.ok()) {
+        outcomes[i].error = std::string(status.message());
+        continue;
+      }
+      common::RunEpisode(*environment, *policy, options, request.seeds[i],
+                         request.record_transitions, &result);
       outcomes[i] = ToOutcome(result);
     }
   };

@@ -164,6 +164,25 @@ int64_t MaxEpisodeTransitionBytes(const ResultLimits& limits) {
                              : floats * static_cast<int64_t>(sizeof(float));
 }
 
+ResultVerdict CheckResultEcho(const gdaqd::v1::EpisodeResult& result, uint64_t actor_version,
+                              std::optional<int> skill) {
+  if (result.actor_version() != actor_version) {
+    return Reject(ResultCheck::kBadIndex,
+                  absl::StrCat("result echoes actor_version ", result.actor_version(),
+                               ", the episode ran version ", actor_version));
+  }
+  const std::optional<int> echoed =
+      result.has_skill() ? std::optional<int>(result.skill()) : std::nullopt;
+  if (echoed != skill) {
+    return Reject(ResultCheck::kBadIndex,
+                  absl::StrCat("result echoes ",
+                               echoed.has_value() ? absl::StrCat("skill ", *echoed) : "no skill",
+                               ", the episode has ",
+                               skill.has_value() ? absl::StrCat("skill ", *skill) : "no skill"));
+  }
+  return {};
+}
+
 ResultVerdict ValidateEpisodeResult(const ResultLimits& limits,
                                     const gdaqd::v1::EpisodeResult& result,
                                     absl::Span<const float> transitions) {

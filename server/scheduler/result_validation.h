@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,10 @@ enum class ResultCheck : int {
   kBadLength,            // length outside [1, episode_length] ([0, ...] when diverged)
   kBadTransitions,       // not `length` rows, |value| > kMaxTransitionMagnitude, or unrequested
   kChunkOrder,           // a chunk number out of order, or bytes that are not whole floats
-  kBadIndex,             // episode index outside the lease
-  kTooManyBytes,         // transition bytes over the per-episode or per-worker cap
+  // Episode index outside the lease, or a result whose echoed actor_version or skill is not
+  // its episode's (it is not this slot's result).
+  kBadIndex,
+  kTooManyBytes,  // transition bytes over the per-episode or per-worker cap
 };
 inline constexpr int kNumResultChecks = 11;
 
@@ -100,6 +103,12 @@ struct ResultVerdict {
 ResultVerdict ValidateEpisodeResult(const ResultLimits& limits,
                                     const gdaqd::v1::EpisodeResult& result,
                                     absl::Span<const float> transitions);
+
+// kBadIndex unless `result` echoes its episode's actor version and skill (EpisodeResult fields
+// actor_version and skill, set on every chunk by the worker): "result echoes actor_version 3,
+// the episode ran version 4", "result echoes skill 2, the episode has skill 1" / "... no skill".
+ResultVerdict CheckResultEcho(const gdaqd::v1::EpisodeResult& result, uint64_t actor_version,
+                              std::optional<int> skill);
 
 }  // namespace gdaqd::server
 

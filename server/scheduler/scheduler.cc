@@ -39,6 +39,16 @@ EvalOutcome ErrorOutcome(const std::string& worker_id, const ResultVerdict& verd
   return outcome;
 }
 
+// Copies one episode's options and the batch's actor version into its wire Episode; unset
+// options leave the fields unset (a default episode's bytes are unchanged).
+void SetEpisodeOptions(const common::EpisodeOptions& options, uint64_t actor_version,
+                       gdaqd::v1::Episode* episode) {
+  if (options.skill.has_value()) episode->set_skill(*options.skill);
+  if (options.noise_seed.has_value()) episode->set_noise_seed(*options.noise_seed);
+  if (options.exploration_std != 0) episode->set_exploration_std(options.exploration_std);
+  if (actor_version != 0) episode->set_actor_version(actor_version);
+}
+
 }  // namespace
 
 Scheduler::Scheduler(Options options) : options_(std::move(options)) {
@@ -255,6 +265,7 @@ bool Scheduler::LeaseFrontLocked(const Pick& pick, absl::Time now) {
   lease.worker_id = *pick.id;
   lease.batch = batch;
   lease.deadline = now + request.lease_timeout;
+  lease.actor_version = request.actor_version;
   while (!queue_.empty() && static_cast<int64_t>(lease.indices.size()) < limit &&
          queue_.front().batch == batch) {
     // An episode that should avoid this worker ends the lease unless the worker is the fallback.
@@ -265,6 +276,9 @@ bool Scheduler::LeaseFrontLocked(const Pick& pick, absl::Time now) {
     gdaqd::v1::Episode* episode = assignment->add_episodes();
     episode->set_index(static_cast<int32_t>(lease.indices.size()));
     episode->set_seed(request.seeds[index]);
+    const common::EpisodeOptions options = EpisodeOptionsAt(request, index);
+    SetEpisodeOptions(options, request.actor_version, episode);
+    lease.skills.push_back(options.skill);
     // assign() copies once; set_params(const char*, size) builds a temporary string first.
     episode->mutable_params()->assign(
         reinterpret_cast<const char*>(&request.params[index * request.num_params]),
@@ -427,7 +441,10 @@ absl::Status Scheduler::OnResult(const std::string& worker_id, const EpisodeResu
     }
     ++lease.next_chunk[slot];
     if (!result.last_chunk()) return absl::OkStatus();
-    verdict = ValidateEpisodeResult(lease.batch->limits(), result, lease.staging[slot]);
+    verdict = CheckResultEcho(result, lease.actor_version, lease.skills[slot]);
+    if (verdict.accepted()) {
+      verdict = ValidateEpisodeResult(lease.batch->limits(), result, lease.staging[slot]);
+    }
   }
   return FinishEpisodeLocked(worker_id, worker, lease, slot, result, verdict);
 }

@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -185,6 +186,10 @@ class Scheduler final : public Evaluator {
     std::vector<bool> finished;               // per lease-local index
     std::vector<std::vector<float>> staging;  // transitions received so far, per lease-local index
     std::vector<int32_t> next_chunk;          // expected next chunk number
+    // What each result must echo: the batch's actor version and each episode's skill (copied
+    // at assignment, since a borrowed request may be forgotten before late results arrive).
+    uint64_t actor_version = 0;
+    std::vector<std::optional<int>> skills;  // per lease-local index
     int64_t unfinished;
     absl::Time deadline;
   };

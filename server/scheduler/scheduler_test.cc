@@ -58,6 +58,9 @@ EpisodeResult ResultFor(const Assignment& assignment, int slot) {
   result.add_behavior_descriptor(-0.5f);
   result.set_length(7);
   result.set_last_chunk(true);
+  // The echoes a worker sets on every chunk.
+  result.set_actor_version(assignment.episodes(slot).actor_version());
+  if (assignment.episodes(slot).has_skill()) result.set_skill(assignment.episodes(slot).skill());
   return result;
 }
 
@@ -301,6 +304,133 @@ TEST(SchedulerTest, LateResultsOfACancelledBorrowedRequestAreHarmless) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto next, scheduler.Submit(MakeRequest(2)));
   while (next->remaining() > 0) ASSERT_GT(AnswerAll(scheduler, "w", sink), 0);
   EXPECT_EQ(next->TakeOutcomes()[1].fitness, FitnessOf(1));
+}
+
+// A request whose episodes carry options: episode i explores with noise seed 1000 + i, std 0.1
+// (even i) or is an evaluation episode (odd i), all of actor version 4.
+EvalRequest MakeExplorationRequest(int64_t episodes) {
+  EvalRequest request = MakeRequest(episodes);
+  request.actor_version = 4;
+  for (int64_t i = 0; i < episodes; ++i) {
+    common::EpisodeOptions options;
+    if (i % 2 == 0) {
+      options.noise_seed = 1000 + i;
+      options.exploration_std = 0.1f;
+    }
+    options.skill = static_cast<int>(i % 3);
+    request.episode_options.push_back(options);
+  }
+  return request;
+}
+
+// Checks that `episode` (batch index = its first parameter) carries the options above.
+void ExpectExplorationOptions(const gdaqd::v1::Episode& episode) {
+  float first_param;
+  std::memcpy(&first_param, episode.params().data(), sizeof(float));
+  const auto i = static_cast<int64_t>(first_param);
+  EXPECT_EQ(episode.actor_version(), 4u);
+  ASSERT_TRUE(episode.has_skill());
+  EXPECT_EQ(episode.skill(), i % 3);
+  if (i % 2 == 0) {
+    ASSERT_TRUE(episode.has_noise_seed());
+    EXPECT_EQ(episode.noise_seed(), static_cast<uint64_t>(1000 + i));
+    EXPECT_FLOAT_EQ(episode.exploration_std(), 0.1f);
+  } else {
+    EXPECT_FALSE(episode.has_noise_seed());
+    EXPECT_EQ(episode.exploration_std(), 0.0f);
+  }
+}
+
+TEST(SchedulerTest, DefaultEpisodesCarryNoOptions) {
+  Scheduler scheduler;
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &sink));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeRequest(2)));
+  for (const Assignment& assignment : sink.Take()) {
+    for (const gdaqd::v1::Episode& episode : assignment.episodes()) {
+      EXPECT_FALSE(episode.has_skill());
+      EXPECT_FALSE(episode.has_noise_seed());
+      EXPECT_EQ(episode.exploration_std(), 0.0f);
+      EXPECT_EQ(episode.actor_version(), 0u);
+    }
+  }
+}
+
+TEST(SchedulerTest, EpisodeOptionsReachTheWireAndSurviveARequeue) {
+  Scheduler scheduler;
+  RecordingSink lost_sink, good_sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("lost", 1, &lost_sink));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeExplorationRequest(6)));
+  std::vector<Assignment> lost = lost_sink.Take();
+  ASSERT_FALSE(lost.empty());
+  for (const Assignment& a : lost) {
+    for (const gdaqd::v1::Episode& episode : a.episodes()) ExpectExplorationOptions(episode);
+  }
+  scheduler.UnregisterWorker("lost");  // every episode it held is re-queued
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("good", 1, &good_sink));
+  int answered = 0;
+  while (batch->remaining() > 0) {
+    std::vector<Assignment> sent = good_sink.Take();
+    for (const Assignment& a : sent) {
+      for (int slot = 0; slot < a.episodes_size(); ++slot) {
+        ExpectExplorationOptions(a.episodes(slot));
+        GDAQD_ASSERT_OK(scheduler.OnResult("good", ResultFor(a, slot)));
+        ++answered;
+      }
+    }
+  }
+  EXPECT_EQ(answered, 6);
+  EXPECT_GT(scheduler.stats().requeued_episodes, 0);
+  for (const EvalOutcome& outcome : batch->TakeOutcomes()) EXPECT_EQ(outcome.error, "");
+}
+
+TEST(SchedulerTest, ResultWithTheWrongEchoIsMalformed) {
+  Scheduler scheduler;
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &sink));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeExplorationRequest(2)));
+  std::vector<Assignment> sent = sink.Take();
+  ASSERT_FALSE(sent.empty());
+  ASSERT_GE(sent[0].episodes_size(), 1);
+  EpisodeResult stale_version = ResultFor(sent[0], 0);
+  stale_version.set_actor_version(3);
+  EXPECT_THAT(scheduler.OnResult("w", stale_version),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("echoes actor_version 3, the episode ran version 4")));
+  EXPECT_EQ(scheduler.stats().rejected_by(ResultCheck::kBadIndex), 1);
+}
+
+TEST(SchedulerTest, ResultWithTheWrongSkillIsMalformed) {
+  Scheduler scheduler;
+  RecordingSink sink;
+  GDAQD_ASSERT_OK(scheduler.RegisterWorker("w", 1, &sink));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto batch, scheduler.Submit(MakeExplorationRequest(1)));
+  std::vector<Assignment> sent = sink.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EpisodeResult wrong_skill = ResultFor(sent[0], 0);
+  wrong_skill.clear_skill();
+  EXPECT_THAT(scheduler.OnResult("w", wrong_skill),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("echoes no skill, the episode has skill 0")));
+  std::vector<EvalOutcome> outcomes = batch->TakeOutcomes();
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_THAT(outcomes[0].error, ::testing::HasSubstr("malformed result"));
+}
+
+TEST(SchedulerTest, EpisodeOptionsOfTheWrongShapeAreRefused) {
+  EvalRequest request = MakeExplorationRequest(3);
+  request.episode_options.pop_back();
+  EXPECT_THAT(ValidateEvalRequest(request),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("episode_options has 2 entries, expected 3")));
+  request = MakeExplorationRequest(3);
+  request.episode_options[1].skill = -1;
+  EXPECT_THAT(ValidateEvalRequest(request), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                     ::testing::HasSubstr("episode_options[")));
+  request = MakeExplorationRequest(3);
+  request.episode_options[0].exploration_std = -0.5f;
+  EXPECT_THAT(ValidateEvalRequest(request), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                     ::testing::HasSubstr("episode_options[")));
 }
 
 }  // namespace

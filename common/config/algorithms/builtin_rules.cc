@@ -13,7 +13,7 @@ AlgorithmRules MapElitesRules() {
 std::vector<AlgorithmRules> BuiltinAlgorithmRules() {
   return {
       MapElitesRules(), PgaMeRules(), DaQdExtRules(), GdaQdRules(), EsRules(),
-      NsEsRules(),      NsrEsRules(), NsraEsRules(),  MeEsRules(),
+      NsEsRules(),      NsrEsRules(), NsraEsRules(),  MeEsRules(),  Td3Rules(),
   };
 }
 

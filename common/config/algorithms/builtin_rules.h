@@ -18,6 +18,8 @@ AlgorithmRules NsEsRules();
 AlgorithmRules NsrEsRules();
 AlgorithmRules NsraEsRules();
 AlgorithmRules MeEsRules();
+// rl_rules.cc; SAC, DIAYN and SMERL join when their learners land.
+AlgorithmRules Td3Rules();
 
 // Every built-in algorithm, one line each.
 std::vector<AlgorithmRules> BuiltinAlgorithmRules();

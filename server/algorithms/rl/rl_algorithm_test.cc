@@ -1,0 +1,240 @@
+#include "server/algorithms/rl/rl_algorithm.h"
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/config/config.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/algorithms/algorithm.h"
+#include "server/scheduler/local_evaluator.h"
+#include "server/scheduler/result_validation.h"
+#include "tests/testing/status_matchers.h"
+
+namespace gdaqd::server::rl {
+namespace {
+
+using ::gdaqd::testing::StatusIs;
+
+// A tiny TD3 on point_maze: 20-step episodes, 2 exploration episodes a round, an evaluation
+// round every 3rd, an actor version every 10 updates after a 20-step warm-up.
+gdaqd::v1::ExperimentConfig TinyConfig() {
+  gdaqd::v1::ExperimentConfig config;
+  config.set_algorithm(gdaqd::v1::TD3);
+  config.set_seed(7);
+  config.mutable_env()->set_task("point_maze");
+  config.mutable_env()->set_episode_length(20);
+  config.mutable_policy()->add_hidden_sizes(8);
+  config.mutable_budget()->set_max_env_steps(100'000);
+  gdaqd::v1::RlConfig* rl = config.mutable_rl();
+  rl->add_critic_hidden_sizes(16);
+  rl->add_critic_hidden_sizes(16);
+  rl->set_batch_size(16);
+  rl->set_warmup_steps(20);
+  rl->set_publish_every(10);
+  rl->set_episodes_per_round(2);
+  rl->set_eval_every(3);
+  rl->set_device("cpu");
+  common::ApplyDefaults(&config);
+  return config;
+}
+
+std::unique_ptr<QdAlgorithm> MakeTd3(const gdaqd::v1::ExperimentConfig& config) {
+  absl::StatusOr<std::unique_ptr<QdAlgorithm>> made = MakeAlgorithm(config);
+  EXPECT_TRUE(made.ok()) << made.status();
+  return made.ok() ? std::move(made).value() : nullptr;
+}
+
+// One synchronous round as Experiment runs it: ask (with the plan), evaluate, tell, learn.
+// Returns the request it evaluated; its outcomes into *told when not null.
+EvalRequest RunRound(QdAlgorithm& algorithm, const gdaqd::v1::ExperimentConfig& config,
+                     std::vector<EvalOutcome>* told = nullptr) {
+  EvalRequest request;
+  request.env = config.env();
+  request.policy = config.policy();
+  request.record_transitions = algorithm.needs_transitions();
+  request.num_params = algorithm.layout().num_params();
+  request.descriptor_dim = algorithm.spec().descriptor_dim;
+  ApplyTaskLimits(algorithm.spec(), &request);
+  const int64_t count = algorithm.NextBatchSize(100);
+  EpisodePlan plan;
+  EXPECT_THAT(algorithm.AskEpisodes(count, &request.params, &plan), ::gdaqd::testing::IsOk());
+  request.episode_options = plan.options;
+  request.actor_version = plan.actor_version;
+  request.seeds.assign(static_cast<size_t>(count), config.env().reset_seed());
+  LocalEvaluator evaluator(1);
+  absl::StatusOr<std::vector<EvalOutcome>> outcomes = evaluator.Evaluate(request, nullptr);
+  EXPECT_TRUE(outcomes.ok()) << outcomes.status();
+  if (!outcomes.ok()) return request;
+  for (const EvalOutcome& outcome : *outcomes) EXPECT_EQ(outcome.error, "");
+  EXPECT_TRUE(algorithm.Tell(request.params, *outcomes).ok());
+  EXPECT_THAT(algorithm.Learn(), ::gdaqd::testing::IsOk());
+  if (told != nullptr) *told = *outcomes;
+  return request;
+}
+
+// `checkpoint` with its (one) embedded torch zip archive cut out: from the first local file
+// header to the end of the end-of-central-directory record (22 bytes, no comment).
+std::string WithoutTorchArchive(const std::string& checkpoint) {
+  const size_t begin = checkpoint.find(std::string("PK\x03\x04", 4));
+  const size_t end = checkpoint.rfind(std::string("PK\x05\x06", 4));
+  EXPECT_NE(begin, std::string::npos);
+  EXPECT_NE(end, std::string::npos);
+  if (begin == std::string::npos || end == std::string::npos || end < begin) return checkpoint;
+  return checkpoint.substr(0, begin) + checkpoint.substr(end + 22);
+}
+
+double MetricValue(const QdAlgorithm& algorithm, const std::string& name) {
+  for (const Metric& metric : algorithm.metrics()) {
+    if (metric.name == name) return metric.value;
+  }
+  ADD_FAILURE() << "no metric " << name;
+  return 0;
+}
+
+TEST(RlAlgorithmTest, DeclaresValidMetrics) {
+  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(TinyConfig());
+  ASSERT_NE(td3, nullptr);
+  std::vector<Metric> values = td3->metrics();
+  GDAQD_EXPECT_OK(CheckMetrics(td3->metric_specs(), &values));
+  EXPECT_EQ(MetricValue(*td3, "actor_version"), 1);
+  EXPECT_TRUE(std::isnan(MetricValue(*td3, "max_eval_return")));
+}
+
+TEST(RlAlgorithmTest, RoundsExploreWithTheirOwnNoiseAndEvaluateWithout) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(config);
+  ASSERT_NE(td3, nullptr);
+  std::set<uint64_t> noise_seeds;
+  for (int round = 0; round < 6; ++round) {
+    const bool evaluation = (round + 1) % 3 == 0;
+    ASSERT_EQ(td3->NextBatchSize(100), evaluation ? 1 : 2) << round;
+    const EvalRequest request = RunRound(*td3, config);
+    EXPECT_GE(request.actor_version, 1u);
+    if (evaluation) {
+      EXPECT_TRUE(request.episode_options.empty());
+    } else {
+      ASSERT_EQ(request.episode_options.size(), 2u);
+      for (const common::EpisodeOptions& options : request.episode_options) {
+        ASSERT_TRUE(options.noise_seed.has_value());
+        EXPECT_FLOAT_EQ(options.exploration_std, 0.1f);
+        EXPECT_FALSE(options.skill.has_value());
+        noise_seeds.insert(*options.noise_seed);
+      }
+    }
+  }
+  EXPECT_EQ(noise_seeds.size(), 8u);  // 4 exploration rounds of 2, every seed its own
+  const double env_steps = MetricValue(*td3, "env_steps");
+  EXPECT_GE(env_steps, 10);   // 10 episodes of at least one step
+  EXPECT_LE(env_steps, 200);  // and at most 20
+  EXPECT_FALSE(std::isnan(MetricValue(*td3, "max_eval_return")));
+  EXPECT_GT(td3->archive().num_filled(), 0);
+}
+
+TEST(RlAlgorithmTest, UpdatesPublishNewActorVersions) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(config);
+  ASSERT_NE(td3, nullptr);
+  std::vector<float> first_actor;
+  uint64_t last_version = 0;
+  for (int round = 0; round < 8; ++round) {
+    const EvalRequest request = RunRound(*td3, config);
+    if (round == 0) first_actor.assign(request.params.begin(), request.params.end());
+    EXPECT_GE(request.actor_version, last_version);
+    last_version = request.actor_version;
+  }
+  const double updates = MetricValue(*td3, "updates");
+  const double env_steps = MetricValue(*td3, "env_steps");
+  EXPECT_GT(updates, 0);
+  EXPECT_EQ(std::fmod(updates, 10), 0);  // whole blocks of publish_every
+  EXPECT_EQ(MetricValue(*td3, "actor_version"), 1 + updates / 10);
+  EXPECT_GT(last_version, 1u);
+  EXPECT_LE(env_steps, 8 * 2 * 20);
+  EXPECT_FALSE(std::isnan(MetricValue(*td3, "critic_loss")));
+  // A new version is a different actor.
+  const EvalRequest later = RunRound(*td3, config);
+  EXPECT_NE(
+      std::vector<float>(later.params.begin(), later.params.begin() + td3->layout().num_params()),
+      std::vector<float>(first_actor.begin(), first_actor.begin() + td3->layout().num_params()));
+}
+
+TEST(RlAlgorithmTest, ExplorationNoiseReachesTheEpisodes) {
+  // The two episodes of an exploration round run the same actor from the same state; only their
+  // noise seeds differ, so their transitions (the noisy actions) differ.
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(config);
+  ASSERT_NE(td3, nullptr);
+  std::vector<EvalOutcome> outcomes;
+  const EvalRequest request = RunRound(*td3, config, &outcomes);
+  ASSERT_EQ(outcomes.size(), 2u);
+  ASSERT_EQ(request.episode_options.size(), 2u);
+  EXPECT_FALSE(outcomes[0].transitions.empty());
+  EXPECT_NE(outcomes[0].transitions, outcomes[1].transitions);
+}
+
+TEST(RlAlgorithmTest, TellWithoutAnAskedRoundFails) {
+  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(TinyConfig());
+  ASSERT_NE(td3, nullptr);
+  EXPECT_THAT(td3->Tell({}, {}), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                          ::testing::HasSubstr("without an asked round")));
+}
+
+TEST(RlAlgorithmTest, ResumesExactlyFromACheckpoint) {
+  const gdaqd::v1::ExperimentConfig config = TinyConfig();
+  std::unique_ptr<QdAlgorithm> straight = MakeTd3(config);
+  std::unique_ptr<QdAlgorithm> first = MakeTd3(config);
+  ASSERT_NE(straight, nullptr);
+  ASSERT_NE(first, nullptr);
+  for (int round = 0; round < 5; ++round) {
+    RunRound(*straight, config);
+    RunRound(*first, config);
+  }
+  std::stringstream saved;
+  GDAQD_ASSERT_OK(first->SaveCheckpoint(saved));
+  std::unique_ptr<QdAlgorithm> resumed = MakeTd3(config);
+  ASSERT_NE(resumed, nullptr);
+  GDAQD_ASSERT_OK(resumed->RestoreCheckpoint(saved));
+  for (int round = 0; round < 8; ++round) {
+    const EvalRequest a = RunRound(*straight, config);
+    const EvalRequest b = RunRound(*resumed, config);
+    EXPECT_EQ(a.actor_version, b.actor_version);
+    ASSERT_EQ(a.params.size(), b.params.size());
+    EXPECT_EQ(std::memcmp(a.params.data(), b.params.data(), a.params.size() * sizeof(float)), 0)
+        << "round " << round;
+    ASSERT_EQ(a.episode_options.size(), b.episode_options.size());
+    for (size_t i = 0; i < a.episode_options.size(); ++i) {
+      EXPECT_EQ(a.episode_options[i].noise_seed, b.episode_options[i].noise_seed);
+    }
+  }
+  std::stringstream end_a, end_b;
+  GDAQD_ASSERT_OK(straight->SaveCheckpoint(end_a));
+  GDAQD_ASSERT_OK(resumed->SaveCheckpoint(end_b));
+  // Byte for byte, except the learner's torch archive, which stores the same Adam states in an
+  // order that follows parameter addresses; the networks' behaviour is compared above (every
+  // round's actor) and through the losses below.
+  EXPECT_EQ(WithoutTorchArchive(end_a.str()), WithoutTorchArchive(end_b.str()));
+  for (const Metric& metric : straight->metrics()) {
+    const double other = MetricValue(*resumed, metric.name);
+    if (std::isnan(metric.value)) {
+      EXPECT_TRUE(std::isnan(other)) << metric.name;
+    } else {
+      EXPECT_EQ(metric.value, other) << metric.name;
+    }
+  }
+}
+
+TEST(RlAlgorithmTest, RefusesAnotherAlgorithmsCheckpoint) {
+  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(TinyConfig());
+  ASSERT_NE(td3, nullptr);
+  std::stringstream garbage("GDQDPGA3 and the rest");
+  EXPECT_THAT(td3->RestoreCheckpoint(garbage),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+}
+
+}  // namespace
+}  // namespace gdaqd::server::rl
