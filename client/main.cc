@@ -176,11 +176,16 @@ std::string DefaultOutDir(const std::string& config_path) {
   return absl::StrCat("runs/", std::filesystem::path(config_path).stem().string(), "-", stamp);
 }
 
-// "experiment exp-1: GDA_QD on point_maze, 3,000 evaluations", flushed (scripts wait for it).
+// "experiment exp-1: GDA_QD on point_maze, 3,000 evaluations" (or "100,000 environment steps"
+// for a step budget), flushed (scripts wait for it).
 void PrintSubmitted(const std::string& id, const gdaqd::v1::ExperimentConfig& config) {
-  std::printf("experiment %s: %s on %s, %s evaluations\n", id.c_str(),
+  const bool steps = config.budget().max_env_steps() > 0;
+  std::printf("experiment %s: %s on %s, %s %s\n", id.c_str(),
               gdaqd::common::AlgorithmName(config.algorithm()).c_str(), config.env().task().c_str(),
-              gdaqd::client::WithThousands(config.budget().max_evaluations()).c_str());
+              gdaqd::client::WithThousands(steps ? config.budget().max_env_steps()
+                                                 : config.budget().max_evaluations())
+                  .c_str(),
+              steps ? "environment steps" : "evaluations");
   std::fflush(stdout);
 }
 

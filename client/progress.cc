@@ -47,16 +47,37 @@ std::string WithThousands(int64_t value) {
   return out;
 }
 
+double BudgetUse::fraction() const {
+  return std::clamp(static_cast<double>(used) / static_cast<double>(std::max<int64_t>(1, budget)),
+                    0.0, 1.0);
+}
+
+BudgetUse SpentBudget(const gdaqd::v1::ExperimentStatus& status) {
+  const gdaqd::v1::BudgetConfig& config = status.config().budget();
+  BudgetUse evals{"evals", status.progress().evaluations(),
+                  std::max<int64_t>(1, config.max_evaluations())};
+  if (config.max_env_steps() <= 0) return evals;
+  const std::optional<double> steps = ProgressMetric(status.progress(), "env_steps");
+  BudgetUse env{"steps",
+                steps.has_value() && std::isfinite(*steps) ? static_cast<int64_t>(*steps) : 0,
+                config.max_env_steps()};
+  // An RL config may leave max_evaluations unset (it is then no bound at all in practice).
+  return config.max_evaluations() > 0 && evals.fraction() > env.fraction() ? evals : env;
+}
+
 std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_width) {
   const gdaqd::v1::ProgressSnapshot& p = status.progress();
-  const int64_t budget = std::max<int64_t>(1, status.config().budget().max_evaluations());
-  const double fraction = std::clamp(static_cast<double>(p.evaluations()) / budget, 0.0, 1.0);
+  const BudgetUse use = SpentBudget(status);
+  const double fraction = use.fraction();
   const int filled = static_cast<int>(std::round(fraction * bar_width));
   std::string line =
       absl::StrCat("[", std::string(filled, '#'), std::string(bar_width - filled, '-'), "] ",
                    absl::StrFormat("%3d%%", static_cast<int>(fraction * 100)));
-  absl::StrAppend(&line, " it ", p.iteration(), " | evals ", WithThousands(p.evaluations()), "/",
-                  WithThousands(budget));
+  absl::StrAppend(&line, " it ", p.iteration(), " | ", use.unit, " ", WithThousands(use.used), "/",
+                  WithThousands(use.budget));
+  if (std::string(use.unit) != "evals") {
+    absl::StrAppend(&line, " | evals ", WithThousands(p.evaluations()));
+  }
   absl::StrAppend(&line,
                   absl::StrFormat(" | QD %.1f%% | cov %.1f%%", p.qd_score_pct(), p.coverage_pct()));
   if (std::isfinite(p.max_fitness())) {
@@ -91,26 +112,27 @@ std::string FormatDuration(double seconds) {
 
 double EtaSeconds(const gdaqd::v1::ExperimentStatus& status) {
   const gdaqd::v1::ProgressSnapshot& p = status.progress();
-  const int64_t budget = status.config().budget().max_evaluations();
-  if (status.state() != gdaqd::v1::RUNNING || p.evaluations() <= 0 || p.wall_seconds() <= 0 ||
-      p.evaluations() >= budget) {
+  const BudgetUse use = SpentBudget(status);
+  if (status.state() != gdaqd::v1::RUNNING || use.used <= 0 || p.wall_seconds() <= 0 ||
+      use.used >= use.budget) {
     return -1;
   }
-  return p.wall_seconds() * static_cast<double>(budget - p.evaluations()) / p.evaluations();
+  return p.wall_seconds() * static_cast<double>(use.budget - use.used) /
+         static_cast<double>(use.used);
 }
 
 std::string FormatStatusTable(const std::vector<gdaqd::v1::ExperimentStatus>& experiments) {
   std::vector<std::vector<std::string>> rows = {
       {"ID", "NAME", "ALGORITHM", "TASK", "STATE", "PROGRESS", "ELAPSED", "ETA"}};
   for (const gdaqd::v1::ExperimentStatus& status : experiments) {
-    const int64_t budget = std::max<int64_t>(1, status.config().budget().max_evaluations());
-    const int64_t evaluations = status.progress().evaluations();
+    const BudgetUse use = SpentBudget(status);
     const double eta = EtaSeconds(status);
     rows.push_back({status.id(), status.config().name().empty() ? "-" : status.config().name(),
                     common::AlgorithmName(status.config().algorithm()),
                     status.config().env().task(), gdaqd::v1::ExperimentState_Name(status.state()),
-                    absl::StrCat(WithThousands(evaluations), "/", WithThousands(budget), " (",
-                                 100 * evaluations / budget, "%)"),
+                    absl::StrCat(WithThousands(use.used), "/", WithThousands(use.budget),
+                                 std::string(use.unit) == "steps" ? " steps" : "", " (",
+                                 static_cast<int>(100 * use.fraction()), "%)"),
                     FormatDuration(status.progress().wall_seconds()),
                     eta >= 0 ? FormatDuration(eta) : "-"});
   }
@@ -155,8 +177,7 @@ void ProgressPrinter::Update(const gdaqd::v1::ExperimentStatus& status) {
     last_line_ = line;
     return;
   }
-  const int64_t budget = std::max<int64_t>(1, status.config().budget().max_evaluations());
-  const int decile = static_cast<int>(10 * status.progress().evaluations() / budget);
+  const int decile = static_cast<int>(10 * SpentBudget(status).fraction());
   const double now_s = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
   const bool final_state =
       status.state() != gdaqd::v1::RUNNING && status.state() != gdaqd::v1::PENDING;

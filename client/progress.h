@@ -27,15 +27,27 @@ std::string FormatProgress(const gdaqd::v1::ExperimentStatus& status, int bar_wi
 std::optional<double> ProgressMetric(const gdaqd::v1::ProgressSnapshot& snapshot,
                                      absl::string_view name);
 
+// The budget an experiment is closest to spending: evaluations against budget.max_evaluations,
+// or, when budget.max_env_steps is set (the RL methods), environment steps (the `env_steps`
+// metric) against it, whichever is the larger fraction. `unit` is "evals" or "steps"; budget >= 1.
+struct BudgetUse {
+  const char* unit = "evals";
+  int64_t used = 0;
+  int64_t budget = 1;
+  double fraction() const;  // used / budget, clamped to [0, 1]
+};
+BudgetUse SpentBudget(const gdaqd::v1::ExperimentStatus& status);
+
 // Seconds as "42s", "3m05s", "2h07m", "3d04h"; "-" for a negative or non-finite value.
 std::string FormatDuration(double seconds);
 
-// Seconds until the budget is spent at the average rate so far (progress.wall_seconds over the
-// evaluations done); -1 unless RUNNING with at least one evaluation and budget left.
+// Seconds until SpentBudget()'s budget is spent at the average rate so far (wall_seconds over
+// what was used); -1 unless RUNNING with something used and budget left.
 double EtaSeconds(const gdaqd::v1::ExperimentStatus& status);
 
 // `gdaqd status`: a header line, then one row per experiment with columns ID, NAME, ALGORITHM,
-// TASK, STATE, PROGRESS (evaluations/budget and percent), ELAPSED, ETA; a FAILED experiment's
+// TASK, STATE, PROGRESS (SpentBudget(): used/budget, percent, and " steps" for a step budget),
+// ELAPSED, ETA; a FAILED experiment's
 // error follows its row, indented. Columns are as wide as their widest cell.
 std::string FormatStatusTable(const std::vector<gdaqd::v1::ExperimentStatus>& experiments);
 

@@ -143,6 +143,24 @@ TEST(FormatProgressTest, ShowsElapsedAndEta) {
   EXPECT_THAT(line, HasSubstr("| elapsed 1m00s | ETA 3m00s"));
 }
 
+// An RL run's budget is environment steps: the bar, the ETA and the table follow the steps.
+TEST(FormatProgressTest, AStepBudgetIsMeasuredInSteps) {
+  gdaqd::v1::ExperimentStatus status = Running(40, 0, 30);
+  status.mutable_config()->set_algorithm(gdaqd::v1::TD3);
+  status.mutable_config()->mutable_budget()->set_max_env_steps(100000);
+  gdaqd::v1::Metric* steps = status.mutable_progress()->add_metrics();
+  steps->set_name("env_steps");
+  steps->set_value(10000);
+  const std::string line = FormatProgress(status, 10);
+  EXPECT_THAT(line, HasSubstr("[#---------]  10%"));
+  EXPECT_THAT(line, HasSubstr("steps 10,000/100,000 | evals 40"));
+  EXPECT_DOUBLE_EQ(EtaSeconds(status), 270);
+  EXPECT_THAT(FormatStatusTable({status}), HasSubstr("10,000/100,000 steps (10%)"));
+  // Both bounds set: whichever is nearer its end is shown.
+  status.mutable_config()->mutable_budget()->set_max_evaluations(50);
+  EXPECT_THAT(FormatProgress(status, 10), HasSubstr("evals 40/50"));
+}
+
 TEST(FormatStatusTableTest, HeaderThenAlignedRowsWithErrors) {
   gdaqd::v1::ExperimentStatus failed = Running(500, 1000, 5);
   failed.set_id("exp-12");

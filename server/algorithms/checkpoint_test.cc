@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -48,7 +49,6 @@ constexpr char kTinyModel[] = R"pb(
 )pb";
 
 constexpr char kTinyRl[] = R"pb(
-  budget { max_env_steps: 100000 }
   rl {
     critic_hidden_sizes: [ 16, 16 ]
     batch_size: 16
@@ -62,7 +62,12 @@ constexpr char kTinyRl[] = R"pb(
 
 gdaqd::v1::ExperimentConfig Config(const std::string& algorithm) {
   std::string text = absl::StrCat("algorithm: ", algorithm, kTinyCommon);
-  if (algorithm == "TD3") absl::StrAppend(&text, kTinyRl);
+  if (algorithm == "TD3") {
+    absl::StrAppend(&text, kTinyRl);
+    // The RL methods' budget is environment steps (both bounds may be set; one block only).
+    text = absl::StrReplaceAll(text, {{"budget { max_evaluations: 100 }",
+                                       "budget { max_evaluations: 100 max_env_steps: 100000 }"}});
+  }
   if (algorithm == "PGA_ME" || algorithm == "GDA_QD") absl::StrAppend(&text, kTinyCritic);
   if (algorithm == "DA_QD_EXT") absl::StrAppend(&text, "pga { device: \"cpu\" }");
   if (algorithm == "DA_QD_EXT" || algorithm == "GDA_QD") absl::StrAppend(&text, kTinyModel);
