@@ -144,9 +144,12 @@ double CvtBytes(const ExperimentConfig& config, const Shape& s) {
 
 // models::ReplayBuffer at capacity: a row of floats, a provenance byte and a slot index (int32 in
 // a deque) per transition.
+// The RL methods size it with rl.replay_capacity, the others with pga.replay_capacity.
 double ReplayBytes(const ExperimentConfig& config, const Shape& s) {
   if (!s.transitions) return 0;
-  return NonNeg(config.pga().replay_capacity()) * (s.row * kFloat + 1 + 4);
+  const int64_t capacity =
+      config.has_rl() ? config.rl().replay_capacity() : config.pga().replay_capacity();
+  return NonNeg(capacity) * (s.row * kFloat + 1 + 4);
 }
 
 // The dynamics ensemble: weights, gradients and two Adam moments; one training call's data

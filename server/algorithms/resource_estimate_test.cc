@@ -104,6 +104,14 @@ TEST(ResourceEstimateTest, GdaQdOnAntCountsEveryPart) {
   GDAQD_EXPECT_OK(CheckAdmission(e, AdmissionLimits{})) << e.ToString();
 }
 
+// TD3 keeps its transitions in a buffer sized by rl.replay_capacity (it has no pga block).
+TEST(ResourceEstimateTest, Td3CountsItsReplayBuffer) {
+  GDAQD_ASSERT_OK_AND_ASSIGN(ResourceEstimate e, EstimateExperimentResources(Config(
+                                                     "algorithm: TD3 env { task: \"ant_trap\" } "
+                                                     "budget { max_env_steps: 1000 }")));
+  EXPECT_EQ(e.replay_buffer, int64_t{1'000'000} * (69 * 4 + 5));
+}
+
 TEST(ResourceEstimateTest, GridArchiveMatchesTheMeasuredAllocation) {
   const ExperimentConfig config = Config("archive { cells_per_dim: [100, 60] }");
   GDAQD_ASSERT_OK(common::ValidateExperimentConfig(config));
