@@ -183,6 +183,25 @@ gdaqd::v1::CoordinatorMessage Wrap(gdaqd::v1::Assignment assignment) {
   return message;
 }
 
+// Serves `assignment` to a real CoordinatorClient on its first stream and collects the chunks
+// of `count` episodes by index (fatal failure if they do not all arrive in time); the client is
+// shut down before this returns.
+void RunOneAssignment(const gdaqd::v1::Assignment& assignment, int count,
+                      std::map<int, std::vector<gdaqd::v1::EpisodeResult>>* results) {
+  absl::Notification received;
+  FakeCoordinator coordinator([&](int, ServerStream* stream) {
+    gdaqd::v1::WorkerMessage message;
+    if (!stream->Read(&message)) return grpc::Status(grpc::StatusCode::INTERNAL, "no hello");
+    stream->Write(Wrap(assignment));
+    if (ReadResults(stream, count, results)) received.Notify();
+    return ReadUntilClosed(stream);
+  });
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<CoordinatorClient> client,
+                             CoordinatorClient::Create(TestOptions(coordinator.address())));
+  ClientRunner runner(client.get());
+  ASSERT_TRUE(received.WaitForNotificationWithTimeout(kWaitTimeout));
+}
+
 TEST(CoordinatorClientTest, CreateRejectsBadOptions) {
   CoordinatorClientOptions options = TestOptions("127.0.0.1:1");
   options.threads = 0;
@@ -259,18 +278,7 @@ TEST(CoordinatorClientTest, BadEpisodesComeBackAsErrors) {
   assignment.mutable_episodes(1)->mutable_params()->resize(12);  // 3 floats
   assignment.mutable_episodes(2)->mutable_params()->resize(13);  // not whole floats
   std::map<int, std::vector<gdaqd::v1::EpisodeResult>> results;
-  absl::Notification received;
-  FakeCoordinator coordinator([&](int, ServerStream* stream) {
-    gdaqd::v1::WorkerMessage message;
-    if (!stream->Read(&message)) return grpc::Status(grpc::StatusCode::INTERNAL, "no hello");
-    stream->Write(Wrap(assignment));
-    if (ReadResults(stream, 3, &results)) received.Notify();
-    return ReadUntilClosed(stream);
-  });
-  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<CoordinatorClient> client,
-                             CoordinatorClient::Create(TestOptions(coordinator.address())));
-  ClientRunner runner(client.get());
-  ASSERT_TRUE(received.WaitForNotificationWithTimeout(kWaitTimeout));
+  ASSERT_NO_FATAL_FAILURE(RunOneAssignment(assignment, 3, &results));
 
   EXPECT_TRUE(results[0].back().error().empty());
   ASSERT_EQ(results[1].size(), 1u);
@@ -501,18 +509,7 @@ TEST(CoordinatorClientTest, BadExplorationFieldsComeBackAsErrorsNamingTheField) 
   good->set_index(4);
   good->set_skill(1);
   std::map<int, std::vector<gdaqd::v1::EpisodeResult>> results;
-  absl::Notification received;
-  FakeCoordinator coordinator([&](int, ServerStream* stream) {
-    gdaqd::v1::WorkerMessage message;
-    if (!stream->Read(&message)) return grpc::Status(grpc::StatusCode::INTERNAL, "no hello");
-    stream->Write(Wrap(assignment));
-    if (ReadResults(stream, 5, &results)) received.Notify();
-    return ReadUntilClosed(stream);
-  });
-  GDAQD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<CoordinatorClient> client,
-                             CoordinatorClient::Create(TestOptions(coordinator.address())));
-  ClientRunner runner(client.get());
-  ASSERT_TRUE(received.WaitForNotificationWithTimeout(kWaitTimeout));
+  ASSERT_NO_FATAL_FAILURE(RunOneAssignment(assignment, 5, &results));
 
   const char* const kErrors[] = {"skill is 3, policy has 3 skills", "exploration_std is 0,",
                                  "exploration_std is 0.1 but the episode has no noise_seed",
