@@ -82,6 +82,17 @@ int NumSacGauges(gdaqd::v1::Algorithm algorithm) {
   }
 }
 
+// The SAC family's gauges of a version-2 checkpoint; NaN from a version-1 one (TD3 only).
+absl::Status ReadSacGauges(std::istream& in, int version,
+                           std::array<double, kNumSacGauges>* gauges) {
+  gauges->fill(LearningStats::kNoValue);
+  if (version < 2) return absl::OkStatus();
+  for (double& value : *gauges) {
+    GDAQD_ASSIGN_OR_RETURN(value, checkpoint::ReadF64(in, "SAC gauge"));
+  }
+  return absl::OkStatus();
+}
+
 void WriteRound(std::ostream& out, bool evaluation, const EpisodePlan& plan) {
   checkpoint::WriteU64(out, evaluation ? 1 : 0);
   checkpoint::WriteU64(out, plan.actor_version);
@@ -410,11 +421,7 @@ absl::Status RlAlgorithm::RestoreCheckpoint(std::istream& in) {
     GDAQD_ASSIGN_OR_RETURN(value, checkpoint::ReadF64(in, "gauge"));
   }
   std::array<double, kNumSacGauges> sac_gauges;
-  sac_gauges.fill(LearningStats::kNoValue);
-  for (double& value : sac_gauges) {
-    if (version < 2) break;
-    GDAQD_ASSIGN_OR_RETURN(value, checkpoint::ReadF64(in, "SAC gauge"));
-  }
+  GDAQD_RETURN_IF_ERROR(ReadSacGauges(in, version, &sac_gauges));
   GDAQD_ASSIGN_OR_RETURN(const uint64_t rounds, checkpoint::ReadU64(in, "asked rounds"));
   if (rounds > 2) return absl::InvalidArgumentError(absl::StrCat(rounds, " asked rounds"));
   std::deque<Round> asked(rounds);
