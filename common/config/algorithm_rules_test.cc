@@ -27,9 +27,9 @@ TEST(AlgorithmRulesTest, BuiltinsAreSortedWithTheirNamesLabelsAndTraits) {
     labels.push_back(rules->label);
   }
   EXPECT_THAT(names, ElementsAre("MAP_ELITES", "PGA_ME", "DA_QD_EXT", "GDA_QD", "ES", "NS_ES",
-                                 "NSR_ES", "NSRA_ES", "ME_ES", "TD3"));
+                                 "NSR_ES", "NSRA_ES", "ME_ES", "TD3", "SAC", "DIAYN", "SMERL"));
   EXPECT_THAT(labels, ElementsAre("MAP-Elites", "PGA-ME", "DA-QD-ext", "GDA-QD", "ES", "NS-ES",
-                                  "NSR-ES", "NSRA-ES", "ME-ES", "TD3"));
+                                  "NSR-ES", "NSRA-ES", "ME-ES", "TD3", "SAC", "DIAYN", "SMERL"));
   for (const AlgorithmRules* rules : AllAlgorithmRules()) {
     EXPECT_EQ(rules->name, gdaqd::v1::Algorithm_Name(rules->id).empty()
                                ? rules->name
@@ -138,7 +138,7 @@ TEST(AlgorithmRulesTest, RegisteredHooksRunInDefaultsAndValidation) {
   EXPECT_THAT(std::string(ValidateExperimentConfig(config).message()),
               HasSubstr("TOY_ONE learns nothing"));
   EXPECT_THAT(std::string(UnknownAlgorithmError(TestId(98)).message()),
-              HasSubstr("ME_ES, TD3 or TOY_ONE)"));
+              HasSubstr("TD3, SAC, DIAYN, SMERL or TOY_ONE)"));
 }
 
 }  // namespace

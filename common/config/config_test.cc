@@ -100,7 +100,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"archive { type: CVT num_centroids: 100 cvt_samples: 10 }", "archive.cvt_samples"},
         BadCase{"policy { hidden_sizes: [64, 0] }", "policy.hidden_sizes[1]"},
         BadCase{"policy { hidden_activation: \"sigmoidish\" }", "policy.hidden_activation"},
-        BadCase{"algorithm: 12", "algorithm"},
+        BadCase{"algorithm: 99", "algorithm"},
         BadCase{"algorithm: GDA_QD model { p_gradient: 2 }", "model.p_gradient"},
         BadCase{"algorithm: DA_QD_EXT model { retrain_every: -1 }", "model.retrain_every"},
         BadCase{"scheduler { learning_schedule: PIPELINED }", "scheduler.learning_schedule"},

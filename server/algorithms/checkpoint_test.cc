@@ -62,8 +62,15 @@ constexpr char kTinyRl[] = R"pb(
 
 gdaqd::v1::ExperimentConfig Config(const std::string& algorithm) {
   std::string text = absl::StrCat("algorithm: ", algorithm, kTinyCommon);
-  if (algorithm == "TD3") {
+  const bool rl =
+      algorithm == "TD3" || algorithm == "SAC" || algorithm == "DIAYN" || algorithm == "SMERL";
+  if (rl) {
     absl::StrAppend(&text, kTinyRl);
+    // DIAYN and SMERL's discriminator, inside the one rl block.
+    if (algorithm == "DIAYN" || algorithm == "SMERL") {
+      text = absl::StrReplaceAll(
+          text, {{"warmup_steps: 30", "warmup_steps: 30 discriminator_hidden_sizes: [ 16 ]"}});
+    }
     // The RL methods' budget is environment steps (both bounds may be set; one block only).
     text = absl::StrReplaceAll(text, {{"budget { max_evaluations: 100 }",
                                        "budget { max_evaluations: 100 max_env_steps: 100000 }"}});
@@ -198,7 +205,8 @@ TEST_P(CheckpointTest, BadCheckpointsAreRefusedAndChangeNothing) {
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, CheckpointTest,
                          ::testing::Values("MAP_ELITES", "PGA_ME", "DA_QD_EXT", "GDA_QD", "ES",
-                                           "NS_ES", "NSR_ES", "NSRA_ES", "ME_ES", "TD3"));
+                                           "NS_ES", "NSR_ES", "NSRA_ES", "ME_ES", "TD3", "SAC",
+                                           "DIAYN", "SMERL"));
 
 }  // namespace
 }  // namespace gdaqd::server

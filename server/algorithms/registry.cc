@@ -38,6 +38,8 @@ const std::pair<gdaqd::v1::Algorithm, AlgorithmFactory> kBuiltinFactories[] = {
     {gdaqd::v1::ES, &Make<es::EsAlgorithm>},     {gdaqd::v1::NS_ES, &Make<es::EsAlgorithm>},
     {gdaqd::v1::NSR_ES, &Make<es::EsAlgorithm>}, {gdaqd::v1::NSRA_ES, &Make<es::EsAlgorithm>},
     {gdaqd::v1::ME_ES, &Make<es::EsAlgorithm>},  {gdaqd::v1::TD3, &Make<rl::RlAlgorithm>},
+    {gdaqd::v1::SAC, &Make<rl::RlAlgorithm>},    {gdaqd::v1::DIAYN, &Make<rl::RlAlgorithm>},
+    {gdaqd::v1::SMERL, &Make<rl::RlAlgorithm>},
 };
 
 class FactoryTable {

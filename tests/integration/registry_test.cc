@@ -228,7 +228,8 @@ TEST_F(RegistryIntegrationTest, ItsRulesAndTheRegisteredNamesReachTheSubmitter) 
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(refused.status().message()),
               HasSubstr("901 is not an algorithm (use MAP_ELITES, PGA_ME, DA_QD_EXT, GDA_QD, ES, "
-                        "NS_ES, NSR_ES, NSRA_ES, ME_ES, TD3 or HILL_CLIMBER)"));
+                        "NS_ES, NSR_ES, NSRA_ES, ME_ES, TD3, SAC, DIAYN, SMERL or "
+                        "HILL_CLIMBER)"));
 }
 
 // The toy's checkpoint (AlgorithmCore's head and streams, then its own state) continues exactly

@@ -1,5 +1,5 @@
-// TD3 as an actor-learner end to end: an in-process coordinator on 127.0.0.1:0 and two real
-// gdaqd-worker processes. The learner publishes new actor versions while the workers run
+// TD3 and DIAYN as actor-learners end to end: an in-process coordinator on 127.0.0.1:0 and two
+// real gdaqd-worker processes. The learner publishes new actor versions while the workers run
 // exploration episodes with per-episode noise seeds, and every result the coordinator accepts
 // echoes the version of the actor its episode ran (a mismatch would be refused as malformed).
 #include <unistd.h>
@@ -68,6 +68,51 @@ class RlIntegrationTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // Runs `config_text` (an RL config without its budget) to kMaxEnvSteps and checks that the
+  // actor version advanced, that the workers' results carried the versions (and skills) they ran
+  // (the scheduler refuses a mismatched echo as malformed) and that evaluation episodes reached
+  // the grid. Returns the final progress.
+  v1::ProgressSnapshot RunAndCheck(const std::string& config_text) {
+    absl::StatusOr<v1::ExperimentConfig> config = common::ParseExperimentConfig(
+        absl::StrCat(config_text, " budget { max_env_steps: ", kMaxEnvSteps, " }"));
+    EXPECT_TRUE(config.ok()) << config.status();
+    if (!config.ok()) return {};
+    absl::StatusOr<std::string> id = client_->Submit(*config);
+    EXPECT_TRUE(id.ok()) << id.status();
+    if (!id.ok()) return {};
+    std::vector<double> versions;
+    absl::StatusOr<v1::ExperimentStatus> final_status =
+        client_->Watch(*id, [&](const v1::ExperimentStatus& status) {
+          const double v = MetricOf(status.progress(), "actor_version");
+          if (!std::isnan(v)) versions.push_back(v);
+        });
+    EXPECT_TRUE(final_status.ok()) << final_status.status();
+    if (!final_status.ok()) return {};
+    EXPECT_EQ(final_status->state(), v1::SUCCEEDED) << final_status->error();
+    const v1::ProgressSnapshot& progress = final_status->progress();
+    EXPECT_GE(MetricOf(progress, "env_steps"), kMaxEnvSteps);
+    EXPECT_GT(MetricOf(progress, "actor_version"), 2);
+    EXPECT_GT(MetricOf(progress, "updates"), 0);
+    EXPECT_FALSE(std::isnan(MetricOf(progress, "max_eval_return")));
+    // Workers ran later versions and their echoes matched: nothing was refused or failed.
+    const server::SchedulerStats stats = coordinator_->scheduler().stats();
+    EXPECT_EQ(stats.rejected_by(server::ResultCheck::kBadIndex), 0);
+    for (int check = 1; check < server::kNumResultChecks; ++check) {
+      EXPECT_EQ(stats.rejected[check], 0)
+          << server::ResultCheckName(static_cast<server::ResultCheck>(check));
+    }
+    EXPECT_FALSE(versions.empty());
+    if (!versions.empty()) {
+      EXPECT_LT(versions.front(), versions.back());
+    }
+    absl::StatusOr<client::ExportedArchive> exported = client_->Export(*id);
+    EXPECT_TRUE(exported.ok()) << exported.status();
+    if (exported.ok()) {
+      EXPECT_FALSE(exported->elites.empty());  // evaluation episodes reached the grid
+    }
+    return progress;
+  }
+
   std::string dir_;
   std::string address_;
   std::unique_ptr<server::Coordinator> coordinator_;
@@ -78,40 +123,26 @@ class RlIntegrationTest : public ::testing::Test {
 TEST_F(RlIntegrationTest, ActorVersionAdvancesAndResultsCarryIt) {
   // Small networks and 30-step episodes: 40 rounds of 2 exploration episodes at most, a new
   // actor every 10 updates once 60 steps are collected.
-  GDAQD_ASSERT_OK_AND_ASSIGN(
-      v1::ExperimentConfig config,
-      common::ParseExperimentConfig(absl::StrCat(
-          "name: \"td3\" seed: 3 algorithm: TD3 env { task: \"point_maze\" episode_length: 30 } "
-          "policy { hidden_sizes: [16] } archive { cells_per_dim: [10, 10] } "
-          "scheduler { episodes_per_lease: 1 } "
-          "rl { episodes_per_round: 2 eval_every: 4 publish_every: 10 warmup_steps: 60 "
-          "batch_size: 32 critic_hidden_sizes: [32, 32] device: \"cpu\" } "
-          "budget { max_env_steps: ",
-          kMaxEnvSteps, " }")));
-  GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, client_->Submit(config));
-  std::vector<double> versions;
-  GDAQD_ASSERT_OK_AND_ASSIGN(v1::ExperimentStatus final_status,
-                             client_->Watch(id, [&](const v1::ExperimentStatus& status) {
-                               const double v = MetricOf(status.progress(), "actor_version");
-                               if (!std::isnan(v)) versions.push_back(v);
-                             }));
-  ASSERT_EQ(final_status.state(), v1::SUCCEEDED) << final_status.error();
-  const v1::ProgressSnapshot& progress = final_status.progress();
-  EXPECT_GE(MetricOf(progress, "env_steps"), kMaxEnvSteps);
-  EXPECT_GT(MetricOf(progress, "actor_version"), 2);
-  EXPECT_GT(MetricOf(progress, "updates"), 0);
-  EXPECT_FALSE(std::isnan(MetricOf(progress, "max_eval_return")));
-  // Workers ran later versions and their echoes matched: nothing was refused or failed.
-  const server::SchedulerStats stats = coordinator_->scheduler().stats();
-  EXPECT_EQ(stats.rejected_by(server::ResultCheck::kBadIndex), 0);
-  for (int check = 1; check < server::kNumResultChecks; ++check) {
-    EXPECT_EQ(stats.rejected[check], 0)
-        << server::ResultCheckName(static_cast<server::ResultCheck>(check));
-  }
-  ASSERT_FALSE(versions.empty());
-  EXPECT_LT(versions.front(), versions.back());
-  GDAQD_ASSERT_OK_AND_ASSIGN(client::ExportedArchive exported, client_->Export(id));
-  EXPECT_FALSE(exported.elites.empty());  // evaluation episodes reached the grid
+  RunAndCheck(
+      "name: \"td3\" seed: 3 algorithm: TD3 env { task: \"point_maze\" episode_length: 30 } "
+      "policy { hidden_sizes: [16] } archive { cells_per_dim: [10, 10] } "
+      "scheduler { episodes_per_lease: 1 } "
+      "rl { episodes_per_round: 2 eval_every: 4 publish_every: 10 warmup_steps: 60 "
+      "batch_size: 32 critic_hidden_sizes: [32, 32] device: \"cpu\" }");
+}
+
+TEST_F(RlIntegrationTest, DiaynWorkersSampleSkillConditionedPolicies) {
+  // The SAC family end to end: tanh-Gaussian policies sampled at the workers with a skill per
+  // episode (3 skills, round-robin), one evaluation episode per skill, skills echoed back.
+  const v1::ProgressSnapshot progress = RunAndCheck(
+      "name: \"diayn\" seed: 3 algorithm: DIAYN env { task: \"point_maze\" episode_length: 30 } "
+      "policy { hidden_sizes: [16] num_skills: 3 } archive { cells_per_dim: [10, 10] } "
+      "scheduler { episodes_per_lease: 1 } "
+      "rl { episodes_per_round: 3 eval_every: 4 publish_every: 10 warmup_steps: 60 "
+      "batch_size: 32 critic_hidden_sizes: [32, 32] discriminator_hidden_sizes: [16] "
+      "device: \"cpu\" }");
+  EXPECT_FALSE(std::isnan(MetricOf(progress, "alpha")));
+  EXPECT_FALSE(std::isnan(MetricOf(progress, "discriminator_loss")));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ std::vector<AlgorithmRules> BuiltinAlgorithmRules() {
   return {
       MapElitesRules(), PgaMeRules(), DaQdExtRules(), GdaQdRules(), EsRules(),
       NsEsRules(),      NsrEsRules(), NsraEsRules(),  MeEsRules(),  Td3Rules(),
+      SacRules(),       DiaynRules(), SmerlRules(),
   };
 }
 

@@ -18,8 +18,11 @@ AlgorithmRules NsEsRules();
 AlgorithmRules NsrEsRules();
 AlgorithmRules NsraEsRules();
 AlgorithmRules MeEsRules();
-// rl_rules.cc; SAC, DIAYN and SMERL join when their learners land.
+// rl_rules.cc, as are the three below.
 AlgorithmRules Td3Rules();
+AlgorithmRules SacRules();
+AlgorithmRules DiaynRules();
+AlgorithmRules SmerlRules();
 
 // Every built-in algorithm, one line each.
 std::vector<AlgorithmRules> BuiltinAlgorithmRules();

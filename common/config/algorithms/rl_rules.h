@@ -1,7 +1,7 @@
-// Defaults and validation of the deep-RL baselines run as actor-learners (algorithm TD3 today;
-// SAC, DIAYN and SMERL when their learners land): the `rl` block of ExperimentConfig, the budget in
-// environment steps and the policy kind each method trains. The registry entry (Td3Rules()) is
-// declared in builtin_rules.h. Stateless free functions; thread-safe.
+// Defaults and validation of the deep-RL baselines run as actor-learners (algorithms TD3, SAC,
+// DIAYN and SMERL): the `rl` block of ExperimentConfig, the budget in environment steps and the
+// policy kind each method trains. The registry entries (Td3Rules(), SacRules(), DiaynRules(),
+// SmerlRules()) are declared in builtin_rules.h. Stateless free functions; thread-safe.
 #ifndef GDAQD_COMMON_CONFIG_ALGORITHMS_RL_RULES_H_
 #define GDAQD_COMMON_CONFIG_ALGORITHMS_RL_RULES_H_
 
@@ -33,16 +33,31 @@ inline constexpr int64_t kDefaultRlReplayCapacity = 1'000'000;
 inline constexpr char kDefaultRlDevice[] = "auto";
 inline constexpr int kDefaultRlTorchThreads = 1;
 inline constexpr int kDefaultRlCriticHiddenSize = 256;  // two layers
+// The SAC family's (QDax SacConfig, DiaynConfig, DiaynSmerlConfig; research/baselines.md
+// sections 2.6-2.8). They share the TD3 defaults above except discount (SacConfig's 0.97) and
+// leave exploration_std, policy_noise, noise_clip and policy_delay unset.
+inline constexpr float kDefaultSacDiscount = 0.97f;
+inline constexpr float kDefaultSacAlphaLr = 3e-4f;
+inline constexpr float kDefaultSacInitialAlpha = 1.0f;
+inline constexpr float kDefaultSacRewardScaling = 1.0f;
+inline constexpr int kDefaultSkillCount = 5;  // policy.num_skills of DIAYN and SMERL
+inline constexpr float kDefaultDiscriminatorLr = 3e-4f;
+inline constexpr float kDefaultSmerlDiversityRewardScale = 1.0f;
+inline constexpr float kDefaultSmerlTarget = 1e3f;
+inline constexpr float kDefaultSmerlMargin = 1e2f;
 // Bounds of the validated fields.
 inline constexpr float kMaxRlUpdatesPerStep = 1000;
 inline constexpr int kMaxRlRoundEpisodes = 100'000;
 inline constexpr int64_t kMaxRlEnvSteps = 1'000'000'000'000;
 inline constexpr int64_t kMaxRlReplayCapacity = 100'000'000;
 
-// True for TD3, SAC, DIAYN and SMERL (whether or not their learner is registered yet).
+// True for TD3, SAC, DIAYN and SMERL.
 bool IsRlAlgorithm(gdaqd::v1::Algorithm algorithm);
 
-// Fills unset rl.* fields and, when budget.max_evaluations is 0, sets it to
+// Fills unset rl.* fields (the method's own only: TD3's noise settings for TD3, the temperature
+// for the SAC family, the discriminator for DIAYN and SMERL, the gate for SMERL), the SAC family's
+// policy (kind TANH_GAUSSIAN when unset, then with an identity output and min_std; num_skills 5
+// for DIAYN and SMERL when unset) and, when budget.max_evaluations is 0, sets it to
 // budget.max_env_steps (an RL run is bounded by its environment steps; every counted episode
 // takes at least one, so that bound on episodes never binds first). Idempotent.
 // Precondition: IsRlAlgorithm(config->algorithm()).
@@ -51,8 +66,10 @@ void ApplyRlDefaults(gdaqd::v1::ExperimentConfig* config);
 // InvalidArgument naming the field when an rl.* value is out of range ("rl.tau: must be in (0, 1],
 // got 0"), budget.max_env_steps is not in [1, 1e12] ("budget.max_env_steps: is required for TD3
 // (its budget is in environment steps), got 0"), the policy kind is not the method's (TD3 trains a
-// DETERMINISTIC actor: policy.kind TANH_GAUSSIAN is refused by name, as are skills), or
-// rl.device is not auto/cpu/cuda. Expects defaults applied.
+// DETERMINISTIC actor: policy.kind TANH_GAUSSIAN is refused by name, as are skills; the SAC family
+// a TANH_GAUSSIAN one with relu hidden layers; DIAYN and SMERL need policy.num_skills >= 2, SAC 0),
+// another method's field is set ("rl.policy_noise: must be unset for SAC, ..."), or rl.device is
+// not auto/cpu/cuda. Expects defaults applied.
 absl::Status ValidateRl(const gdaqd::v1::ExperimentConfig& config);
 
 }  // namespace gdaqd::common

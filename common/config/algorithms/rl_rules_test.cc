@@ -1,6 +1,7 @@
 #include "common/config/algorithms/rl_rules.h"
 
 #include <string>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/config/algorithm_rules.h"
@@ -128,11 +129,87 @@ TEST(RlRulesTest, PipelinedIsAllowedBecauseTd3Learns) {
       Parse(absl::StrCat(kBudget, "scheduler { learning_schedule: PIPELINED }")).status());
 }
 
-TEST(RlRulesTest, MethodsWithoutALearnerAreNotAlgorithmsYet) {
+TEST(RlRulesTest, SacFamilyDefaultsAreQdaxSac) {
   for (const char* name : {"SAC", "DIAYN", "SMERL"}) {
-    EXPECT_THAT(Parse(kBudget, name),
-                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not an algorithm")))
-        << name;
+    GDAQD_ASSERT_OK_AND_ASSIGN(auto config, Parse(kBudget, name));
+    const gdaqd::v1::RlConfig& rl = config.rl();
+    EXPECT_FLOAT_EQ(rl.discount(), 0.97f) << name;
+    EXPECT_FLOAT_EQ(rl.alpha_lr(), 3e-4f);
+    EXPECT_FLOAT_EQ(rl.initial_alpha(), 1.0f);
+    EXPECT_FALSE(rl.has_target_entropy());  // -0.5 * action_dim in the learner
+    EXPECT_FLOAT_EQ(rl.reward_scaling(), 1.0f);
+    EXPECT_FLOAT_EQ(rl.actor_lr(), 3e-4f);
+    EXPECT_EQ(rl.batch_size(), 256);
+    // TD3's settings stay unset: the worker samples the policy.
+    EXPECT_EQ(rl.exploration_std(), 0);
+    EXPECT_EQ(rl.policy_noise(), 0);
+    EXPECT_EQ(rl.policy_delay(), 0);
+    EXPECT_EQ(config.policy().kind(), gdaqd::v1::PolicyConfig::TANH_GAUSSIAN);
+    EXPECT_EQ(config.policy().output_activation(), "identity");
+    EXPECT_FLOAT_EQ(config.policy().min_std(), 0.001f);
+    const bool skills = std::string(name) != "SAC";
+    EXPECT_EQ(config.policy().num_skills(), skills ? 5 : 0);
+    EXPECT_EQ(rl.discriminator_hidden_sizes_size(), skills ? 2 : 0);
+    EXPECT_FLOAT_EQ(rl.discriminator_lr(), skills ? 3e-4f : 0);
+    const bool smerl = std::string(name) == "SMERL";
+    EXPECT_FLOAT_EQ(rl.diversity_reward_scale(), smerl ? 1.0f : 0);
+    EXPECT_EQ(rl.has_smerl_target(), smerl);
+    EXPECT_FLOAT_EQ(rl.smerl_target(), smerl ? 1e3f : 0);
+    EXPECT_FLOAT_EQ(rl.smerl_margin(), smerl ? 1e2f : 0);
+  }
+  // Set values stay, a negative SMERL target (point_maze's returns) and a zero margin included.
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto smerl,
+                             Parse(absl::StrCat(kBudget,
+                                                "rl { smerl_target: -150 smerl_margin: 0 "
+                                                "discount: 0.95 } policy { num_skills: 3 }"),
+                                   "SMERL"));
+  EXPECT_FLOAT_EQ(smerl.rl().smerl_target(), -150);
+  EXPECT_EQ(smerl.rl().smerl_margin(), 0);
+  EXPECT_FLOAT_EQ(smerl.rl().discount(), 0.95f);
+  EXPECT_EQ(smerl.policy().num_skills(), 3);
+}
+
+TEST(RlRulesTest, SacFamilyRulesAreRegistered) {
+  for (auto id : {gdaqd::v1::SAC, gdaqd::v1::DIAYN, gdaqd::v1::SMERL}) {
+    const AlgorithmRules* rules = FindAlgorithmRules(id);
+    ASSERT_NE(rules, nullptr) << id;
+    EXPECT_EQ(rules->name, gdaqd::v1::Algorithm_Name(id));
+    EXPECT_TRUE(rules->traits.learns);
+    EXPECT_TRUE(rules->traits.needs_transitions);
+  }
+}
+
+TEST(RlRulesTest, SacFamilyNamesTheOffendingField) {
+  const std::tuple<const char*, const char*, const char*> cases[] = {
+      {"SAC", "rl { alpha_lr: 2 }", "rl.alpha_lr:"},
+      {"SAC", "rl { initial_alpha: -1 }", "rl.initial_alpha:"},
+      {"SAC", "rl { target_entropy: nan }", "rl.target_entropy:"},
+      {"SAC", "rl { reward_scaling: -1 }", "rl.reward_scaling:"},
+      {"SAC", "rl { exploration_std: 0.1 }", "rl.exploration_std: must be unset for SAC"},
+      {"SAC", "rl { policy_noise: 0.2 }", "rl.policy_noise: must be unset for SAC"},
+      {"SAC", "rl { noise_clip: 0.5 }", "rl.noise_clip: must be unset for SAC"},
+      {"SAC", "rl { policy_delay: 2 }", "rl.policy_delay: must be unset for SAC"},
+      {"SAC", "rl { discriminator_lr: 0.1 }", "rl.discriminator_lr: must be unset for SAC"},
+      {"SAC", "rl { discriminator_hidden_sizes: 8 }", "rl.discriminator_hidden_sizes: must be"},
+      {"SAC", "policy { num_skills: 3 }", "policy.num_skills: must be 0 for SAC"},
+      {"SAC", "policy { kind: DETERMINISTIC }",
+       "policy.kind: DETERMINISTIC is not supported by SAC"},
+      {"SAC", "policy { hidden_activation: \"tanh\" }", "policy.hidden_activation: must be relu"},
+      {"DIAYN", "rl { discriminator_lr: -1 }", "rl.discriminator_lr:"},
+      {"DIAYN", "rl { discriminator_hidden_sizes: 0 }", "rl.discriminator_hidden_sizes"},
+      {"DIAYN", "rl { smerl_target: 10 }", "rl.smerl_target: must be unset for DIAYN"},
+      {"DIAYN", "policy { num_skills: 1 }", "policy.num_skills: must be >= 2 for DIAYN"},
+      {"SMERL", "rl { diversity_reward_scale: -1 }", "rl.diversity_reward_scale:"},
+      {"SMERL", "rl { smerl_margin: -1 }", "rl.smerl_margin:"},
+      {"SMERL", "rl { smerl_target: inf }", "rl.smerl_target:"},
+      {"TD3", "rl { alpha_lr: 0.1 }", "rl.alpha_lr: must be unset for TD3"},
+      {"TD3", "rl { target_entropy: -1 }", "rl.target_entropy: must be unset for TD3"},
+      {"TD3", "rl { diversity_reward_scale: 2 }", "rl.diversity_reward_scale: must be unset"},
+  };
+  for (const auto& [algorithm, extra, field] : cases) {
+    EXPECT_THAT(Parse(absl::StrCat(kBudget, extra), algorithm),
+                StatusIs(absl::StatusCode::kInvalidArgument, StartsWith(field)))
+        << algorithm << " " << extra;
   }
 }
 

@@ -1,6 +1,7 @@
 #include "server/algorithms/rl/rl_algorithm.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <istream>
@@ -15,6 +16,7 @@
 #include "common/seeds.h"
 #include "common/status_macros.h"
 #include "server/algorithms/checkpoint_io.h"
+#include "server/algorithms/rl/sac_learner.h"
 #include "server/algorithms/rl/td3_learner.h"
 #include "server/models/torch_util.h"
 
@@ -22,12 +24,13 @@ namespace gdaqd::server::rl {
 namespace {
 
 constexpr char kRlPrefix[] = "GDQDRL0";
-constexpr char kRlMagic[] = "GDQDRL01";
+// Version 2 added the SAC family's gauges; a version-1 (TD3) checkpoint reads them as NaN.
+constexpr char kRlMagic[] = "GDQDRL02";
 constexpr uint64_t kMaxLearnerBytes = uint64_t{1} << 32;
 constexpr uint64_t kMaxRoundEpisodes = 1'000'000;
 
 // The learner of `config`'s algorithm with its actor set to `actor`: the one place an RL method
-// picks its learner (SAC, DIAYN and SMERL add a line here).
+// picks its learner.
 absl::StatusOr<std::unique_ptr<RlLearner>> MakeLearner(const gdaqd::v1::ExperimentConfig& config,
                                                        const common::MlpLayout& layout,
                                                        absl::Span<const float> actor) {
@@ -36,8 +39,58 @@ absl::StatusOr<std::unique_ptr<RlLearner>> MakeLearner(const gdaqd::v1::Experime
                            Td3Learner::Create(config, layout, actor));
     return std::unique_ptr<RlLearner>(std::move(td3));
   }
+  if (config.algorithm() == gdaqd::v1::SAC || config.algorithm() == gdaqd::v1::DIAYN ||
+      config.algorithm() == gdaqd::v1::SMERL) {
+    GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<SacLearner> sac,
+                           SacLearner::Create(config, layout, actor));
+    return std::unique_ptr<RlLearner>(std::move(sac));
+  }
   return absl::InvalidArgumentError(absl::StrCat(
       "algorithm: ", common::AlgorithmName(config.algorithm()), " has no RL learner yet"));
+}
+
+// The SAC family's gauges, in sac_gauges_'s order; an algorithm reports the first
+// NumSacGauges() of them.
+struct GaugeName {
+  const char* name;
+  const char* help;
+};
+constexpr GaugeName kSacGauges[] = {
+    {"alpha", "SAC temperature exp(log alpha) after the last published block; NaN before one."},
+    {"alpha_loss", "Mean temperature loss of the last published block; NaN before one."},
+    {"discriminator_loss",
+     "Mean cross-entropy of the skill discriminator q(z | x, y) in the last block; NaN before "
+     "one."},
+    {"intrinsic_reward",
+     "Mean DIAYN reward log q(z | x', y') - log p(z) of the last block's rows; NaN before one."},
+    {"diversity_active",
+     "Fraction of the last block's rows whose SMERL gate (return >= target - margin) was open."},
+};
+
+// How many of kSacGauges `algorithm` reports: none for TD3, the temperature's for SAC, the
+// discriminator's too for DIAYN, everything for SMERL.
+int NumSacGauges(gdaqd::v1::Algorithm algorithm) {
+  switch (algorithm) {
+    case gdaqd::v1::SAC:
+      return 2;
+    case gdaqd::v1::DIAYN:
+      return 4;
+    case gdaqd::v1::SMERL:
+      return 5;
+    default:
+      return 0;
+  }
+}
+
+// The SAC family's gauges of a version-2 checkpoint; NaN from a version-1 one (TD3 only).
+absl::Status ReadSacGauges(std::istream& in, int version,
+                           std::array<double, kNumSacGauges>* gauges) {
+  gauges->fill(LearningStats::kNoValue);
+  if (version < 2) return absl::OkStatus();
+  for (double& value : *gauges) {
+    GDAQD_ASSIGN_OR_RETURN(value, checkpoint::ReadF64(in, "SAC gauge"));
+  }
+  return absl::OkStatus();
 }
 
 void WriteRound(std::ostream& out, bool evaluation, const EpisodePlan& plan) {
@@ -81,9 +134,11 @@ absl::StatusOr<std::unique_ptr<RlAlgorithm>> RlAlgorithm::Create(
     const gdaqd::v1::ExperimentConfig& config, const CancelFlag* interrupt) {
   GDAQD_RETURN_IF_ERROR(common::ValidateExperimentConfig(config));
   GDAQD_ASSIGN_OR_RETURN(QdProblem problem, MakeQdProblem(config, interrupt));
-  GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
-                         models::ReplayBuffer::Create(problem.spec.obs_dim, problem.spec.action_dim,
-                                                      config.rl().replay_capacity()));
+  GDAQD_ASSIGN_OR_RETURN(
+      std::unique_ptr<models::ReplayBuffer> buffer,
+      models::ReplayBuffer::Create(problem.spec.obs_dim,
+                                   StoredActionWidth(config, problem.spec.action_dim),
+                                   config.rl().replay_capacity()));
   models::SetTorchThreads(config.rl().torch_threads());
   // The initial actor is the experiment's first random network (as PGA-ME's greedy actor).
   std::vector<float> actor;
@@ -116,7 +171,8 @@ bool RlAlgorithm::IsEvaluationRound(int64_t round) const {
 }
 
 int64_t RlAlgorithm::NextBatchSize(int64_t /*wanted*/) const {
-  return IsEvaluationRound(rounds_asked_) ? config_.rl().eval_episodes()
+  const int64_t skills = std::max(1, config_.policy().num_skills());
+  return IsEvaluationRound(rounds_asked_) ? config_.rl().eval_episodes() * skills
                                           : config_.rl().episodes_per_round();
 }
 
@@ -134,13 +190,20 @@ absl::Status RlAlgorithm::AskEpisodes(int64_t count, std::vector<float>* params,
   Round round;
   round.evaluation = IsEvaluationRound(rounds_asked_);
   round.plan.actor_version = actor_version_;
+  const int skills = config_.policy().num_skills();
   if (!round.evaluation) {
     round.plan.options.resize(static_cast<size_t>(count));
     for (common::EpisodeOptions& options : round.plan.options) {
+      // Skills round-robin over the exploration episodes (QDax tiles them over its env batch).
+      if (skills > 0) options.skill = static_cast<int>(exploration_episodes_ % skills);
       options.noise_seed =
           common::DeriveSeed(config_.seed(), common::kSeedStreamRlNoise, exploration_episodes_++);
-      options.exploration_std = config_.rl().exploration_std();
+      options.exploration_std = config_.rl().exploration_std();  // 0 for the SAC family
     }
+  } else if (skills > 0) {
+    // Evaluation: each skill in turn, acting tanh(mu) (no noise seed).
+    round.plan.options.resize(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) round.plan.options[i].skill = static_cast<int>(i % skills);
   }
   params->resize(static_cast<size_t>(count) * actor_.size());
   for (int64_t i = 0; i < count; ++i) {
@@ -177,13 +240,14 @@ absl::StatusOr<TellSummary> RlAlgorithm::Tell(absl::Span<const float> params,
   if (round.evaluation) {
     GDAQD_RETURN_IF_ERROR(TellEvaluation(params, outcomes, &summary));
   } else {
-    TellExploration(outcomes, &summary);
+    TellExploration(round, outcomes, &summary);
   }
   asked_.pop_front();
   return summary;
 }
 
-void RlAlgorithm::TellExploration(absl::Span<const EvalOutcome> outcomes, TellSummary* summary) {
+void RlAlgorithm::TellExploration(const Round& round, absl::Span<const EvalOutcome> outcomes,
+                                  TellSummary* summary) {
   for (const EvalOutcome& outcome : outcomes) {
     if (!outcome.error.empty()) {
       ++summary->failed;
@@ -197,7 +261,25 @@ void RlAlgorithm::TellExploration(absl::Span<const EvalOutcome> outcomes, TellSu
   }
   // The actor's own episodes (PGA-ME's greedy-actor provenance is the closest tag).
   const std::vector<models::Provenance> provenance(outcomes.size(), models::Provenance::kGreedy);
-  rejected_episodes_ += StoreTransitions(*buffer_, outcomes, provenance);
+  if (config_.policy().num_skills() == 0) {
+    rejected_episodes_ += StoreTransitions(*buffer_, outcomes, provenance);
+    return;
+  }
+  // Skill methods store wider rows: the episode's skill, x-y before and after, and its return.
+  std::vector<EvalOutcome> wide(outcomes.size());
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const EvalOutcome& outcome = outcomes[i];
+    if (!outcome.error.empty() || outcome.diverged || outcome.transitions.empty()) continue;
+    absl::StatusOr<std::vector<float>> rows =
+        WidenTransitions(spec_.obs_dim, spec_.action_dim, round.plan.options[i].skill.value_or(0),
+                         outcome.transitions);
+    if (!rows.ok()) {
+      ++rejected_episodes_;
+      continue;
+    }
+    wide[i].transitions = *std::move(rows);
+  }
+  rejected_episodes_ += StoreTransitions(*buffer_, wide, provenance);
 }
 
 absl::Status RlAlgorithm::TellEvaluation(absl::Span<const float> params,
@@ -236,6 +318,8 @@ absl::Status RlAlgorithm::Learn() {
     owed_updates_ -= rl.publish_every();
     critic_loss_ = report->critic_loss;
     if (!std::isnan(report->actor_loss)) actor_loss_ = report->actor_loss;
+    sac_gauges_ = {report->alpha, report->alpha_loss, report->discriminator_loss,
+                   report->intrinsic_reward, report->diversity_active};
     actor_ = std::move(actor);
     ++actor_version_;
   }
@@ -244,22 +328,30 @@ absl::Status RlAlgorithm::Learn() {
 
 std::vector<MetricSpec> RlAlgorithm::metric_specs() const {
   using enum MetricKind;
-  return {
+  std::vector<MetricSpec> specs = {
       {"max_eval_return", "Best return of an evaluation episode (no noise); NaN before one.",
        kGauge},
       {"last_eval_return", "Mean return of the last evaluation round; NaN before one.", kGauge},
       {"env_steps", "Environment steps told, exploration and evaluation episodes alike.", kCounter},
       {"actor_version", "Version of the published actor (1: the initial random one).", kGauge},
-      {"updates", "Gradient updates of the learner (TD3 critic steps).", kCounter},
+      {"updates", "Gradient updates of the learner (TD3 critic steps, SAC updates).", kCounter},
       {"critic_loss", "Mean critic loss of the last published block; NaN before one.", kGauge},
-      {"actor_loss", "Mean actor loss -Q1(s, pi(s)) of the last block; NaN before one.", kGauge},
+      {"actor_loss",
+       "Mean actor loss of the last block (TD3 -Q1(s, pi(s)); SAC alpha log pi - min Q); NaN "
+       "before one.",
+       kGauge},
       {"rejected_transition_episodes",
        "Episodes whose transitions the replay buffer refused (non-finite or malformed).", kCounter},
   };
+  const int gauges = NumSacGauges(config_.algorithm());
+  for (int i = 0; i < gauges; ++i) {
+    specs.push_back({kSacGauges[i].name, kSacGauges[i].help, kGauge});
+  }
+  return specs;
 }
 
 std::vector<Metric> RlAlgorithm::metrics() const {
-  return {
+  std::vector<Metric> values = {
       {"max_eval_return", max_eval_return_},
       {"last_eval_return", last_eval_return_},
       {"env_steps", static_cast<double>(env_steps_)},
@@ -269,6 +361,9 @@ std::vector<Metric> RlAlgorithm::metrics() const {
       {"actor_loss", actor_loss_},
       {"rejected_transition_episodes", static_cast<double>(rejected_episodes_)},
   };
+  const int gauges = NumSacGauges(config_.algorithm());
+  for (int i = 0; i < gauges; ++i) values.push_back({kSacGauges[i].name, sac_gauges_[i]});
+  return values;
 }
 
 absl::Status RlAlgorithm::SaveCheckpoint(std::ostream& out) const {
@@ -291,13 +386,14 @@ absl::Status RlAlgorithm::SaveCheckpoint(std::ostream& out) const {
        {owed_updates_, critic_loss_, actor_loss_, max_eval_return_, last_eval_return_}) {
     checkpoint::WriteF64(out, value);
   }
+  for (const double value : sac_gauges_) checkpoint::WriteF64(out, value);
   checkpoint::WriteU64(out, asked_.size());
   for (const Round& round : asked_) WriteRound(out, round.evaluation, round.plan);
   return out ? absl::OkStatus() : absl::DataLossError("cannot write the RL checkpoint");
 }
 
 absl::Status RlAlgorithm::RestoreCheckpoint(std::istream& in) {
-  GDAQD_RETURN_IF_ERROR(checkpoint::ReadMagicVersion(in, kRlPrefix, 1, 1).status());
+  GDAQD_ASSIGN_OR_RETURN(const int version, checkpoint::ReadMagicVersion(in, kRlPrefix, 1, 2));
   CoreState core;
   GDAQD_RETURN_IF_ERROR(ReadCoreArchive(in, &core));
   GDAQD_ASSIGN_OR_RETURN(std::unique_ptr<models::ReplayBuffer> buffer,
@@ -324,6 +420,8 @@ absl::Status RlAlgorithm::RestoreCheckpoint(std::istream& in) {
   for (double& value : gauges) {
     GDAQD_ASSIGN_OR_RETURN(value, checkpoint::ReadF64(in, "gauge"));
   }
+  std::array<double, kNumSacGauges> sac_gauges;
+  GDAQD_RETURN_IF_ERROR(ReadSacGauges(in, version, &sac_gauges));
   GDAQD_ASSIGN_OR_RETURN(const uint64_t rounds, checkpoint::ReadU64(in, "asked rounds"));
   if (rounds > 2) return absl::InvalidArgumentError(absl::StrCat(rounds, " asked rounds"));
   std::deque<Round> asked(rounds);
@@ -349,6 +447,7 @@ absl::Status RlAlgorithm::RestoreCheckpoint(std::istream& in) {
   actor_loss_ = gauges[2];
   max_eval_return_ = gauges[3];
   last_eval_return_ = gauges[4];
+  sac_gauges_ = sac_gauges;
   asked_ = std::move(asked);
   return absl::OkStatus();
 }

@@ -1,11 +1,16 @@
 // The deep-RL baselines of the paper's Table 1 as actor-learners on the existing workers
-// (docs/design/rl_actor_learner.md, docs/algorithms.md "TD3 and the RL baselines"): algorithm TD3
-// today; SAC, DIAYN and SMERL plug in as an RlLearner each.
+// (docs/design/rl_actor_learner.md, docs/algorithms.md "TD3 and the RL baselines"): TD3
+// (Td3Learner) and SAC, DIAYN and SMERL (SacLearner), one RlLearner each.
 //
 // Rounds. Every Ask() is one round with the newest published actor: an exploration round of
 // rl.episodes_per_round episodes (each with its own noise seed, DeriveSeed(seed,
-// kSeedStreamRlNoise, exploration episode index), and std rl.exploration_std), or, every
-// rl.eval_every-th round, an evaluation round of rl.eval_episodes episodes without noise.
+// kSeedStreamRlNoise, exploration episode index), and std rl.exploration_std: TD3's Gaussian
+// noise, 0 for the SAC family, whose workers sample the tanh-Gaussian policy with the seed), or,
+// every rl.eval_every-th round, an evaluation round of rl.eval_episodes episodes without noise
+// (TD3's actor, tanh(mu) for the SAC family). DIAYN and SMERL give exploration episode i the skill
+// i mod policy.num_skills and run rl.eval_episodes episodes per skill in an evaluation round
+// (skills 0, 1, ..., K - 1, 0, ...); their transitions are stored with the skill
+// (sac_learner.h's wider rows).
 // Tell() stores exploration transitions in the replay buffer and offers evaluation episodes to
 // the MAP-Elites archive (the paper's Figure 3; QD-score and coverage for information), tracking
 // max_eval_return. Learn() runs the updates the new exploration steps pay for
@@ -17,6 +22,7 @@
 #ifndef GDAQD_SERVER_ALGORITHMS_RL_RL_ALGORITHM_H_
 #define GDAQD_SERVER_ALGORITHMS_RL_RL_ALGORITHM_H_
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <iosfwd>
@@ -34,11 +40,13 @@
 
 namespace gdaqd::server::rl {
 
+inline constexpr int kNumSacGauges = 5;
+
 class RlAlgorithm final : public AlgorithmCore {
  public:
   // InvalidArgument unless `config` is a valid, defaulted config of an RL algorithm with a
-  // learner (TD3); errors of building the archive, the buffer or the learner otherwise.
-  // `interrupt` (may be null) is polled by Learn() every update and must outlive this.
+  // learner (TD3, SAC, DIAYN, SMERL); errors of building the archive, the buffer or the learner
+  // otherwise. `interrupt` (may be null) is polled by Learn() every update and must outlive this.
   static absl::StatusOr<std::unique_ptr<RlAlgorithm>> Create(
       const gdaqd::v1::ExperimentConfig& config, const CancelFlag* interrupt);
   ~RlAlgorithm() override;
@@ -48,7 +56,8 @@ class RlAlgorithm final : public AlgorithmCore {
   absl::Status Ask(int64_t count, std::vector<float>* params) override;
   absl::Status AskEpisodes(int64_t count, std::vector<float>* params, EpisodePlan* plan) override;
   EpisodePlan PendingPlan() const override;
-  // rl.eval_episodes if the next round is an evaluation round, else rl.episodes_per_round.
+  // rl.eval_episodes (times policy.num_skills for DIAYN and SMERL) if the next round is an
+  // evaluation round, else rl.episodes_per_round.
   int64_t NextBatchSize(int64_t wanted) const override;
   // FailedPrecondition without an asked round or if n is not its size; InvalidArgument if
   // params has the wrong size.
@@ -79,7 +88,9 @@ class RlAlgorithm final : public AlgorithmCore {
   // True if round `round` (0-based count of Asks) is an evaluation round.
   bool IsEvaluationRound(int64_t round) const;
   // Exploration: transitions into the buffer. Evaluation: archive and returns.
-  void TellExploration(absl::Span<const EvalOutcome> outcomes, TellSummary* summary);
+  // Skill methods store WidenTransitions() rows with the round's skills (sac_learner.h).
+  void TellExploration(const Round& round, absl::Span<const EvalOutcome> outcomes,
+                       TellSummary* summary);
   absl::Status TellEvaluation(absl::Span<const float> params,
                               absl::Span<const EvalOutcome> outcomes, TellSummary* summary);
 
@@ -103,6 +114,11 @@ class RlAlgorithm final : public AlgorithmCore {
   double actor_loss_ = LearningStats::kNoValue;
   double max_eval_return_ = LearningStats::kNoValue;
   double last_eval_return_ = LearningStats::kNoValue;  // mean over the last evaluation round
+  // The SAC family's gauges of the last published block (LearnerReport's alpha, alpha_loss,
+  // discriminator_loss, intrinsic_reward, diversity_active; NaN where the method has none).
+  std::array<double, kNumSacGauges> sac_gauges_ = {LearningStats::kNoValue, LearningStats::kNoValue,
+                                                   LearningStats::kNoValue, LearningStats::kNoValue,
+                                                   LearningStats::kNoValue};
 };
 
 }  // namespace gdaqd::server::rl

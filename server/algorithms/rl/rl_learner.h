@@ -1,10 +1,11 @@
 // The learner half of an RL baseline run as an actor-learner (docs/design/rl_actor_learner.md):
-// what RlAlgorithm needs of TD3 today and of SAC, DIAYN and SMERL when their learners land
-// (server/models holds the networks; an RlLearner adapts one to this interface).
+// what RlAlgorithm needs of TD3, SAC, DIAYN and SMERL (server/models holds the networks; an
+// RlLearner adapts one to this interface).
 #ifndef GDAQD_SERVER_ALGORITHMS_RL_RL_LEARNER_H_
 #define GDAQD_SERVER_ALGORITHMS_RL_RL_LEARNER_H_
 
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,11 +17,18 @@
 
 namespace gdaqd::server::rl {
 
-// What one Train() call did. Losses are means over the call's updates (NaN if none).
+// What one Train() call did. Losses are means over the call's updates (NaN if none). The SAC
+// family's fields stay NaN for TD3, the skill ones for SAC, diversity_active for DIAYN.
 struct LearnerReport {
+  static constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
   int64_t updates = 0;  // gradient updates (critic steps for TD3) in this call
   double critic_loss = 0;
   double actor_loss = 0;
+  double alpha = kNone;               // SAC family: the temperature after the call
+  double alpha_loss = kNone;          // SAC family: mean temperature loss
+  double discriminator_loss = kNone;  // DIAYN, SMERL: mean cross-entropy of q(z | x, y)
+  double intrinsic_reward = kNone;    // DIAYN, SMERL: mean log q(z | d(s')) - log p(z)
+  double diversity_active = kNone;    // SMERL: fraction of sampled rows with the gate open
 };
 
 // An off-policy learner trained from a replay buffer and publishing a flat actor.
