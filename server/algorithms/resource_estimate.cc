@@ -19,6 +19,7 @@
 #include "common/rollout.h"
 #include "common/status_macros.h"
 #include "common/task.h"
+#include "server/algorithms/rl/replay_layout.h"
 #include "server/archive/archive.h"
 
 namespace gdaqd::server {
@@ -75,7 +76,8 @@ std::vector<double> Sizes(const google::protobuf::RepeatedField<int32_t>& sizes)
 // Everything the parts below need, read once from the config and the task.
 struct Shape {
   double obs = 0, action = 0, descriptor = 0, row = 0;  // row: floats per transition
-  double params = 0;                                    // one policy
+  double stored_row = 0;  // floats per replay row: row, + the skill methods' extra columns
+  double params = 0;      // one policy
   double episode_length = 0;
   double batch = 0;  // episodes per Ask(): the larger of batch_size and initial_population
   std::vector<double> policy_hidden, critic_hidden, ensemble_hidden;
@@ -95,6 +97,9 @@ absl::StatusOr<Shape> MakeShape(const ExperimentConfig& config) {
   s.action = spec.action_dim;
   s.descriptor = spec.descriptor_dim;
   s.row = common::TransitionRowSize(spec.obs_dim, spec.action_dim);
+  s.stored_row = config.has_rl() ? common::TransitionRowSize(
+                                       spec.obs_dim, rl::StoredActionWidth(config, spec.action_dim))
+                                 : s.row;
   s.policy_hidden = Sizes(config.policy().hidden_sizes());
   s.params = MlpParams(s.obs, s.policy_hidden, s.action);
   s.episode_length = NonNeg(config.env().episode_length());
@@ -144,12 +149,13 @@ double CvtBytes(const ExperimentConfig& config, const Shape& s) {
 
 // models::ReplayBuffer at capacity: a row of floats, a provenance byte and a slot index (int32 in
 // a deque) per transition.
-// The RL methods size it with rl.replay_capacity, the others with pga.replay_capacity.
+// The RL methods size it with rl.replay_capacity (DIAYN's and SMERL's rows are wider:
+// rl/replay_layout.h), the others with pga.replay_capacity.
 double ReplayBytes(const ExperimentConfig& config, const Shape& s) {
   if (!s.transitions) return 0;
   const int64_t capacity =
       config.has_rl() ? config.rl().replay_capacity() : config.pga().replay_capacity();
-  return NonNeg(capacity) * (s.row * kFloat + 1 + 4);
+  return NonNeg(capacity) * (s.stored_row * kFloat + 1 + 4);
 }
 
 // The dynamics ensemble: weights, gradients and two Adam moments; one training call's data

@@ -16,6 +16,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "server/algorithms/algorithm.h"
+#include "server/algorithms/rl/replay_layout.h"
 #include "server/models/batched_policy.h"
 #include "server/models/dynamics_ensemble.h"
 #include "server/models/replay_buffer.h"
@@ -110,6 +111,17 @@ TEST(ResourceEstimateTest, Td3CountsItsReplayBuffer) {
                                                      "algorithm: TD3 env { task: \"ant_trap\" } "
                                                      "budget { max_env_steps: 1000 }")));
   EXPECT_EQ(e.replay_buffer, int64_t{1'000'000} * (69 * 4 + 5));
+}
+
+// DIAYN and SMERL store six more floats per row (skill, d(s), d(s'), R(tau)); SAC does not.
+TEST(ResourceEstimateTest, SkillMethodsCountTheirWiderReplayRows) {
+  const std::string tail = " env { task: \"ant_trap\" } budget { max_env_steps: 1000 }";
+  GDAQD_ASSERT_OK_AND_ASSIGN(ResourceEstimate sac,
+                             EstimateExperimentResources(Config("algorithm: SAC" + tail)));
+  GDAQD_ASSERT_OK_AND_ASSIGN(ResourceEstimate diayn,
+                             EstimateExperimentResources(Config("algorithm: DIAYN" + tail)));
+  EXPECT_EQ(sac.replay_buffer, int64_t{1'000'000} * (69 * 4 + 5));
+  EXPECT_EQ(diayn.replay_buffer, int64_t{1'000'000} * ((69 + rl::kSkillExtraColumns) * 4 + 5));
 }
 
 TEST(ResourceEstimateTest, GridArchiveMatchesTheMeasuredAllocation) {

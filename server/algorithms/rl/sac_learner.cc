@@ -49,10 +49,6 @@ models::SacConfig MakeSacConfig(const gdaqd::v1::ExperimentConfig& config) {
 
 }  // namespace
 
-int StoredActionWidth(const gdaqd::v1::ExperimentConfig& config, int action_dim) {
-  return config.policy().num_skills() > 0 ? action_dim + kSkillExtraColumns : action_dim;
-}
-
 absl::StatusOr<std::vector<float>> WidenTransitions(int obs_dim, int action_dim, int skill,
                                                     absl::Span<const float> rows) {
   const size_t width = 2 * static_cast<size_t>(obs_dim) + action_dim + 3;

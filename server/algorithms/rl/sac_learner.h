@@ -30,6 +30,7 @@
 #include "absl/types/span.h"
 #include "common/mlp_policy.h"
 #include "gdaqd/v1/config.pb.h"
+#include "server/algorithms/rl/replay_layout.h"
 #include "server/algorithms/rl/rl_learner.h"
 
 namespace gdaqd::server::models {
@@ -37,13 +38,6 @@ class Sac;
 }  // namespace gdaqd::server::models
 
 namespace gdaqd::server::rl {
-
-// Floats a skill method adds to each stored row (skill, d(s), d(s'), R(tau)).
-inline constexpr int kSkillExtraColumns = 6;
-
-// The replay buffer's action width for `config`: action_dim, + kSkillExtraColumns when
-// policy.num_skills > 0 (the stored layout above).
-int StoredActionWidth(const gdaqd::v1::ExperimentConfig& config, int action_dim);
 
 // The stored rows of one episode run with `skill`: `rows` are the worker's transition rows
 // ([n, 2 * obs_dim + action_dim + 3], common/rollout.h) and the result has kSkillExtraColumns
