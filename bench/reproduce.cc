@@ -46,6 +46,7 @@
 #include "bench/study.h"
 #include "client/experiment_client.h"
 #include "client/local_cluster.h"
+#include "client/progress.h"
 #include "client/results/svg_plots.h"
 #include "client/results_folder.h"
 
@@ -84,7 +85,8 @@ struct Tracked {
   std::string state = "NOT_SUBMITTED";  // or an ExperimentState name
   std::string id;                       // the coordinator's, once submitted or found
   int64_t evaluations = 0;
-  int64_t env_steps = 0;  // RL runs only
+  int64_t env_steps = 0;         // RL runs only
+  double max_eval_return = NAN;  // RL runs only: max total reward so far
   double wall_seconds = 0, qd_score_pct = 0;
   std::string error;
 };
@@ -162,6 +164,7 @@ void Update(Tracked& t, const ExperimentStatus& status) {
   t.id = status.id();
   t.evaluations = status.progress().evaluations();
   t.env_steps = IsRlRun(t.run) ? BudgetUsed(t.run, status.progress()) : 0;
+  t.max_eval_return = client::ProgressMetric(status.progress(), "max_eval_return").value_or(NAN);
   t.wall_seconds = status.progress().wall_seconds();
   t.qd_score_pct = status.progress().qd_score_pct();
   t.error = status.error();
@@ -271,8 +274,11 @@ void PrintProgress(const std::vector<Tracked>& grid, const std::vector<Tracked*>
   for (const Tracked& t : grid) done += t.run.finished ? 1 : 0;
   std::string line = absl::StrCat(done, "/", grid.size(), " runs finished");
   for (const Tracked* t : active) {
-    absl::StrAppend(&line, absl::StrFormat("; %s %s, QD %.1f%%, %.0f s", RunName(t->run),
-                                           BudgetText(*t), t->qd_score_pct, t->wall_seconds));
+    const std::string measure = IsRlRun(t->run)
+                                    ? absl::StrFormat("max total reward %.2f", t->max_eval_return)
+                                    : absl::StrFormat("QD %.1f%%", t->qd_score_pct);
+    absl::StrAppend(&line, absl::StrFormat("; %s %s, %s, %.0f s", RunName(t->run), BudgetText(*t),
+                                           measure, t->wall_seconds));
   }
   Note(line);
 }

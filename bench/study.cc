@@ -681,7 +681,7 @@ absl::Status ReportRlTask(const std::string& out, const std::string& task,
     table.AddRow({task, g.label, seeds, absl::StrCat(g.budget),
                   absl::StrCat(Fmt(reward.median, "%.2f"), " / ", Fmt(reward.min, "%.2f"), " / ",
                                Fmt(reward.max, "%.2f")),
-                  Fmt(steps, "%.0f"), Fmt(qd), Fmt(coverage), Fmt(wall, "%.0f"),
+                  Fmt(steps, "%.0f"), Fmt(qd, "%.2f"), Fmt(coverage, "%.2f"), Fmt(wall, "%.0f"),
                   Commits(g.finished)});
     absl::StrAppend(
         &csv,
