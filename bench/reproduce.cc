@@ -9,7 +9,8 @@
 //                      env_steps when the grid has RL runs); rewritten after every change
 //   table1.csv, results.md, schedule_arm.csv, progress_<task>.svg   the report (bench/study.h),
 //                      from finished runs only; rebuilt at the end and by --report_only; with RL
-//                      runs also rl_rows.csv and rl_progress_<task>.svg
+//                      runs also rl_rows.csv, rl_progress_<task>.svg and
+//                      rl_map_elites_reference.csv (from --qd_reference_grids)
 //   state/             the coordinator's --state_dir: checkpoints of unfinished runs
 //   logs/              server.log, worker_<i>.log
 // Resumable: killing the runner (SIGINT/SIGTERM/SIGKILL: the coordinator gets SIGTERM and
@@ -41,6 +42,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "bench/study.h"
@@ -59,6 +61,10 @@ ABSL_FLAG(std::string, budgets, gdaqd::bench::kDefaultStudyBudgets,
 ABSL_FLAG(std::string, rl_budgets, gdaqd::bench::kDefaultStudyRlBudgets,
           "environment-step budget per task, task=N,... (TD3, SAC, DIAYN, SMERL; protocol "
           "addendum 2)");
+ABSL_FLAG(std::string, qd_reference_grids, "docs/reproduction/study,docs/reproduction/study-es",
+          "grid folders whose finished MAP_ELITES runs' median final max fitness the report puts "
+          "beside the RL rows of their tasks, with their budgets (protocol addendum 2); empty "
+          "for none");
 ABSL_FLAG(std::string, arms, gdaqd::bench::kDefaultStudyArms,
           "schedule arms run after the grid, ';'-separated task:ALGORITHM:LEARNING_SCHEDULE:seeds "
           "(each only if its task is in --tasks); empty for none");
@@ -401,6 +407,30 @@ absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out) {
   return driven;
 }
 
+// The report of the grid's finished runs, with MAP-Elites of --qd_reference_grids beside the RL
+// rows.
+absl::StatusOr<std::string> Report(const std::string& out, const std::vector<Tracked>& grid) {
+  std::vector<StudyRun> runs;
+  std::vector<std::string> rl_tasks;
+  for (const Tracked& t : grid) {
+    runs.push_back(t.run);
+    if (IsRlRun(t.run) &&
+        std::find(rl_tasks.begin(), rl_tasks.end(), t.run.task) == rl_tasks.end()) {
+      rl_tasks.push_back(t.run.task);
+    }
+  }
+  StudySetup setup{absl::GetFlag(FLAGS_seeds),        absl::GetFlag(FLAGS_budgets),
+                   absl::GetFlag(FLAGS_config_extra), absl::GetFlag(FLAGS_parallel),
+                   absl::GetFlag(FLAGS_workers),      absl::GetFlag(FLAGS_rl_budgets)};
+  for (absl::string_view reference :
+       absl::StrSplit(absl::GetFlag(FLAGS_qd_reference_grids), ',', absl::SkipEmpty())) {
+    for (QdReference& r : LoadQdReferences(std::string(reference), rl_tasks)) {
+      setup.qd_references.push_back(std::move(r));
+    }
+  }
+  return WriteStudyReport(out, runs, setup);
+}
+
 int Main() {
   const std::string out = absl::GetFlag(FLAGS_out);
   absl::StatusOr<std::vector<Tracked>> grid = BuildGrid(out);
@@ -435,13 +465,7 @@ int Main() {
     WriteRunsCsv(out, *grid);
     if (g_stop) rc = 130;
   }
-  std::vector<StudyRun> runs;
-  for (const Tracked& t : *grid) runs.push_back(t.run);
-  absl::StatusOr<std::string> report =
-      WriteStudyReport(out, runs,
-                       {absl::GetFlag(FLAGS_seeds), absl::GetFlag(FLAGS_budgets),
-                        absl::GetFlag(FLAGS_config_extra), absl::GetFlag(FLAGS_parallel),
-                        absl::GetFlag(FLAGS_workers), absl::GetFlag(FLAGS_rl_budgets)});
+  absl::StatusOr<std::string> report = Report(out, *grid);
   if (!report.ok()) {
     std::fprintf(stderr, "error: %s\n", report.status().ToString().c_str());
     return 1;

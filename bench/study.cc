@@ -4,14 +4,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -320,32 +318,6 @@ absl::Status SetRlRowSettings(const StudyRun& run, ExperimentConfig& config) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::map<std::string, int64_t>> ParseBudgets(absl::string_view text,
-                                                            absl::string_view flag) {
-  std::map<std::string, int64_t> budgets;
-  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    std::vector<std::string> kv = absl::StrSplit(item, '=');
-    int64_t n = 0;
-    if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &n) || n < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(flag, " entry '", item, "' is not task=N"));
-    }
-    budgets[kv[0]] = n;
-  }
-  return budgets;
-}
-
-absl::StatusOr<std::vector<int64_t>> ParseSeeds(absl::string_view text) {
-  std::vector<int64_t> seeds;
-  for (absl::string_view s : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    int64_t seed = 0;
-    if (!absl::SimpleAtoi(s, &seed)) {
-      return absl::InvalidArgumentError(absl::StrCat("seed '", s, "' is not an integer"));
-    }
-    seeds.push_back(seed);
-  }
-  return seeds;
-}
-
 }  // namespace
 
 bool IsRlRun(const StudyRun& run) {
@@ -454,59 +426,6 @@ bool LoadFinishedRun(StudyRun& run) {
   run.commit = ReadRunCommit(run);
   run.finished = true;
   return true;
-}
-
-absl::StatusOr<std::vector<StudyRun>> PlanStudy(const StudyPlan& plan) {
-  absl::StatusOr<std::map<std::string, int64_t>> budgets = ParseBudgets(plan.budgets, "--budgets");
-  if (!budgets.ok()) return budgets.status();
-  absl::StatusOr<std::map<std::string, int64_t>> rl_budgets =
-      ParseBudgets(plan.rl_budgets, "--rl_budgets");
-  if (!rl_budgets.ok()) return rl_budgets.status();
-  absl::StatusOr<std::vector<int64_t>> seeds = ParseSeeds(plan.seeds);
-  if (!seeds.ok()) return seeds.status();
-  const std::vector<std::string> tasks = absl::StrSplit(plan.tasks, ',', absl::SkipEmpty());
-  const std::vector<std::string> algorithms =
-      absl::StrSplit(plan.algorithms, ',', absl::SkipEmpty());
-  std::vector<StudyRun> grid;
-  auto add = [&](const std::string& task, const std::string& algorithm, const std::string& schedule,
-                 int64_t seed) -> absl::Status {
-    StudyRun run;
-    run.task = task;
-    run.algorithm = algorithm;
-    run.schedule = schedule;
-    run.seed = seed;
-    const bool rl = IsRlRun(run);
-    const std::map<std::string, int64_t>& budget = rl ? *rl_budgets : *budgets;
-    if (!budget.count(task)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          rl ? "--rl_budgets" : "--budgets", " has no entry for ", task, " (", algorithm, ")"));
-    }
-    run.budget = budget.at(task);
-    run.dir = absl::StrCat(plan.out, "/runs/", RunName(run));
-    grid.push_back(std::move(run));
-    return absl::OkStatus();
-  };
-  for (const std::string& task : tasks) {
-    for (int64_t seed : *seeds) {
-      for (const std::string& algorithm : algorithms) {
-        if (absl::Status s = add(task, algorithm, "", seed); !s.ok()) return s;
-      }
-    }
-  }
-  for (absl::string_view arm : absl::StrSplit(plan.arms, ';', absl::SkipEmpty())) {
-    std::vector<std::string> parts = absl::StrSplit(arm, ':');
-    absl::StatusOr<std::vector<int64_t>> arm_seeds =
-        parts.size() == 4 ? ParseSeeds(parts[3]) : absl::InvalidArgumentError("");
-    if (!arm_seeds.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--arms entry '", arm, "' is not task:ALGORITHM:SCHEDULE:seeds"));
-    }
-    if (std::find(tasks.begin(), tasks.end(), parts[0]) == tasks.end()) continue;
-    for (int64_t seed : *arm_seeds) {
-      if (absl::Status s = add(parts[0], parts[1], parts[2], seed); !s.ok()) return s;
-    }
-  }
-  return grid;
 }
 
 }  // namespace gdaqd::bench
@@ -714,7 +633,33 @@ absl::Status ReportRlTask(const std::string& out, const std::string& task,
 
 // The section "Deep-RL rows (max total reward)" of results.md, "" without RL runs; writes
 // rl_rows.csv and rl_progress_<task>.svg when there are.
-absl::StatusOr<std::string> ReportRl(const std::string& out, const std::vector<StudyRun>& runs) {
+// MAP-Elites of the other grids beside the RL rows of `tasks` (protocol, addendum 2, Analysis).
+absl::StatusOr<std::string> ReportQdReferences(const std::string& out,
+                                               const std::vector<std::string>& tasks,
+                                               const std::vector<QdReference>& references) {
+  Table table(
+      {"task", "grid", "MAP-Elites seeds", "budget (evaluations)", "median final max fitness"});
+  std::string csv = "task,grid,seeds,budget_evaluations,max_fitness_median\n";
+  for (const QdReference& r : references) {
+    if (std::find(tasks.begin(), tasks.end(), r.task) == tasks.end()) continue;
+    const std::vector<std::string> row = {r.task, r.grid, absl::StrCat(r.seeds),
+                                          absl::StrCat(r.budget),
+                                          Fmt(r.max_fitness_median, "%.4f")};
+    absl::StrAppend(&csv, absl::StrJoin(row, ","), "\n");
+    table.AddRow({r.task, r.grid, row[2], row[3], Fmt(r.max_fitness_median, "%.2f")});
+  }
+  if (csv.find('\n') + 1 == csv.size()) return std::string();
+  if (absl::Status s = client::WriteTextFile(out + "/rl_map_elites_reference.csv", csv); !s.ok()) {
+    return s;
+  }
+  return absl::StrCat(
+      "\nMAP-Elites beside them: its median final max fitness in the grids named, at their "
+      "evaluation budgets (a sentence comparing it with an RL row names both budgets).\n\n",
+      table.ToText());
+}
+
+absl::StatusOr<std::string> ReportRl(const std::string& out, const std::vector<StudyRun>& runs,
+                                     const std::vector<QdReference>& references) {
   std::vector<std::string> tasks;
   for (const StudyRun& run : runs) {
     if (IsRlRun(run) && std::find(tasks.begin(), tasks.end(), run.task) == tasks.end()) {
@@ -731,7 +676,10 @@ absl::StatusOr<std::string> ReportRl(const std::string& out, const std::vector<S
     if (absl::Status s = ReportRlTask(out, task, runs, table, csv); !s.ok()) return s;
   }
   if (absl::Status s = client::WriteTextFile(out + "/rl_rows.csv", csv); !s.ok()) return s;
-  return absl::StrCat("\n## Deep-RL rows (max total reward)\n\n", kRlNotes, table.ToText());
+  absl::StatusOr<std::string> beside = ReportQdReferences(out, tasks, references);
+  if (!beside.ok()) return beside.status();
+  return absl::StrCat("\n## Deep-RL rows (max total reward)\n\n", kRlNotes, table.ToText(),
+                      *beside);
 }
 
 }  // namespace
@@ -745,7 +693,7 @@ absl::StatusOr<std::string> WriteStudyReport(const std::string& out,
       std::any_of(runs.begin(), runs.end(), [](const StudyRun& run) { return !IsRlRun(run); });
   absl::StatusOr<std::string> qd_md = has_qd ? ReportQd(out, runs) : std::string();
   if (!qd_md.ok()) return qd_md.status();
-  absl::StatusOr<std::string> rl_md = ReportRl(out, runs);
+  absl::StatusOr<std::string> rl_md = ReportRl(out, runs, setup.qd_references);
   if (!rl_md.ok()) return rl_md.status();
   const std::string md = absl::StrCat(
       "# Reproduction study: results so far\n\nmachine: ", MachineDescription(),

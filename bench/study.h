@@ -116,6 +116,23 @@ struct StudyPlan {
 // budget entry of a kind (evaluations, steps) one of its algorithms needs.
 absl::StatusOr<std::vector<StudyRun>> PlanStudy(const StudyPlan& plan);
 
+// MAP-Elites' final max fitness on one task in another grid of the study, which addendum 2's
+// Analysis puts beside the RL rows, stated with its (evaluation) budget.
+struct QdReference {
+  std::string grid;  // the grid's folder, e.g. "docs/reproduction/study"
+  std::string task;
+  int64_t budget = 0;             // evaluations
+  int seeds = 0;                  // finished MAP_ELITES runs at that budget
+  double max_fitness_median = 0;  // median of their final max_fitness
+};
+
+// The finished MAP_ELITES runs of the grid in `grid` per task of `tasks`: the folders
+// <grid>/runs/<task>_map_elites_s<seed> that LoadFinishedRun() accepts at the max_evaluations of
+// their config.textproto, at the budget most of them share (the larger on a tie). A task without
+// one is left out; a missing folder gives none.
+std::vector<QdReference> LoadQdReferences(const std::string& grid,
+                                          const std::vector<std::string>& tasks);
+
 // What the report says about how the study was run.
 struct StudySetup {
   std::string seeds;         // as given, e.g. "0,1,2,3,4"
@@ -124,6 +141,7 @@ struct StudySetup {
   int parallel = 0;
   int workers = 0;
   std::string rl_budgets;  // environment steps, e.g. "point_maze=100000"; shown if RL runs exist
+  std::vector<QdReference> qd_references = {};  // beside the RL rows of their tasks
 };
 
 // Rebuilds, in `out`, table1.csv, schedule_arm.csv, results.md and progress_<task>.svg for every
@@ -133,7 +151,8 @@ struct StudySetup {
 // part of them: they get the section "Deep-RL rows (max total reward)" (addendum 2's Analysis:
 // per task and method the median, min and max of the final max_eval_return, QD-score % and
 // coverage for information), rl_rows.csv and rl_progress_<task>.svg (max_eval_return against
-// env_steps). Without RL runs the files are exactly what they were before RL rows existed; with
+// env_steps), with setup.qd_references of their tasks beside them (rl_map_elites_reference.csv).
+// Without RL runs the files are exactly what they were before RL rows existed; with
 // only RL runs table1.csv, schedule_arm.csv, progress_<task>.svg and Table 1 are not written.
 // Returns the Markdown it wrote (also the table's text for a terminal), or the I/O error of the
 // first file that failed.

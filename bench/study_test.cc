@@ -501,6 +501,55 @@ TEST_F(StudyReportTest, RlOnlyGridHasNoQdTables) {
   }
 }
 
+TEST_F(StudyReportTest, MapElitesOfOtherGridsBesideTheRlRows) {
+  // A main grid's MAP-Elites on point_maze: finals -90, -80, -50 at 1000 evaluations; one run at
+  // another budget (a minority), one unfinished, and an arm's folder, all left out.
+  const std::string grid = dir_ + "/main";
+  auto write_run = [&](const std::string& name, int64_t budget, const std::string& state,
+                       double final_max_fitness) {
+    const std::string run_dir = absl::StrCat(grid, "/runs/", name);
+    std::filesystem::create_directories(run_dir);
+    StudyRun run = Finished(Cell("point_maze", "MAP_ELITES", 0), 10, 1);
+    run.metrics.back().max_fitness = final_max_fitness;
+    ASSERT_TRUE(client::WriteMetricsCsv(run_dir + "/metrics.csv", run.metrics).ok());
+    ASSERT_TRUE(client::WriteTextFile(run_dir + "/config.textproto",
+                                      absl::StrCat("budget { max_evaluations: ", budget, " }"))
+                    .ok());
+    ASSERT_TRUE(client::WriteTextFile(
+                    run_dir + "/status.textproto",
+                    absl::StrCat("state: ", state, " progress { evaluations: ", budget, " }"))
+                    .ok());
+  };
+  write_run("point_maze_map_elites_s0", 1000, "SUCCEEDED", -90);
+  write_run("point_maze_map_elites_s1", 1000, "SUCCEEDED", -80);
+  write_run("point_maze_map_elites_s2", 1000, "SUCCEEDED", -50);
+  write_run("point_maze_map_elites_s3", 500, "SUCCEEDED", 0);
+  write_run("point_maze_map_elites_s4", 1000, "RUNNING", 0);
+  write_run("point_maze_map_elites_pipelined_s0", 1000, "SUCCEEDED", 0);
+  write_run("point_maze_gda_qd_s0", 1000, "SUCCEEDED", 0);
+  const std::vector<QdReference> references = LoadQdReferences(grid, {"point_maze", "ant_trap"});
+  ASSERT_EQ(references.size(), 1u);
+  EXPECT_EQ(references[0].task, "point_maze");
+  EXPECT_EQ(references[0].budget, 1000);
+  EXPECT_EQ(references[0].seeds, 3);
+  EXPECT_EQ(references[0].max_fitness_median, -80);
+  EXPECT_TRUE(LoadQdReferences(dir_ + "/none", {"point_maze"}).empty());
+
+  StudySetup setup{"0", "", "", 1, 1, "point_maze=1000"};
+  setup.qd_references = references;
+  setup.qd_references.push_back({"es", "ant_maze", 10, 1, 5});  // no RL row on ant_maze
+  absl::StatusOr<std::string> md =
+      WriteStudyReport(dir_, {FinishedRl(Cell("point_maze", "SAC", 0), -300, 1)}, setup);
+  ASSERT_TRUE(md.ok()) << md.status();
+  EXPECT_EQ(Read("rl_map_elites_reference.csv"),
+            absl::StrCat("task,grid,seeds,budget_evaluations,max_fitness_median\npoint_maze,", grid,
+                         ",3,1000,-80.0000\n"));
+  EXPECT_THAT(*md, HasSubstr("MAP-Elites beside them"));
+  EXPECT_THAT(*md, ::testing::ContainsRegex("point_maze +\\| [^|]*/main +\\| 3 +\\| 1000 +\\| "
+                                            "-80.00 "));
+  EXPECT_THAT(*md, Not(HasSubstr("ant_maze")));
+}
+
 TEST_F(StudyReportTest, CensoredMedianAndMissingMapElites) {
   // Without finished MAP-Elites runs there is no target: no evaluations or tests, no failure.
   absl::StatusOr<std::string> md = WriteStudyReport(
