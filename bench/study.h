@@ -1,6 +1,7 @@
 // The reproduction study's runs, their configs, and the report built from whichever of them have
 // finished (docs/reproduction/protocol.md). bench/reproduce.cc runs the grid; this file is what
-// it shares with its test: no processes, no RPCs.
+// it shares with its test: no processes, no RPCs (study.cc; the plan and other grids' MAP-Elites
+// references: study_plan.cc).
 //
 // Functions are thread-compatible: they touch only their arguments and the files named.
 #ifndef GDAQD_BENCH_STUDY_H_
@@ -54,8 +55,8 @@ std::string GroupLabel(const StudyRun& run);
 // it may set fields inside sections already present (e.g. "env { action_map: CLIP_1_DIVIDE_10 }"),
 // a later value winning; then ApplyDefaults and ValidateExperimentConfig. An RL run sets
 // budget.max_env_steps instead of budget.max_evaluations, and before `extra` the addendum 2
-// settings of its rows (study.cc, kRlActor and kSmerlGates): the 256-256 ReLU actor and, for
-// SMERL, the task's gate. InvalidArgument for an unknown algorithm or schedule name, SMERL on a
+// settings of its rows (study.cc: kRlActorHiddenSizes, kSmerlGates): the 256-256 ReLU actor and,
+// for SMERL, the task's gate. InvalidArgument for an unknown algorithm or schedule name, SMERL on a
 // task the addendum gives no gate for, text that does not parse (with its line and column), or a
 // config that does not validate.
 absl::StatusOr<gdaqd::v1::ExperimentConfig> StudyRunConfig(const StudyRun& run,
@@ -83,9 +84,9 @@ bool SameRun(const StudyRun& run, const gdaqd::v1::ExperimentConfig& config);
 
 // Loads the run if its folder holds a SUCCEEDED status.textproto with the full budget
 // (BudgetReached) and a non-empty metrics.csv, and, for an RL run whose folder has a
-// config.textproto, that config's budget.max_env_steps equals the run's budget (a run of another
-// budget passes it too): sets finished, metrics and commit, and returns true. Otherwise leaves
-// the run unfinished and returns false.
+// config.textproto, that config's budget.max_env_steps equals the run's budget (a run to a
+// larger step budget also reaches this one): sets finished, metrics and commit, and returns true.
+// Otherwise leaves the run unfinished and returns false.
 bool LoadFinishedRun(StudyRun& run);
 
 // bench_reproduce's defaults: the main grid of the protocol, and the budgets of the RL rows
