@@ -1,11 +1,16 @@
 // The reproduction study (docs/reproduction/protocol.md): task x algorithm x seed, plus the
 // schedule arm, through the real system (one gdaqd-server and gdaqd-worker processes on
-// loopback). With no flags it runs the committed protocol's grid into docs/reproduction/study:
+// loopback). With no flags it runs the committed protocol's grid into docs/reproduction/study;
+// the deep-RL rows (protocol addendum 2) are
+//   --out docs/reproduction/study-rl --algorithms=TD3,SAC,DIAYN,SMERL --seeds=0,1,2 --arms=
+// whose runs are budgeted in environment steps (--rl_budgets). Into --out it writes:
 //   runs/<run>/        each finished run's results folder (no archive_params.npy) and commit.txt
-//   runs.csv           every run of the grid: state, evaluations, wall seconds, commit; rewritten
-//                      after every change
+//   runs.csv           every run of the grid: state, evaluations, wall seconds, commit (and
+//                      env_steps when the grid has RL runs); rewritten after every change
 //   table1.csv, results.md, schedule_arm.csv, progress_<task>.svg   the report (bench/study.h),
-//                      from finished runs only; rebuilt at the end and by --report_only
+//                      from finished runs only; rebuilt at the end and by --report_only; with RL
+//                      runs also rl_rows.csv, rl_progress_<task>.svg and
+//                      rl_map_elites_reference.csv (from --qd_reference_grids)
 //   state/             the coordinator's --state_dir: checkpoints of unfinished runs
 //   logs/              server.log, worker_<i>.log
 // Resumable: killing the runner (SIGINT/SIGTERM/SIGKILL: the coordinator gets SIGTERM and
@@ -15,24 +20,25 @@
 //
 //   build/bench/bench_reproduce [--out DIR] [--tasks point_maze] [--seeds 0,1]
 //       [--algorithms MAP_ELITES,GDA_QD] [--budgets point_maze=300] [--arms ""]
+//       [--rl_budgets point_maze=3000]
 //       [--config_extra "env { action_map: CLIP_1_DIVIDE_10 }"] [--report_only]
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
-#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -42,16 +48,24 @@
 #include "bench/study.h"
 #include "client/experiment_client.h"
 #include "client/local_cluster.h"
+#include "client/progress.h"
 #include "client/results/svg_plots.h"
 #include "client/results_folder.h"
 
 ABSL_FLAG(std::string, out, "docs/reproduction/study", "output directory");
-ABSL_FLAG(std::string, tasks, "point_maze,ant_trap,ant_maze", "tasks, in run order");
-ABSL_FLAG(std::string, algorithms, "MAP_ELITES,PGA_ME,DA_QD_EXT,GDA_QD", "algorithms");
-ABSL_FLAG(std::string, seeds, "0,1,2,3,4", "seeds of the main grid");
-ABSL_FLAG(std::string, budgets, "point_maze=30000,ant_trap=20000,ant_maze=10000",
-          "evaluation budget per task, task=N,...");
-ABSL_FLAG(std::string, arms, "ant_trap:GDA_QD:PIPELINED:0,1,2",
+ABSL_FLAG(std::string, tasks, gdaqd::bench::kDefaultStudyTasks, "tasks, in run order");
+ABSL_FLAG(std::string, algorithms, gdaqd::bench::kDefaultStudyAlgorithms, "algorithms");
+ABSL_FLAG(std::string, seeds, gdaqd::bench::kDefaultStudySeeds, "seeds of the main grid");
+ABSL_FLAG(std::string, budgets, gdaqd::bench::kDefaultStudyBudgets,
+          "evaluation budget per task, task=N,... (QD and ES algorithms)");
+ABSL_FLAG(std::string, rl_budgets, gdaqd::bench::kDefaultStudyRlBudgets,
+          "environment-step budget per task, task=N,... (TD3, SAC, DIAYN, SMERL; protocol "
+          "addendum 2)");
+ABSL_FLAG(std::string, qd_reference_grids, "docs/reproduction/study,docs/reproduction/study-es",
+          "grid folders whose finished MAP_ELITES runs' median final max fitness the report puts "
+          "beside the RL rows of their tasks, with their budgets (protocol addendum 2); empty "
+          "for none");
+ABSL_FLAG(std::string, arms, gdaqd::bench::kDefaultStudyArms,
           "schedule arms run after the grid, ';'-separated task:ALGORITHM:LEARNING_SCHEDULE:seeds "
           "(each only if its task is in --tasks); empty for none");
 ABSL_FLAG(std::string, config_extra, "",
@@ -77,69 +91,24 @@ struct Tracked {
   std::string state = "NOT_SUBMITTED";  // or an ExperimentState name
   std::string id;                       // the coordinator's, once submitted or found
   int64_t evaluations = 0;
+  int64_t env_steps = 0;         // RL runs only
+  double max_eval_return = NAN;  // RL runs only: max total reward so far
   double wall_seconds = 0, qd_score_pct = 0;
   std::string error;
 };
 
-absl::StatusOr<std::vector<int64_t>> ParseSeeds(absl::string_view text) {
-  std::vector<int64_t> seeds;
-  for (absl::string_view s : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    int64_t seed = 0;
-    if (!absl::SimpleAtoi(s, &seed)) {
-      return absl::InvalidArgumentError(absl::StrCat("seed '", s, "' is not an integer"));
-    }
-    seeds.push_back(seed);
-  }
-  return seeds;
-}
-
-// The grid in run order: per task, seed 0 of every algorithm, then seed 1, ...; then the arms.
+// The grid in run order (PlanStudy): per task, seed 0 of every algorithm, then seed 1, ...; then
+// the arms.
 absl::StatusOr<std::vector<Tracked>> BuildGrid(const std::string& out) {
-  std::map<std::string, int64_t> budgets;
-  for (absl::string_view item : absl::StrSplit(absl::GetFlag(FLAGS_budgets), ',')) {
-    std::vector<std::string> kv = absl::StrSplit(item, '=');
-    int64_t n = 0;
-    if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &n) || n < 1) {
-      return absl::InvalidArgumentError(absl::StrCat("--budgets entry '", item, "' is not task=N"));
-    }
-    budgets[kv[0]] = n;
-  }
-  const std::vector<std::string> tasks =
-      absl::StrSplit(absl::GetFlag(FLAGS_tasks), ',', absl::SkipEmpty());
-  const std::vector<std::string> algorithms =
-      absl::StrSplit(absl::GetFlag(FLAGS_algorithms), ',', absl::SkipEmpty());
-  absl::StatusOr<std::vector<int64_t>> seeds = ParseSeeds(absl::GetFlag(FLAGS_seeds));
-  if (!seeds.ok()) return seeds.status();
+  absl::StatusOr<std::vector<StudyRun>> runs = PlanStudy(
+      {out, absl::GetFlag(FLAGS_tasks), absl::GetFlag(FLAGS_algorithms), absl::GetFlag(FLAGS_seeds),
+       absl::GetFlag(FLAGS_budgets), absl::GetFlag(FLAGS_rl_budgets), absl::GetFlag(FLAGS_arms)});
+  if (!runs.ok()) return runs.status();
   std::vector<Tracked> grid;
-  auto add = [&](const std::string& task, const std::string& algorithm, const std::string& schedule,
-                 int64_t seed) {
+  for (StudyRun& run : *runs) {
     Tracked t;
-    t.run.task = task;
-    t.run.algorithm = algorithm;
-    t.run.schedule = schedule;
-    t.run.seed = seed;
-    t.run.budget = budgets[task];
-    t.run.dir = absl::StrCat(out, "/runs/", RunName(t.run));
+    t.run = std::move(run);
     grid.push_back(std::move(t));
-  };
-  for (const std::string& task : tasks) {
-    if (!budgets.count(task)) {
-      return absl::InvalidArgumentError(absl::StrCat("--budgets has no entry for ", task));
-    }
-    for (int64_t seed : *seeds) {
-      for (const std::string& algorithm : algorithms) add(task, algorithm, "", seed);
-    }
-  }
-  for (absl::string_view arm : absl::StrSplit(absl::GetFlag(FLAGS_arms), ';', absl::SkipEmpty())) {
-    std::vector<std::string> parts = absl::StrSplit(arm, ':');
-    absl::StatusOr<std::vector<int64_t>> arm_seeds =
-        parts.size() == 4 ? ParseSeeds(parts[3]) : absl::InvalidArgumentError("");
-    if (!arm_seeds.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--arms entry '", arm, "' is not task:ALGORITHM:SCHEDULE:seeds"));
-    }
-    if (std::find(tasks.begin(), tasks.end(), parts[0]) == tasks.end()) continue;
-    for (int64_t seed : *arm_seeds) add(parts[0], parts[1], parts[2], seed);
   }
   return grid;
 }
@@ -163,10 +132,15 @@ std::string CurrentCommit() {
   return dirty ? hash + "-dirty" : hash;
 }
 
+// The columns of the main grid's runs.csv, then env_steps when the grid has RL runs (whose
+// budget column is in environment steps).
 void WriteRunsCsv(const std::string& out, const std::vector<Tracked>& grid) {
-  std::string csv =
+  const bool rl =
+      std::any_of(grid.begin(), grid.end(), [](const Tracked& t) { return IsRlRun(t.run); });
+  std::string csv = absl::StrCat(
       "run,task,algorithm,schedule,seed,budget,state,evaluations,wall_seconds,qd_score_pct,"
-      "experiment_id,commit,error\n";
+      "experiment_id,commit,error",
+      rl ? ",env_steps" : "", "\n");
   for (const Tracked& t : grid) {
     std::string error = t.error;
     std::replace(error.begin(), error.end(), ',', ';');
@@ -178,7 +152,7 @@ void WriteRunsCsv(const std::string& out, const std::vector<Tracked>& grid) {
                        absl::StrCat(t.evaluations), absl::StrFormat("%.1f", t.wall_seconds),
                        absl::StrFormat("%.3f", t.qd_score_pct), t.id, ReadRunCommit(t.run), error},
                       ","),
-        "\n");
+        rl ? absl::StrCat(",", t.env_steps) : "", "\n");
   }
   if (absl::Status s = client::WriteTextFile(out + "/runs.csv", csv); !s.ok()) {
     std::fprintf(stderr, "warning: %s\n", s.ToString().c_str());
@@ -195,6 +169,8 @@ void Update(Tracked& t, const ExperimentStatus& status) {
   t.state = gdaqd::v1::ExperimentState_Name(status.state());
   t.id = status.id();
   t.evaluations = status.progress().evaluations();
+  t.env_steps = IsRlRun(t.run) ? BudgetUsed(t.run, status.progress()) : 0;
+  t.max_eval_return = client::ProgressMetric(status.progress(), "max_eval_return").value_or(NAN);
   t.wall_seconds = status.progress().wall_seconds();
   t.qd_score_pct = status.progress().qd_score_pct();
   t.error = status.error();
@@ -204,11 +180,10 @@ bool IsFinal(const std::string& state) {
   return state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED";
 }
 
-// Whether a coordinator's experiment of the run's name is this run (not one of another budget).
-bool SameRun(const StudyRun& run, const ExperimentStatus& status) {
-  const gdaqd::v1::ExperimentConfig& c = status.config();
-  return c.env().task() == run.task && gdaqd::v1::Algorithm_Name(c.algorithm()) == run.algorithm &&
-         static_cast<int64_t>(c.seed()) == run.seed && c.budget().max_evaluations() == run.budget;
+// "<used>/<budget> evals" or, for an RL run, "<used>/<budget> steps".
+std::string BudgetText(const Tracked& t) {
+  return IsRlRun(t.run) ? absl::StrCat(t.env_steps, "/", t.run.budget, " steps")
+                        : absl::StrCat(t.evaluations, "/", t.run.budget, " evals");
 }
 
 // Says which live experiments the coordinator restored that this grid does not follow (e.g. the
@@ -243,16 +218,15 @@ void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& expe
       }
       if (live) break;
     }
-    if (found == nullptr || !SameRun(t.run, *found) ||
-        (found->state() == gdaqd::v1::SUCCEEDED &&
-         found->progress().evaluations() != t.run.budget)) {
+    if (found == nullptr || !SameRun(t.run, found->config()) ||
+        (found->state() == gdaqd::v1::SUCCEEDED && !BudgetReached(t.run, found->progress()))) {
       queue.push_back(&t);
       continue;
     }
     Update(t, *found);
     if (!IsFinal(t.state) || t.state == "SUCCEEDED") {
       Note(absl::StrCat(RunName(t.run), ": re-attached to ", t.id, " (", t.state, ", ",
-                        t.evaluations, "/", t.run.budget, " evaluations)"));
+                        BudgetText(t), ")"));
       (void)NoteRunCommit(t.run, commit);
       active.push_back(&t);
     } else if (absl::GetFlag(FLAGS_retry_failed)) {
@@ -287,6 +261,15 @@ void Finish(client::ExperimentClient& client, Tracked& t) {
     Note(absl::StrCat("warning: ", RunName(t.run), ": ", deleted.ToString()));
   }
   const client::MetricsRow& last = t.run.metrics.back();
+  if (IsRlRun(t.run)) {
+    Note(absl::StrFormat(
+        "%s: done in %.0f s, %d env steps (%d episodes), max total reward %.2f, QD %.1f%%, "
+        "coverage %.1f%%",
+        RunName(t.run), last.wall_seconds, t.env_steps, last.evaluations,
+        client::FindMetric(last, "max_eval_return").value_or(NAN), last.qd_score_pct,
+        last.coverage_pct));
+    return;
+  }
   Note(absl::StrFormat("%s: done in %.0f s, %d evaluations, QD %.1f%%, coverage %.1f%%, max %.2f",
                        RunName(t.run), last.wall_seconds, last.evaluations, last.qd_score_pct,
                        last.coverage_pct, last.max_fitness));
@@ -297,9 +280,11 @@ void PrintProgress(const std::vector<Tracked>& grid, const std::vector<Tracked*>
   for (const Tracked& t : grid) done += t.run.finished ? 1 : 0;
   std::string line = absl::StrCat(done, "/", grid.size(), " runs finished");
   for (const Tracked* t : active) {
-    absl::StrAppend(
-        &line, absl::StrFormat("; %s %d/%d evals, QD %.1f%%, %.0f s", RunName(t->run),
-                               t->evaluations, t->run.budget, t->qd_score_pct, t->wall_seconds));
+    const std::string measure = IsRlRun(t->run)
+                                    ? absl::StrFormat("max total reward %.2f", t->max_eval_return)
+                                    : absl::StrFormat("QD %.1f%%", t->qd_score_pct);
+    absl::StrAppend(&line, absl::StrFormat("; %s %s, %s, %.0f s", RunName(t->run), BudgetText(*t),
+                                           measure, t->wall_seconds));
   }
   Note(line);
 }
@@ -422,6 +407,30 @@ absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out) {
   return driven;
 }
 
+// The report of the grid's finished runs, with MAP-Elites of --qd_reference_grids beside the RL
+// rows.
+absl::StatusOr<std::string> Report(const std::string& out, const std::vector<Tracked>& grid) {
+  std::vector<StudyRun> runs;
+  std::vector<std::string> rl_tasks;
+  for (const Tracked& t : grid) {
+    runs.push_back(t.run);
+    if (IsRlRun(t.run) &&
+        std::find(rl_tasks.begin(), rl_tasks.end(), t.run.task) == rl_tasks.end()) {
+      rl_tasks.push_back(t.run.task);
+    }
+  }
+  StudySetup setup{absl::GetFlag(FLAGS_seeds),        absl::GetFlag(FLAGS_budgets),
+                   absl::GetFlag(FLAGS_config_extra), absl::GetFlag(FLAGS_parallel),
+                   absl::GetFlag(FLAGS_workers),      absl::GetFlag(FLAGS_rl_budgets)};
+  for (absl::string_view reference :
+       absl::StrSplit(absl::GetFlag(FLAGS_qd_reference_grids), ',', absl::SkipEmpty())) {
+    for (QdReference& r : LoadQdReferences(std::string(reference), rl_tasks)) {
+      setup.qd_references.push_back(std::move(r));
+    }
+  }
+  return WriteStudyReport(out, runs, setup);
+}
+
 int Main() {
   const std::string out = absl::GetFlag(FLAGS_out);
   absl::StatusOr<std::vector<Tracked>> grid = BuildGrid(out);
@@ -434,6 +443,8 @@ int Main() {
     if (LoadFinishedRun(t.run)) {
       t.state = "SUCCEEDED";
       t.evaluations = t.run.metrics.back().evaluations;
+      t.env_steps =
+          static_cast<int64_t>(client::FindMetric(t.run.metrics.back(), "env_steps").value_or(0));
       t.wall_seconds = t.run.metrics.back().wall_seconds;
       t.qd_score_pct = t.run.metrics.back().qd_score_pct;
     } else {
@@ -454,12 +465,7 @@ int Main() {
     WriteRunsCsv(out, *grid);
     if (g_stop) rc = 130;
   }
-  std::vector<StudyRun> runs;
-  for (const Tracked& t : *grid) runs.push_back(t.run);
-  absl::StatusOr<std::string> report = WriteStudyReport(
-      out, runs,
-      {absl::GetFlag(FLAGS_seeds), absl::GetFlag(FLAGS_budgets), absl::GetFlag(FLAGS_config_extra),
-       absl::GetFlag(FLAGS_parallel), absl::GetFlag(FLAGS_workers)});
+  absl::StatusOr<std::string> report = Report(out, *grid);
   if (!report.ok()) {
     std::fprintf(stderr, "error: %s\n", report.status().ToString().c_str());
     return 1;

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -15,10 +14,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "bench/bench_util.h"
 #include "bench/study_stats.h"
+#include "client/progress.h"
 #include "client/results/atomic_file.h"
 #include "client/results/svg_plots.h"
+#include "common/config/algorithms/rl_rules.h"
 #include "common/config/config.h"
 #include "gdaqd/v1/coordinator.pb.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -65,33 +67,11 @@ std::string Fmt(double v, const char* format = "%.1f") {
 }
 
 // Median and quartiles over runs of a metric at every evaluation count from the latest first row
-// on; each run's value between its rows is its last row's (a step function), so runs whose rows
-// fall at different counts are all kept.
-struct Curve {
-  std::vector<double> x, median, q1, q3;
-};
+// on (study_stats.h).
 Curve Aggregate(const std::vector<const StudyRun*>& runs, double MetricsRow::*metric) {
-  Curve curve;
-  std::set<int64_t> counts;
-  int64_t start = 0;
-  for (const StudyRun* run : runs) {
-    for (const MetricsRow& row : run->metrics) counts.insert(row.evaluations);
-    start = std::max(start, run->metrics.front().evaluations);
-  }
-  for (int64_t count : counts) {
-    if (count < start) continue;
-    std::vector<double> values;
-    for (const StudyRun* run : runs) {
-      const double v = ValueAt(History(*run, metric, false), static_cast<double>(count));
-      if (std::isfinite(v)) values.push_back(v);
-    }
-    if (values.empty()) continue;
-    curve.x.push_back(static_cast<double>(count));
-    curve.median.push_back(Quantile(values, 0.5));
-    curve.q1.push_back(Quantile(values, 0.25));
-    curve.q3.push_back(Quantile(values, 0.75));
-  }
-  return curve;
+  std::vector<std::vector<Point>> histories;
+  for (const StudyRun* run : runs) histories.push_back(History(*run, metric, false));
+  return Aggregate(histories);
 }
 
 // Median, q1 and q3 of a metric's final value over runs.
@@ -111,7 +91,8 @@ std::vector<double> FinalValues(const std::vector<const StudyRun*>& runs,
   return values;
 }
 
-// A planned group of one task: its label, its finished runs, how many were planned.
+// A planned group of one task: its label, its finished runs, how many were planned. The QD
+// statistics' groups hold no RL run and the RL rows' hold nothing else.
 struct Group {
   std::string label;
   bool arm = false;
@@ -120,10 +101,11 @@ struct Group {
   std::vector<const StudyRun*> finished;
 };
 
-std::vector<Group> GroupsOf(const std::vector<StudyRun>& runs, const std::string& task) {
+std::vector<Group> GroupsOf(const std::vector<StudyRun>& runs, const std::string& task,
+                            bool rl = false) {
   std::vector<Group> groups;
   for (const StudyRun& run : runs) {
-    if (run.task != task) continue;
+    if (run.task != task || IsRlRun(run) != rl) continue;
     auto it = std::find_if(groups.begin(), groups.end(),
                            [&](const Group& g) { return g.label == GroupLabel(run); });
     if (it == groups.end()) {
@@ -292,7 +274,56 @@ absl::Status ReportTask(const std::string& out, const std::string& task,
           "evaluations", panels));
 }
 
+// The per-run settings of the deep-RL rows, fixed by docs/reproduction/protocol.md, "Addendum 2 —
+// the deep-RL rows", Settings (nothing else is tuned; the rest are the defaults of the commit that
+// runs the grid). Every RL run: the actor of QDax's RL baselines, 256-256 ReLU.
+constexpr int32_t kRlActorHiddenSizes[] = {256, 256};
+constexpr char kRlActorHiddenActivation[] = "relu";
+// SMERL's gate per task (rl.smerl_target, rl.smerl_margin, and rl.diversity_reward_scale where
+// the addendum sets it; 0 = the default): point_maze gates at a return of -200 (the example's;
+// staying at the start scores about -430), ant_trap follows QDax's AntTrap notebook, ant_maze
+// gates at -17,500 (standing still 35 m from the goal for 500 steps).
+struct SmerlGate {
+  const char* task;
+  float target;
+  float margin;
+  float diversity_reward_scale;
+};
+constexpr SmerlGate kSmerlGates[] = {
+    {"point_maze", -150.0f, 50.0f, 0.0f},
+    {"ant_trap", 800.0f, 800.0f, 2.0f},
+    {"ant_maze", -16500.0f, 1000.0f, 0.0f},
+};
+
+// Sets addendum 2's per-run settings on an RL run's config. InvalidArgument for SMERL on a task
+// without a gate in kSmerlGates.
+absl::Status SetRlRowSettings(const StudyRun& run, ExperimentConfig& config) {
+  config.mutable_budget()->set_max_env_steps(run.budget);
+  gdaqd::v1::PolicyConfig& policy = *config.mutable_policy();
+  for (int32_t size : kRlActorHiddenSizes) policy.add_hidden_sizes(size);
+  policy.set_hidden_activation(kRlActorHiddenActivation);
+  if (config.algorithm() != gdaqd::v1::SMERL) return absl::OkStatus();
+  const SmerlGate* gate = nullptr;
+  for (const SmerlGate& g : kSmerlGates) {
+    if (run.task == g.task) gate = &g;
+  }
+  if (gate == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SMERL on ", run.task, ": the protocol's addendum 2 gives no smerl_target for this task"));
+  }
+  gdaqd::v1::RlConfig& rl = *config.mutable_rl();
+  rl.set_smerl_target(gate->target);
+  rl.set_smerl_margin(gate->margin);
+  if (gate->diversity_reward_scale > 0) rl.set_diversity_reward_scale(gate->diversity_reward_scale);
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+bool IsRlRun(const StudyRun& run) {
+  gdaqd::v1::Algorithm algorithm;
+  return gdaqd::v1::Algorithm_Parse(run.algorithm, &algorithm) && common::IsRlAlgorithm(algorithm);
+}
 
 std::string RunName(const StudyRun& run) {
   return absl::AsciiStrToLower(absl::StrCat(
@@ -313,7 +344,11 @@ absl::StatusOr<ExperimentConfig> StudyRunConfig(const StudyRun& run, const std::
   config.set_algorithm(algorithm);
   config.set_seed(run.seed);
   config.mutable_env()->set_task(run.task);
-  config.mutable_budget()->set_max_evaluations(run.budget);
+  if (IsRlRun(run)) {
+    if (absl::Status s = SetRlRowSettings(run, config); !s.ok()) return s;
+  } else {
+    config.mutable_budget()->set_max_evaluations(run.budget);
+  }
   if (!run.schedule.empty()) {
     gdaqd::v1::SchedulerConfig::LearningSchedule schedule;
     if (!gdaqd::v1::SchedulerConfig::LearningSchedule_Parse(run.schedule, &schedule)) {
@@ -350,12 +385,39 @@ absl::Status NoteRunCommit(const StudyRun& run, const std::string& commit) {
                                absl::StrCat(known, known.empty() ? "" : ",", commit, "\n"));
 }
 
+int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress) {
+  if (!IsRlRun(run)) return progress.evaluations();
+  const std::optional<double> steps = client::ProgressMetric(progress, "env_steps");
+  return steps.has_value() && std::isfinite(*steps) ? static_cast<int64_t>(*steps) : 0;
+}
+
+bool BudgetReached(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress) {
+  return IsRlRun(run) ? BudgetUsed(run, progress) >= run.budget
+                      : progress.evaluations() == run.budget;
+}
+
+bool SameRun(const StudyRun& run, const ExperimentConfig& config) {
+  const int64_t budget =
+      IsRlRun(run) ? config.budget().max_env_steps() : config.budget().max_evaluations();
+  return config.env().task() == run.task &&
+         gdaqd::v1::Algorithm_Name(config.algorithm()) == run.algorithm &&
+         static_cast<int64_t>(config.seed()) == run.seed && budget == run.budget;
+}
+
 bool LoadFinishedRun(StudyRun& run) {
   gdaqd::v1::ExperimentStatus status;
   if (!google::protobuf::TextFormat::ParseFromString(ReadWhole(run.dir + "/status.textproto"),
                                                      &status) ||
-      status.state() != gdaqd::v1::SUCCEEDED || status.progress().evaluations() != run.budget) {
+      status.state() != gdaqd::v1::SUCCEEDED || !BudgetReached(run, status.progress())) {
     return false;
+  }
+  if (IsRlRun(run) && std::filesystem::exists(run.dir + "/config.textproto")) {
+    ExperimentConfig config;
+    if (!google::protobuf::TextFormat::ParseFromString(ReadWhole(run.dir + "/config.textproto"),
+                                                       &config) ||
+        config.budget().max_env_steps() != run.budget) {
+      return false;
+    }
   }
   absl::StatusOr<std::vector<MetricsRow>> metrics =
       client::ReadMetricsCsv(run.dir + "/metrics.csv");
@@ -386,7 +448,7 @@ double SecondsPerIteration(const StudyRun& run) {
 std::string ReportArm(const std::vector<StudyRun>& runs, std::string& csv) {
   std::vector<ArmPair> pairs;
   for (const StudyRun& arm : runs) {
-    if (arm.schedule.empty() || !arm.finished) continue;
+    if (arm.schedule.empty() || !arm.finished || IsRlRun(arm)) continue;
     for (const StudyRun& base : runs) {
       if (base.schedule.empty() && base.finished && base.task == arm.task &&
           base.algorithm == arm.algorithm && base.seed == arm.seed) {
@@ -449,13 +511,9 @@ constexpr char kNotes[] =
     "with no correction for the 18 comparisons; with 5 seeds per group the smallest p is 0.0079. "
     "Commits: those the runs ran at (\"-dirty\": with uncommitted changes to tracked files).\n\n";
 
-}  // namespace
-
-absl::StatusOr<std::string> WriteStudyReport(const std::string& out,
-                                             const std::vector<StudyRun>& runs,
-                                             const StudySetup& setup) {
-  std::error_code ignored;
-  std::filesystem::create_directories(out, ignored);
+// Table 1 (table1.csv, progress_<task>.svg) and the schedule arm (schedule_arm.csv) from the
+// runs that are not RL runs: the notes, Table 1 and the arm section of results.md.
+absl::StatusOr<std::string> ReportQd(const std::string& out, const std::vector<StudyRun>& runs) {
   Table table({"task", "algorithm", "seeds", "QD-score % median [q1, q3]",
                "coverage % median [q1, q3]", "max fitness median [q1, q3]",
                "evals to ME's median final QD %", "ME budget / that", "vs ME: evals to target",
@@ -464,7 +522,9 @@ absl::StatusOr<std::string> WriteStudyReport(const std::string& out,
   std::string csv = kCsvHeader;
   std::vector<std::string> tasks;
   for (const StudyRun& run : runs) {
-    if (std::find(tasks.begin(), tasks.end(), run.task) == tasks.end()) tasks.push_back(run.task);
+    if (!IsRlRun(run) && std::find(tasks.begin(), tasks.end(), run.task) == tasks.end()) {
+      tasks.push_back(run.task);
+    }
   }
   for (const std::string& task : tasks) {
     if (absl::Status s = ReportTask(out, task, runs, table, csv); !s.ok()) return s;
@@ -475,14 +535,176 @@ absl::StatusOr<std::string> WriteStudyReport(const std::string& out,
   if (absl::Status s = client::WriteTextFile(out + "/schedule_arm.csv", arm_csv); !s.ok()) {
     return s;
   }
+  return absl::StrCat(kNotes, table.ToText(), arm_md);
+}
+
+// ---- The deep-RL rows (protocol, addendum 2, Analysis) ----
+
+// A row's value of a fixed QD column or a named metric; NaN if it has none.
+double RowValue(const MetricsRow& row, absl::string_view name) {
+  if (name == "qd_score_pct") return row.qd_score_pct;
+  if (name == "coverage_pct") return row.coverage_pct;
+  return client::FindMetric(row, name).value_or(NAN);
+}
+
+std::vector<double> FinalValues(const std::vector<const StudyRun*>& runs, absl::string_view name) {
+  std::vector<double> values;
+  for (const StudyRun* run : runs) values.push_back(RowValue(run->metrics.back(), name));
+  return values;
+}
+
+// A metric against env_steps, over the rows that have both.
+std::vector<Point> StepsHistory(const StudyRun& run, absl::string_view name) {
+  std::vector<Point> points;
+  for (const MetricsRow& row : run.metrics) {
+    const double steps = RowValue(row, "env_steps");
+    if (std::isfinite(steps)) points.push_back({steps, RowValue(row, name)});
+  }
+  return points;
+}
+
+constexpr char kRlCsvHeader[] =
+    "task,algorithm,seeds_finished,seeds_planned,budget_env_steps,max_eval_return_median,"
+    "max_eval_return_min,max_eval_return_max,env_steps_median,qd_score_pct_median,"
+    "coverage_pct_median,wall_seconds_median,commits\n";
+
+constexpr char kRlNotes[] =
+    "Deep-RL rows (docs/reproduction/protocol.md, addendum 2) from finished runs only "
+    "(\"seeds\": finished of planned). Max total reward: each run's final max_eval_return, the "
+    "best return of an evaluation episode (no exploration noise; DIAYN and SMERL: the best over "
+    "skills); median, min and max over its seeds. Budget in environment steps, exploration and "
+    "evaluation episodes alike; a run stops after the round that reaches it, so its env steps may "
+    "pass it. Not part of Table 1's statistics and no statistical test: three seeds at a reduced "
+    "budget describe the methods at this budget, and a sentence that ranks an RL method against a "
+    "QD method names both budgets (MAP-Elites' median final max fitness: max_fitness_median in "
+    "table1.csv of the main grid, docs/reproduction/study/, and of the ES grid, "
+    "docs/reproduction/study-es/, at their evaluation budgets). QD-score % and coverage % of "
+    "the archive of evaluation end points: for information only.\n\n";
+
+// One task's RL rows (appended to `table` and `csv`) and its max_eval_return curves.
+absl::Status ReportRlTask(const std::string& out, const std::string& task,
+                          const std::vector<StudyRun>& runs, Table& table, std::string& csv) {
+  std::vector<client::Panel> panels = {{"max total reward", {}}, {"QD-score % (information)", {}}};
+  const char* metrics[2] = {"max_eval_return", "qd_score_pct"};
+  for (const Group& g : GroupsOf(runs, task, /*rl=*/true)) {
+    const std::string seeds = absl::StrCat(g.finished.size(), " of ", g.planned);
+    if (g.finished.empty()) {
+      table.AddRow({task, g.label, seeds, absl::StrCat(g.budget), "-", "-", "-", "-", "-", "-"});
+      continue;
+    }
+    const MedianMinMax reward = MedianMinMaxOf(FinalValues(g.finished, "max_eval_return"));
+    const double steps = Quantile(FinalValues(g.finished, "env_steps"), 0.5);
+    const double qd = Quantile(FinalValues(g.finished, "qd_score_pct"), 0.5);
+    const double coverage = Quantile(FinalValues(g.finished, "coverage_pct"), 0.5);
+    const double wall = Quantile(FinalValues(g.finished, &MetricsRow::wall_seconds), 0.5);
+    table.AddRow({task, g.label, seeds, absl::StrCat(g.budget),
+                  absl::StrCat(Fmt(reward.median, "%.2f"), " / ", Fmt(reward.min, "%.2f"), " / ",
+                               Fmt(reward.max, "%.2f")),
+                  Fmt(steps, "%.0f"), Fmt(qd, "%.2f"), Fmt(coverage, "%.2f"), Fmt(wall, "%.0f"),
+                  Commits(g.finished)});
+    absl::StrAppend(
+        &csv,
+        absl::StrJoin({task, g.label, absl::StrCat(g.finished.size()), absl::StrCat(g.planned),
+                       absl::StrCat(g.budget), Fmt(reward.median, "%.4f"), Fmt(reward.min, "%.4f"),
+                       Fmt(reward.max, "%.4f"), Fmt(steps, "%.0f"), Fmt(qd, "%.4f"),
+                       Fmt(coverage, "%.4f"), Fmt(wall, "%.1f"), Commits(g.finished)},
+                      ","),
+        "\n");
+    for (int i = 0; i < 2; ++i) {
+      std::vector<std::vector<Point>> histories;
+      for (const StudyRun* run : g.finished) {
+        std::vector<Point> history = StepsHistory(*run, metrics[i]);
+        if (!history.empty()) histories.push_back(std::move(history));
+      }
+      if (histories.empty()) continue;
+      const Curve c = Aggregate(histories);
+      panels[i].series.push_back(
+          {absl::StrCat(g.label, " (", histories.size(), ")"), c.x, c.median, c.q1, c.q3});
+    }
+  }
+  return client::WriteTextFile(
+      absl::StrCat(out, "/rl_progress_", task, ".svg"),
+      client::RenderProgressSvg(
+          absl::StrCat(task,
+                       " · deep-RL rows · median and inter-quartile range over finished "
+                       "seeds (n)"),
+          "environment steps", panels));
+}
+
+// The section "Deep-RL rows (max total reward)" of results.md, "" without RL runs; writes
+// rl_rows.csv and rl_progress_<task>.svg when there are.
+// MAP-Elites of the other grids beside the RL rows of `tasks` (protocol, addendum 2, Analysis).
+absl::StatusOr<std::string> ReportQdReferences(const std::string& out,
+                                               const std::vector<std::string>& tasks,
+                                               const std::vector<QdReference>& references) {
+  Table table(
+      {"task", "grid", "MAP-Elites seeds", "budget (evaluations)", "median final max fitness"});
+  std::string csv = "task,grid,seeds,budget_evaluations,max_fitness_median\n";
+  for (const QdReference& r : references) {
+    if (std::find(tasks.begin(), tasks.end(), r.task) == tasks.end()) continue;
+    const std::vector<std::string> row = {r.task, r.grid, absl::StrCat(r.seeds),
+                                          absl::StrCat(r.budget),
+                                          Fmt(r.max_fitness_median, "%.4f")};
+    absl::StrAppend(&csv, absl::StrJoin(row, ","), "\n");
+    table.AddRow({r.task, r.grid, row[2], row[3], Fmt(r.max_fitness_median, "%.2f")});
+  }
+  if (csv.find('\n') + 1 == csv.size()) return std::string();
+  if (absl::Status s = client::WriteTextFile(out + "/rl_map_elites_reference.csv", csv); !s.ok()) {
+    return s;
+  }
+  return absl::StrCat(
+      "\nMAP-Elites beside them: its median final max fitness in the grids named, at their "
+      "evaluation budgets (a sentence comparing it with an RL row names both budgets).\n\n",
+      table.ToText());
+}
+
+absl::StatusOr<std::string> ReportRl(const std::string& out, const std::vector<StudyRun>& runs,
+                                     const std::vector<QdReference>& references) {
+  std::vector<std::string> tasks;
+  for (const StudyRun& run : runs) {
+    if (IsRlRun(run) && std::find(tasks.begin(), tasks.end(), run.task) == tasks.end()) {
+      tasks.push_back(run.task);
+    }
+  }
+  if (tasks.empty()) return std::string();
+  Table table({"task", "method", "seeds", "budget (env steps)",
+               "max total reward median / min / max", "env steps median",
+               "QD-score % median (information)", "coverage % median (information)",
+               "wall s median", "commits"});
+  std::string csv = kRlCsvHeader;
+  for (const std::string& task : tasks) {
+    if (absl::Status s = ReportRlTask(out, task, runs, table, csv); !s.ok()) return s;
+  }
+  if (absl::Status s = client::WriteTextFile(out + "/rl_rows.csv", csv); !s.ok()) return s;
+  absl::StatusOr<std::string> beside = ReportQdReferences(out, tasks, references);
+  if (!beside.ok()) return beside.status();
+  return absl::StrCat("\n## Deep-RL rows (max total reward)\n\n", kRlNotes, table.ToText(),
+                      *beside);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> WriteStudyReport(const std::string& out,
+                                             const std::vector<StudyRun>& runs,
+                                             const StudySetup& setup) {
+  std::error_code ignored;
+  std::filesystem::create_directories(out, ignored);
+  const bool has_qd =
+      std::any_of(runs.begin(), runs.end(), [](const StudyRun& run) { return !IsRlRun(run); });
+  absl::StatusOr<std::string> qd_md = has_qd ? ReportQd(out, runs) : std::string();
+  if (!qd_md.ok()) return qd_md.status();
+  absl::StatusOr<std::string> rl_md = ReportRl(out, runs, setup.qd_references);
+  if (!rl_md.ok()) return rl_md.status();
   const std::string md = absl::StrCat(
       "# Reproduction study: results so far\n\nmachine: ", MachineDescription(),
       "  \nreport written: ", NowUtc(), "  \nseeds: ", setup.seeds,
-      "  \nbudgets (evaluations): ", setup.budgets,
+      has_qd ? absl::StrCat("  \nbudgets (evaluations): ", setup.budgets) : std::string(),
+      rl_md->empty() ? std::string()
+                     : absl::StrCat("  \nbudgets (environment steps): ", setup.rl_budgets),
       "  \nsettings: the defaults of the commit each run ran at",
       setup.config_extra.empty() ? std::string() : absl::StrCat(" with `", setup.config_extra, "`"),
       "  \nexperiments side by side: ", setup.parallel, " (sharing ", setup.workers,
-      " worker processes)\n\n", kNotes, table.ToText(), arm_md);
+      " worker processes)\n\n", *qd_md, has_qd ? *rl_md : absl::StripPrefix(*rl_md, "\n"));
   if (absl::Status s = client::WriteTextFile(out + "/results.md", md); !s.ok()) return s;
   return md;
 }

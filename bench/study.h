@@ -1,6 +1,7 @@
 // The reproduction study's runs, their configs, and the report built from whichever of them have
 // finished (docs/reproduction/protocol.md). bench/reproduce.cc runs the grid; this file is what
-// it shares with its test: no processes, no RPCs.
+// it shares with its test: no processes, no RPCs (study.cc; the plan and other grids' MAP-Elites
+// references: study_plan.cc).
 //
 // Functions are thread-compatible: they touch only their arguments and the files named.
 #ifndef GDAQD_BENCH_STUDY_H_
@@ -14,11 +15,13 @@
 #include "absl/status/statusor.h"
 #include "client/results/csv.h"
 #include "gdaqd/v1/config.pb.h"
+#include "gdaqd/v1/coordinator.pb.h"
 
 namespace gdaqd::bench {
 
 // One cell of the grid: a task, an algorithm, a seed, and for a schedule arm its learning
-// schedule.
+// schedule. A run of a deep-RL baseline (IsRlRun(): TD3, SAC, DIAYN, SMERL; the protocol's
+// addendum 2) has a budget in environment steps instead of evaluations.
 struct StudyRun {
   std::string task;       // e.g. "ant_trap"
   std::string algorithm;  // an Algorithm enum name, e.g. "GDA_QD"
@@ -26,7 +29,7 @@ struct StudyRun {
   // run sets and that makes its name and group distinct.
   std::string schedule;
   int64_t seed = 0;
-  int64_t budget = 0;  // real evaluations
+  int64_t budget = 0;  // real evaluations; environment steps for an RL run (IsRlRun())
   std::string dir;     // its results folder, <out>/runs/<name>
 
   // Filled by LoadFinishedRun(): the run's history and the commit(s) it ran at ("" unknown).
@@ -34,6 +37,11 @@ struct StudyRun {
   std::vector<client::MetricsRow> metrics;
   std::string commit;
 };
+
+// True when the run's algorithm is one of the deep-RL baselines (common::IsRlAlgorithm: TD3, SAC,
+// DIAYN, SMERL): its budget is budget.max_env_steps, its measure the final max_eval_return, and
+// the report keeps it out of the QD statistics. False for an unknown algorithm name.
+bool IsRlRun(const StudyRun& run);
 
 // "<task>_<algorithm>[_<schedule>]_s<seed>" in lower case, e.g. "ant_trap_gda_qd_pipelined_s0".
 // Also the experiment's `name` on the coordinator, by which a restarted runner finds it.
@@ -45,8 +53,11 @@ std::string GroupLabel(const StudyRun& run);
 // The run's config: name, algorithm, seed, env.task, budget.max_evaluations and the arm's
 // scheduler.learning_schedule, then `extra` (text format) merged in as a message of its own, so
 // it may set fields inside sections already present (e.g. "env { action_map: CLIP_1_DIVIDE_10 }"),
-// a later value winning; then ApplyDefaults and ValidateExperimentConfig. InvalidArgument for an
-// unknown algorithm or schedule name, text that does not parse (with its line and column), or a
+// a later value winning; then ApplyDefaults and ValidateExperimentConfig. An RL run sets
+// budget.max_env_steps instead of budget.max_evaluations, and before `extra` the addendum 2
+// settings of its rows (study.cc: kRlActorHiddenSizes, kSmerlGates): the 256-256 ReLU actor and,
+// for SMERL, the task's gate. InvalidArgument for an unknown algorithm or schedule name, SMERL on a
+// task the addendum gives no gate for, text that does not parse (with its line and column), or a
 // config that does not validate.
 absl::StatusOr<gdaqd::v1::ExperimentConfig> StudyRunConfig(const StudyRun& run,
                                                            const std::string& extra);
@@ -57,10 +68,71 @@ std::string ReadRunCommit(const StudyRun& run);
 // other commit it was resumed at ("a,b"). Internal/NotFound from the file system.
 absl::Status NoteRunCommit(const StudyRun& run, const std::string& commit);
 
-// Loads the run if its folder holds a SUCCEEDED status.textproto with the full budget and a
-// non-empty metrics.csv: sets finished, metrics and commit, and returns true. Otherwise leaves
-// the run unfinished and returns false.
+// What the study counts of an experiment's budget: progress.evaluations, or for an RL run its
+// `env_steps` metric (0 when the snapshot has none).
+int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress);
+
+// Whether an experiment that ended SUCCEEDED spent the run's whole budget: exactly `budget`
+// evaluations, or for an RL run at least `budget` environment steps (the coordinator checks the
+// step budget between rounds, so a run stops after the round that reaches it, up to a round's
+// steps past it).
+bool BudgetReached(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress);
+
+// Whether `config` (a coordinator's experiment of the run's name) is this run: its task,
+// algorithm, seed and budget (max_env_steps for an RL run, else max_evaluations).
+bool SameRun(const StudyRun& run, const gdaqd::v1::ExperimentConfig& config);
+
+// Loads the run if its folder holds a SUCCEEDED status.textproto with the full budget
+// (BudgetReached) and a non-empty metrics.csv, and, for an RL run whose folder has a
+// config.textproto, that config's budget.max_env_steps equals the run's budget (a run to a
+// larger step budget also reaches this one): sets finished, metrics and commit, and returns true.
+// Otherwise leaves the run unfinished and returns false.
 bool LoadFinishedRun(StudyRun& run);
+
+// bench_reproduce's defaults: the main grid of the protocol, and the budgets of the RL rows
+// (addendum 2: 100,000 environment steps per task), used for the RL algorithms of any grid.
+inline constexpr char kDefaultStudyTasks[] = "point_maze,ant_trap,ant_maze";
+inline constexpr char kDefaultStudyAlgorithms[] = "MAP_ELITES,PGA_ME,DA_QD_EXT,GDA_QD";
+inline constexpr char kDefaultStudySeeds[] = "0,1,2,3,4";
+inline constexpr char kDefaultStudyBudgets[] = "point_maze=30000,ant_trap=20000,ant_maze=10000";
+inline constexpr char kDefaultStudyRlBudgets[] =
+    "point_maze=100000,ant_trap=100000,ant_maze=100000";
+inline constexpr char kDefaultStudyArms[] = "ant_trap:GDA_QD:PIPELINED:0,1,2";
+
+// The grid as bench_reproduce's flags give it (text as on the command line).
+struct StudyPlan {
+  std::string out;         // runs' folders are <out>/runs/<RunName>
+  std::string tasks;       // "point_maze,ant_trap", in run order
+  std::string algorithms;  // "MAP_ELITES,TD3"
+  std::string seeds;       // "0,1,2"
+  std::string budgets;     // evaluations per task for the QD and ES algorithms, "point_maze=30000"
+  std::string rl_budgets;  // environment steps per task for the RL algorithms, same form
+  std::string arms;        // ';'-separated task:ALGORITHM:LEARNING_SCHEDULE:seeds, may be empty
+};
+
+// The runs of `plan` in run order: per task, seed 0 of every algorithm, then seed 1, ...; then
+// the arms whose task is in `tasks`. Each run's budget comes from `rl_budgets` when IsRlRun(),
+// else from `budgets`. InvalidArgument for a budget entry that is not task=N (N >= 1), a seed
+// that is not an integer, an arm that is not task:ALGORITHM:SCHEDULE:seeds, or a task with no
+// budget entry of a kind (evaluations, steps) one of its algorithms needs.
+absl::StatusOr<std::vector<StudyRun>> PlanStudy(const StudyPlan& plan);
+
+// MAP-Elites' final max fitness on one task in another grid of the study, which addendum 2's
+// Analysis puts beside the RL rows, stated with its (evaluation) budget.
+struct QdReference {
+  std::string grid;  // the grid's folder, e.g. "docs/reproduction/study"
+  std::string task;
+  int64_t budget = 0;             // evaluations
+  int seeds = 0;                  // finished MAP_ELITES runs at that budget
+  double max_fitness_median = 0;  // median of their final max_fitness
+};
+
+// The finished MAP_ELITES runs of the grid in `grid` per task of `tasks`: the folders
+// <grid>/runs/<task>_map_elites_s<seed> that LoadFinishedRun() accepts at the max_evaluations of
+// their config.textproto, at the budget most of them share (the larger on a tie). A task without
+// one is left out; a missing folder gives none.
+std::vector<QdReference> LoadQdReferences(const std::string& grid,
+                                          const std::vector<std::string>& tasks);
 
 // What the report says about how the study was run.
 struct StudySetup {
@@ -69,13 +141,22 @@ struct StudySetup {
   std::string config_extra;  // text merged into every config; empty for the protocol's
   int parallel = 0;
   int workers = 0;
+  std::string rl_budgets;  // environment steps, e.g. "point_maze=100000"; shown if RL runs exist
+  std::vector<QdReference> qd_references = {};  // beside the RL rows of their tasks
 };
 
 // Rebuilds, in `out`, table1.csv, schedule_arm.csv, results.md and progress_<task>.svg for every
 // task of `runs` (in order of first appearance), from the runs with `finished` set only; a group
 // with fewer finished runs than planned says so ("3 of 5"). Statistics per the protocol's
-// Analysis section: see the column notes written into results.md. Returns the Markdown it wrote
-// (also the table's text for a terminal), or the I/O error of the first file that failed.
+// Analysis section: see the column notes written into results.md. RL runs (IsRlRun) are not
+// part of them: they get the section "Deep-RL rows (max total reward)" (addendum 2's Analysis:
+// per task and method the median, min and max of the final max_eval_return, QD-score % and
+// coverage for information), rl_rows.csv and rl_progress_<task>.svg (max_eval_return against
+// env_steps), with setup.qd_references of their tasks beside them (rl_map_elites_reference.csv).
+// Without RL runs the files are exactly what they were before RL rows existed; with
+// only RL runs table1.csv, schedule_arm.csv, progress_<task>.svg and Table 1 are not written.
+// Returns the Markdown it wrote (also the table's text for a terminal), or the I/O error of the
+// first file that failed.
 absl::StatusOr<std::string> WriteStudyReport(const std::string& out,
                                              const std::vector<StudyRun>& runs,
                                              const StudySetup& setup);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <set>
 #include <vector>
 
 namespace gdaqd::bench {
@@ -142,6 +143,40 @@ MannWhitney MannWhitneyU(const std::vector<double>& x, const std::vector<double>
   } else {
     result.exact = false;
     result.p = NormalP(ranks, n, result.u);
+  }
+  return result;
+}
+
+Curve Aggregate(const std::vector<std::vector<Point>>& histories) {
+  Curve curve;
+  std::set<double> xs;
+  double start = -kInf;
+  for (const std::vector<Point>& history : histories) {
+    for (const Point& point : history) xs.insert(point.x);
+    start = std::max(start, history.front().x);
+  }
+  for (double x : xs) {
+    if (x < start) continue;
+    std::vector<double> values;
+    for (const std::vector<Point>& history : histories) {
+      const double v = ValueAt(history, x);
+      if (std::isfinite(v)) values.push_back(v);
+    }
+    if (values.empty()) continue;
+    curve.x.push_back(x);
+    curve.median.push_back(Quantile(values, 0.5));
+    curve.q1.push_back(Quantile(values, 0.25));
+    curve.q3.push_back(Quantile(values, 0.75));
+  }
+  return curve;
+}
+
+MedianMinMax MedianMinMaxOf(const std::vector<double>& values) {
+  MedianMinMax result{Quantile(values, 0.5), kNaN, kNaN};
+  for (double v : values) {
+    if (std::isnan(v)) continue;
+    result.min = std::isnan(result.min) ? v : std::min(result.min, v);
+    result.max = std::isnan(result.max) ? v : std::max(result.max, v);
   }
   return result;
 }

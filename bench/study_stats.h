@@ -44,6 +44,27 @@ double RankValue(const TargetHit& hit);
 // `history` must be in ascending x.
 double ValueAt(const std::vector<Point>& history, double at);
 
+// Median and quartiles over histories of one metric, at every x of any history from the latest
+// first x on (Aggregate()).
+struct Curve {
+  std::vector<double> x, median, q1, q3;  // same length; x ascending
+};
+
+// The curve of `histories` (each in ascending x, none empty): at every x from the largest first x
+// on, the Quantile()s 0.5, 0.25 and 0.75 of the histories' ValueAt() there that are finite (an x
+// where none is finite is left out). Each history's value between its points is its last
+// point's (a step function), so histories whose points fall at different x are all kept.
+Curve Aggregate(const std::vector<std::vector<Point>>& histories);
+
+// The median (Quantile 0.5), minimum and maximum of `values`, NaNs ignored; NaN each when no
+// value is left.
+struct MedianMinMax {
+  double median = 0;
+  double min = 0;
+  double max = 0;
+};
+MedianMinMax MedianMinMaxOf(const std::vector<double>& values);
+
 // Result of MannWhitneyU().
 struct MannWhitney {
   // U of the first sample: pairs (x_i, y_j) with x_i > y_j, plus half the tied pairs. 0 when

@@ -5,10 +5,13 @@
 #include <limits>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace gdaqd::bench {
 namespace {
+
+using ::testing::ElementsAre;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -172,6 +175,26 @@ TEST(MannWhitneyTest, LargeSamplesUseTheNormalApproximation) {
   const MannWhitney exact = MannWhitneyU(x, y);
   EXPECT_TRUE(exact.exact);
   EXPECT_NEAR(exact.p, 2.0 / 1.1826458156486142e17, 1e-30);
+}
+
+TEST(AggregateTest, StepFunctionsFromTheLatestFirstX) {
+  // Runs logged at different x: b starts later (at 20), so the curve starts there; at 30 a is
+  // still at its value of 20 (a step function); a NaN value is left out of its x's quantiles.
+  const Curve curve = Aggregate({{{10, 1}, {20, 2}, {40, 4}}, {{20, 10}, {30, NAN}, {40, 30}}});
+  EXPECT_THAT(curve.x, ElementsAre(20, 30, 40));
+  EXPECT_THAT(curve.median, ElementsAre(6, 2, 17));
+  EXPECT_THAT(curve.q1, ElementsAre(4, 2, 10.5));
+  EXPECT_THAT(curve.q3, ElementsAre(8, 2, 23.5));
+  EXPECT_TRUE(Aggregate({}).x.empty());
+}
+
+TEST(MedianMinMaxTest, IgnoresNaN) {
+  const MedianMinMax m = MedianMinMaxOf({3, NAN, -1, 10});
+  EXPECT_EQ(m.median, 3);
+  EXPECT_EQ(m.min, -1);
+  EXPECT_EQ(m.max, 10);
+  const MedianMinMax none = MedianMinMaxOf({NAN});
+  EXPECT_TRUE(std::isnan(none.median) && std::isnan(none.min) && std::isnan(none.max));
 }
 
 }  // namespace

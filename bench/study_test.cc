@@ -2,22 +2,32 @@
 
 #include <stdlib.h>
 
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "client/results/svg_plots.h"
+#include "common/config/algorithm_rules.h"
+#include "common/config/algorithms/rl_rules.h"
 #include "common/config/config.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 
 namespace gdaqd::bench {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 StudyRun Cell(const std::string& task, const std::string& algorithm, int64_t seed,
               const std::string& schedule = "") {
@@ -82,6 +92,226 @@ TEST(StudyRunConfigTest, RefusesBadNamesTextAndConfigs) {
   EXPECT_THAT(invalid.message(), HasSubstr("action_map"));
 }
 
+// StudyRunConfig as it was before the RL rows (commit 8c15009), for the configs that must not
+// change.
+absl::StatusOr<gdaqd::v1::ExperimentConfig> ConfigBeforeRlRows(const StudyRun& run,
+                                                               const std::string& extra) {
+  gdaqd::v1::ExperimentConfig config;
+  config.set_name(RunName(run));
+  gdaqd::v1::Algorithm algorithm;
+  if (!gdaqd::v1::Algorithm_Parse(run.algorithm, &algorithm)) {
+    return absl::InvalidArgumentError("unknown algorithm");
+  }
+  config.set_algorithm(algorithm);
+  config.set_seed(run.seed);
+  config.mutable_env()->set_task(run.task);
+  config.mutable_budget()->set_max_evaluations(run.budget);
+  if (!run.schedule.empty()) {
+    gdaqd::v1::SchedulerConfig::LearningSchedule schedule;
+    if (!gdaqd::v1::SchedulerConfig::LearningSchedule_Parse(run.schedule, &schedule)) {
+      return absl::InvalidArgumentError("unknown schedule");
+    }
+    config.mutable_scheduler()->set_learning_schedule(schedule);
+  }
+  if (!google::protobuf::TextFormat::MergeFromString(extra, &config)) {
+    return absl::InvalidArgumentError("extra");
+  }
+  common::ApplyDefaults(&config);
+  if (absl::Status valid = common::ValidateExperimentConfig(config); !valid.ok()) return valid;
+  return config;
+}
+
+std::string Text(const gdaqd::v1::ExperimentConfig& config) {
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(config, &text);
+  return text;
+}
+
+TEST(StudyRunConfigTest, QdAndEsConfigsAreByteForByteThoseOfBefore) {
+  int compared = 0;
+  for (const common::AlgorithmRules* rules : common::AllAlgorithmRules()) {
+    if (common::IsRlAlgorithm(rules->id)) continue;
+    for (const char* task : {"point_maze", "ant_trap", "ant_maze"}) {
+      for (const char* extra : {"", "model { retrain_every: 5 }"}) {
+        for (const char* schedule : {"", "PIPELINED"}) {
+          StudyRun run = Cell(task, rules->name, 3, schedule);
+          run.budget = 20000;
+          absl::StatusOr<gdaqd::v1::ExperimentConfig> before = ConfigBeforeRlRows(run, extra);
+          absl::StatusOr<gdaqd::v1::ExperimentConfig> now = StudyRunConfig(run, extra);
+          ASSERT_EQ(before.ok(), now.ok())
+              << RunName(run) << " " << extra << ": " << before.status() << " / " << now.status();
+          if (!now.ok()) continue;
+          EXPECT_FALSE(IsRlRun(run));
+          EXPECT_EQ(Text(*now), Text(*before)) << RunName(run) << " " << extra;
+          EXPECT_EQ(now->SerializeAsString(), before->SerializeAsString());
+          ++compared;
+        }
+      }
+    }
+  }
+  // The main grid's 4 and the ES grid's methods, on 3 tasks, with and without extra; arms of
+  // methods that learn.
+  EXPECT_GE(compared, 9 * 3 * 2);
+}
+
+TEST(StudyRunConfigTest, RlRunsGetTheirStepBudgetActorAndSmerlGate) {
+  for (const char* algorithm : {"TD3", "SAC", "DIAYN", "SMERL"}) {
+    for (const char* task : {"point_maze", "ant_trap", "ant_maze"}) {
+      StudyRun run = Cell(task, algorithm, 1);
+      run.budget = 100000;
+      ASSERT_TRUE(IsRlRun(run));
+      absl::StatusOr<gdaqd::v1::ExperimentConfig> config = StudyRunConfig(run, "");
+      ASSERT_TRUE(config.ok()) << RunName(run) << ": " << config.status();
+      EXPECT_EQ(config->budget().max_env_steps(), 100000);
+      // Unset by the study; ApplyDefaults bounds episodes by the steps.
+      EXPECT_EQ(config->budget().max_evaluations(), 100000);
+      EXPECT_THAT(config->policy().hidden_sizes(), ElementsAre(256, 256));
+      EXPECT_EQ(config->policy().hidden_activation(), "relu");
+      EXPECT_EQ(config->rl().has_smerl_target(), std::string(algorithm) == "SMERL");
+    }
+  }
+  auto smerl = [](const std::string& task) {
+    StudyRun run = Cell(task, "SMERL", 0);
+    run.budget = 100000;
+    return StudyRunConfig(run, "");
+  };
+  absl::StatusOr<gdaqd::v1::ExperimentConfig> config = smerl("point_maze");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->rl().smerl_target(), -150.0f);
+  EXPECT_EQ(config->rl().smerl_margin(), 50.0f);
+  EXPECT_EQ(config->rl().diversity_reward_scale(), common::kDefaultSmerlDiversityRewardScale);
+  config = smerl("ant_trap");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->rl().smerl_target(), 800.0f);
+  EXPECT_EQ(config->rl().smerl_margin(), 800.0f);
+  EXPECT_EQ(config->rl().diversity_reward_scale(), 2.0f);
+  config = smerl("ant_maze");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->rl().smerl_target(), -16500.0f);
+  EXPECT_EQ(config->rl().smerl_margin(), 1000.0f);
+  EXPECT_EQ(config->rl().diversity_reward_scale(), common::kDefaultSmerlDiversityRewardScale);
+  // Extra still wins, and a task without a gate is refused rather than run with QDax's default.
+  StudyRun td3 = Cell("point_maze", "TD3", 0);
+  config = StudyRunConfig(td3, "rl { warmup_steps: 0 }");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->rl().warmup_steps(), 0);
+  EXPECT_EQ(config->budget().max_env_steps(), 1000);
+  const absl::Status no_gate = smerl("humanoid_maze").status();
+  EXPECT_EQ(no_gate.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_gate.message(), HasSubstr("addendum 2"));
+}
+
+TEST(PlanStudyTest, RlGridIsAddendumTwosThirtySixRuns) {
+  // bench_reproduce --out docs/reproduction/study-rl --algorithms=TD3,SAC,DIAYN,SMERL
+  //   --seeds=0,1,2 --arms=
+  absl::StatusOr<std::vector<StudyRun>> grid =
+      PlanStudy({"docs/reproduction/study-rl", kDefaultStudyTasks, "TD3,SAC,DIAYN,SMERL", "0,1,2",
+                 kDefaultStudyBudgets, kDefaultStudyRlBudgets, ""});
+  ASSERT_TRUE(grid.ok()) << grid.status();
+  ASSERT_EQ(grid->size(), 36u);
+  std::vector<std::string> names;
+  for (const StudyRun& run : *grid) {
+    EXPECT_TRUE(IsRlRun(run)) << RunName(run);
+    EXPECT_EQ(run.budget, 100000) << RunName(run);
+    EXPECT_TRUE(run.schedule.empty());
+    EXPECT_EQ(run.dir, "docs/reproduction/study-rl/runs/" + RunName(run));
+    names.push_back(RunName(run));
+  }
+  int i = 0;
+  for (const char* task : {"point_maze", "ant_trap", "ant_maze"}) {
+    for (const char* seed : {"0", "1", "2"}) {
+      for (const char* algorithm : {"td3", "sac", "diayn", "smerl"}) {
+        EXPECT_EQ(names[i++], absl::StrCat(task, "_", algorithm, "_s", seed));
+      }
+    }
+  }
+}
+
+TEST(PlanStudyTest, MainGridIsUnchangedAndBudgetsAreByKind) {
+  absl::StatusOr<std::vector<StudyRun>> grid =
+      PlanStudy({"out", kDefaultStudyTasks, kDefaultStudyAlgorithms, kDefaultStudySeeds,
+                 kDefaultStudyBudgets, kDefaultStudyRlBudgets, kDefaultStudyArms});
+  ASSERT_TRUE(grid.ok()) << grid.status();
+  ASSERT_EQ(grid->size(), 3u * 5 * 4 + 3);
+  EXPECT_EQ(RunName((*grid)[0]), "point_maze_map_elites_s0");
+  EXPECT_EQ((*grid)[0].budget, 30000);
+  EXPECT_EQ(RunName((*grid)[5]), "point_maze_pga_me_s1");
+  EXPECT_EQ((*grid)[20].budget, 20000);
+  EXPECT_EQ((*grid)[40].budget, 10000);
+  EXPECT_EQ(RunName((*grid)[60]), "ant_trap_gda_qd_pipelined_s0");
+  EXPECT_EQ((*grid)[62].budget, 20000);
+  for (const StudyRun& run : *grid) EXPECT_FALSE(IsRlRun(run));
+  // A mixed grid takes each run's budget from its kind; an RL-only grid needs no --budgets.
+  grid = PlanStudy(
+      {"o", "point_maze", "MAP_ELITES,SAC", "0", "point_maze=300", "point_maze=5000", ""});
+  ASSERT_TRUE(grid.ok()) << grid.status();
+  ASSERT_EQ(grid->size(), 2u);
+  EXPECT_EQ((*grid)[0].budget, 300);
+  EXPECT_EQ((*grid)[1].budget, 5000);
+  EXPECT_TRUE(PlanStudy({"o", "point_maze", "TD3", "0", "", "point_maze=5000", ""}).ok());
+  const absl::Status no_steps =
+      PlanStudy({"o", "ant_maze", "TD3", "0", kDefaultStudyBudgets, "point_maze=1", ""}).status();
+  EXPECT_EQ(no_steps.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_steps.message(), HasSubstr("--rl_budgets has no entry for ant_maze"));
+  EXPECT_FALSE(PlanStudy({"o", "point_maze", "TD3", "0", "", "point_maze=0", ""}).ok());
+  EXPECT_FALSE(PlanStudy({"o", "point_maze", "TD3", "x", "", "point_maze=9", ""}).ok());
+  EXPECT_FALSE(
+      PlanStudy({"o", "point_maze", "TD3", "0", "", "point_maze=9", "point_maze:TD3"}).ok());
+}
+
+TEST(StudyRunTest, RlBudgetIsEnvironmentSteps) {
+  StudyRun td3 = Cell("point_maze", "TD3", 0);
+  StudyRun me = Cell("point_maze", "MAP_ELITES", 0);
+  gdaqd::v1::ProgressSnapshot progress;
+  progress.set_evaluations(1000);
+  EXPECT_EQ(BudgetUsed(me, progress), 1000);
+  EXPECT_EQ(BudgetUsed(td3, progress), 0);  // no env_steps metric yet
+  EXPECT_TRUE(BudgetReached(me, progress));
+  EXPECT_FALSE(BudgetReached(td3, progress));
+  gdaqd::v1::Metric* steps = progress.add_metrics();
+  steps->set_name("env_steps");
+  steps->set_value(999);
+  EXPECT_FALSE(BudgetReached(td3, progress));
+  steps->set_value(1000);
+  EXPECT_TRUE(BudgetReached(td3, progress));
+  steps->set_value(1240);  // the round that reached the budget ran past it
+  EXPECT_TRUE(BudgetReached(td3, progress));
+  EXPECT_EQ(BudgetUsed(td3, progress), 1240);
+  progress.set_evaluations(1001);
+  EXPECT_FALSE(BudgetReached(me, progress));
+  absl::StatusOr<gdaqd::v1::ExperimentConfig> config = StudyRunConfig(td3, "");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(SameRun(td3, *config));
+  td3.budget = 2000;
+  EXPECT_FALSE(SameRun(td3, *config));
+  config = StudyRunConfig(me, "");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(SameRun(me, *config));
+  me.seed = 1;
+  EXPECT_FALSE(SameRun(me, *config));
+}
+
+// FNV-1a, 64 bits: pins files too long to spell out in the test.
+uint64_t Fnv1a(const std::string& text) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+// results.md without its two lines that depend on the machine and the clock.
+std::string WithoutMachineAndTime(const std::string& md) {
+  std::vector<std::string> kept;
+  for (absl::string_view line : absl::StrSplit(md, '\n')) {
+    if (!absl::StartsWith(line, "machine: ") && !absl::StartsWith(line, "report written: ")) {
+      kept.emplace_back(line);
+    }
+  }
+  return absl::StrJoin(kept, "\n");
+}
+
 class StudyReportTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -110,6 +340,34 @@ class StudyReportTest : public ::testing::Test {
     return run;
   }
 
+  // A finished RL run: 10 rounds of 120 environment steps (it ends 200 past a budget of 1000),
+  // max_eval_return NaN before the first evaluation round, then growing to `final_return`; the
+  // archive of evaluation end points at QD-score % `final_qd`.
+  static StudyRun FinishedRl(StudyRun run, double final_return, double final_qd) {
+    run = Finished(std::move(run), final_qd, 3);
+    for (int i = 1; i <= 10; ++i) {
+      client::MetricsRow& row = run.metrics[i - 1];
+      row.evaluations = 3 * i;
+      row.extra = {{"max_eval_return", i == 1 ? NAN : final_return - 10 + i},
+                   {"env_steps", 120.0 * i}};
+    }
+    return run;
+  }
+
+  // Two tasks: an unfinished seed, an ES row, and an arm.
+  static std::vector<StudyRun> QdFixture() {
+    return {
+        Finished(Cell("point_maze", "MAP_ELITES", 0), 10, 10),
+        Finished(Cell("point_maze", "GDA_QD", 0), 40, 10),
+        Finished(Cell("point_maze", "MAP_ELITES", 1), 20, 10),
+        Cell("point_maze", "GDA_QD", 1),
+        Finished(Cell("ant_trap", "MAP_ELITES", 0), 30, 2),
+        Finished(Cell("ant_trap", "ES", 0), 25, 3),
+        Finished(Cell("ant_trap", "GDA_QD", 0, "PIPELINED"), 36, 5),
+        Finished(Cell("ant_trap", "GDA_QD", 0), 33, 6),
+    };
+  }
+
   std::string Read(const std::string& file) const {
     std::ifstream in(dir_ + "/" + file);
     std::stringstream text;
@@ -133,7 +391,7 @@ TEST_F(StudyReportTest, TableFromFinishedRunsWithTestsAgainstMapElites) {
       Finished(Cell("point_maze", "GDA_QD", 0, "PIPELINED"), 36, 5),
   };
   absl::StatusOr<std::string> md =
-      WriteStudyReport(dir_, runs, {"0,1,2", "point_maze=1000", "", 2, 2});
+      WriteStudyReport(dir_, runs, {"0,1,2", "point_maze=1000", "", 2, 2, ""});
   ASSERT_TRUE(md.ok()) << md.status();
   const std::string csv = Read("table1.csv");
   // ME's own evaluations to target: [censored, 1000, 700], median 1000, ratio 1.
@@ -158,6 +416,138 @@ TEST_F(StudyReportTest, TableFromFinishedRunsWithTestsAgainstMapElites) {
   // The curves keep the group with an unfinished seed.
   EXPECT_THAT(Read("progress_point_maze.svg"), HasSubstr("GDA_QD (2)"));
   EXPECT_EQ(Read("results.md"), *md);
+}
+
+TEST_F(StudyReportTest, GridWithoutRlRunsWritesWhatItWroteBeforeRlRows) {
+  // The report of QdFixture() as the code before the RL rows (commit 8c15009) wrote it.
+  absl::StatusOr<std::string> md =
+      WriteStudyReport(dir_, QdFixture(), {"0,1", "point_maze=1000,ant_trap=1000", "", 2, 2, ""});
+  ASSERT_TRUE(md.ok()) << md.status();
+  const std::string table1 = Read("table1.csv");
+  EXPECT_THAT(table1, HasSubstr("\npoint_maze,GDA_QD,1,2,1000,40.0000,40.0000,40.0000,20.0000,"
+                                "20.0000,20.0000,-90.0000,-90.0000,-90.0000,15.0000,400,1,2.5000,"
+                                "0,0.666667,2,0.666667,0,100.0,0.5000,0.0000,0.0000,0.0000,abc\n"));
+  EXPECT_EQ(Fnv1a(table1), 0x85c6d9344117aa8eull) << table1;
+  EXPECT_EQ(Read("schedule_arm.csv"),
+            "task,arm,seed,final_qd_score_pct_base,final_qd_score_pct_arm,equal_wall_seconds,"
+            "qd_score_pct_at_equal_wall_base,qd_score_pct_at_equal_wall_arm,"
+            "wall_seconds_per_iteration_base,wall_seconds_per_iteration_arm\n"
+            "ant_trap,GDA_QD_PIPELINED,0,33.0000,36.0000,50.0000,26.4000,36.0000,6.0000,5.0000\n");
+  const std::string stable = WithoutMachineAndTime(*md);
+  EXPECT_EQ(stable.size(), 4595u);
+  EXPECT_EQ(Fnv1a(stable), 0xdcc0782ff7764b74ull) << stable;
+  EXPECT_EQ(Read("results.md"), *md);
+  EXPECT_EQ(Fnv1a(Read("progress_point_maze.svg")), 0xcb02b1d7bb6b161dull);
+  EXPECT_EQ(Fnv1a(Read("progress_ant_trap.svg")), 0xc14370b0ee971393ull);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/rl_rows.csv"));
+  EXPECT_THAT(*md, Not(HasSubstr("environment steps")));
+}
+
+TEST_F(StudyReportTest, RlRowsStayOutOfTheQdStatistics) {
+  std::vector<StudyRun> runs = QdFixture();
+  const std::string qd_dir = dir_ + "/qd";
+  ASSERT_TRUE(WriteStudyReport(qd_dir, runs, {"0,1", "b", "", 2, 2, ""}).ok());
+  // TD3: finals 100, 50 and one unfinished seed; SMERL one seed; SAC none finished.
+  runs.push_back(FinishedRl(Cell("point_maze", "TD3", 0), 100, 4));
+  runs.push_back(FinishedRl(Cell("point_maze", "TD3", 1), 50, 8));
+  runs.push_back(Cell("point_maze", "TD3", 2));
+  runs.push_back(FinishedRl(Cell("point_maze", "SMERL", 0), -20, 6));
+  runs.push_back(Cell("ant_trap", "SAC", 0));
+  absl::StatusOr<std::string> md =
+      WriteStudyReport(dir_, runs, {"0,1", "b", "", 2, 2, "point_maze=1000"});
+  ASSERT_TRUE(md.ok()) << md.status();
+  for (const char* file :
+       {"table1.csv", "schedule_arm.csv", "progress_point_maze.svg", "progress_ant_trap.svg"}) {
+    std::ifstream in(qd_dir + "/" + file);
+    std::stringstream qd_only;
+    qd_only << in.rdbuf();
+    EXPECT_EQ(Read(file), qd_only.str()) << file;
+  }
+  EXPECT_EQ(Read("rl_rows.csv"),
+            "task,algorithm,seeds_finished,seeds_planned,budget_env_steps,max_eval_return_median,"
+            "max_eval_return_min,max_eval_return_max,env_steps_median,qd_score_pct_median,"
+            "coverage_pct_median,wall_seconds_median,commits\n"
+            "point_maze,TD3,2,3,1000,75.0000,50.0000,100.0000,1200,6.0000,3.0000,30.0,abc\n"
+            "point_maze,SMERL,1,1,1000,-20.0000,-20.0000,-20.0000,1200,6.0000,3.0000,30.0,abc\n");
+  EXPECT_THAT(*md, HasSubstr("budgets (evaluations): b  \nbudgets (environment steps): "
+                             "point_maze=1000  \n"));
+  EXPECT_THAT(*md, HasSubstr("\n## Deep-RL rows (max total reward)\n"));
+  EXPECT_THAT(*md, ::testing::ContainsRegex("point_maze +\\| TD3 +\\| 2 of 3 +\\| 1000 +\\| "
+                                            "75.00 / 50.00 / 100.00 "));
+  EXPECT_THAT(*md, ::testing::ContainsRegex("ant_trap +\\| SAC +\\| 0 of 1 +\\| 1000 +\\| - "));
+  // Table 1 has no RL group.
+  EXPECT_THAT(*md, Not(::testing::ContainsRegex("\\| TD3 +\\| [0-9]+ of [0-9]+ +\\| [0-9.]+ \\[")));
+  const std::string curves = Read("rl_progress_point_maze.svg");
+  EXPECT_THAT(curves, HasSubstr("TD3 (2)"));
+  EXPECT_THAT(curves, HasSubstr("environment steps"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/rl_progress_ant_trap.svg"));
+}
+
+TEST_F(StudyReportTest, RlOnlyGridHasNoQdTables) {
+  absl::StatusOr<std::string> md =
+      WriteStudyReport(dir_,
+                       {FinishedRl(Cell("ant_maze", "DIAYN", 0), -17000, 1),
+                        FinishedRl(Cell("ant_maze", "DIAYN", 1), -16000, 1)},
+                       {"0,1", kDefaultStudyBudgets, "", 1, 1, kDefaultStudyRlBudgets});
+  ASSERT_TRUE(md.ok()) << md.status();
+  EXPECT_THAT(Read("rl_rows.csv"), HasSubstr("\nant_maze,DIAYN,2,2,1000,-16500.0000,-17000.0000,"
+                                             "-16000.0000,1200,"));
+  EXPECT_THAT(*md, HasSubstr("seeds: 0,1  \nbudgets (environment steps): point_maze=100000,"));
+  EXPECT_THAT(*md, HasSubstr(" worker processes)\n\n## Deep-RL rows (max total reward)\n"));
+  EXPECT_THAT(*md, Not(HasSubstr("budgets (evaluations)")));
+  EXPECT_THAT(*md, Not(HasSubstr("Table 1 from finished runs")));
+  for (const char* file : {"table1.csv", "schedule_arm.csv", "progress_ant_maze.svg"}) {
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/" + file)) << file;
+  }
+}
+
+TEST_F(StudyReportTest, MapElitesOfOtherGridsBesideTheRlRows) {
+  // A main grid's MAP-Elites on point_maze: finals -90, -80, -50 at 1000 evaluations; one run at
+  // another budget (a minority), one unfinished, and an arm's folder, all left out.
+  const std::string grid = dir_ + "/main";
+  auto write_run = [&](const std::string& name, int64_t budget, const std::string& state,
+                       double final_max_fitness) {
+    const std::string run_dir = absl::StrCat(grid, "/runs/", name);
+    std::filesystem::create_directories(run_dir);
+    StudyRun run = Finished(Cell("point_maze", "MAP_ELITES", 0), 10, 1);
+    run.metrics.back().max_fitness = final_max_fitness;
+    ASSERT_TRUE(client::WriteMetricsCsv(run_dir + "/metrics.csv", run.metrics).ok());
+    ASSERT_TRUE(client::WriteTextFile(run_dir + "/config.textproto",
+                                      absl::StrCat("budget { max_evaluations: ", budget, " }"))
+                    .ok());
+    ASSERT_TRUE(client::WriteTextFile(
+                    run_dir + "/status.textproto",
+                    absl::StrCat("state: ", state, " progress { evaluations: ", budget, " }"))
+                    .ok());
+  };
+  write_run("point_maze_map_elites_s0", 1000, "SUCCEEDED", -90);
+  write_run("point_maze_map_elites_s1", 1000, "SUCCEEDED", -80);
+  write_run("point_maze_map_elites_s2", 1000, "SUCCEEDED", -50);
+  write_run("point_maze_map_elites_s3", 500, "SUCCEEDED", 0);
+  write_run("point_maze_map_elites_s4", 1000, "RUNNING", 0);
+  write_run("point_maze_map_elites_pipelined_s0", 1000, "SUCCEEDED", 0);
+  write_run("point_maze_gda_qd_s0", 1000, "SUCCEEDED", 0);
+  const std::vector<QdReference> references = LoadQdReferences(grid, {"point_maze", "ant_trap"});
+  ASSERT_EQ(references.size(), 1u);
+  EXPECT_EQ(references[0].task, "point_maze");
+  EXPECT_EQ(references[0].budget, 1000);
+  EXPECT_EQ(references[0].seeds, 3);
+  EXPECT_EQ(references[0].max_fitness_median, -80);
+  EXPECT_TRUE(LoadQdReferences(dir_ + "/none", {"point_maze"}).empty());
+
+  StudySetup setup{"0", "", "", 1, 1, "point_maze=1000"};
+  setup.qd_references = references;
+  setup.qd_references.push_back({"es", "ant_maze", 10, 1, 5});  // no RL row on ant_maze
+  absl::StatusOr<std::string> md =
+      WriteStudyReport(dir_, {FinishedRl(Cell("point_maze", "SAC", 0), -300, 1)}, setup);
+  ASSERT_TRUE(md.ok()) << md.status();
+  EXPECT_EQ(Read("rl_map_elites_reference.csv"),
+            absl::StrCat("task,grid,seeds,budget_evaluations,max_fitness_median\npoint_maze,", grid,
+                         ",3,1000,-80.0000\n"));
+  EXPECT_THAT(*md, HasSubstr("MAP-Elites beside them"));
+  EXPECT_THAT(*md, ::testing::ContainsRegex("point_maze +\\| [^|]*/main +\\| 3 +\\| 1000 +\\| "
+                                            "-80.00 "));
+  EXPECT_THAT(*md, Not(HasSubstr("ant_maze")));
 }
 
 TEST_F(StudyReportTest, CensoredMedianAndMissingMapElites) {
@@ -203,6 +593,46 @@ TEST_F(StudyReportTest, LoadsOnlyRunsThatSucceededWithTheFullBudget) {
   EXPECT_TRUE(run.finished);
   EXPECT_EQ(run.metrics.size(), 10u);
   EXPECT_EQ(run.commit, "c1,c2");
+}
+
+TEST_F(StudyReportTest, LoadsRlRunsThatSucceededWithTheirStepBudget) {
+  StudyRun run = Cell("point_maze", "TD3", 0);  // budget: 1000 environment steps
+  run.dir = dir_ + "/run";
+  std::filesystem::create_directories(run.dir);
+  ASSERT_TRUE(client::WriteMetricsCsv(run.dir + "/metrics.csv",
+                                      FinishedRl(Cell("point_maze", "TD3", 0), 10, 1).metrics)
+                  .ok());
+  auto status = [&](const std::string& state, int64_t evaluations, const std::string& steps) {
+    return client::WriteTextFile(
+        run.dir + "/status.textproto",
+        absl::StrCat("state: ", state, " progress { evaluations: ", evaluations,
+                     steps.empty()
+                         ? ""
+                         : absl::StrCat(" metrics { name: \"env_steps\" value: ", steps, " }"),
+                     " }"));
+  };
+  ASSERT_TRUE(status("RUNNING", 30, "1200").ok());
+  EXPECT_FALSE(LoadFinishedRun(run));
+  ASSERT_TRUE(status("SUCCEEDED", 1000, "").ok());  // evaluations are not its budget
+  EXPECT_FALSE(LoadFinishedRun(run));
+  ASSERT_TRUE(status("SUCCEEDED", 30, "880").ok());
+  EXPECT_FALSE(LoadFinishedRun(run));
+  ASSERT_TRUE(status("SUCCEEDED", 30, "1000").ok());
+  EXPECT_TRUE(LoadFinishedRun(run));
+  ASSERT_TRUE(status("SUCCEEDED", 30, "1200").ok());  // stopped after the round that reached it
+  run.finished = false;
+  EXPECT_TRUE(LoadFinishedRun(run));
+  EXPECT_TRUE(run.finished);
+  ASSERT_EQ(run.metrics.size(), 10u);
+  EXPECT_EQ(client::FindMetric(run.metrics.back(), "max_eval_return"), 10.0);
+  // The results folder's config says which budget it ran to: not this run's.
+  ASSERT_TRUE(
+      client::WriteTextFile(run.dir + "/config.textproto", "budget { max_env_steps: 500 }").ok());
+  run.finished = false;
+  EXPECT_FALSE(LoadFinishedRun(run));
+  ASSERT_TRUE(
+      client::WriteTextFile(run.dir + "/config.textproto", "budget { max_env_steps: 1000 }").ok());
+  EXPECT_TRUE(LoadFinishedRun(run));
 }
 
 }  // namespace
