@@ -216,7 +216,10 @@ bool IsRlAlgorithm(gdaqd::v1::Algorithm algorithm) {
 
 void ApplyRlDefaults(ExperimentConfig* config) {
   auto* rl = config->mutable_rl();
-  if (rl->updates_per_step() == 0) rl->set_updates_per_step(kDefaultRlUpdatesPerStep);
+  if (rl->updates_per_step() == 0) {
+    rl->set_updates_per_step(config->algorithm() == gdaqd::v1::TD3 ? kDefaultRlUpdatesPerStep
+                                                                   : kDefaultSacUpdatesPerStep);
+  }
   if (rl->publish_every() == 0) rl->set_publish_every(kDefaultRlPublishEvery);
   if (rl->episodes_per_round() == 0) rl->set_episodes_per_round(kDefaultRlEpisodesPerRound);
   if (rl->eval_every() == 0) rl->set_eval_every(kDefaultRlEvalEvery);

@@ -40,6 +40,9 @@ inline constexpr float kDefaultSacDiscount = 0.97f;
 inline constexpr float kDefaultSacAlphaLr = 3e-4f;
 inline constexpr float kDefaultSacInitialAlpha = 1.0f;
 inline constexpr float kDefaultSacRewardScaling = 1.0f;
+// QDax's SAC-family notebooks (DIAYN, SMERL: grad_updates_per_step 0.25; research/baselines.md
+// sections 2.7-2.8); TD3 keeps QDax TD3Config's 1.0.
+inline constexpr float kDefaultSacUpdatesPerStep = 0.25f;
 inline constexpr int kDefaultSkillCount = 5;  // policy.num_skills of DIAYN and SMERL
 inline constexpr float kDefaultDiscriminatorLr = 3e-4f;
 inline constexpr float kDefaultSmerlDiversityRewardScale = 1.0f;

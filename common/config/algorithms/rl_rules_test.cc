@@ -134,6 +134,7 @@ TEST(RlRulesTest, SacFamilyDefaultsAreQdaxSac) {
     GDAQD_ASSERT_OK_AND_ASSIGN(auto config, Parse(kBudget, name));
     const gdaqd::v1::RlConfig& rl = config.rl();
     EXPECT_FLOAT_EQ(rl.discount(), 0.97f) << name;
+    EXPECT_FLOAT_EQ(rl.updates_per_step(), 0.25f) << name;  // TD3: 1.0
     EXPECT_FLOAT_EQ(rl.alpha_lr(), 3e-4f);
     EXPECT_FLOAT_EQ(rl.initial_alpha(), 1.0f);
     EXPECT_FALSE(rl.has_target_entropy());  // -0.5 * action_dim in the learner
