@@ -282,6 +282,15 @@ absl::Status Experiment::WriteCheckpointFiles(bool with_algorithm, absl::Span<co
                                               int64_t pending_count) {
   const absl::Time started = absl::Now();
   std::string algorithm_bytes, export_bytes, record_bytes;
+  // Without the algorithm's state (at submit and at the end) no algorithm step can change the
+  // archive while the file is written (this is the runner thread), so the export is streamed from
+  // the archive into the file rather than copied into memory first (44 MB for a PointMaze
+  // PGA-ME archive). A running experiment's checkpoint copies it, so that Tell() never waits for
+  // the disk.
+  const bool stream_export = !with_algorithm;
+  uint64_t export_length = 0;
+  gdaqd::v1::ExperimentStatus export_status;
+  std::vector<gdaqd::v1::ProgressSnapshot> export_history;
   {
     absl::MutexLock archive_lock(&archive_mu_);
     if (with_algorithm && algorithm_ != nullptr) {
@@ -289,9 +298,15 @@ absl::Status Experiment::WriteCheckpointFiles(bool with_algorithm, absl::Span<co
       std::ostream out(&sink);
       GDAQD_RETURN_IF_ERROR(algorithm_->SaveCheckpoint(out));
     }
+    const ArchiveInterface* archive = algorithm_ != nullptr ? &algorithm_->archive() : nullptr;
     absl::MutexLock lock(&mu_);
-    export_bytes = storage::SerializeArchiveExport(
-        status_, history_, algorithm_ != nullptr ? &algorithm_->archive() : nullptr, GridShape());
+    if (stream_export) {
+      export_status = status_;
+      export_history = history_;
+      export_length = storage::ArchiveExportSize(status_, history_, archive, GridShape());
+    } else {
+      export_bytes = storage::SerializeArchiveExport(status_, history_, archive, GridShape());
+    }
     gdaqd::v1::ExperimentRecord record = run_;
     *record.mutable_status() = status_;
     for (const auto& row : history_) *record.add_history() = row;
@@ -305,12 +320,20 @@ absl::Status Experiment::WriteCheckpointFiles(bool with_algorithm, absl::Span<co
   }
   std::vector<storage::Section> sections = {{storage::kRecordSection, record_bytes},
                                             {storage::kArchiveExportSection, export_bytes}};
+  if (stream_export) {
+    sections.back().length = export_length;
+    sections.back().writer = [&](storage::SectionSink sink) {
+      absl::MutexLock archive_lock(&archive_mu_);
+      const ArchiveInterface* archive = algorithm_ != nullptr ? &algorithm_->archive() : nullptr;
+      return storage::WriteArchiveExport(export_status, export_history, archive, GridShape(), sink);
+    };
+  }
   if (!algorithm_bytes.empty()) sections.push_back({storage::kAlgorithmSection, algorithm_bytes});
   GDAQD_RETURN_IF_ERROR(options_.state_dir->WriteCheckpoint(number_, sections));
   last_checkpoint_ = absl::Now();
   VLOG(1) << "checkpoint id=" << id_ << " iteration=" << run_.iteration()
-          << " pending=" << pending_count
-          << " bytes=" << record_bytes.size() + export_bytes.size() + algorithm_bytes.size()
+          << " pending=" << pending_count << " bytes="
+          << record_bytes.size() + export_bytes.size() + export_length + algorithm_bytes.size()
           << " seconds=" << absl::ToDoubleSeconds(last_checkpoint_ - started);
   return absl::OkStatus();
 }

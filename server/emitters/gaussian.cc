@@ -168,6 +168,25 @@ inline double Magnitude(uint32_t c) {
   return static_cast<double>(((c >> 7) & 0xfffffeu) | 1u) * kTables.w[c & (kLayers - 1)];
 }
 
+// The contract's wedge test y < Exp(-x^2 / 2), for x in layer i >= 1 (x[i+1] <= x < x[i]),
+// decided without Exp unless y lies very near the density (Exp's Horner chain was most of the
+// slow path's cost). With a = x[i+1] and t = (x - a)(x + a) / 2 in [0, 0.73],
+// exp(-x^2 / 2) = f[i+1] e^-t, and the Taylor polynomials of e^-t of degree 5 and 4 bound it from
+// below and above (alternating remainders). The margin covers the rounding of these bounds, of
+// f[i+1] and of Exp (each below 1e-14 relative), so the answer is always the one Exp gives.
+inline bool BelowDensity(double y, double x, uint32_t i) {
+  constexpr double kMargin = 1e-12;
+  const double a = kTables.x[i + 1];
+  const double t = 0.5 * ((x - a) * (x + a));
+  const double p4 = 1.0 + t * (-1.0 + t * (0.5 + t * (-1.0 / 6.0 + t * (1.0 / 24.0))));
+  const double t2 = t * t;
+  const double p5 = p4 - t2 * t2 * t * (1.0 / 120.0);
+  const double f = kTables.f[i + 1];
+  if (y < f * p5 * (1.0 - kMargin)) return true;
+  if (y >= f * p4 * (1.0 + kMargin)) return false;
+  return y < gaussian_internal::Exp(-0.5 * x * x);
+}
+
 // Everything after a failed fast-path test: the tail, the wedges and rejections.
 ABSL_ATTRIBUTE_NOINLINE float SlowPath(uint32_t c, std::array<uint64_t, 4>& s) {
   for (;;) {
@@ -176,7 +195,7 @@ ABSL_ATTRIBUTE_NOINLINE float SlowPath(uint32_t c, std::array<uint64_t, 4>& s) {
     if (x < kTables.x[i + 1]) return WithSign(x, c);
     if (i == 0) return WithSign(gaussian_internal::SampleTail(s), c);
     const double y = kTables.f[i] + OpenUniform(s) * (kTables.f[i + 1] - kTables.f[i]);
-    if (y < gaussian_internal::Exp(-0.5 * x * x)) return WithSign(x, c);
+    if (BelowDensity(y, x, i)) return WithSign(x, c);
     c = static_cast<uint32_t>(XoshiroNext(s));
   }
 }

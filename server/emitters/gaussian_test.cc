@@ -97,6 +97,25 @@ TEST(GaussianContractTest, MillionNormalsOfSeed7HashToAFixedValue) {
   EXPECT_EQ(hash, 0x3267d9c1728d9057ULL);
 }
 
+// 18 million samples in the isoline operator's pieces of 4,482 (a PointMaze policy): about
+// 270,000 wedge tests, so this pins the wedge test's shortcut around Exp (gaussian.cc,
+// BelowDensity) against the plain comparison with Exp it replaced (the value was computed with it).
+TEST(GaussianContractTest, EighteenMillionNormalsInPolicySizedFillsHashToAFixedValue) {
+  GaussianStream stream(8);
+  std::vector<float> piece(4482);
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (int r = 0; r < 4096; ++r) {
+    stream.Fill(absl::MakeSpan(piece));
+    for (uint32_t bits : Bits(piece)) {
+      for (int k = 0; k < 4; ++k) {
+        hash ^= (bits >> (8 * k)) & 0xff;
+        hash *= 0x100000001b3ULL;
+      }
+    }
+  }
+  EXPECT_EQ(hash, 0xcdba82bea5bb5740ULL);
+}
+
 TEST(GaussianContractTest, SameSeedGivesBitIdenticalStreams) {
   EXPECT_EQ(Bits(Draw(99, 10'001)), Bits(Draw(99, 10'001)));
 }

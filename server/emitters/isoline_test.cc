@@ -294,5 +294,37 @@ TEST(EmitIsolineTest, ChildrenAreIsolineVariationsOfTheSelectedParentsInOrder) {
   EXPECT_TRUE(rng == replay);
 }
 
+// Pins a whole PointMaze-size batch (selection, seeds, every sampler path: 64 children of 4,482
+// parameters draw ~290k normals, ~4,000 of them on the slow paths): the FNV-1a hash of the
+// children's bits and a few of their values must never change (reproducibility contract,
+// gaussian.h; checkpoints resume with these children).
+TEST(EmitIsolineTest, PointMazeBatchIsFixedForever) {
+  constexpr int kPointMazeParams = 4482;
+  constexpr int kCells = 16;
+  auto archive = GridArchive::Create(
+      {.low = {0.0f}, .high = {1.0f}, .cells_per_dim = {kCells}, .num_params = kPointMazeParams});
+  ASSERT_THAT(archive, ::gdaqd::testing::IsOk());
+  for (int c = 0; c < kCells; c += 2) {  // half the cells: selection must skip empty ones
+    GDAQD_ASSERT_OK(
+        (*archive)->Insert({(c + 0.5f) / kCells}, 1.0f, RandomParams(100 + c, kPointMazeParams)));
+  }
+  std::mt19937_64 rng(2026);
+  std::vector<float> children;
+  GDAQD_ASSERT_OK(EmitIsoline(**archive, 64, IsolineParams{}, rng, &children));
+  ASSERT_EQ(children.size(), 64u * kPointMazeParams);
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (uint32_t bits : Bits(children)) {
+    for (int k = 0; k < 4; ++k) {
+      hash ^= (bits >> (8 * k)) & 0xff;
+      hash *= 0x100000001b3ULL;
+    }
+  }
+  EXPECT_EQ(hash, 0xd5ead520a98ea641ULL);
+  EXPECT_THAT(
+      Bits({children[0], children[4481], children[4482], children[64 * 4482 - 1]}),
+      ::testing::ElementsAreArray<uint32_t>({0x3f823e30, 0x3ed8de42, 0xbf7e670e, 0xbdf15059}));
+  EXPECT_EQ(rng(), 0xeb3a217610e4179eULL);  // the caller's RNG ends where it always did
+}
+
 }  // namespace
 }  // namespace gdaqd::server

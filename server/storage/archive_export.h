@@ -12,15 +12,36 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "gdaqd/v1/coordinator.pb.h"
 #include "server/archive/archive_interface.h"
 
 namespace gdaqd::server::storage {
 
-// Serialises the export of an experiment. `archive` may be null (not started: header only);
-// `cells_per_dim` is empty for CVT archives. Memory: the filled elites' bytes.
+// Receives bytes in order, a piece at a time; a non-OK status stops the writer that calls it.
+using ByteSink = absl::FunctionRef<absl::Status(absl::string_view)>;
+
+// Writes the export of an experiment to `sink` in pieces: `archive` may be null (not started:
+// header only); `cells_per_dim` is empty for CVT archives. Each elite's parameters go to the sink
+// straight from the archive's memory, and no piece is larger than one message without its
+// parameters, so streaming the export costs no copy of it. Returns the sink's first error.
+// The archive must not change during the call (the caller holds its lock).
+absl::Status WriteArchiveExport(const gdaqd::v1::ExperimentStatus& status,
+                                absl::Span<const gdaqd::v1::ProgressSnapshot> history,
+                                const ArchiveInterface* archive,
+                                absl::Span<const int> cells_per_dim, ByteSink sink);
+
+// The number of bytes WriteArchiveExport() writes for the same arguments (computed without
+// touching the parameters).
+uint64_t ArchiveExportSize(const gdaqd::v1::ExperimentStatus& status,
+                           absl::Span<const gdaqd::v1::ProgressSnapshot> history,
+                           const ArchiveInterface* archive, absl::Span<const int> cells_per_dim);
+
+// WriteArchiveExport() into one string. Memory: the filled elites' bytes.
 std::string SerializeArchiveExport(const gdaqd::v1::ExperimentStatus& status,
                                    absl::Span<const gdaqd::v1::ProgressSnapshot> history,
                                    const ArchiveInterface* archive,

@@ -2,11 +2,14 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/durable_file.h"
+#include "common/status_macros.h"
 
 namespace gdaqd::server::storage {
 namespace {
@@ -47,46 +50,113 @@ absl::Status Corrupt(const std::string& path, absl::string_view problem) {
   return absl::DataLossError(absl::StrCat("checkpoint ", path, " is damaged: ", problem));
 }
 
+// Writes a payload of known size to the file in blocks of kBlockBytes, accumulating its CRC, and
+// calls the hook once exactly the first half of it is on disk. Small pieces are gathered into
+// one block (one write() per MiB, not per piece); large ones are written straight from the
+// caller's memory.
+class PayloadWriter {
+ public:
+  PayloadWriter(common::DurableFileWriter* file, uint64_t payload_bytes, const MidWriteHook& hook)
+      : file_(file), half_(payload_bytes / 2), hook_(hook), hooked_(hook == nullptr) {
+    buffer_.reserve(kBlockBytes);
+  }
+
+  absl::Status Append(absl::string_view bytes) {
+    while (!bytes.empty()) {
+      GDAQD_RETURN_IF_ERROR(MaybeCallHook());
+      if (buffer_.empty() && hooked_ && bytes.size() >= kBlockBytes) {
+        GDAQD_RETURN_IF_ERROR(Write(bytes.substr(0, kBlockBytes)));
+        bytes.remove_prefix(kBlockBytes);
+        continue;
+      }
+      size_t room = kBlockBytes - buffer_.size();
+      if (!hooked_) room = static_cast<size_t>(std::min<uint64_t>(room, half_ - position()));
+      const size_t n = std::min(room, bytes.size());
+      buffer_.append(bytes.data(), n);
+      bytes.remove_prefix(n);
+      if (buffer_.size() == kBlockBytes) GDAQD_RETURN_IF_ERROR(Flush());
+    }
+    return absl::OkStatus();
+  }
+
+  // Writes what is buffered; the CRC covers everything appended.
+  absl::Status Finish() {
+    GDAQD_RETURN_IF_ERROR(MaybeCallHook());
+    return Flush();
+  }
+
+  uint32_t crc() const { return crc_; }
+  uint64_t position() const { return written_ + buffer_.size(); }
+
+ private:
+  absl::Status MaybeCallHook() {
+    if (hooked_ || position() < half_) return absl::OkStatus();
+    GDAQD_RETURN_IF_ERROR(Flush());
+    hooked_ = true;
+    hook_(file_->tmp_path());
+    return absl::OkStatus();
+  }
+
+  absl::Status Flush() {
+    if (buffer_.empty()) return absl::OkStatus();
+    GDAQD_RETURN_IF_ERROR(Write(buffer_));
+    buffer_.clear();
+    return absl::OkStatus();
+  }
+
+  absl::Status Write(absl::string_view block) {
+    crc_ = Crc(crc_, block);
+    GDAQD_RETURN_IF_ERROR(file_->Append(block));
+    written_ += block.size();
+    return absl::OkStatus();
+  }
+
+  common::DurableFileWriter* file_;
+  const uint64_t half_;
+  const MidWriteHook& hook_;
+  bool hooked_;
+  uint32_t crc_ = static_cast<uint32_t>(crc32(0, nullptr, 0));
+  uint64_t written_ = 0;  // bytes of payload on disk
+  std::string buffer_;    // the next block, not yet written
+};
+
+absl::Status WriteSection(const Section& section, PayloadWriter& payload) {
+  const uint64_t length = section.writer != nullptr ? section.length : section.bytes.size();
+  GDAQD_RETURN_IF_ERROR(
+      payload.Append(absl::StrCat(LittleEndian(section.tag), LittleEndian<uint64_t>(length))));
+  if (section.writer == nullptr) return payload.Append(section.bytes);
+  const uint64_t start = payload.position();
+  GDAQD_RETURN_IF_ERROR(
+      section.writer([&payload](absl::string_view piece) { return payload.Append(piece); }));
+  if (payload.position() - start != length) {
+    return absl::InternalError(absl::StrCat("checkpoint section ", section.tag, " wrote ",
+                                            payload.position() - start, " bytes, declared ",
+                                            length));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status WriteCheckpointFile(const std::string& path, const std::vector<Section>& sections,
                                  const MidWriteHook& hook) {
   uint64_t payload_bytes = 0;
-  for (const Section& section : sections)
-    payload_bytes += kSectionHeaderBytes + section.bytes.size();
+  for (const Section& section : sections) {
+    payload_bytes +=
+        kSectionHeaderBytes + (section.writer != nullptr ? section.length : section.bytes.size());
+  }
   absl::StatusOr<common::DurableFileWriter> writer = common::DurableFileWriter::Open(path);
   if (!writer.ok()) return writer.status();
   const std::string header =
       absl::StrCat(absl::string_view(kCheckpointMagic, kMagicBytes),
                    LittleEndian(kCheckpointFormatVersion), LittleEndian(payload_bytes));
-  if (absl::Status status = writer->Append(header); !status.ok()) return status;
-  uint32_t crc = static_cast<uint32_t>(crc32(0, nullptr, 0));
-  uint64_t written = 0;
-  bool hooked = hook == nullptr;
-  auto append = [&](absl::string_view bytes) -> absl::Status {
-    while (!bytes.empty()) {
-      size_t n = std::min(bytes.size(), kBlockBytes);
-      if (!hooked && written < payload_bytes / 2)
-        n = std::min<uint64_t>(n, payload_bytes / 2 - written);
-      const absl::string_view block = bytes.substr(0, n);
-      crc = Crc(crc, block);
-      if (absl::Status status = writer->Append(block); !status.ok()) return status;
-      written += n;
-      bytes.remove_prefix(n);
-      if (!hooked && written >= payload_bytes / 2) {
-        hooked = true;
-        hook(writer->tmp_path());
-      }
-    }
-    return absl::OkStatus();
-  };
+  GDAQD_RETURN_IF_ERROR(writer->Append(header));
+  PayloadWriter payload(&*writer, payload_bytes, hook);
   for (const Section& section : sections) {
-    const std::string section_header =
-        absl::StrCat(LittleEndian(section.tag), LittleEndian<uint64_t>(section.bytes.size()));
-    if (absl::Status status = append(section_header); !status.ok()) return status;
-    if (absl::Status status = append(section.bytes); !status.ok()) return status;
+    GDAQD_RETURN_IF_ERROR(WriteSection(section, payload));
   }
-  if (absl::Status status = writer->Append(LittleEndian(crc)); !status.ok()) return status;
+  GDAQD_RETURN_IF_ERROR(payload.Finish());
+  GDAQD_RETURN_IF_ERROR(writer->Append(LittleEndian(payload.crc())));
   return writer->Commit();
 }
 

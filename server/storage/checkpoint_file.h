@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -32,17 +33,27 @@ enum SectionTag : uint32_t {
   kArchiveExportSection = 3,  // the ExportArchive stream (archive_export.h)
 };
 
+// Receives a streamed section's bytes in order, a piece at a time; returns the write's error.
+using SectionSink = absl::FunctionRef<absl::Status(absl::string_view)>;
+
+// One section: either `bytes`, or (when `writer` is set) `length` bytes that `writer` produces
+// through its sink while the file is written, so that a large section need not be built in
+// memory first. The writer returns the sink's first error, or its own.
 struct Section {
   uint32_t tag;
-  absl::string_view bytes;  // must outlive WriteCheckpointFile()
+  absl::string_view bytes = {};  // must outlive WriteCheckpointFile()
+  uint64_t length = 0;           // with `writer`: the exact number of bytes it produces
+  std::function<absl::Status(SectionSink)> writer = nullptr;
 };
 
 // Called once the first half of the payload is on disk and before the rest is written (tests
 // hold the write open there to kill the process mid-write). May be empty.
 using MidWriteHook = std::function<void(const std::string& tmp_path)>;
 
-// Writes the sections to `path` durably (temporary file, fsync, rename, fsync of the directory).
-// Errno-derived codes naming the path; `path` is untouched on error.
+// Writes the sections to `path` durably (temporary file, fsync, rename, fsync of the directory),
+// in blocks of 1 MiB. Errno-derived codes naming the path, a section writer's error, or Internal
+// if a writer produced a different number of bytes than its `length`; `path` is untouched on
+// error.
 absl::Status WriteCheckpointFile(const std::string& path, const std::vector<Section>& sections,
                                  const MidWriteHook& hook = nullptr);
 

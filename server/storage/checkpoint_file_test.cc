@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/durable_file.h"
@@ -94,6 +96,90 @@ TEST(CheckpointFileTest, HookRunsMidWriteAndTheFinalPathAppearsOnlyAtTheEnd) {
                                       }));
   EXPECT_TRUE(called);
   GDAQD_EXPECT_OK(VerifyCheckpointFile(path).status());
+}
+
+// A section streamed in pieces of every size, around and across the 1 MiB blocks.
+Section Streamed(uint32_t tag, const std::string& bytes, uint64_t declared) {
+  return Section{
+      .tag = tag, .length = declared, .writer = [&bytes](SectionSink sink) -> absl::Status {
+        absl::string_view rest = bytes;
+        for (size_t piece = 1; !rest.empty(); piece = piece * 3 + 1) {
+          const size_t n = std::min(piece, rest.size());
+          if (absl::Status status = sink(rest.substr(0, n)); !status.ok()) {
+            return status;
+          }
+          rest.remove_prefix(n);
+        }
+        return absl::OkStatus();
+      }};
+}
+
+std::string Big() {
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 4096);
+  return big;
+}
+
+TEST(CheckpointFileTest, StreamedSectionsWriteTheSameFileAsBytes) {
+  const std::string dir = FreshDir("streamed");
+  const std::string big = Big();
+  GDAQD_ASSERT_OK(WriteCheckpointFile(
+      dir + "/bytes.ckpt",
+      {{kRecordSection, "record"}, {kArchiveExportSection, big}, {kAlgorithmSection, ""}}));
+  GDAQD_ASSERT_OK(
+      WriteCheckpointFile(dir + "/streamed.ckpt", {{kRecordSection, "record"},
+                                                   Streamed(kArchiveExportSection, big, big.size()),
+                                                   {kAlgorithmSection, ""}}));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string expected, common::ReadFileToString(dir + "/bytes.ckpt"));
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string actual, common::ReadFileToString(dir + "/streamed.ckpt"));
+  EXPECT_TRUE(actual == expected);
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto sections, VerifyCheckpointFile(dir + "/streamed.ckpt"));
+  EXPECT_THAT(ReadSection(dir + "/streamed.ckpt", sections, kArchiveExportSection),
+              IsOkAndHolds(big));
+}
+
+TEST(CheckpointFileTest, StreamedSectionOfTheWrongLengthIsInternalAndWritesNothing) {
+  const std::string dir = FreshDir("wrong_length");
+  const std::string bytes(5000, 'e');
+  for (uint64_t declared : {uint64_t{4999}, uint64_t{5001}}) {
+    const absl::Status status = WriteCheckpointFile(
+        dir + "/c.ckpt",
+        {{kRecordSection, "record"}, Streamed(kArchiveExportSection, bytes, declared)});
+    EXPECT_TRUE(absl::IsInternal(status)) << declared << ": " << status;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/c.ckpt"));
+    EXPECT_FALSE(std::filesystem::exists(dir + "/c.ckpt.tmp"));
+  }
+}
+
+TEST(CheckpointFileTest, WriterErrorIsReturned) {
+  const std::string dir = FreshDir("writer_error");
+  Section failing{.tag = kArchiveExportSection, .length = 10, .writer = [](SectionSink sink) {
+                    if (absl::Status status = sink("abc"); !status.ok()) return status;
+                    return absl::DataLossError("archive vanished");
+                  }};
+  const absl::Status status = WriteCheckpointFile(dir + "/c.ckpt", {failing});
+  EXPECT_TRUE(absl::IsDataLoss(status)) << status;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/c.ckpt"));
+}
+
+// Kill tests rely on the hook: exactly the first half of the payload is on disk when it runs,
+// however the sections arrive.
+TEST(CheckpointFileTest, HookSeesExactlyHalfThePayloadOnDisk) {
+  const std::string dir = FreshDir("hook_half");
+  const std::string big = Big();
+  constexpr uint64_t kHeaderBytes = 8 + 4 + 8;
+  const uint64_t payload = 12 + 6 + 12 + big.size();
+  for (bool streamed : {false, true}) {
+    uint64_t on_disk = 0;
+    std::vector<Section> sections = {{kRecordSection, "record"}};
+    sections.push_back(streamed ? Streamed(kAlgorithmSection, big, big.size())
+                                : Section{kAlgorithmSection, big});
+    GDAQD_ASSERT_OK(WriteCheckpointFile(dir + "/c.ckpt", sections, [&](const std::string& tmp) {
+      on_disk = std::filesystem::file_size(tmp);
+    }));
+    EXPECT_EQ(on_disk, kHeaderBytes + payload / 2) << "streamed " << streamed;
+    GDAQD_EXPECT_OK(VerifyCheckpointFile(dir + "/c.ckpt").status());
+  }
 }
 
 }  // namespace
