@@ -12,14 +12,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/algorithms/algorithm.h"
-#include "server/scheduler/local_evaluator.h"
-#include "server/scheduler/result_validation.h"
+#include "server/algorithms/rl/rl_test_util.h"
 #include "tests/testing/status_matchers.h"
 
 namespace gdaqd::server::rl {
 namespace {
 
 using ::gdaqd::testing::StatusIs;
+using testing::Make;
+using testing::MetricValue;
+using testing::RunRound;
 
 // A tiny TD3 on point_maze: 20-step episodes, 2 exploration episodes a round, an evaluation
 // round every 3rd, an actor version every 10 updates after a 20-step warm-up.
@@ -44,42 +46,6 @@ gdaqd::v1::ExperimentConfig TinyConfig() {
   return config;
 }
 
-std::unique_ptr<QdAlgorithm> MakeTd3(const gdaqd::v1::ExperimentConfig& config) {
-  absl::StatusOr<std::unique_ptr<QdAlgorithm>> made = MakeAlgorithm(config);
-  EXPECT_TRUE(made.ok()) << made.status();
-  return made.ok() ? std::move(made).value() : nullptr;
-}
-
-// One synchronous round as Experiment runs it: ask (with the plan), evaluate, tell, learn.
-// Returns the request it evaluated; its outcomes into *told when not null.
-EvalRequest RunRound(QdAlgorithm& algorithm, const gdaqd::v1::ExperimentConfig& config,
-                     std::vector<EvalOutcome>* told = nullptr) {
-  EvalRequest request;
-  request.env = config.env();
-  request.policy = config.policy();
-  request.record_transitions = algorithm.needs_transitions();
-  request.num_params = algorithm.layout().num_params();
-  request.descriptor_dim = algorithm.spec().descriptor_dim;
-  ApplyTaskLimits(algorithm.spec(), &request);
-  const int64_t count = algorithm.NextBatchSize(100);
-  EpisodePlan plan;
-  EXPECT_THAT(algorithm.AskEpisodes(count, &request.params, &plan), ::gdaqd::testing::IsOk());
-  request.episode_options = plan.options;
-  request.actor_version = plan.actor_version;
-  request.seeds.assign(static_cast<size_t>(count), config.env().reset_seed());
-  LocalEvaluator evaluator(1);
-  absl::StatusOr<std::vector<EvalOutcome>> outcomes = evaluator.Evaluate(request, nullptr);
-  EXPECT_TRUE(outcomes.ok()) << outcomes.status();
-  if (!outcomes.ok()) return request;
-  for (const EvalOutcome& outcome : *outcomes) EXPECT_EQ(outcome.error, "");
-  EXPECT_TRUE(algorithm.Tell(request.params, *outcomes).ok());
-  EXPECT_THAT(algorithm.Learn(), ::gdaqd::testing::IsOk());
-  if (told != nullptr) *told = *outcomes;
-  return request;
-}
-
-// `checkpoint` with its (one) embedded torch zip archive cut out: from the first local file
-// header to the end of the end-of-central-directory record (22 bytes, no comment).
 std::string WithoutTorchArchive(const std::string& checkpoint) {
   const size_t begin = checkpoint.find(std::string("PK\x03\x04", 4));
   const size_t end = checkpoint.rfind(std::string("PK\x05\x06", 4));
@@ -89,16 +55,8 @@ std::string WithoutTorchArchive(const std::string& checkpoint) {
   return checkpoint.substr(0, begin) + checkpoint.substr(end + 22);
 }
 
-double MetricValue(const QdAlgorithm& algorithm, const std::string& name) {
-  for (const Metric& metric : algorithm.metrics()) {
-    if (metric.name == name) return metric.value;
-  }
-  ADD_FAILURE() << "no metric " << name;
-  return 0;
-}
-
 TEST(RlAlgorithmTest, DeclaresValidMetrics) {
-  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(TinyConfig());
+  std::unique_ptr<QdAlgorithm> td3 = Make(TinyConfig());
   ASSERT_NE(td3, nullptr);
   std::vector<Metric> values = td3->metrics();
   GDAQD_EXPECT_OK(CheckMetrics(td3->metric_specs(), &values));
@@ -108,7 +66,7 @@ TEST(RlAlgorithmTest, DeclaresValidMetrics) {
 
 TEST(RlAlgorithmTest, RoundsExploreWithTheirOwnNoiseAndEvaluateWithout) {
   const gdaqd::v1::ExperimentConfig config = TinyConfig();
-  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(config);
+  std::unique_ptr<QdAlgorithm> td3 = Make(config);
   ASSERT_NE(td3, nullptr);
   std::set<uint64_t> noise_seeds;
   for (int round = 0; round < 6; ++round) {
@@ -138,7 +96,7 @@ TEST(RlAlgorithmTest, RoundsExploreWithTheirOwnNoiseAndEvaluateWithout) {
 
 TEST(RlAlgorithmTest, UpdatesPublishNewActorVersions) {
   const gdaqd::v1::ExperimentConfig config = TinyConfig();
-  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(config);
+  std::unique_ptr<QdAlgorithm> td3 = Make(config);
   ASSERT_NE(td3, nullptr);
   std::vector<float> first_actor;
   uint64_t last_version = 0;
@@ -167,7 +125,7 @@ TEST(RlAlgorithmTest, ExplorationNoiseReachesTheEpisodes) {
   // The two episodes of an exploration round run the same actor from the same state; only their
   // noise seeds differ, so their transitions (the noisy actions) differ.
   const gdaqd::v1::ExperimentConfig config = TinyConfig();
-  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(config);
+  std::unique_ptr<QdAlgorithm> td3 = Make(config);
   ASSERT_NE(td3, nullptr);
   std::vector<EvalOutcome> outcomes;
   const EvalRequest request = RunRound(*td3, config, &outcomes);
@@ -178,7 +136,7 @@ TEST(RlAlgorithmTest, ExplorationNoiseReachesTheEpisodes) {
 }
 
 TEST(RlAlgorithmTest, TellWithoutAnAskedRoundFails) {
-  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(TinyConfig());
+  std::unique_ptr<QdAlgorithm> td3 = Make(TinyConfig());
   ASSERT_NE(td3, nullptr);
   EXPECT_THAT(td3->Tell({}, {}), StatusIs(absl::StatusCode::kFailedPrecondition,
                                           ::testing::HasSubstr("without an asked round")));
@@ -186,8 +144,8 @@ TEST(RlAlgorithmTest, TellWithoutAnAskedRoundFails) {
 
 TEST(RlAlgorithmTest, ResumesExactlyFromACheckpoint) {
   const gdaqd::v1::ExperimentConfig config = TinyConfig();
-  std::unique_ptr<QdAlgorithm> straight = MakeTd3(config);
-  std::unique_ptr<QdAlgorithm> first = MakeTd3(config);
+  std::unique_ptr<QdAlgorithm> straight = Make(config);
+  std::unique_ptr<QdAlgorithm> first = Make(config);
   ASSERT_NE(straight, nullptr);
   ASSERT_NE(first, nullptr);
   for (int round = 0; round < 5; ++round) {
@@ -196,7 +154,7 @@ TEST(RlAlgorithmTest, ResumesExactlyFromACheckpoint) {
   }
   std::stringstream saved;
   GDAQD_ASSERT_OK(first->SaveCheckpoint(saved));
-  std::unique_ptr<QdAlgorithm> resumed = MakeTd3(config);
+  std::unique_ptr<QdAlgorithm> resumed = Make(config);
   ASSERT_NE(resumed, nullptr);
   GDAQD_ASSERT_OK(resumed->RestoreCheckpoint(saved));
   for (int round = 0; round < 8; ++round) {
@@ -229,7 +187,7 @@ TEST(RlAlgorithmTest, ResumesExactlyFromACheckpoint) {
 }
 
 TEST(RlAlgorithmTest, RefusesAnotherAlgorithmsCheckpoint) {
-  std::unique_ptr<QdAlgorithm> td3 = MakeTd3(TinyConfig());
+  std::unique_ptr<QdAlgorithm> td3 = Make(TinyConfig());
   ASSERT_NE(td3, nullptr);
   std::stringstream garbage("GDQDPGA3 and the rest");
   EXPECT_THAT(td3->RestoreCheckpoint(garbage),
