@@ -208,7 +208,9 @@ gdaqd::v1::ExperimentStatus Experiment::Status() const {
 
 absl::StatusOr<std::unique_ptr<storage::ExportReader>> Experiment::Export() const {
   {
-    absl::MutexLock archive_lock(&archive_mu_);
+    // Shared: exports only read the archive, so they run beside each other and beside the
+    // final checkpoint's streamed write.
+    absl::ReaderMutexLock archive_lock(&archive_mu_);
     gdaqd::v1::ExperimentStatus status;
     std::vector<gdaqd::v1::ProgressSnapshot> history;
     {
@@ -300,15 +302,20 @@ absl::Status Experiment::WriteCheckpointFiles(bool with_algorithm, absl::Span<co
     }
     const ArchiveInterface* archive = algorithm_ != nullptr ? &algorithm_->archive() : nullptr;
     absl::MutexLock lock(&mu_);
+    gdaqd::v1::ExperimentStatus status = status_;
+    if (ending_.has_value()) {
+      status.set_state(ending_->state);
+      status.set_error(ending_->error);
+    }
     if (stream_export) {
-      export_status = status_;
+      export_status = status;
       export_history = history_;
-      export_length = storage::ArchiveExportSize(status_, history_, archive, GridShape());
+      export_length = storage::ArchiveExportSize(status, history_, archive, GridShape());
     } else {
-      export_bytes = storage::SerializeArchiveExport(status_, history_, archive, GridShape());
+      export_bytes = storage::SerializeArchiveExport(status, history_, archive, GridShape());
     }
     gdaqd::v1::ExperimentRecord record = run_;
-    *record.mutable_status() = status_;
+    *record.mutable_status() = std::move(status);
     for (const auto& row : history_) *record.add_history() = row;
     record.set_pending_params(
         std::string(reinterpret_cast<const char*>(pending.data()), pending.size() * sizeof(float)));
@@ -323,7 +330,8 @@ absl::Status Experiment::WriteCheckpointFiles(bool with_algorithm, absl::Span<co
   if (stream_export) {
     sections.back().length = export_length;
     sections.back().writer = [&](storage::SectionSink sink) {
-      absl::MutexLock archive_lock(&archive_mu_);
+      // Shared: it only reads, so an ExportArchive need not wait for the disk.
+      absl::ReaderMutexLock archive_lock(&archive_mu_);
       const ArchiveInterface* archive = algorithm_ != nullptr ? &algorithm_->archive() : nullptr;
       return storage::WriteArchiveExport(export_status, export_history, archive, GridShape(), sink);
     };
@@ -371,13 +379,22 @@ void Experiment::Finish(const absl::Status& status) {
     state = gdaqd::v1::FAILED;
     LOG(ERROR) << "experiment_failed id=" << id_ << " error=" << status;
   }
+  const std::string error = state == gdaqd::v1::FAILED ? status.ToString() : "";
+  // The final checkpoint keeps the record and the archive export; the algorithm state is freed.
+  // The final state shows only once it is on disk: a crash before then restores the run from its
+  // previous checkpoint (and a cancelled one would run again), so no client may have seen it end,
+  // nor deleted its directory under the write.
   {
     absl::MutexLock lock(&mu_);
-    status_.set_state(state);
-    status_.set_error(state == gdaqd::v1::FAILED ? status.ToString() : "");
+    ending_ = Ending{state, error};
   }
-  // The final checkpoint keeps the record and the archive export; the algorithm state is freed.
   absl::Status written = WriteCheckpoint(/*with_algorithm=*/false, {}, 0);
+  {
+    absl::MutexLock lock(&mu_);
+    ending_.reset();
+    status_.set_state(state);
+    status_.set_error(error);
+  }
   if (!written.ok()) {
     LOG(ERROR) << "final_checkpoint_failed id=" << id_ << " error=" << written
                << " (the algorithm is kept in memory so the archive stays exportable)";

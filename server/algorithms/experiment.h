@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,7 +96,8 @@ class Experiment {
   // Tell() in progress.
   std::vector<MetricSpec> metric_specs() const ABSL_LOCKS_EXCLUDED(mu_);
   // The ExportArchive stream: from memory while the algorithm is held (waits for a Tell() in
-  // progress), else from the newest checkpoint on disk. Errors from reading that checkpoint.
+  // progress, not for other exports or the final checkpoint's write), else from the newest
+  // checkpoint on disk. Errors from reading that checkpoint.
   absl::StatusOr<std::unique_ptr<storage::ExportReader>> Export() const
       ABSL_LOCKS_EXCLUDED(archive_mu_, mu_);
   bool finished() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -185,6 +187,13 @@ class Experiment {
   std::vector<gdaqd::v1::ProgressSnapshot> history_ ABSL_GUARDED_BY(mu_);
   std::vector<MetricSpec> metric_specs_ ABSL_GUARDED_BY(mu_);  // set once by BuildAlgorithm()
   bool runner_done_ ABSL_GUARDED_BY(mu_) = false;
+  // While Finish() writes the final checkpoint: the state and error it records, which status_
+  // takes only once the write is over.
+  struct Ending {
+    gdaqd::v1::ExperimentState state;
+    std::string error;
+  };
+  std::optional<Ending> ending_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex listeners_mu_;
   std::map<int64_t, std::function<void()>> listeners_ ABSL_GUARDED_BY(listeners_mu_);

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/config/config.h"
+#include "common/thread.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/algorithms/progress_metrics.h"
@@ -376,6 +377,58 @@ TEST(ExperimentManagerTest, FinishedExperimentExportsFromDiskAfterRestart) {
   const Drained after = Drain(*experiment);
   ExpectSameArchive(before, after);
   EXPECT_EQ(after.header.status().progress().evaluations(), 64);
+}
+
+// While the final checkpoint is written, the experiment does not look finished yet (a crash now
+// resumes it from its previous checkpoint, so no client may have seen it end or deleted it), and
+// an ExportArchive reads beside the write, which streams the export under a shared hold of the
+// archive, rather than waiting for the disk. The hook stops the final write half-way (inside the
+// export: its elites' parameters are nearly all of the payload) until an export has been drained
+// or 20 s have passed. The experiment is cancelled once it has elites; the only write after that
+// is the final one.
+TEST(ExperimentManagerTest, FinalCheckpointWriteNeitherShowsTheEndNorBlocksExports) {
+  const std::string dir = FreshDir("export_beside_final");
+  LocalEvaluator evaluator(1);
+  std::atomic<const Experiment*> watched{nullptr};  // set once the final write is next
+  std::atomic<bool> held{false};                    // the final write has been stopped once
+  absl::Notification exported, hook_returned;
+  std::unique_ptr<common::Thread> reader;
+  storage::StateDir::Options state_options;
+  state_options.mid_write_hook = [&](const std::string&) {
+    const Experiment* experiment = watched.load();
+    if (experiment == nullptr || held.exchange(true)) return;
+    EXPECT_FALSE(experiment->finished());
+    EXPECT_EQ(experiment->Status().state(), gdaqd::v1::RUNNING);
+    reader = std::make_unique<common::Thread>("export", [experiment, &exported] {
+      const Drained drained = Drain(*experiment);
+      EXPECT_FALSE(drained.elites.empty());
+      exported.Notify();
+    });
+    EXPECT_TRUE(exported.WaitForNotificationWithTimeout(absl::Seconds(20)))
+        << "the export waited for the final checkpoint's write";
+    hook_returned.Notify();
+  };
+  auto state = storage::StateDir::Open(dir, state_options).value();
+  ExperimentManager manager(&evaluator, StoredOptions(state.get(), absl::Seconds(60)));
+  GDAQD_ASSERT_OK(manager.RestoreAll().status());
+  gdaqd::v1::ExperimentConfig config = Config(100'000'000);
+  config.mutable_policy()->set_hidden_sizes(0, 64);  // ~4.5k parameters per elite
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, manager.Submit(config));
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto experiment, manager.Get(id));
+  const absl::Time deadline = absl::Now() + kWait;
+  while (experiment->Status().progress().evaluations() < 64 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  watched.store(experiment.get());
+  experiment->Cancel();
+  // The final state is visible before the final checkpoint is on disk; the hook's return says
+  // the write got past half-way.
+  ASSERT_TRUE(hook_returned.WaitForNotificationWithTimeout(kWait))
+      << "the final checkpoint was not written";
+  ASSERT_TRUE(experiment->WaitFinished(kWait));
+  EXPECT_EQ(experiment->Status().state(), gdaqd::v1::CANCELLED);
+  reader.reset();  // joins
+  EXPECT_TRUE(exported.HasBeenNotified());
 }
 
 }  // namespace
