@@ -19,6 +19,7 @@ namespace gdaqd::server::rl {
 namespace {
 
 using ::gdaqd::testing::StatusIs;
+using testing::ExpectResumesExactly;
 using testing::Make;
 using testing::MetricValue;
 using testing::RunRound;
@@ -143,47 +144,15 @@ TEST(RlAlgorithmTest, TellWithoutAnAskedRoundFails) {
 }
 
 TEST(RlAlgorithmTest, ResumesExactlyFromACheckpoint) {
-  const gdaqd::v1::ExperimentConfig config = TinyConfig();
-  std::unique_ptr<QdAlgorithm> straight = Make(config);
-  std::unique_ptr<QdAlgorithm> first = Make(config);
+  auto [straight, resumed] = ExpectResumesExactly(TinyConfig(), /*before=*/5, /*after=*/8);
   ASSERT_NE(straight, nullptr);
-  ASSERT_NE(first, nullptr);
-  for (int round = 0; round < 5; ++round) {
-    RunRound(*straight, config);
-    RunRound(*first, config);
-  }
-  std::stringstream saved;
-  GDAQD_ASSERT_OK(first->SaveCheckpoint(saved));
-  std::unique_ptr<QdAlgorithm> resumed = Make(config);
-  ASSERT_NE(resumed, nullptr);
-  GDAQD_ASSERT_OK(resumed->RestoreCheckpoint(saved));
-  for (int round = 0; round < 8; ++round) {
-    const EvalRequest a = RunRound(*straight, config);
-    const EvalRequest b = RunRound(*resumed, config);
-    EXPECT_EQ(a.actor_version, b.actor_version);
-    ASSERT_EQ(a.params.size(), b.params.size());
-    EXPECT_EQ(std::memcmp(a.params.data(), b.params.data(), a.params.size() * sizeof(float)), 0)
-        << "round " << round;
-    ASSERT_EQ(a.episode_options.size(), b.episode_options.size());
-    for (size_t i = 0; i < a.episode_options.size(); ++i) {
-      EXPECT_EQ(a.episode_options[i].noise_seed, b.episode_options[i].noise_seed);
-    }
-  }
   std::stringstream end_a, end_b;
   GDAQD_ASSERT_OK(straight->SaveCheckpoint(end_a));
   GDAQD_ASSERT_OK(resumed->SaveCheckpoint(end_b));
   // Byte for byte, except the learner's torch archive, which stores the same Adam states in an
-  // order that follows parameter addresses; the networks' behaviour is compared above (every
-  // round's actor) and through the losses below.
+  // order that follows parameter addresses; the networks' behaviour is compared by
+  // ExpectResumesExactly (every round's actor, and the losses among the metrics).
   EXPECT_EQ(WithoutTorchArchive(end_a.str()), WithoutTorchArchive(end_b.str()));
-  for (const Metric& metric : straight->metrics()) {
-    const double other = MetricValue(*resumed, metric.name);
-    if (std::isnan(metric.value)) {
-      EXPECT_TRUE(std::isnan(other)) << metric.name;
-    } else {
-      EXPECT_EQ(metric.value, other) << metric.name;
-    }
-  }
 }
 
 TEST(RlAlgorithmTest, RefusesAnotherAlgorithmsCheckpoint) {
