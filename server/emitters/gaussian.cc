@@ -1,7 +1,10 @@
 #include "server/emitters/gaussian.h"
 
+#include <immintrin.h>
+
 #include <array>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/base/attributes.h"
@@ -101,6 +104,7 @@ struct Tables {
   std::array<double, kLayers + 1> x{};  // layer edges, x[0] > x[1] = kR > ... > x[256] = 0
   std::array<double, kLayers + 1> f{};  // exp(-x[i]^2 / 2), f[256] = 1
   std::array<double, kLayers> w{};      // x[i] * 2^-24: half the width of one of 2^23 slots
+  std::array<double, 2 * kLayers> width_and_edge{};  // {w[i], x[i+1]} at 2i: one 16-byte load
 };
 
 constexpr Tables MakeTables() {
@@ -113,6 +117,10 @@ constexpr Tables MakeTables() {
   t.x[kLayers] = 0.0;
   for (int i = 0; i <= kLayers; ++i) t.f[i] = ExpImpl(-0.5 * t.x[i] * t.x[i]);
   for (int i = 0; i < kLayers; ++i) t.w[i] = t.x[i] * 0x1p-24;
+  for (int i = 0; i < kLayers; ++i) {
+    t.width_and_edge[2 * i] = t.w[i];
+    t.width_and_edge[2 * i + 1] = t.x[i + 1];
+  }
   return t;
 }
 
@@ -240,18 +248,154 @@ float GaussianStream::Next() {
   return FromCandidate(static_cast<uint32_t>(word), state_);
 }
 
-void GaussianStream::Fill(absl::Span<float> out) {
-  size_t j = 0;
-  if (has_pending_half_ && !out.empty()) out[j++] = Next();
-  // Two normals per word; the state lives in a local so that it stays in registers.
-  std::array<uint64_t, 4> s = state_;
-  for (; j + 2 <= out.size(); j += 2) {
+namespace {
+
+// Two normals per word from `words` fresh words, as the scalar loop of Fill: the state lives in
+// a local so that it stays in registers.
+void FillWordsScalar(std::array<uint64_t, 4>& state, float* out, size_t words) {
+  std::array<uint64_t, 4> s = state;
+  for (size_t k = 0; k < words; ++k) {
     const uint64_t word = XoshiroNext(s);
-    out[j] = FromCandidate(static_cast<uint32_t>(word), s);
-    out[j + 1] = FromCandidate(static_cast<uint32_t>(word >> 32), s);
+    out[2 * k] = FromCandidate(static_cast<uint32_t>(word), s);
+    out[2 * k + 1] = FromCandidate(static_cast<uint32_t>(word >> 32), s);
   }
-  state_ = s;
-  if (j < out.size()) out[j] = Next();
+  state = s;
+}
+
+// Words per block of the AVX2 kernel: 8 candidates, one 256-bit vector of 32-bit lanes.
+constexpr size_t kAvx2BlockWords = 4;
+
+// XoshiroNext's state transition undone: Rewind(s) after XoshiroNext(s) restores s. (With the
+// state (a, b, c, d) before the step and (A, B, C, D) after it: D = rotl(d ^ b, 45),
+// A = a ^ d ^ b, B = b ^ c ^ a and C = c ^ a ^ (b << 17), so B ^ C = b ^ (b << 17).)
+inline void Rewind(std::array<uint64_t, 4>& s) {
+  const uint64_t d1 = std::rotr(s[3], 45);  // d ^ b
+  uint64_t b = s[1] ^ s[2];                 // b ^ (b << 17), inverted by the next line
+  b ^= (b << 17) ^ (b << 34) ^ (b << 51);
+  const uint64_t a = s[0] ^ d1;
+  const uint64_t c = s[1] ^ b ^ a;
+  s = {a, b, c, d1 ^ b};
+}
+
+// {w[i], x[i+1]} of the 4 candidates of words a and b (low half first), in stream order.
+struct WidthsAndEdges {
+  __m256d w;
+  __m256d edge;
+};
+__attribute__((target("avx2"))) inline WidthsAndEdges LoadLayersAvx2(uint64_t a, uint64_t b) {
+  constexpr uint64_t kMask = kLayers - 1;
+  const double* pairs = kTables.width_and_edge.data();
+  const __m256d p02 = _mm256_set_m128d(_mm_loadu_pd(pairs + 2 * (b & kMask)),
+                                       _mm_loadu_pd(pairs + 2 * (a & kMask)));
+  const __m256d p13 = _mm256_set_m128d(_mm_loadu_pd(pairs + 2 * ((b >> 32) & kMask)),
+                                       _mm_loadu_pd(pairs + 2 * ((a >> 32) & kMask)));
+  return {_mm256_unpacklo_pd(p02, p13), _mm256_unpackhi_pd(p02, p13)};
+}
+
+// The fast path of the 8 candidates of words w0..w3 (low half first): stores their normals to
+// out[0..8) whether or not they pass, and returns the mask of those that pass (bit m: candidate
+// m). Each lane computes x = double(2u + 1) * w[i] and tests x < x[i+1], then rounds x to float
+// and sets the sign bit: IEEE conversions, one multiply, a comparison and bit operations, so a
+// passing candidate c gets exactly the bits WithSign(Magnitude(c), c) gives.
+__attribute__((target("avx2"))) inline uint32_t FastPathAvx2(uint64_t w0, uint64_t w1, uint64_t w2,
+                                                             uint64_t w3, float* out) {
+  const __m256i c = _mm256_set_epi64x(static_cast<int64_t>(w3), static_cast<int64_t>(w2),
+                                      static_cast<int64_t>(w1), static_cast<int64_t>(w0));
+  const __m256i odd = _mm256_or_si256(
+      _mm256_and_si256(_mm256_srli_epi32(c, 7), _mm256_set1_epi32(0xfffffe)), _mm256_set1_epi32(1));
+  const WidthsAndEdges lo = LoadLayersAvx2(w0, w1);
+  const WidthsAndEdges hi = LoadLayersAvx2(w2, w3);
+  const __m256d x_lo = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(odd)), lo.w);
+  const __m256d x_hi = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(odd, 1)), hi.w);
+  const __m256 x = _mm256_set_m128(_mm256_cvtpd_ps(x_hi), _mm256_cvtpd_ps(x_lo));
+  const __m256i sign = _mm256_and_si256(c, _mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  _mm256_storeu_ps(out, _mm256_xor_ps(x, _mm256_castsi256_ps(sign)));
+  const auto pass_lo =
+      static_cast<uint32_t>(_mm256_movemask_pd(_mm256_cmp_pd(x_lo, lo.edge, _CMP_LT_OQ)));
+  const auto pass_hi =
+      static_cast<uint32_t>(_mm256_movemask_pd(_mm256_cmp_pd(x_hi, hi.edge, _CMP_LT_OQ)));
+  return pass_lo | pass_hi << 4;
+}
+
+// The normals from candidate `first` of `word` (0: both halves, 1: the high half only) by the
+// scalar code, from state `s`. Out of line: the cold end of a block of FillWordsAvx2, which
+// keeps its values in registers.
+ABSL_ATTRIBUTE_NOINLINE void ScalarWord(uint64_t word, int first, std::array<uint64_t, 4>& s,
+                                        float* out) {
+  if (first == 0) out[0] = FromCandidate(static_cast<uint32_t>(word), s);
+  out[1] = FromCandidate(static_cast<uint32_t>(word >> 32), s);
+}
+
+// FillWordsScalar with blocks of 4 words whose 8 candidates are tested and computed at once.
+// At the first candidate of a block that fails the fast path, the state is wound back to just
+// after that candidate's word, where the scalar code takes over for the rest of the word (the
+// earlier candidates passed, and their lanes are already right); the next block starts with the
+// next word and overwrites the lanes after it. Returns the number of words consumed as blocks
+// (the caller fills the rest, fewer than 4, with FillWordsScalar).
+__attribute__((target("avx2"))) size_t FillWordsAvx2(std::array<uint64_t, 4>& state, float* out,
+                                                     size_t words) {
+  std::array<uint64_t, 4> s = state;
+  size_t k = 0;
+  while (k + kAvx2BlockWords <= words) {
+    const uint64_t w0 = XoshiroNext(s);
+    const uint64_t w1 = XoshiroNext(s);
+    const uint64_t w2 = XoshiroNext(s);
+    const uint64_t w3 = XoshiroNext(s);
+    float* block = out + 2 * k;
+    const uint32_t passed = FastPathAvx2(w0, w1, w2, w3, block);
+    if (ABSL_PREDICT_TRUE(passed == 0xff)) {
+      k += kAvx2BlockWords;
+      continue;
+    }
+    const int first_failed = std::countr_one(passed);
+    const int q = first_failed / 2;  // its word
+    for (int r = q + 1; r < static_cast<int>(kAvx2BlockWords); ++r) Rewind(s);
+    const uint64_t word = q == 0 ? w0 : q == 1 ? w1 : q == 2 ? w2 : w3;
+    std::array<uint64_t, 4> copy = s;  // so that `s` never has its address taken
+    ScalarWord(word, first_failed % 2, copy, block + 2 * q);
+    s = copy;
+    k += q + 1;
+  }
+  state = s;
+  return k;
+}
+
+// The kernel Fill uses: the fastest this CPU supports.
+gaussian_internal::FillKernel BestFillKernel() {
+  static const gaussian_internal::FillKernel best =
+      gaussian_internal::FillKernelSupported(gaussian_internal::FillKernel::kAvx2)
+          ? gaussian_internal::FillKernel::kAvx2
+          : gaussian_internal::FillKernel::kScalar;
+  return best;
+}
+
+}  // namespace
+
+bool gaussian_internal::FillKernelSupported(FillKernel kernel) {
+  switch (kernel) {
+    case FillKernel::kScalar:
+      return true;
+    case FillKernel::kAvx2:
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("avx2");
+  }
+  return false;
+}
+
+void gaussian_internal::FillWithKernel(FillKernel kernel, GaussianStream& stream,
+                                       absl::Span<float> out) {
+  size_t j = 0;
+  if (stream.has_pending_half_ && !out.empty()) out[j++] = stream.Next();
+  const size_t words = (out.size() - j) / 2;
+  size_t done = 0;
+  if (kernel == FillKernel::kAvx2) done = FillWordsAvx2(stream.state_, out.data() + j, words);
+  FillWordsScalar(stream.state_, out.data() + j + 2 * done, words - done);
+  j += 2 * words;
+  if (j < out.size()) out[j] = stream.Next();
+}
+
+void GaussianStream::Fill(absl::Span<float> out) {
+  gaussian_internal::FillWithKernel(BestFillKernel(), *this, out);
 }
 
 }  // namespace gdaqd::server

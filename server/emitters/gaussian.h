@@ -46,6 +46,24 @@
 
 namespace gdaqd::server {
 
+class GaussianStream;
+
+namespace gaussian_internal {
+
+// The implementations of GaussianStream::Fill. All give the same bits (contract above); they
+// differ only in speed. kAvx2 tests the fast-path acceptance of 8 candidates (4 words) at once and
+// computes their magnitudes with 256-bit vectors, falling back to the scalar code at the first
+// candidate that fails, with the xoshiro state the scalar code would have had there.
+enum class FillKernel { kScalar, kAvx2 };
+
+// Whether this CPU can run `kernel` (kScalar: always).
+bool FillKernelSupported(FillKernel kernel);
+// GaussianStream::Fill with a given kernel, for tests and benchmarks (Fill picks the fastest
+// supported one). Precondition: FillKernelSupported(kernel).
+void FillWithKernel(FillKernel kernel, GaussianStream& stream, absl::Span<float> out);
+
+}  // namespace gaussian_internal
+
 // A stream of N(0, 1) floats, a pure function of the 64-bit seed (contract above).
 // Thread-compatible: a value type with no shared state; give each thread its own stream.
 // Streams for different seeds are statistically independent, even for adjacent seeds.
@@ -63,6 +81,9 @@ class GaussianStream {
   uint64_t NextWord();
 
  private:
+  friend void gaussian_internal::FillWithKernel(gaussian_internal::FillKernel kernel,
+                                                GaussianStream& stream, absl::Span<float> out);
+
   std::array<uint64_t, 4> state_;  // xoshiro256++ state, never all zero
   uint32_t pending_half_ = 0;      // the high half of the last candidate word, if pending
   bool has_pending_half_ = false;
