@@ -186,10 +186,16 @@ inline bool BelowDensity(double y, double x, uint32_t i) {
   constexpr double kMargin = 1e-12;
   const double a = kTables.x[i + 1];
   const double t = 0.5 * ((x - a) * (x + a));
+  const double f = kTables.f[i + 1];
+  // First the bounds of degree 1 and 2 (1 - t <= e^-t <= 1 - t + t^2 / 2): they decide almost
+  // every test (the gap is t^2 / 2, and t is small in all but the top few layers) and resolve
+  // the branch some 20 cycles sooner, which is what a mispredicted one costs.
+  const double p1 = 1.0 - t;
+  if (y < f * p1 * (1.0 - kMargin)) return true;
+  if (y >= f * (p1 + 0.5 * (t * t)) * (1.0 + kMargin)) return false;
   const double p4 = 1.0 + t * (-1.0 + t * (0.5 + t * (-1.0 / 6.0 + t * (1.0 / 24.0))));
   const double t2 = t * t;
   const double p5 = p4 - t2 * t2 * t * (1.0 / 120.0);
-  const double f = kTables.f[i + 1];
   if (y < f * p5 * (1.0 - kMargin)) return true;
   if (y >= f * p4 * (1.0 + kMargin)) return false;
   return y < gaussian_internal::Exp(-0.5 * x * x);
