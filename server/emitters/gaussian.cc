@@ -324,12 +324,14 @@ __attribute__((target("avx2"))) inline uint32_t FastPathAvx2(uint64_t w0, uint64
 }
 
 // The normals from candidate `first` of `word` (0: both halves, 1: the high half only) by the
-// scalar code, from state `s`. Out of line: the cold end of a block of FillWordsAvx2, which
-// keeps its values in registers.
+// scalar code, from state `s`, where candidate `first` failed the fast path. Out of line: the
+// cold end of a block of FillWordsAvx2, which keeps its values in registers. The failed
+// candidate goes straight to SlowPath: testing it again here would be a branch taken or not
+// depending on which half failed, mispredicted half the time.
 ABSL_ATTRIBUTE_NOINLINE void ScalarWord(uint64_t word, int first, std::array<uint64_t, 4>& s,
                                         float* out) {
-  if (first == 0) out[0] = FromCandidate(static_cast<uint32_t>(word), s);
-  out[1] = FromCandidate(static_cast<uint32_t>(word >> 32), s);
+  out[first] = SlowPath(static_cast<uint32_t>(word >> (32 * first)), s);
+  if (first == 0) out[1] = FromCandidate(static_cast<uint32_t>(word >> 32), s);
 }
 
 // FillWordsScalar with blocks of 4 words whose 8 candidates are tested and computed at once.
