@@ -334,12 +334,27 @@ ABSL_ATTRIBUTE_NOINLINE void ScalarWord(uint64_t word, int first, std::array<uin
   if (first == 0) out[1] = FromCandidate(static_cast<uint32_t>(word >> 32), s);
 }
 
-// FillWordsScalar with blocks of 4 words whose 8 candidates are tested and computed at once.
-// At the first candidate of a block that fails the fast path, the state is wound back to just
-// after that candidate's word, where the scalar code takes over for the rest of the word (the
-// earlier candidates passed, and their lanes are already right); the next block starts with the
-// next word and overwrites the lanes after it. Returns the number of words consumed as blocks
-// (the caller fills the rest, fewer than 4, with FillWordsScalar).
+// The end of a block of a vector kernel (its `words`, drawn from xoshiro, and `passed`, the mask
+// of its candidates that pass the fast path, not all of them) from its first failing candidate
+// on: winds `s`, the state after the block's last word, back to just after that candidate's word,
+// where the scalar code takes over for the rest of the word (the earlier candidates passed, and
+// their lanes are already right), and returns the number of the block's words consumed. The next
+// block starts with the next word and overwrites the lanes after it.
+template <size_t kWords>
+inline size_t FinishBlock(const std::array<uint64_t, kWords>& words, uint32_t passed,
+                          std::array<uint64_t, 4>& s, float* block) {
+  const int first_failed = std::countr_one(passed);
+  const int q = first_failed / 2;  // its word
+  for (int r = q + 1; r < static_cast<int>(kWords); ++r) Rewind(s);
+  std::array<uint64_t, 4> copy = s;  // so that `s` never has its address taken
+  ScalarWord(words[q], first_failed % 2, copy, block + 2 * q);
+  s = copy;
+  return static_cast<size_t>(q) + 1;
+}
+
+// FillWordsScalar with blocks of 4 words whose 8 candidates are tested and computed at once
+// (FinishBlock at the first that fails). Returns the number of words consumed as blocks (the
+// caller fills the rest, fewer than 4, with FillWordsScalar).
 __attribute__((target("avx2"))) size_t FillWordsAvx2(std::array<uint64_t, 4>& state, float* out,
                                                      size_t words) {
   std::array<uint64_t, 4> s = state;
@@ -355,14 +370,7 @@ __attribute__((target("avx2"))) size_t FillWordsAvx2(std::array<uint64_t, 4>& st
       k += kAvx2BlockWords;
       continue;
     }
-    const int first_failed = std::countr_one(passed);
-    const int q = first_failed / 2;  // its word
-    for (int r = q + 1; r < static_cast<int>(kAvx2BlockWords); ++r) Rewind(s);
-    const uint64_t word = q == 0 ? w0 : q == 1 ? w1 : q == 2 ? w2 : w3;
-    std::array<uint64_t, 4> copy = s;  // so that `s` never has its address taken
-    ScalarWord(word, first_failed % 2, copy, block + 2 * q);
-    s = copy;
-    k += q + 1;
+    k += FinishBlock<kAvx2BlockWords>({w0, w1, w2, w3}, passed, s, block);
   }
   state = s;
   return k;
