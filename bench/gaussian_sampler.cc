@@ -4,6 +4,8 @@
 //   (a) one N(0, 1) float: std::normal_distribution<float> over std::mt19937_64 (the old
 //       sampler) against GaussianStream::Fill and GaussianStream::Next
 //       (server/emitters/gaussian.h), ns per normal;
+//   (a') one N(0, 1) float, GaussianStream::Fill with the portable scalar kernel against the
+//       kernel Fill picks on this CPU (gaussian.h, FillKernel; the same bits), ns per normal;
 //   (b) one isoline child of --params parameters: the old IsolineVariation (copied below as it
 //       was) against the new one, ns per parameter.
 // Each figure is the fastest of --repeats timed runs (the machine is shared), and the ratio is
@@ -36,6 +38,7 @@ ABSL_FLAG(std::string, csv, "bench_gaussian_sampler.csv", "where the table goes 
 namespace {
 
 using gdaqd::server::GaussianStream;
+namespace gaussian_internal = gdaqd::server::gaussian_internal;
 using gdaqd::server::IsolineParams;
 
 constexpr float kGoal = 4.0f;  // (b) old / new
@@ -104,6 +107,14 @@ int main(int argc, char** argv) {
       sink += Checksum(out, c);
     }
   });
+  const double scalar_fill = FastestNsPerItem(repeats, items, [&] {
+    for (int c = 0; c < children; ++c) {
+      GaussianStream stream(++seed);
+      gaussian_internal::FillWithKernel(gaussian_internal::FillKernel::kScalar, stream,
+                                        absl::MakeSpan(out));
+      sink += Checksum(out, c);
+    }
+  });
   const double next = FastestNsPerItem(repeats, items, [&] {
     for (int c = 0; c < children; ++c) {
       GaussianStream stream(++seed);
@@ -125,10 +136,16 @@ int main(int argc, char** argv) {
     }
   });
 
+  const char* best_kernel =
+      gaussian_internal::FillKernelSupported(gaussian_internal::FillKernel::kAvx2) ? "AVX2"
+                                                                                   : "scalar";
   Table table({"measure", "old ns", "new ns", "old / new", "goal"});
   table.AddRow({"(a) N(0,1) float: normal_distribution vs GaussianStream::Fill",
                 absl::StrFormat("%.2f", old_normal), absl::StrFormat("%.2f", fill),
                 absl::StrFormat("%.1f", old_normal / fill), ""});
+  table.AddRow({absl::StrFormat("(a') GaussianStream::Fill: scalar vs %s kernel", best_kernel),
+                absl::StrFormat("%.2f", scalar_fill), absl::StrFormat("%.2f", fill),
+                absl::StrFormat("%.2f", scalar_fill / fill), ""});
   table.AddRow({"(a) N(0,1) float: normal_distribution vs GaussianStream::Next",
                 absl::StrFormat("%.2f", old_normal), absl::StrFormat("%.2f", next),
                 absl::StrFormat("%.1f", old_normal / next), ""});
