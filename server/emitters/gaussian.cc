@@ -104,8 +104,34 @@ struct Tables {
   std::array<double, kLayers + 1> x{};  // layer edges, x[0] > x[1] = kR > ... > x[256] = 0
   std::array<double, kLayers + 1> f{};  // exp(-x[i]^2 / 2), f[256] = 1
   std::array<double, kLayers> w{};      // x[i] * 2^-24: half the width of one of 2^23 slots
-  std::array<double, 2 * kLayers> width_and_edge{};  // {w[i], x[i+1]} at 2i: one 16-byte load
+  // The number of 23-bit u of layer i that pass the fast path (FastPathThresholds()).
+  std::array<uint32_t, kLayers> threshold{};
+  // {w[i], 2 threshold[i] + 1} at 2i, for one 16-byte load per candidate: u passes iff
+  // 2u + 1 < 2 threshold[i] + 1, a comparison of integers below 2^25, exact in double.
+  std::array<double, 2 * kLayers> width_and_bound{};
 };
+
+// The fast-path test of the contract, as the run-time code evaluates it.
+constexpr bool PassesFastPathTest(const Tables& t, int i, uint32_t u) {
+  return static_cast<double>(2 * u + 1) * t.w[i] < t.x[i + 1];
+}
+
+// The first u in [0, 2^23] that fails the test of layer i (2^23 if none does): a binary search,
+// as the test holds on a prefix of u. (double(2u + 1) is exact and IEEE multiplication by
+// w[i] > 0 is monotone, so the product, and its comparison with x[i+1], is monotone in u.)
+constexpr uint32_t FastPathThreshold(const Tables& t, int i) {
+  uint32_t lo = 0;        // every u < lo passes
+  uint32_t hi = 1 << 23;  // every u in [hi, 2^23) fails
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    if (PassesFastPathTest(t, i, mid)) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
 
 constexpr Tables MakeTables() {
   Tables t;
@@ -118,8 +144,9 @@ constexpr Tables MakeTables() {
   for (int i = 0; i <= kLayers; ++i) t.f[i] = ExpImpl(-0.5 * t.x[i] * t.x[i]);
   for (int i = 0; i < kLayers; ++i) t.w[i] = t.x[i] * 0x1p-24;
   for (int i = 0; i < kLayers; ++i) {
-    t.width_and_edge[2 * i] = t.w[i];
-    t.width_and_edge[2 * i + 1] = t.x[i + 1];
+    t.threshold[i] = FastPathThreshold(t, i);
+    t.width_and_bound[2 * i] = t.w[i];
+    t.width_and_bound[2 * i + 1] = 2.0 * t.threshold[i] + 1.0;
   }
   return t;
 }
@@ -130,6 +157,7 @@ constexpr Tables kTables = MakeTables();
 
 const std::array<double, kLayers + 1>& LayerEdges() { return kTables.x; }
 const std::array<double, kLayers + 1>& LayerDensities() { return kTables.f; }
+const std::array<uint32_t, kLayers>& FastPathThresholds() { return kTables.threshold; }
 double Exp(double x) { return ExpImpl(x); }
 double Log(double x) { return LogImpl(x); }
 
@@ -283,14 +311,15 @@ inline void Rewind(std::array<uint64_t, 4>& s) {
   s = {a, b, c, d1 ^ b};
 }
 
-// {w[i], x[i+1]} of the 4 candidates of words a and b (low half first), in stream order.
-struct WidthsAndEdges {
+// w[i] and 2 threshold[i] + 1 of the 4 candidates of words a and b (low half first), in stream
+// order.
+struct WidthsAndBounds {
   __m256d w;
-  __m256d edge;
+  __m256d bound;
 };
-__attribute__((target("avx2"))) inline WidthsAndEdges LoadLayersAvx2(uint64_t a, uint64_t b) {
+__attribute__((target("avx2"))) inline WidthsAndBounds LoadLayersAvx2(uint64_t a, uint64_t b) {
   constexpr uint64_t kMask = kLayers - 1;
-  const double* pairs = kTables.width_and_edge.data();
+  const double* pairs = kTables.width_and_bound.data();
   const __m256d p02 = _mm256_set_m128d(_mm_loadu_pd(pairs + 2 * (b & kMask)),
                                        _mm_loadu_pd(pairs + 2 * (a & kMask)));
   const __m256d p13 = _mm256_set_m128d(_mm_loadu_pd(pairs + 2 * ((b >> 32) & kMask)),
@@ -300,26 +329,30 @@ __attribute__((target("avx2"))) inline WidthsAndEdges LoadLayersAvx2(uint64_t a,
 
 // The fast path of the 8 candidates of words w0..w3 (low half first): stores their normals to
 // out[0..8) whether or not they pass, and returns the mask of those that pass (bit m: candidate
-// m). Each lane computes x = double(2u + 1) * w[i] and tests x < x[i+1], then rounds x to float
-// and sets the sign bit: IEEE conversions, one multiply, a comparison and bit operations, so a
-// passing candidate c gets exactly the bits WithSign(Magnitude(c), c) gives.
+// m). Each lane computes x = double(2u + 1) * w[i], rounds it to float and sets the sign bit:
+// IEEE conversions, one multiply and bit operations, so a passing candidate c gets exactly the
+// bits WithSign(Magnitude(c), c) gives. The test x < x[i+1] is made as 2u + 1 < 2 threshold[i]
+// + 1 (the same decision, FastPathThresholds()), which does not wait for the multiply: the
+// sooner the block's branch resolves, the less work a failing block throws away.
 __attribute__((target("avx2"))) inline uint32_t FastPathAvx2(uint64_t w0, uint64_t w1, uint64_t w2,
                                                              uint64_t w3, float* out) {
   const __m256i c = _mm256_set_epi64x(static_cast<int64_t>(w3), static_cast<int64_t>(w2),
                                       static_cast<int64_t>(w1), static_cast<int64_t>(w0));
   const __m256i odd = _mm256_or_si256(
       _mm256_and_si256(_mm256_srli_epi32(c, 7), _mm256_set1_epi32(0xfffffe)), _mm256_set1_epi32(1));
-  const WidthsAndEdges lo = LoadLayersAvx2(w0, w1);
-  const WidthsAndEdges hi = LoadLayersAvx2(w2, w3);
-  const __m256d x_lo = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(odd)), lo.w);
-  const __m256d x_hi = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(odd, 1)), hi.w);
+  const WidthsAndBounds lo = LoadLayersAvx2(w0, w1);
+  const WidthsAndBounds hi = LoadLayersAvx2(w2, w3);
+  const __m256d odd_lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(odd));
+  const __m256d odd_hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(odd, 1));
+  const __m256d x_lo = _mm256_mul_pd(odd_lo, lo.w);
+  const __m256d x_hi = _mm256_mul_pd(odd_hi, hi.w);
   const __m256 x = _mm256_set_m128(_mm256_cvtpd_ps(x_hi), _mm256_cvtpd_ps(x_lo));
   const __m256i sign = _mm256_and_si256(c, _mm256_set1_epi32(static_cast<int>(0x80000000u)));
   _mm256_storeu_ps(out, _mm256_xor_ps(x, _mm256_castsi256_ps(sign)));
   const auto pass_lo =
-      static_cast<uint32_t>(_mm256_movemask_pd(_mm256_cmp_pd(x_lo, lo.edge, _CMP_LT_OQ)));
+      static_cast<uint32_t>(_mm256_movemask_pd(_mm256_cmp_pd(odd_lo, lo.bound, _CMP_LT_OQ)));
   const auto pass_hi =
-      static_cast<uint32_t>(_mm256_movemask_pd(_mm256_cmp_pd(x_hi, hi.edge, _CMP_LT_OQ)));
+      static_cast<uint32_t>(_mm256_movemask_pd(_mm256_cmp_pd(odd_hi, hi.bound, _CMP_LT_OQ)));
   return pass_lo | pass_hi << 4;
 }
 

@@ -60,10 +60,10 @@ namespace gaussian_internal {
 
 // The implementations of GaussianStream::Fill. All give the same bits (contract item 4); they
 // differ only in speed. kScalar is the portable loop over FromCandidate. kAvx2 (x86-64 with AVX2)
-// draws 4 words, computes the fast path of their 8 candidates in 256-bit vectors (multiply,
-// compare, convert, sign) and stores them; at the first candidate that failed, it winds the
-// xoshiro state back to just after that candidate's word (xoshiro's step is invertible) and
-// hands the rest of the word to the scalar code.
+// draws 4 words, computes the fast path of their 8 candidates in 256-bit vectors (test against
+// FastPathThresholds(), multiply, convert, sign) and stores them; at the first candidate that
+// failed, it winds the xoshiro state back to just after that candidate's word (xoshiro's step is
+// invertible) and hands the rest of the word to the scalar code.
 enum class FillKernel { kScalar, kAvx2 };
 
 // Whether this CPU can run `kernel` (kScalar: always).
@@ -111,6 +111,10 @@ const std::array<double, kLayers + 1>& LayerDensities();
 // true value. Outside those domains the results are unspecified.
 double Exp(double x);
 double Log(double x);
+// The fast path's test as integers: candidate c of layer i = c & 255 with u = (c >> 8) & 0x7fffff
+// passes double(2u + 1) * (x[i] * 2^-24) < x[i+1] if and only if u < FastPathThresholds()[i]
+// (the product is monotone in u, so the passing u of a layer are a prefix of [0, 2^23)).
+const std::array<uint32_t, kLayers>& FastPathThresholds();
 // SplitMix64: advances *state and returns its next output (contract item 1).
 uint64_t SplitMix64(uint64_t* state);
 // A sample of N(0, 1) conditioned on Z > x[1], drawing its uniforms from the xoshiro256++ state

@@ -187,6 +187,40 @@ TEST(GaussianContractTest, OwnExpAndLogAreWithinAFewUlpOfLibm) {
   EXPECT_LE(UlpDistance(gaussian_internal::Log(0x1p-53), -53 * std::log(2.0)), 1);
 }
 
+// The contract's fast-path test, evaluated as the scalar code does.
+bool PassesFastPath(int layer, uint32_t u) {
+  const auto& x = gaussian_internal::LayerEdges();
+  return static_cast<double>(2 * u + 1) * (x[layer] * 0x1p-24) < x[layer + 1];
+}
+
+// The thresholds decide like the double test: at each layer's boundary (the last passing and the
+// first failing u, the decision being monotone in u), at both ends of u's range, and at a million
+// random points. (All 2^31 pairs would take minutes.)
+TEST(GaussianContractTest, FastPathThresholdsDecideLikeTheDoubleTest) {
+  constexpr uint32_t kSlots = 1 << 23;
+  const auto& threshold = gaussian_internal::FastPathThresholds();
+  for (int i = 0; i < gaussian_internal::kLayers; ++i) {
+    const uint32_t t = threshold[i];
+    ASSERT_LE(t, kSlots) << "layer " << i;
+    if (t > 0) {
+      EXPECT_TRUE(PassesFastPath(i, 0)) << "layer " << i;
+      EXPECT_TRUE(PassesFastPath(i, t - 1)) << "layer " << i;
+    }
+    if (t < kSlots) {
+      EXPECT_FALSE(PassesFastPath(i, t)) << "layer " << i;
+      EXPECT_FALSE(PassesFastPath(i, kSlots - 1)) << "layer " << i;
+    }
+  }
+  EXPECT_EQ(threshold[gaussian_internal::kLayers - 1], 0u);  // x[256] = 0: always the wedge
+  std::mt19937_64 rng(3);
+  for (int n = 0; n < 1'000'000; ++n) {
+    const uint64_t r = rng();
+    const int i = static_cast<int>(r & 255);
+    const auto u = static_cast<uint32_t>((r >> 8) & (kSlots - 1));
+    ASSERT_EQ(u < threshold[i], PassesFastPath(i, u)) << "layer " << i << " u " << u;
+  }
+}
+
 // ---- Fill kernels: every kernel gives the scalar code's bits ----
 
 using gaussian_internal::FillKernel;
