@@ -38,12 +38,12 @@
 //
 // Results for a given seed differ from gdaqd versions before this sampler (which used
 // std::normal_distribution<float> over std::mt19937_64, whose output is implementation-defined).
-// Speed (bench/gaussian_sampler.cc, fastest of 15 runs of 500 x 4,482 normals, 2-core Zen 4
-// EPYC shared with other work, load average 7): Fill 1.33 ns per normal with the AVX2 kernel
-// (1.97 ns before it, measured side by side with the previous build; 1.77 ns with the scalar
-// kernel, which also gained from the cheaper wedge test), Next() 3.0 ns, against 21 ns for
-// std::normal_distribution. About 45% of Fill's time is the 1.5% of candidates that leave the
-// fast path (a mispredicted branch plus the slow path each).
+// Speed (bench/gaussian_sampler.cc, fastest of 21 runs of 500 x 4,482 normals, 2-core Zen 4
+// EPYC shared with other work, load average 7): Fill 1.31 ns per normal with the AVX2 kernel,
+// against 1.97 ns before it (the previous build, run alternately with this one: 1.50x) and
+// 1.76 ns with today's scalar kernel; Next() 3.0 ns; std::normal_distribution 21 ns. About 40%
+// of Fill's time goes to the 1.5% of candidates that leave the fast path (a mispredicted branch,
+// the state wound back, then the slow path).
 #ifndef GDAQD_SERVER_EMITTERS_GAUSSIAN_H_
 #define GDAQD_SERVER_EMITTERS_GAUSSIAN_H_
 
