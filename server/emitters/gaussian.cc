@@ -1,6 +1,9 @@
 #include "server/emitters/gaussian.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#define GDAQD_GAUSSIAN_AVX2 1  // the AVX2 kernel is built (and chosen at run time)
+#endif
 
 #include <array>
 #include <bit>
@@ -296,6 +299,8 @@ void FillWordsScalar(std::array<uint64_t, 4>& state, float* out, size_t words) {
   state = s;
 }
 
+#if defined(GDAQD_GAUSSIAN_AVX2)
+
 // Words per block of the AVX2 kernel: 8 candidates, one 256-bit vector of 32-bit lanes.
 constexpr size_t kAvx2BlockWords = 4;
 
@@ -409,6 +414,8 @@ __attribute__((target("avx2"))) size_t FillWordsAvx2(std::array<uint64_t, 4>& st
   return k;
 }
 
+#endif  // GDAQD_GAUSSIAN_AVX2
+
 // The kernel Fill uses: the fastest this CPU supports.
 gaussian_internal::FillKernel BestFillKernel() {
   static const gaussian_internal::FillKernel best =
@@ -425,8 +432,12 @@ bool gaussian_internal::FillKernelSupported(FillKernel kernel) {
     case FillKernel::kScalar:
       return true;
     case FillKernel::kAvx2:
+#if defined(GDAQD_GAUSSIAN_AVX2)
       __builtin_cpu_init();
       return __builtin_cpu_supports("avx2");
+#else
+      return false;
+#endif
   }
   return false;
 }
@@ -437,7 +448,11 @@ void gaussian_internal::FillWithKernel(FillKernel kernel, GaussianStream& stream
   if (stream.has_pending_half_ && !out.empty()) out[j++] = stream.Next();
   const size_t words = (out.size() - j) / 2;
   size_t done = 0;
+#if defined(GDAQD_GAUSSIAN_AVX2)
   if (kernel == FillKernel::kAvx2) done = FillWordsAvx2(stream.state_, out.data() + j, words);
+#else
+  static_cast<void>(kernel);  // only kScalar exists off x86-64
+#endif
   FillWordsScalar(stream.state_, out.data() + j + 2 * done, words - done);
   j += 2 * words;
   if (j < out.size()) out[j] = stream.Next();

@@ -24,9 +24,13 @@ namespace {
 // formula rounds it (element-wise IEEE float operations, no fused multiply-adds: the library
 // builds with -ffp-contract=off), so the vector width changes no bit. Cloned for AVX2 (8 floats
 // per operation instead of SSE2's 4), chosen at load time.
-[[gnu::target_clones("avx2", "default")]] void Combine(const float* a, const float* b,
-                                                       const float* noise, float iso_sigma,
-                                                       float line_step, size_t n, float* out) {
+#if defined(__x86_64__)
+#define GDAQD_ISOLINE_CLONES [[gnu::target_clones("avx2", "default")]]
+#else
+#define GDAQD_ISOLINE_CLONES
+#endif
+GDAQD_ISOLINE_CLONES void Combine(const float* a, const float* b, const float* noise,
+                                  float iso_sigma, float line_step, size_t n, float* out) {
   for (size_t k = 0; k < n; ++k) {
     out[k] = a[k] + iso_sigma * noise[k] + line_step * (b[k] - a[k]);
   }
