@@ -44,8 +44,9 @@ void IsolineVariation(absl::Span<const float> x1, absl::Span<const float> x2,
   GaussianStream normal(child_seed);
   const float line_step = p.line_sigma * normal.Next();
   const float iso_sigma = p.iso_sigma;
-  // The noise goes through a small buffer rather than `child`, so that child may alias x1/x2.
-  constexpr size_t kChunk = 256;
+  // The noise goes through a small buffer rather than `child`, so that child may alias x1/x2
+  // (4 KiB: long enough that the scalar Next() at each chunk boundary costs little).
+  constexpr size_t kChunk = 1024;
   std::array<float, kChunk> noise;
   for (size_t begin = 0; begin < child.size(); begin += kChunk) {
     const size_t n = std::min(kChunk, child.size() - begin);
