@@ -1,7 +1,13 @@
 #include "server/emitters/gaussian.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define GDAQD_GAUSSIAN_AVX2 1  // the AVX2 kernel is built (and chosen at run time)
+#endif
+
 #include <array>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/base/attributes.h"
@@ -101,7 +107,34 @@ struct Tables {
   std::array<double, kLayers + 1> x{};  // layer edges, x[0] > x[1] = kR > ... > x[256] = 0
   std::array<double, kLayers + 1> f{};  // exp(-x[i]^2 / 2), f[256] = 1
   std::array<double, kLayers> w{};      // x[i] * 2^-24: half the width of one of 2^23 slots
+  // The number of 23-bit u of layer i that pass the fast path (FastPathThresholds()).
+  std::array<uint32_t, kLayers> threshold{};
+  // {w[i], 2 threshold[i] + 1} at 2i, for one 16-byte load per candidate: u passes iff
+  // 2u + 1 < 2 threshold[i] + 1, a comparison of integers below 2^25, exact in double.
+  std::array<double, 2 * kLayers> width_and_bound{};
 };
+
+// The fast-path test of the contract, as the run-time code evaluates it.
+constexpr bool PassesFastPathTest(const Tables& t, int i, uint32_t u) {
+  return static_cast<double>(2 * u + 1) * t.w[i] < t.x[i + 1];
+}
+
+// The first u in [0, 2^23] that fails the test of layer i (2^23 if none does): a binary search,
+// as the test holds on a prefix of u. (double(2u + 1) is exact and IEEE multiplication by
+// w[i] > 0 is monotone, so the product, and its comparison with x[i+1], is monotone in u.)
+constexpr uint32_t FastPathThreshold(const Tables& t, int i) {
+  uint32_t lo = 0;        // every u < lo passes
+  uint32_t hi = 1 << 23;  // every u in [hi, 2^23) fails
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    if (PassesFastPathTest(t, i, mid)) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
 
 constexpr Tables MakeTables() {
   Tables t;
@@ -113,6 +146,11 @@ constexpr Tables MakeTables() {
   t.x[kLayers] = 0.0;
   for (int i = 0; i <= kLayers; ++i) t.f[i] = ExpImpl(-0.5 * t.x[i] * t.x[i]);
   for (int i = 0; i < kLayers; ++i) t.w[i] = t.x[i] * 0x1p-24;
+  for (int i = 0; i < kLayers; ++i) {
+    t.threshold[i] = FastPathThreshold(t, i);
+    t.width_and_bound[2 * i] = t.w[i];
+    t.width_and_bound[2 * i + 1] = 2.0 * t.threshold[i] + 1.0;
+  }
   return t;
 }
 
@@ -122,6 +160,7 @@ constexpr Tables kTables = MakeTables();
 
 const std::array<double, kLayers + 1>& LayerEdges() { return kTables.x; }
 const std::array<double, kLayers + 1>& LayerDensities() { return kTables.f; }
+const std::array<uint32_t, kLayers>& FastPathThresholds() { return kTables.threshold; }
 double Exp(double x) { return ExpImpl(x); }
 double Log(double x) { return LogImpl(x); }
 
@@ -178,10 +217,16 @@ inline bool BelowDensity(double y, double x, uint32_t i) {
   constexpr double kMargin = 1e-12;
   const double a = kTables.x[i + 1];
   const double t = 0.5 * ((x - a) * (x + a));
+  const double f = kTables.f[i + 1];
+  // First the bounds of degree 1 and 2 (1 - t <= e^-t <= 1 - t + t^2 / 2): they decide almost
+  // every test (the gap is t^2 / 2, and t is small in all but the top few layers) and resolve
+  // the branch some 20 cycles sooner, which is what a mispredicted one costs.
+  const double p1 = 1.0 - t;
+  if (y < f * p1 * (1.0 - kMargin)) return true;
+  if (y >= f * (p1 + 0.5 * (t * t)) * (1.0 + kMargin)) return false;
   const double p4 = 1.0 + t * (-1.0 + t * (0.5 + t * (-1.0 / 6.0 + t * (1.0 / 24.0))));
   const double t2 = t * t;
   const double p5 = p4 - t2 * t2 * t * (1.0 / 120.0);
-  const double f = kTables.f[i + 1];
   if (y < f * p5 * (1.0 - kMargin)) return true;
   if (y >= f * p4 * (1.0 + kMargin)) return false;
   return y < gaussian_internal::Exp(-0.5 * x * x);
@@ -240,18 +285,181 @@ float GaussianStream::Next() {
   return FromCandidate(static_cast<uint32_t>(word), state_);
 }
 
-void GaussianStream::Fill(absl::Span<float> out) {
-  size_t j = 0;
-  if (has_pending_half_ && !out.empty()) out[j++] = Next();
-  // Two normals per word; the state lives in a local so that it stays in registers.
-  std::array<uint64_t, 4> s = state_;
-  for (; j + 2 <= out.size(); j += 2) {
+namespace {
+
+// Two normals per word from `words` fresh words, as the scalar loop of Fill: the state lives in
+// a local so that it stays in registers.
+void FillWordsScalar(std::array<uint64_t, 4>& state, float* out, size_t words) {
+  std::array<uint64_t, 4> s = state;
+  for (size_t k = 0; k < words; ++k) {
     const uint64_t word = XoshiroNext(s);
-    out[j] = FromCandidate(static_cast<uint32_t>(word), s);
-    out[j + 1] = FromCandidate(static_cast<uint32_t>(word >> 32), s);
+    out[2 * k] = FromCandidate(static_cast<uint32_t>(word), s);
+    out[2 * k + 1] = FromCandidate(static_cast<uint32_t>(word >> 32), s);
   }
-  state_ = s;
-  if (j < out.size()) out[j] = Next();
+  state = s;
+}
+
+#if defined(GDAQD_GAUSSIAN_AVX2)
+
+// Words per block of the AVX2 kernel: 8 candidates, one 256-bit vector of 32-bit lanes.
+constexpr size_t kAvx2BlockWords = 4;
+
+// XoshiroNext's state transition undone: Rewind(s) after XoshiroNext(s) restores s. (With the
+// state (a, b, c, d) before the step and (A, B, C, D) after it: D = rotl(d ^ b, 45),
+// A = a ^ d ^ b, B = b ^ c ^ a and C = c ^ a ^ (b << 17), so B ^ C = b ^ (b << 17).)
+inline void Rewind(std::array<uint64_t, 4>& s) {
+  const uint64_t d1 = std::rotr(s[3], 45);  // d ^ b
+  uint64_t b = s[1] ^ s[2];                 // b ^ (b << 17), inverted by the next line
+  b ^= (b << 17) ^ (b << 34) ^ (b << 51);
+  const uint64_t a = s[0] ^ d1;
+  const uint64_t c = s[1] ^ b ^ a;
+  s = {a, b, c, d1 ^ b};
+}
+
+// w[i] and 2 threshold[i] + 1 of the 4 candidates of words a and b (low half first), in stream
+// order.
+struct WidthsAndBounds {
+  __m256d w;
+  __m256d bound;
+};
+__attribute__((target("avx2"))) inline WidthsAndBounds LoadLayersAvx2(uint64_t a, uint64_t b) {
+  constexpr uint64_t kMask = kLayers - 1;
+  const double* pairs = kTables.width_and_bound.data();
+  const __m256d p02 = _mm256_set_m128d(_mm_loadu_pd(pairs + 2 * (b & kMask)),
+                                       _mm_loadu_pd(pairs + 2 * (a & kMask)));
+  const __m256d p13 = _mm256_set_m128d(_mm_loadu_pd(pairs + 2 * ((b >> 32) & kMask)),
+                                       _mm_loadu_pd(pairs + 2 * ((a >> 32) & kMask)));
+  return {_mm256_unpacklo_pd(p02, p13), _mm256_unpackhi_pd(p02, p13)};
+}
+
+// The fast path of the 8 candidates of words w0..w3 (low half first): stores their normals to
+// out[0..8) whether or not they pass, and returns the mask of those that pass (bit m: candidate
+// m). Each lane computes x = double(2u + 1) * w[i], rounds it to float and sets the sign bit:
+// IEEE conversions, one multiply and bit operations, so a passing candidate c gets exactly the
+// bits WithSign(Magnitude(c), c) gives. The test x < x[i+1] is made as 2u + 1 < 2 threshold[i]
+// + 1 (the same decision, FastPathThresholds()), which does not wait for the multiply: the
+// sooner the block's branch resolves, the less work a failing block throws away.
+__attribute__((target("avx2"))) inline uint32_t FastPathAvx2(uint64_t w0, uint64_t w1, uint64_t w2,
+                                                             uint64_t w3, float* out) {
+  const __m256i c = _mm256_set_epi64x(static_cast<int64_t>(w3), static_cast<int64_t>(w2),
+                                      static_cast<int64_t>(w1), static_cast<int64_t>(w0));
+  const __m256i odd = _mm256_or_si256(
+      _mm256_and_si256(_mm256_srli_epi32(c, 7), _mm256_set1_epi32(0xfffffe)), _mm256_set1_epi32(1));
+  const WidthsAndBounds lo = LoadLayersAvx2(w0, w1);
+  const WidthsAndBounds hi = LoadLayersAvx2(w2, w3);
+  const __m256d odd_lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(odd));
+  const __m256d odd_hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(odd, 1));
+  const __m256d x_lo = _mm256_mul_pd(odd_lo, lo.w);
+  const __m256d x_hi = _mm256_mul_pd(odd_hi, hi.w);
+  const __m256 x = _mm256_set_m128(_mm256_cvtpd_ps(x_hi), _mm256_cvtpd_ps(x_lo));
+  const __m256i sign = _mm256_and_si256(c, _mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  _mm256_storeu_ps(out, _mm256_xor_ps(x, _mm256_castsi256_ps(sign)));
+  const auto pass_lo =
+      static_cast<uint32_t>(_mm256_movemask_pd(_mm256_cmp_pd(odd_lo, lo.bound, _CMP_LT_OQ)));
+  const auto pass_hi =
+      static_cast<uint32_t>(_mm256_movemask_pd(_mm256_cmp_pd(odd_hi, hi.bound, _CMP_LT_OQ)));
+  return pass_lo | pass_hi << 4;
+}
+
+// The normals from candidate `first` of `word` (0: both halves, 1: the high half only) by the
+// scalar code, from state `s`, where candidate `first` failed the fast path. Out of line: the
+// cold end of a block of FillWordsAvx2, which keeps its values in registers. The failed
+// candidate goes straight to SlowPath: testing it again here would be a branch taken or not
+// depending on which half failed, mispredicted half the time.
+ABSL_ATTRIBUTE_NOINLINE void ScalarWord(uint64_t word, int first, std::array<uint64_t, 4>& s,
+                                        float* out) {
+  out[first] = SlowPath(static_cast<uint32_t>(word >> (32 * first)), s);
+  if (first == 0) out[1] = FromCandidate(static_cast<uint32_t>(word >> 32), s);
+}
+
+// The end of a block of a vector kernel (its `words`, drawn from xoshiro, and `passed`, the mask
+// of its candidates that pass the fast path, not all of them) from its first failing candidate
+// on: winds `s`, the state after the block's last word, back to just after that candidate's word,
+// where the scalar code takes over for the rest of the word (the earlier candidates passed, and
+// their lanes are already right), and returns the number of the block's words consumed. The next
+// block starts with the next word and overwrites the lanes after it.
+template <size_t kWords>
+inline size_t FinishBlock(const std::array<uint64_t, kWords>& words, uint32_t passed,
+                          std::array<uint64_t, 4>& s, float* block) {
+  const int first_failed = std::countr_one(passed);
+  const int q = first_failed / 2;  // its word
+  for (int r = q + 1; r < static_cast<int>(kWords); ++r) Rewind(s);
+  std::array<uint64_t, 4> copy = s;  // so that `s` never has its address taken
+  ScalarWord(words[q], first_failed % 2, copy, block + 2 * q);
+  s = copy;
+  return static_cast<size_t>(q) + 1;
+}
+
+// FillWordsScalar with blocks of 4 words whose 8 candidates are tested and computed at once
+// (FinishBlock at the first that fails). Returns the number of words consumed as blocks (the
+// caller fills the rest, fewer than 4, with FillWordsScalar).
+__attribute__((target("avx2"))) size_t FillWordsAvx2(std::array<uint64_t, 4>& state, float* out,
+                                                     size_t words) {
+  std::array<uint64_t, 4> s = state;
+  size_t k = 0;
+  while (k + kAvx2BlockWords <= words) {
+    const uint64_t w0 = XoshiroNext(s);
+    const uint64_t w1 = XoshiroNext(s);
+    const uint64_t w2 = XoshiroNext(s);
+    const uint64_t w3 = XoshiroNext(s);
+    float* block = out + 2 * k;
+    const uint32_t passed = FastPathAvx2(w0, w1, w2, w3, block);
+    if (ABSL_PREDICT_TRUE(passed == 0xff)) {
+      k += kAvx2BlockWords;
+      continue;
+    }
+    k += FinishBlock<kAvx2BlockWords>({w0, w1, w2, w3}, passed, s, block);
+  }
+  state = s;
+  return k;
+}
+
+#endif  // GDAQD_GAUSSIAN_AVX2
+
+// The kernel Fill uses: the fastest this CPU supports.
+gaussian_internal::FillKernel BestFillKernel() {
+  static const gaussian_internal::FillKernel best =
+      gaussian_internal::FillKernelSupported(gaussian_internal::FillKernel::kAvx2)
+          ? gaussian_internal::FillKernel::kAvx2
+          : gaussian_internal::FillKernel::kScalar;
+  return best;
+}
+
+}  // namespace
+
+bool gaussian_internal::FillKernelSupported(FillKernel kernel) {
+  switch (kernel) {
+    case FillKernel::kScalar:
+      return true;
+    case FillKernel::kAvx2:
+#if defined(GDAQD_GAUSSIAN_AVX2)
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("avx2");
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+void gaussian_internal::FillWithKernel(FillKernel kernel, GaussianStream& stream,
+                                       absl::Span<float> out) {
+  size_t j = 0;
+  if (stream.has_pending_half_ && !out.empty()) out[j++] = stream.Next();
+  const size_t words = (out.size() - j) / 2;
+  size_t done = 0;
+#if defined(GDAQD_GAUSSIAN_AVX2)
+  if (kernel == FillKernel::kAvx2) done = FillWordsAvx2(stream.state_, out.data() + j, words);
+#else
+  static_cast<void>(kernel);  // only kScalar exists off x86-64
+#endif
+  FillWordsScalar(stream.state_, out.data() + j + 2 * done, words - done);
+  j += 2 * words;
+  if (j < out.size()) out[j] = stream.Next();
+}
+
+void GaussianStream::Fill(absl::Span<float> out) {
+  gaussian_internal::FillWithKernel(BestFillKernel(), *this, out);
 }
 
 }  // namespace gdaqd::server

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -184,6 +185,150 @@ TEST(GaussianContractTest, OwnExpAndLogAreWithinAFewUlpOfLibm) {
   EXPECT_EQ(gaussian_internal::Exp(0.0), 1.0);
   EXPECT_EQ(gaussian_internal::Log(1.0), 0.0);
   EXPECT_LE(UlpDistance(gaussian_internal::Log(0x1p-53), -53 * std::log(2.0)), 1);
+}
+
+// The contract's fast-path test, evaluated as the scalar code does.
+bool PassesFastPath(int layer, uint32_t u) {
+  const auto& x = gaussian_internal::LayerEdges();
+  return static_cast<double>(2 * u + 1) * (x[layer] * 0x1p-24) < x[layer + 1];
+}
+
+// The thresholds decide like the double test: at each layer's boundary (the last passing and the
+// first failing u, the decision being monotone in u), at both ends of u's range, and at a million
+// random points. (All 2^31 pairs would take minutes.)
+TEST(GaussianContractTest, FastPathThresholdsDecideLikeTheDoubleTest) {
+  constexpr uint32_t kSlots = 1 << 23;
+  const auto& threshold = gaussian_internal::FastPathThresholds();
+  for (int i = 0; i < gaussian_internal::kLayers; ++i) {
+    const uint32_t t = threshold[i];
+    ASSERT_LE(t, kSlots) << "layer " << i;
+    if (t > 0) {
+      EXPECT_TRUE(PassesFastPath(i, 0)) << "layer " << i;
+      EXPECT_TRUE(PassesFastPath(i, t - 1)) << "layer " << i;
+    }
+    if (t < kSlots) {
+      EXPECT_FALSE(PassesFastPath(i, t)) << "layer " << i;
+      EXPECT_FALSE(PassesFastPath(i, kSlots - 1)) << "layer " << i;
+    }
+  }
+  EXPECT_EQ(threshold[gaussian_internal::kLayers - 1], 0u);  // x[256] = 0: always the wedge
+  std::mt19937_64 rng(3);
+  for (int n = 0; n < 1'000'000; ++n) {
+    const uint64_t r = rng();
+    const int i = static_cast<int>(r & 255);
+    const auto u = static_cast<uint32_t>((r >> 8) & (kSlots - 1));
+    ASSERT_EQ(u < threshold[i], PassesFastPath(i, u)) << "layer " << i << " u " << u;
+  }
+}
+
+// ---- Fill kernels: every kernel gives the scalar code's bits ----
+
+using gaussian_internal::FillKernel;
+using gaussian_internal::FillWithKernel;
+
+// The kernels other than the scalar one, with their names.
+constexpr std::array<std::pair<FillKernel, const char*>, 1> kVectorKernels = {
+    {{FillKernel::kAvx2, "avx2"}}};
+
+// Words the stream consumed so far: the position of its next word in a fresh stream's sequence.
+int64_t WordsConsumed(uint64_t seed, GaussianStream stream) {
+  const uint64_t next = stream.NextWord();
+  GaussianStream fresh(seed);
+  int64_t consumed = 0;
+  while (fresh.NextWord() != next) ++consumed;
+  return consumed;
+}
+
+// Skips the test where this CPU lacks `kernel`.
+#define GDAQD_SKIP_IF_UNSUPPORTED(kernel, name)                                  \
+  if (!gaussian_internal::FillKernelSupported(kernel)) {                         \
+    GTEST_SKIP() << "this CPU cannot run the " << (name) << " kernel; only the " \
+                 << "scalar one exists here";                                    \
+  }
+
+TEST(GaussianKernelTest, ScalarKernelIsAlwaysSupported) {
+  EXPECT_TRUE(gaussian_internal::FillKernelSupported(FillKernel::kScalar));
+}
+
+// Lengths 0..300 and a few large ones, many seeds, each from a fresh stream and after one Next()
+// (a pending high half): the same values, and the same state afterwards (the next word).
+TEST(GaussianKernelTest, KernelsMatchScalarForManySeedsAndLengths) {
+  for (const auto& [kernel, name] : kVectorKernels) {
+    GDAQD_SKIP_IF_UNSUPPORTED(kernel, name);
+    std::vector<size_t> lengths;
+    for (size_t n = 0; n <= 300; ++n) lengths.push_back(n);
+    for (size_t n : {1023, 1024, 1025, 4482, 65537}) lengths.push_back(n);
+    for (size_t n : lengths) {
+      for (uint64_t seed = 0; seed < 24; ++seed) {
+        for (bool pending : {false, true}) {
+          GaussianStream expected_stream(seed * 7919 + n);
+          GaussianStream actual_stream(seed * 7919 + n);
+          if (pending) {
+            ASSERT_EQ(Bits({expected_stream.Next()}), Bits({actual_stream.Next()}));
+          }
+          std::vector<float> expected(n);
+          std::vector<float> actual(n);
+          FillWithKernel(FillKernel::kScalar, expected_stream, absl::MakeSpan(expected));
+          FillWithKernel(kernel, actual_stream, absl::MakeSpan(actual));
+          ASSERT_EQ(Bits(actual), Bits(expected))
+              << name << " n " << n << " seed " << seed << " pending " << pending;
+          ASSERT_EQ(actual_stream.NextWord(), expected_stream.NextWord())
+              << name << " n " << n << " seed " << seed << " pending " << pending;
+        }
+      }
+    }
+  }
+}
+
+// Next(), Fill() of random lengths and NextWord() interleaved at random on two streams of the
+// same seed, one filling with the kernel and one with the scalar code.
+TEST(GaussianKernelTest, KernelsMatchScalarWhenInterleavedWithNextAndNextWord) {
+  for (const auto& [kernel, name] : kVectorKernels) {
+    GDAQD_SKIP_IF_UNSUPPORTED(kernel, name);
+    std::mt19937_64 rng(17);
+    for (uint64_t seed = 100; seed < 140; ++seed) {
+      GaussianStream expected_stream(seed);
+      GaussianStream actual_stream(seed);
+      for (int call = 0; call < 200; ++call) {
+        const uint64_t kind = rng() % 8;
+        if (kind == 0) {
+          ASSERT_EQ(actual_stream.NextWord(), expected_stream.NextWord()) << name;
+        } else if (kind == 1) {
+          ASSERT_EQ(Bits({actual_stream.Next()}), Bits({expected_stream.Next()})) << name;
+        } else {
+          const size_t n = rng() % (kind == 7 ? 3000 : 40);
+          std::vector<float> expected(n);
+          std::vector<float> actual(n);
+          FillWithKernel(FillKernel::kScalar, expected_stream, absl::MakeSpan(expected));
+          FillWithKernel(kernel, actual_stream, absl::MakeSpan(actual));
+          ASSERT_EQ(Bits(actual), Bits(expected)) << name << " seed " << seed << " call " << call;
+        }
+      }
+      ASSERT_EQ(actual_stream.NextWord(), expected_stream.NextWord()) << name;
+    }
+  }
+}
+
+// A long fill goes through thousands of slow paths (each drawing extra words: wedges, rejections
+// and tails), with the kernel falling back to the scalar code at every position of its blocks.
+TEST(GaussianKernelTest, KernelsMatchScalarThroughManySlowPaths) {
+  constexpr uint64_t kSeed = 2718;
+  constexpr int64_t kNormals = 1 << 20;
+  for (const auto& [kernel, name] : kVectorKernels) {
+    GDAQD_SKIP_IF_UNSUPPORTED(kernel, name);
+    GaussianStream expected_stream(kSeed);
+    GaussianStream actual_stream(kSeed);
+    std::vector<float> expected(kNormals);
+    std::vector<float> actual(kNormals);
+    FillWithKernel(FillKernel::kScalar, expected_stream, absl::MakeSpan(expected));
+    FillWithKernel(kernel, actual_stream, absl::MakeSpan(actual));
+    EXPECT_EQ(Bits(actual), Bits(expected)) << name;
+    // Every slow path draws at least one word beyond the candidates' kNormals / 2; about 1.5%
+    // of candidates take one.
+    const int64_t extra_words = WordsConsumed(kSeed, actual_stream) - kNormals / 2;
+    EXPECT_GT(extra_words, kNormals / 100) << name;
+    EXPECT_EQ(WordsConsumed(kSeed, expected_stream) - kNormals / 2, extra_words) << name;
+  }
 }
 
 // ---- The distribution ----

@@ -130,7 +130,7 @@ std::vector<uint32_t> Bits(absl::Span<const float> values) {
 
 // The documented formula, evaluated here (this file, like the library, builds with
 // -ffp-contract=off): n is the stream's first sample, z[j] its (j + 2)-th. 4,482 parameters
-// (a (64,64) PointMaze policy) cross the sampler's 256-float chunks and end on a partial one.
+// (a (64,64) PointMaze policy) cross the sampler's 1,024-float chunks and end on a partial one.
 TEST(IsolineVariationTest, ChildIsTheDocumentedFunctionOfItsSeed) {
   constexpr size_t kPointMazeParams = 4482;
   const std::vector<float> x1 = RandomParams(1, kPointMazeParams);
@@ -148,6 +148,30 @@ TEST(IsolineVariationTest, ChildIsTheDocumentedFunctionOfItsSeed) {
   std::vector<float> child(kPointMazeParams);
   IsolineVariation(x1, x2, params, kSeed, absl::MakeSpan(child));
   EXPECT_EQ(Bits(child), Bits(expected));
+}
+
+// The same with the noise drawn by the sampler's portable scalar code, whatever kernel the
+// library picked on this CPU: sizes around the 1,024-float chunks and the 8-normal vector blocks.
+TEST(IsolineVariationTest, ChildMatchesTheScalarSamplerForManySizes) {
+  const IsolineParams params{.iso_sigma = 0.02f, .line_sigma = 0.2f};
+  for (size_t n : {0, 1, 2, 3, 7, 8, 9, 255, 256, 257, 1023, 1024, 1025, 2049, 4482}) {
+    const std::vector<float> x1 = RandomParams(3, n);
+    const std::vector<float> x2 = RandomParams(4, n);
+    for (uint64_t seed = 0; seed < 20; ++seed) {
+      GaussianStream stream(seed);
+      const float line_step = params.line_sigma * stream.Next();
+      std::vector<float> z(n);
+      gaussian_internal::FillWithKernel(gaussian_internal::FillKernel::kScalar, stream,
+                                        absl::MakeSpan(z));
+      std::vector<float> expected(n);
+      for (size_t j = 0; j < n; ++j) {
+        expected[j] = x1[j] + params.iso_sigma * z[j] + line_step * (x2[j] - x1[j]);
+      }
+      std::vector<float> child(n);
+      IsolineVariation(x1, x2, params, seed, absl::MakeSpan(child));
+      ASSERT_EQ(Bits(child), Bits(expected)) << "n " << n << " seed " << seed;
+    }
+  }
 }
 
 // Part of the reproducibility contract (gaussian.h): these bits must never change.
