@@ -513,6 +513,9 @@ constexpr char kNotes[] =
 
 // Table 1 (table1.csv, progress_<task>.svg) and the schedule arm (schedule_arm.csv) from the
 // runs that are not RL runs: the notes, Table 1 and the arm section of results.md.
+absl::StatusOr<std::string> ReportNsraWeight(const std::string& out, const std::string& task,
+                                             const std::vector<StudyRun>& runs);
+
 absl::StatusOr<std::string> ReportQd(const std::string& out, const std::vector<StudyRun>& runs) {
   Table table({"task", "algorithm", "seeds", "QD-score % median [q1, q3]",
                "coverage % median [q1, q3]", "max fitness median [q1, q3]",
@@ -526,8 +529,12 @@ absl::StatusOr<std::string> ReportQd(const std::string& out, const std::vector<S
       tasks.push_back(run.task);
     }
   }
+  std::string nsra_md;
   for (const std::string& task : tasks) {
     if (absl::Status s = ReportTask(out, task, runs, table, csv); !s.ok()) return s;
+    absl::StatusOr<std::string> nsra = ReportNsraWeight(out, task, runs);
+    if (!nsra.ok()) return nsra.status();
+    nsra_md += *nsra;
   }
   if (absl::Status s = client::WriteTextFile(out + "/table1.csv", csv); !s.ok()) return s;
   std::string arm_csv;
@@ -535,7 +542,13 @@ absl::StatusOr<std::string> ReportQd(const std::string& out, const std::vector<S
   if (absl::Status s = client::WriteTextFile(out + "/schedule_arm.csv", arm_csv); !s.ok()) {
     return s;
   }
-  return absl::StrCat(kNotes, table.ToText(), arm_md);
+  if (!nsra_md.empty()) {
+    nsra_md = absl::StrCat(
+        "\nNSRA-ES's reward weight w after each generation (u = w rank(reward) + (1 - w) "
+        "rank(novelty)), one line per finished seed; descriptive (protocol, addendum 1):\n\n",
+        nsra_md);
+  }
+  return absl::StrCat(kNotes, table.ToText(), arm_md, nsra_md);
 }
 
 // ---- The deep-RL rows (protocol, addendum 2, Analysis) ----
@@ -545,6 +558,31 @@ double RowValue(const MetricsRow& row, absl::string_view name) {
   if (name == "qd_score_pct") return row.qd_score_pct;
   if (name == "coverage_pct") return row.coverage_pct;
   return client::FindMetric(row, name).value_or(NAN);
+}
+
+// NSRA-ES's reward weight per generation, one line per finished seed, in
+// nsra_weight_<task>.svg (protocol, addendum 1: descriptive). Returns the report's line for it,
+// "" when the task has no finished NSRA-ES run.
+absl::StatusOr<std::string> ReportNsraWeight(const std::string& out, const std::string& task,
+                                             const std::vector<StudyRun>& runs) {
+  client::Panel panel{"reward weight w", {}, true};
+  for (const Group& g : GroupsOf(runs, task)) {
+    if (g.label != "NSRA_ES") continue;
+    for (const StudyRun* run : g.finished) {
+      client::Series series{absl::StrCat("seed ", run->seed), {}, {}, {}, {}, /*steps=*/true};
+      for (const MetricsRow& row : run->metrics) {
+        series.x.push_back(RowValue(row, "es_generations"));
+        series.y.push_back(RowValue(row, "es_reward_weight"));
+      }
+      panel.series.push_back(std::move(series));
+    }
+  }
+  if (panel.series.empty()) return std::string();
+  const std::string file = absl::StrCat("nsra_weight_", task, ".svg");
+  const std::string svg = client::RenderProgressSvg(
+      absl::StrCat(task, " · NSRA-ES, one line per seed"), "ES generations", {panel});
+  if (absl::Status s = client::WriteTextFile(absl::StrCat(out, "/", file), svg); !s.ok()) return s;
+  return absl::StrCat("- ", task, ": [", file, "](", file, ")\n");
 }
 
 std::vector<double> FinalValues(const std::vector<const StudyRun*>& runs, absl::string_view name) {

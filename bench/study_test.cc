@@ -443,6 +443,39 @@ TEST_F(StudyReportTest, GridWithoutRlRunsWritesWhatItWroteBeforeRlRows) {
   EXPECT_THAT(*md, Not(HasSubstr("environment steps")));
 }
 
+// Addendum 1: NSRA-ES's reward weight per generation, one line per finished seed, with a link
+// from results.md; a task without finished NSRA-ES runs gets no figure.
+TEST_F(StudyReportTest, NsraWeightIsPlottedPerFinishedSeed) {
+  std::vector<StudyRun> runs = QdFixture();
+  for (int seed = 0; seed < 2; ++seed) {
+    StudyRun run = Finished(Cell("point_maze", "NSRA_ES", seed), 5, 3);
+    for (int i = 1; i <= 10; ++i) {
+      // The weight falls by 0.05 a generation from 1 (seed 1 from generation 3 on).
+      const double weight = 1.0 - 0.05 * std::max(0, i - (seed == 0 ? 1 : 3));
+      run.metrics[i - 1].extra = {{"es_generations", 1.0 * i}, {"es_reward_weight", weight}};
+    }
+    runs.push_back(std::move(run));
+  }
+  runs.push_back(Cell("ant_trap", "NSRA_ES", 0));  // unfinished: no figure for ant_trap
+  absl::StatusOr<std::string> md =
+      WriteStudyReport(dir_, runs, {"0,1", "point_maze=1000,ant_trap=1000", "", 2, 2, ""});
+  ASSERT_TRUE(md.ok()) << md.status();
+  EXPECT_THAT(*md, HasSubstr("- point_maze: [nsra_weight_point_maze.svg]"));
+  EXPECT_THAT(*md, Not(HasSubstr("nsra_weight_ant_trap")));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/nsra_weight_ant_trap.svg"));
+  const std::string svg = Read("nsra_weight_point_maze.svg");
+  EXPECT_THAT(svg, HasSubstr("NSRA-ES"));
+  EXPECT_THAT(svg, HasSubstr("reward weight w"));
+  EXPECT_THAT(svg, HasSubstr("seed 0"));
+  EXPECT_THAT(svg, HasSubstr("seed 1"));
+  size_t lines = 0;
+  for (size_t at = svg.find("class=\"series\""); at != std::string::npos;
+       at = svg.find("class=\"series\"", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2u) << svg;
+}
+
 TEST_F(StudyReportTest, RlRowsStayOutOfTheQdStatistics) {
   std::vector<StudyRun> runs = QdFixture();
   const std::string qd_dir = dir_ + "/qd";
