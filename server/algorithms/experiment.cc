@@ -187,6 +187,14 @@ void Experiment::Start() {
 }
 
 void Experiment::Cancel() {
+  // Durable before it takes effect: the caller is told OK, and a crash before the final
+  // checkpoint must then restart the experiment cancelled rather than run it on.
+  if (options_.state_dir != nullptr && !finished() &&
+      !options_.state_dir->CancelRequested(number_)) {
+    if (absl::Status marked = options_.state_dir->MarkCancelRequested(number_); !marked.ok()) {
+      LOG(ERROR) << "cancel_not_recorded id=" << id_ << " error=" << marked;
+    }
+  }
   cancel_ = true;
   stop_ = true;
 }
@@ -462,6 +470,8 @@ std::vector<MetricSpec> Experiment::metric_specs() const {
 
 absl::Status Experiment::RunLoop() {
   GDAQD_ASSIGN_OR_RETURN(QdAlgorithm * algorithm, BuildAlgorithm());
+  // A cancel recorded before a restart (CancelAfterRestore) ends it here, its archive restored.
+  if (cancel_) return absl::CancelledError("cancelled");
   {
     absl::MutexLock lock(&mu_);
     status_.set_state(gdaqd::v1::RUNNING);

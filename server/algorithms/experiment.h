@@ -80,7 +80,12 @@ class Experiment {
   // Starts the runner thread unless the experiment is final. Call once.
   void Start();
   // Asks the run to stop at the next safe point; the state becomes CANCELLED. No-op when final.
+  // With a state directory the request is recorded there first (StateDir::MarkCancelRequested),
+  // so that a crash before the final checkpoint does not run the experiment on.
   void Cancel();
+  // Restored with a recorded cancel request: ends CANCELLED as soon as its algorithm is rebuilt,
+  // keeping the restored archive. Before Start() only.
+  void CancelAfterRestore() { cancel_ = true; }
   // Shutdown: the run stops at the next safe point, writes a checkpoint if it is waiting for
   // evaluations, and leaves its state as it is (RUNNING stays RUNNING, to resume on restart).
   void Interrupt();

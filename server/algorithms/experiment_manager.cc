@@ -77,6 +77,11 @@ absl::StatusOr<int> ExperimentManager::RestoreAll() {
               << " evaluations=" << status.progress().evaluations()
               << " damaged_checkpoints_skipped=" << checkpoint->damaged_skipped;
     std::shared_ptr<Experiment> shared = std::move(experiment).value();
+    if (!IsFinalState(status.state()) && options_.state_dir->CancelRequested(number)) {
+      LOG(WARNING) << "experiment_cancel_resumed id=" << status.id()
+                   << " (cancelled before the restart; it ends CANCELLED)";
+      shared->CancelAfterRestore();
+    }
     // Restored experiments are never refused, but they count against the memory budget.
     absl::StatusOr<ResourceEstimate> estimate = EstimateExperimentResources(status.config());
     {

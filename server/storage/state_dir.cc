@@ -21,6 +21,9 @@
 namespace gdaqd::server::storage {
 namespace {
 
+// The marker of MarkCancelRequested() in an experiment's directory.
+constexpr char kCancelRequested[] = "cancel_requested";
+
 namespace fs = std::filesystem;
 
 constexpr char kCheckpointPrefix[] = "checkpoint-";
@@ -175,6 +178,16 @@ absl::StatusOr<StateDir::LoadedCheckpoint> StateDir::OpenNewestCheckpoint(int64_
   }
   return absl::NotFoundError(
       absl::StrCat("experiment ", number, " has no valid checkpoint in ", ExperimentDir(number)));
+}
+
+absl::Status StateDir::MarkCancelRequested(int64_t number) {
+  return common::WriteFileDurably((fs::path(ExperimentDir(number)) / kCancelRequested).string(),
+                                  "cancel requested\n");
+}
+
+bool StateDir::CancelRequested(int64_t number) const {
+  std::error_code error;
+  return fs::exists(fs::path(ExperimentDir(number)) / kCancelRequested, error);
 }
 
 absl::Status StateDir::DeleteExperiment(int64_t number) {

@@ -65,6 +65,13 @@ class StateDir {
   // the experiment has no valid checkpoint.
   absl::StatusOr<LoadedCheckpoint> OpenNewestCheckpoint(int64_t number) const;
 
+  // Records durably that experiment `number` was asked to cancel (a marker file in its
+  // directory, which must exist), so that a restart before its final checkpoint cancels it
+  // instead of running it on. Errno codes naming the file.
+  absl::Status MarkCancelRequested(int64_t number);
+  // Whether MarkCancelRequested(number) was done.
+  bool CancelRequested(int64_t number) const;
+
   // Removes the experiment's directory and everything in it.
   absl::Status DeleteExperiment(int64_t number);
 

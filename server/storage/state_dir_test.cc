@@ -75,6 +75,26 @@ TEST(StateDirTest, KeepsTheTwoNewestCheckpoints) {
   EXPECT_EQ(RecordOf(*state, 1), "d");
 }
 
+TEST(StateDirTest, CancelRequestIsRecordedPerExperimentAndLeavesCheckpointsAlone) {
+  const std::string dir = FreshDir("cancel");
+  {
+    GDAQD_ASSERT_OK_AND_ASSIGN(auto state, StateDir::Open(dir));
+    GDAQD_ASSERT_OK(state->WriteCheckpoint(1, {{kRecordSection, "a"}}));
+    GDAQD_ASSERT_OK(state->WriteCheckpoint(2, {{kRecordSection, "b"}}));
+    EXPECT_FALSE(state->CancelRequested(1));
+    GDAQD_ASSERT_OK(state->MarkCancelRequested(1));
+    EXPECT_FALSE(state->MarkCancelRequested(3).ok()) << "no directory for experiment 3";
+    GDAQD_ASSERT_OK(state->WriteCheckpoint(1, {{kRecordSection, "c"}}));
+    GDAQD_ASSERT_OK(state->WriteCheckpoint(1, {{kRecordSection, "d"}}));
+  }
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto state, StateDir::Open(dir));  // after a restart
+  EXPECT_TRUE(state->CancelRequested(1));
+  EXPECT_FALSE(state->CancelRequested(2));
+  EXPECT_EQ(RecordOf(*state, 1), "d");
+  GDAQD_ASSERT_OK(state->DeleteExperiment(1));
+  EXPECT_FALSE(state->CancelRequested(1));
+}
+
 TEST(StateDirTest, DamagedNewestFallsBackToThePrevious) {
   GDAQD_ASSERT_OK_AND_ASSIGN(auto state, StateDir::Open(FreshDir("fallback")));
   GDAQD_ASSERT_OK(state->WriteCheckpoint(1, {{kRecordSection, "older"}}));

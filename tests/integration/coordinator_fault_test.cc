@@ -219,6 +219,47 @@ TEST(CoordinatorFaultTest, KilledTwiceAndStoppedStillEndsWithTheUninterruptedArc
   EXPECT_THAT(client->Submit(Config()), gdaqd::testing::IsOkAndHolds(std::string("exp-2")));
 }
 
+// A cancel the client was told succeeded survives a crash before the final checkpoint is on
+// disk: SIGKILL while that write is held; the restarted coordinator ends the experiment
+// CANCELLED (from the checkpoint it restores) instead of running it on. No worker serves the
+// restarted coordinator, so a run that went on would stay RUNNING.
+TEST(CoordinatorFaultTest, CancelHeardBeforeACrashStaysCancelled) {
+  const std::string dir = FreshDir("cancel_crash");
+  const std::string state = dir + "/state";
+  std::string id;
+  {
+    // Checkpoint writes: the 1st at submit; the interval keeps periodic ones out, so the 2nd is
+    // the final one.
+    Server server(state, 0, dir + "/server1.log",
+                  {"--checkpoint_interval=1h", "--test_hold_checkpoint_write=2"});
+    auto worker = StartWorker(server.address(), 0, dir + "/w0.log");
+    auto client = Connect(server);
+    GDAQD_ASSERT_OK_AND_ASSIGN(id, client->Submit(Config()));
+    const v1::ExperimentStatus running = WaitForEvaluations(*client, id, 200);
+    ASSERT_GE(running.progress().evaluations(), 200);
+    ASSERT_LT(running.progress().evaluations(), kBudget);
+    GDAQD_ASSERT_OK(client->Cancel(id).status());
+    ASSERT_TRUE(server.WaitForLine("GDAQD_CHECKPOINT_HOLD", kRunTimeout));
+    auto held = client->Get(id);
+    ASSERT_TRUE(held.ok()) << held.status();
+    EXPECT_EQ(held->state(), v1::RUNNING) << "the end shows only once it is on disk";
+    server.process().Signal(SIGKILL);
+    EXPECT_THAT(server.process().Wait(kStartTimeout), gdaqd::testing::IsOkAndHolds(128 + SIGKILL));
+  }
+  Server server(state, 0, dir + "/server2.log");
+  auto client = Connect(server);
+  v1::ExperimentStatus last;
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(30); absl::Now() < deadline;) {
+    auto status = client->Get(id);
+    ASSERT_TRUE(status.ok()) << status.status();
+    last = *status;
+    if (last.state() >= v1::SUCCEEDED) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(last.state(), v1::CANCELLED) << v1::ExperimentState_Name(last.state());
+  EXPECT_EQ(last.restarts(), 1);
+}
+
 // Replaces the newest checkpoint of experiment 1 by a damaged copy.
 void DamageNewestCheckpoint(const std::string& state, bool truncate) {
   std::vector<std::string> files;
