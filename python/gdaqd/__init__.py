@@ -22,6 +22,7 @@ from gdaqd.client import (  # noqa: E402
 )
 from gdaqd.policy import TASK_DIMS, Policy, PolicyLayout, policies  # noqa: E402
 from gdaqd.results import Results, load_results  # noqa: E402
+from gdaqd.study import Study, load_study  # noqa: E402
 from gdaqd.v1 import config_pb2, coordinator_pb2  # noqa: E402
 
 ExperimentConfig = config_pb2.ExperimentConfig
@@ -35,6 +36,7 @@ def state_name(state: int) -> str:
 
 __all__ = [
     "Archive", "Client", "ConfigError", "ExperimentConfig", "ExperimentStatus", "FINAL_STATES",
-    "GdaqdError", "Policy", "PolicyLayout", "Results", "TASK_DIMS", "Tls", "history_frame",
-    "load_results", "parse_config", "policies", "snapshot_dict", "state_name",
+    "GdaqdError", "Policy", "PolicyLayout", "Results", "Study", "TASK_DIMS", "Tls",
+    "history_frame", "load_results", "load_study", "parse_config", "policies", "snapshot_dict",
+    "state_name",
 ]
