@@ -390,8 +390,8 @@ void Experiment::Finish(const absl::Status& status) {
   const std::string error = state == gdaqd::v1::FAILED ? status.ToString() : "";
   // The final checkpoint keeps the record and the archive export; the algorithm state is freed.
   // The final state shows only once it is on disk: a crash before then restores the run from its
-  // previous checkpoint (and a cancelled one would run again), so no client may have seen it end,
-  // nor deleted its directory under the write.
+  // previous checkpoint (a cancelled one ends CANCELLED there, see Cancel()), so no client may
+  // have seen it end, nor deleted its directory under the write.
   {
     absl::MutexLock lock(&mu_);
     ending_ = Ending{state, error};
