@@ -272,6 +272,22 @@ absl::StatusOr<std::unique_ptr<client::LocalCluster>> StartOneWorkerCluster(cons
   return client::LocalCluster::Start(options);
 }
 
+// The local cluster's workers share the machine's cores, so its coordinator runs its BLAS on
+// one thread (OpenBLAS's default, a thread per core, slowed model training ~10x beside busy
+// workers); the coordinator logs the count it got once its port is published.
+TEST(CliTest, LocalCoordinatorRunsItsBlasOnOneThread) {
+  TestDir dir("blas");
+  GDAQD_ASSERT_OK_AND_ASSIGN(auto cluster, StartOneWorkerCluster(dir));
+  const std::string log = dir / "logs/server.log";
+  std::string text;
+  for (const absl::Time deadline = absl::Now() + kProcessTimeout;
+       absl::Now() < deadline && !absl::StrContains(text, "torch_matmul_rate");) {
+    absl::SleepFor(absl::Milliseconds(50));
+    text = ReadFile(log);
+  }
+  EXPECT_THAT(text, HasSubstr("torch_threads=1 blas_threads=1\n"));
+}
+
 // Against a running coordinator: status as a table, cancel of a finished experiment, export
 // (and its refusal to overwrite), replay --cell best.
 TEST(CliTest, FinishedExperimentStatusCancelExportReplay) {

@@ -72,8 +72,12 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
   common::Subprocess::Options server_options;
   server_options.log_path = LogPath(options.log_dir, "server.log");
   server_options.capture_stdout = true;
+  // The workers share this machine's cores, so the coordinator's BLAS runs one thread: OpenBLAS's
+  // default (a thread per core) spins between matmuls and, beside busy workers or other work,
+  // slows model training by an order of magnitude (docs/benchmarks.md). server_args may override.
   std::vector<std::string> server_argv = {server_binary, "--listen=127.0.0.1:0", "--port_file=-",
-                                          absl::StrCat("--state_dir=", state_dir)};
+                                          absl::StrCat("--state_dir=", state_dir),
+                                          "--blas_threads=1"};
   server_argv.insert(server_argv.end(), options.server_args.begin(), options.server_args.end());
   absl::StatusOr<std::unique_ptr<common::Subprocess>> server =
       common::Subprocess::Spawn(server_argv, server_options);
