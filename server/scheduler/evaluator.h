@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/config/config.h"
 #include "common/rollout.h"
 #include "gdaqd/v1/config.pb.h"
 
@@ -35,8 +36,10 @@ struct EvalRequest {
   // The version of the actor every episode of this batch runs (actor-learner methods), copied
   // into each Episode and checked on each result's echo. 0 = none.
   uint64_t actor_version = 0;
-  int episodes_per_lease = 8;  // upper bound; message size may lower it
-  absl::Duration lease_timeout = absl::Seconds(120);
+  // The scheduler section's defaults, from the one place they are set (common/config/config.h).
+  // episodes_per_lease is an upper bound: the message size may lower it.
+  int episodes_per_lease = common::kDefaultEpisodesPerLease;
+  absl::Duration lease_timeout = absl::Seconds(common::kDefaultLeaseTimeoutS);
 
   // What a worker's result may contain (checked by server/scheduler/result_validation.h). Each
   // check is off while its fields keep their defaults. ApplyTaskLimits() sets them all from the
