@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/models/ensemble_stepper.h"
 #include "server/models/errors.h"
+#include "server/models/net_checkpoint.h"
 #include "server/models/torch_util.h"
 
 namespace gdaqd::server::models {
@@ -619,9 +620,7 @@ absl::Status DynamicsEnsemble::Save(std::ostream& out) const {
     archive.write("input_std", normalizer_.input_std);
     archive.write("delta_mean", normalizer_.delta_mean);
     archive.write("delta_std", normalizer_.delta_std);
-    torch::serialize::OutputArchive adam;
-    optimizer_->save(adam);
-    archive.write("adam", adam);
+    WriteOptimizer(archive, "adam", *optimizer_);
     archive.save_to(blob);
     return absl::OkStatus();
   });
@@ -669,9 +668,9 @@ absl::Status DynamicsEnsemble::RestoreState(torch::serialize::InputArchive& arch
   }
   delta_mean_host_ = ToHost(normalizer_.delta_mean);
   delta_std_host_ = ToHost(normalizer_.delta_std);
-  torch::serialize::InputArchive adam;
-  archive.read("adam", adam);
-  optimizer_->load(adam);
+  std::vector<PendingOptimizer> optimizers;
+  if (absl::Status s = ReadOptimizer(archive, "adam", *optimizer_, optimizers); !s.ok()) return s;
+  ApplyPendingOptimizers(optimizers);
   return absl::OkStatus();
 }
 

@@ -1,5 +1,10 @@
 #include "server/models/net_checkpoint.h"
 
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 
 namespace gdaqd::server::models {
@@ -45,18 +50,154 @@ void ApplyPendingCopies(const std::vector<PendingCopy>& pending) {
   for (const PendingCopy& copy : pending) copy.destination.copy_(copy.source);
 }
 
+namespace {
+
+// Adam's parameters in parameter-group order, the order WriteOptimizer indexes them by.
+std::vector<torch::Tensor> OptimizerParams(const torch::optim::Adam& optimizer) {
+  std::vector<torch::Tensor> params;
+  for (const torch::optim::OptimizerParamGroup& group : optimizer.param_groups()) {
+    params.insert(params.end(), group.params().begin(), group.params().end());
+  }
+  return params;
+}
+
+std::string StateKey(const torch::Tensor& param) {
+  return c10::guts::to_string(param.unsafeGetTensorImpl());
+}
+
+absl::Status CheckMoment(const std::string& key, const char* name, const torch::Tensor& moment,
+                         const torch::Tensor& param) {
+  if (!moment.defined() || moment.sizes() != param.sizes() ||
+      moment.scalar_type() != param.scalar_type()) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint optimizer ", key, " has a ", name,
+                                                   " that does not match its parameter"));
+  }
+  return absl::OkStatus();
+}
+
+// The form torch::optim::Adam::save writes, keyed by parameter addresses: loaded into a scratch
+// Adam over same-shaped parameters, then taken in parameter order.
+absl::Status ReadAddressKeyed(torch::serialize::InputArchive& inner,
+                              const std::vector<torch::Tensor>& params,
+                              std::vector<std::unique_ptr<torch::optim::AdamParamState>>& states) {
+  std::vector<torch::Tensor> scratch_params;
+  scratch_params.reserve(params.size());
+  for (const torch::Tensor& p : params) scratch_params.push_back(torch::empty_like(p));
+  torch::optim::Adam scratch(scratch_params);
+  scratch.load(inner);
+  for (const torch::Tensor& p : scratch_params) {
+    auto it = scratch.state().find(StateKey(p));
+    states.push_back(it == scratch.state().end()
+                         ? nullptr
+                         : std::make_unique<torch::optim::AdamParamState>(
+                               static_cast<const torch::optim::AdamParamState&>(*it->second)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 void WriteOptimizer(torch::serialize::OutputArchive& archive, const std::string& key,
                     const torch::optim::Adam& optimizer) {
   torch::serialize::OutputArchive inner(archive.compilation_unit());
-  optimizer.save(inner);
+  const std::vector<torch::Tensor> params = OptimizerParams(optimizer);
+  inner.write("num_params", torch::tensor({static_cast<int64_t>(params.size())}));
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto it = optimizer.state().find(StateKey(params[i]));
+    if (it == optimizer.state().end()) continue;
+    const auto& state = static_cast<const torch::optim::AdamParamState&>(*it->second);
+    const std::string prefix = absl::StrCat("p", i, ".");
+    inner.write(prefix + "step", torch::tensor({state.step()}));
+    inner.write(prefix + "exp_avg", state.exp_avg());
+    inner.write(prefix + "exp_avg_sq", state.exp_avg_sq());
+    if (state.max_exp_avg_sq().defined()) {
+      inner.write(prefix + "max_exp_avg_sq", state.max_exp_avg_sq());
+    }
+  }
   archive.write(key, inner);
 }
 
-void ReadOptimizer(torch::serialize::InputArchive& archive, const std::string& key,
-                   torch::optim::Adam& optimizer) {
+absl::Status ReadOptimizer(torch::serialize::InputArchive& archive, const std::string& key,
+                           torch::optim::Adam& optimizer, std::vector<PendingOptimizer>& pending) {
   torch::serialize::InputArchive inner;
-  archive.read(key, inner);
-  optimizer.load(inner);
+  if (!archive.try_read(key, inner)) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint optimizer ", key, " is missing"));
+  }
+  const std::vector<torch::Tensor> params = OptimizerParams(optimizer);
+  PendingOptimizer read{&optimizer, {}};
+  torch::Tensor num_params;
+  if (!inner.try_read("num_params", num_params)) {
+    if (absl::Status s = ReadAddressKeyed(inner, params, read.states); !s.ok()) return s;
+  } else {
+    if (num_params.numel() != 1 ||
+        num_params.to(torch::kCPU).item<int64_t>() != static_cast<int64_t>(params.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint optimizer ", key, " has another parameter count than ", params.size()));
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      const std::string prefix = absl::StrCat("p", i, ".");
+      torch::Tensor step;
+      if (!inner.try_read(prefix + "step", step)) {
+        read.states.push_back(nullptr);
+        continue;
+      }
+      if (step.numel() != 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("checkpoint optimizer ", key, " has a malformed ", prefix, "step"));
+      }
+      auto state = std::make_unique<torch::optim::AdamParamState>();
+      state->step(step.to(torch::kCPU).item<int64_t>());
+      torch::Tensor moment;
+      inner.try_read(prefix + "exp_avg", moment);
+      state->exp_avg(moment);
+      moment = torch::Tensor();
+      inner.try_read(prefix + "exp_avg_sq", moment);
+      state->exp_avg_sq(moment);
+      moment = torch::Tensor();
+      if (inner.try_read(prefix + "max_exp_avg_sq", moment)) state->max_exp_avg_sq(moment);
+      read.states.push_back(std::move(state));
+    }
+  }
+  if (read.states.size() != params.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint optimizer ", key, " has another parameter count than ", params.size()));
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    const torch::optim::AdamParamState* state = read.states[i].get();
+    if (state == nullptr) continue;
+    const std::string name = absl::StrCat("p", i);
+    for (const auto& [moment_name, moment] :
+         {std::pair<std::string, const torch::Tensor*>{name + ".exp_avg", &state->exp_avg()},
+          {name + ".exp_avg_sq", &state->exp_avg_sq()}}) {
+      if (absl::Status s = CheckMoment(key, moment_name.c_str(), *moment, params[i]); !s.ok()) {
+        return s;
+      }
+    }
+    if (state->max_exp_avg_sq().defined()) {
+      if (absl::Status s = CheckMoment(key, (name + ".max_exp_avg_sq").c_str(),
+                                       state->max_exp_avg_sq(), params[i]);
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  pending.push_back(std::move(read));
+  return absl::OkStatus();
+}
+
+void ApplyPendingOptimizers(std::vector<PendingOptimizer>& pending) {
+  for (PendingOptimizer& read : pending) {
+    const std::vector<torch::Tensor> params = OptimizerParams(*read.optimizer);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const std::string key = StateKey(params[i]);
+      if (read.states[i] == nullptr) {
+        read.optimizer->state().erase(key);
+      } else {
+        read.optimizer->state()[key] = std::move(read.states[i]);
+      }
+    }
+  }
+  pending.clear();
 }
 
 }  // namespace gdaqd::server::models

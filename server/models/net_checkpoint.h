@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,12 +39,31 @@ absl::Status ReadNet(torch::serialize::InputArchive& archive, const std::string&
 // the same parameter tensors), without recording gradients.
 void ApplyPendingCopies(const std::vector<PendingCopy>& pending);
 
-// An Adam state as a nested archive under `key`, and back. Read throws (c10::Error) on a missing
-// key; callers run it inside CallTorch.
+// An Adam state as a nested archive under `key`, keyed by each parameter's index in the
+// optimizer's parameter groups (not by its address, as Adam::save keys it), so that the same
+// state always writes the same bytes: "num_params", and for each parameter i that has taken a
+// step "p<i>.step", "p<i>.exp_avg", "p<i>.exp_avg_sq" (and "p<i>.max_exp_avg_sq" with amsgrad).
+// Hyper-parameters are not written: they come from the config the optimizer is rebuilt from.
 void WriteOptimizer(torch::serialize::OutputArchive& archive, const std::string& key,
                     const torch::optim::Adam& optimizer);
-void ReadOptimizer(torch::serialize::InputArchive& archive, const std::string& key,
-                   torch::optim::Adam& optimizer);
+
+// An Adam state read and checked against its optimizer's parameters but not installed.
+struct PendingOptimizer {
+  torch::optim::Adam* optimizer = nullptr;
+  // One per parameter in parameter-group order; null: the parameter has no state yet.
+  std::vector<std::unique_ptr<torch::optim::AdamParamState>> states;
+};
+
+// Reads WriteOptimizer's state under `key` for `optimizer` into `pending`, changing nothing.
+// Also reads the form Adam::save wrote before (the checkpoints of earlier versions). An
+// InvalidArgument names the key when it is missing, has another parameter count, or a moment
+// whose shape is not its parameter's. Throws c10::Error on archive faults; callers run it inside
+// CallTorch.
+absl::Status ReadOptimizer(torch::serialize::InputArchive& archive, const std::string& key,
+                           torch::optim::Adam& optimizer, std::vector<PendingOptimizer>& pending);
+
+// Installs every pending state into its optimizer (replacing the state it had).
+void ApplyPendingOptimizers(std::vector<PendingOptimizer>& pending);
 
 }  // namespace gdaqd::server::models
 

@@ -569,18 +569,26 @@ absl::Status Sac::ReadState(torch::serialize::InputArchive& archive) {
     }
   }
   if (absl::Status s = ReadTensor(archive, "log_alpha", log_alpha_, pending); !s.ok()) return s;
-  ApplyPendingCopies(pending);
-  ReadOptimizer(archive, "actor_optimizer", *actor_optimizer_);
-  ReadOptimizer(archive, "critic_optimizer", *critic_optimizer_);
-  ReadOptimizer(archive, "alpha_optimizer", *alpha_optimizer_);
+  std::vector<std::pair<const char*, torch::optim::Adam*>> optimizer_keys = {
+      {"actor_optimizer", actor_optimizer_.get()},
+      {"critic_optimizer", critic_optimizer_.get()},
+      {"alpha_optimizer", alpha_optimizer_.get()}};
   if (discriminator_ != nullptr) {
-    ReadOptimizer(archive, "discriminator_optimizer", discriminator_->optimizer());
+    optimizer_keys.emplace_back("discriminator_optimizer", &discriminator_->optimizer());
   }
-  torch::Tensor step_count;
-  archive.read("step_count", step_count);
+  std::vector<PendingOptimizer> optimizers;
+  for (const auto& [name, optimizer] : optimizer_keys) {
+    if (absl::Status s = ReadOptimizer(archive, name, *optimizer, optimizers); !s.ok()) return s;
+  }
+  torch::Tensor step_count, generator_state;
+  if (!archive.try_read("step_count", step_count) || step_count.numel() != 1 ||
+      !archive.try_read("generator_state", generator_state)) {
+    return absl::InvalidArgumentError(
+        "SAC checkpoint has no or malformed step_count or generator_state");
+  }
+  ApplyPendingCopies(pending);
+  ApplyPendingOptimizers(optimizers);
   step_count_ = step_count.to(torch::kCPU)[0].item<int64_t>();
-  torch::Tensor generator_state;
-  archive.read("generator_state", generator_state);
   std::lock_guard<std::mutex> lock(generator_.mutex());
   generator_.set_state(generator_state.to(torch::kCPU));
   return absl::OkStatus();

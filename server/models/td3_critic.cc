@@ -384,7 +384,7 @@ absl::Status Td3::Load(const std::string& bytes) {
         version.to(torch::kCPU).item<int64_t>() != kSaveFormatVersion) {
       return absl::InvalidArgumentError("TD3 checkpoint has no or an unknown format_version");
     }
-    // Check every network tensor before writing any, so a mismatched checkpoint changes nothing.
+    // Check every tensor before writing any, so a mismatched checkpoint changes nothing.
     std::vector<PendingCopy> pending;
     for (const auto& [name, net] :
          {std::pair<const char*, const BatchedPolicies*>{"critic", &critic_},
@@ -393,16 +393,23 @@ absl::Status Td3::Load(const std::string& bytes) {
           {"target_actor", &target_actor_}}) {
       if (absl::Status s = ReadNet(archive, name, *net, pending); !s.ok()) return s;
     }
-    ApplyPendingCopies(pending);
-    ReadOptimizer(archive, "critic_optimizer", *critic_optimizer_);
-    ReadOptimizer(archive, "actor_optimizer", *actor_optimizer_);
-    torch::Tensor counters;
-    archive.read("counters", counters);
+    std::vector<PendingOptimizer> optimizers;
+    for (const auto& [name, optimizer] :
+         {std::pair<const char*, torch::optim::Adam*>{"critic_optimizer", critic_optimizer_.get()},
+          {"actor_optimizer", actor_optimizer_.get()}}) {
+      if (absl::Status s = ReadOptimizer(archive, name, *optimizer, optimizers); !s.ok()) return s;
+    }
+    torch::Tensor counters, generator_state;
+    if (!archive.try_read("counters", counters) || counters.numel() != 2 ||
+        !archive.try_read("generator_state", generator_state)) {
+      return absl::InvalidArgumentError(
+          "TD3 checkpoint has no or malformed counters or generator_state");
+    }
     counters = counters.to(torch::kCPU);
+    ApplyPendingCopies(pending);
+    ApplyPendingOptimizers(optimizers);
     critic_step_count_ = counters[0].item<int64_t>();
     actor_step_count_ = counters[1].item<int64_t>();
-    torch::Tensor generator_state;
-    archive.read("generator_state", generator_state);
     std::lock_guard<std::mutex> lock(generator_.mutex());
     generator_.set_state(generator_state.to(torch::kCPU));
     return absl::OkStatus();

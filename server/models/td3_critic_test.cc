@@ -330,6 +330,9 @@ TEST(Td3Test, SaveLoadRoundTripResumesIdentically) {
   GDAQD_ASSERT_OK(a->Train(MakeSampler(dataset, 8, 2)).status());
   GDAQD_ASSERT_OK_AND_ASSIGN(std::string blob, a->Save());
   GDAQD_ASSERT_OK(b->Load(blob));
+  // The same state writes the same bytes (optimiser state keyed by parameter index, not address).
+  GDAQD_ASSERT_OK_AND_ASSIGN(std::string reblob, b->Save());
+  EXPECT_TRUE(reblob == blob) << "the restored learner writes other checkpoint bytes";
   EXPECT_EQ(b->critic_step_count(), a->critic_step_count());
   EXPECT_EQ(b->actor_step_count(), a->actor_step_count());
   EXPECT_EQ(Flat(b->critic()), Flat(a->critic()));
