@@ -39,15 +39,15 @@ std::string FreshDir(const std::string& name) {
   return ::gdaqd::testing::FreshTempDir("fault_" + name);
 }
 
-v1::ExperimentConfig Config() {
+v1::ExperimentConfig Config(int64_t budget = kBudget) {
   auto config =
       common::ParseExperimentConfig(absl::StrCat(R"pb(
                                                    name: "fault"
                                                    env { task: "point_maze" episode_length: 100 }
                                                    archive { cells_per_dim: [ 20, 20 ] }
                                                    budget { max_evaluations:)pb",
-                                                 kBudget, R"pb(}
-                                                               seed: 11
+                                                 budget, R"pb(}
+                                                              seed: 11
   )pb"));
   EXPECT_TRUE(config.ok()) << config.status();
   return *config;
@@ -234,10 +234,13 @@ TEST(CoordinatorFaultTest, CancelHeardBeforeACrashStaysCancelled) {
                   {"--checkpoint_interval=1h", "--test_hold_checkpoint_write=2"});
     auto worker = StartWorker(server.address(), 0, dir + "/w0.log");
     auto client = Connect(server);
-    GDAQD_ASSERT_OK_AND_ASSIGN(id, client->Submit(Config()));
+    // A budget no run reaches between this poll and the cancel, however loaded the machine:
+    // at kBudget a poll delayed by a second could find the run already finished.
+    constexpr int64_t kLongBudget = 1'000'000;
+    GDAQD_ASSERT_OK_AND_ASSIGN(id, client->Submit(Config(kLongBudget)));
     const v1::ExperimentStatus running = WaitForEvaluations(*client, id, 200);
     ASSERT_GE(running.progress().evaluations(), 200);
-    ASSERT_LT(running.progress().evaluations(), kBudget);
+    ASSERT_LT(running.progress().evaluations(), kLongBudget);
     GDAQD_ASSERT_OK(client->Cancel(id).status());
     ASSERT_TRUE(server.WaitForLine("GDAQD_CHECKPOINT_HOLD", kRunTimeout));
     auto held = client->Get(id);
