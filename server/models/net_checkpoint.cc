@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -65,21 +66,30 @@ std::string StateKey(const torch::Tensor& param) {
   return c10::guts::to_string(param.unsafeGetTensorImpl());
 }
 
-absl::Status CheckMoment(const std::string& key, const char* name, const torch::Tensor& moment,
-                         const torch::Tensor& param) {
-  if (!moment.defined() || moment.sizes() != param.sizes() ||
-      moment.scalar_type() != param.scalar_type()) {
-    return absl::InvalidArgumentError(absl::StrCat("checkpoint optimizer ", key, " has a ", name,
-                                                   " that does not match its parameter"));
+// The moments of parameter `index` must have its shape and type (max_exp_avg_sq only with
+// amsgrad, so it may be absent).
+absl::Status CheckMoments(const std::string& key, size_t index,
+                          const torch::optim::AdamParamState& state, const torch::Tensor& param) {
+  for (const auto& [name, moment, required] :
+       {std::tuple<const char*, const torch::Tensor*, bool>{"exp_avg", &state.exp_avg(), true},
+        {"exp_avg_sq", &state.exp_avg_sq(), true},
+        {"max_exp_avg_sq", &state.max_exp_avg_sq(), false}}) {
+    if (!required && !moment->defined()) continue;
+    if (!moment->defined() || moment->sizes() != param.sizes() ||
+        moment->scalar_type() != param.scalar_type()) {
+      return absl::InvalidArgumentError(absl::StrCat("checkpoint optimizer ", key, " has a p",
+                                                     index, ".", name,
+                                                     " that does not match its parameter"));
+    }
   }
   return absl::OkStatus();
 }
 
 // The form torch::optim::Adam::save writes, keyed by parameter addresses: loaded into a scratch
 // Adam over same-shaped parameters, then taken in parameter order.
-absl::Status ReadAddressKeyed(torch::serialize::InputArchive& inner,
-                              const std::vector<torch::Tensor>& params,
-                              std::vector<std::unique_ptr<torch::optim::AdamParamState>>& states) {
+void ReadAddressKeyed(torch::serialize::InputArchive& inner,
+                      const std::vector<torch::Tensor>& params,
+                      std::vector<std::unique_ptr<torch::optim::AdamParamState>>& states) {
   std::vector<torch::Tensor> scratch_params;
   scratch_params.reserve(params.size());
   for (const torch::Tensor& p : params) scratch_params.push_back(torch::empty_like(p));
@@ -92,7 +102,6 @@ absl::Status ReadAddressKeyed(torch::serialize::InputArchive& inner,
                          : std::make_unique<torch::optim::AdamParamState>(
                                static_cast<const torch::optim::AdamParamState&>(*it->second)));
   }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -127,7 +136,7 @@ absl::Status ReadOptimizer(torch::serialize::InputArchive& archive, const std::s
   PendingOptimizer read{&optimizer, {}};
   torch::Tensor num_params;
   if (!inner.try_read("num_params", num_params)) {
-    if (absl::Status s = ReadAddressKeyed(inner, params, read.states); !s.ok()) return s;
+    ReadAddressKeyed(inner, params, read.states);
   } else {
     if (num_params.numel() != 1 ||
         num_params.to(torch::kCPU).item<int64_t>() != static_cast<int64_t>(params.size())) {
@@ -147,39 +156,21 @@ absl::Status ReadOptimizer(torch::serialize::InputArchive& archive, const std::s
       }
       auto state = std::make_unique<torch::optim::AdamParamState>();
       state->step(step.to(torch::kCPU).item<int64_t>());
-      torch::Tensor moment;
-      inner.try_read(prefix + "exp_avg", moment);
-      state->exp_avg(moment);
-      moment = torch::Tensor();
-      inner.try_read(prefix + "exp_avg_sq", moment);
-      state->exp_avg_sq(moment);
-      moment = torch::Tensor();
-      if (inner.try_read(prefix + "max_exp_avg_sq", moment)) state->max_exp_avg_sq(moment);
+      // A missing moment stays undefined, which CheckMoments refuses below.
+      auto moment = [&](const char* name) {
+        torch::Tensor t;
+        inner.try_read(prefix + name, t);
+        return t;
+      };
+      state->exp_avg(moment("exp_avg"));
+      state->exp_avg_sq(moment("exp_avg_sq"));
+      state->max_exp_avg_sq(moment("max_exp_avg_sq"));
       read.states.push_back(std::move(state));
     }
   }
-  if (read.states.size() != params.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint optimizer ", key, " has another parameter count than ", params.size()));
-  }
   for (size_t i = 0; i < params.size(); ++i) {
-    const torch::optim::AdamParamState* state = read.states[i].get();
-    if (state == nullptr) continue;
-    const std::string name = absl::StrCat("p", i);
-    for (const auto& [moment_name, moment] :
-         {std::pair<std::string, const torch::Tensor*>{name + ".exp_avg", &state->exp_avg()},
-          {name + ".exp_avg_sq", &state->exp_avg_sq()}}) {
-      if (absl::Status s = CheckMoment(key, moment_name.c_str(), *moment, params[i]); !s.ok()) {
-        return s;
-      }
-    }
-    if (state->max_exp_avg_sq().defined()) {
-      if (absl::Status s = CheckMoment(key, (name + ".max_exp_avg_sq").c_str(),
-                                       state->max_exp_avg_sq(), params[i]);
-          !s.ok()) {
-        return s;
-      }
-    }
+    if (read.states[i] == nullptr) continue;
+    if (absl::Status s = CheckMoments(key, i, *read.states[i], params[i]); !s.ok()) return s;
   }
   pending.push_back(std::move(read));
   return absl::OkStatus();
