@@ -118,8 +118,14 @@ TEST_P(CheckpointTest, RestoredAlgorithmContinuesIdentically) {
   std::vector<std::vector<float>> want;
   for (int i = 0; i < 3; ++i) want.push_back(Round(*original, config, evaluator));
 
+  const std::string saved_bytes = saved.str();
   GDAQD_ASSERT_OK_AND_ASSIGN(auto restored, MakeAlgorithm(config));
   GDAQD_ASSERT_OK(restored->RestoreCheckpoint(saved));
+  // The restored state writes exactly the bytes it was read from: nothing in a checkpoint
+  // depends on the process (addresses, clocks) or is lost on the way.
+  std::stringstream resaved;
+  GDAQD_ASSERT_OK(restored->SaveCheckpoint(resaved));
+  EXPECT_TRUE(resaved.str() == saved_bytes) << "a restored checkpoint writes other bytes";
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(Round(*restored, config, evaluator), want[i]) << "round " << i << " after restore";
   }
