@@ -14,6 +14,7 @@
 #include "common/status_macros.h"
 #include "server/algorithms/progress_metrics.h"
 #include "server/archive/qd_metrics.h"
+#include "server/models/blas_threads.h"
 #include "server/scheduler/result_validation.h"
 
 namespace gdaqd::server {
@@ -158,6 +159,14 @@ absl::StatusOr<std::unique_ptr<Experiment>> Experiment::Restore(
       record.set_pending_count(0);
     }
     record.mutable_status()->set_restarts(record.status().restarts() + 1);
+    const int blas_threads = models::BlasThreads().value_or(0);
+    if (record.blas_threads() > 0 && blas_threads > 0 && record.blas_threads() != blas_threads) {
+      LOG(WARNING) << "restore_blas_threads_differ id=" << ExperimentId(number)
+                   << " checkpointed_with=" << record.blas_threads() << " now=" << blas_threads
+                   << " (models it trains will differ in low bits from an uninterrupted run's; "
+                      "restart with --blas_threads="
+                   << record.blas_threads() << " to continue bit for bit: docs/durability.md)";
+    }
   }
   {
     absl::MutexLock lock(&experiment->mu_);
@@ -328,6 +337,7 @@ absl::Status Experiment::WriteCheckpointFiles(bool with_algorithm, absl::Span<co
     record.set_pending_params(
         std::string(reinterpret_cast<const char*>(pending.data()), pending.size() * sizeof(float)));
     record.set_pending_count(pending_count);
+    record.set_blas_threads(models::BlasThreads().value_or(0));
     if (run_start_ != absl::InfinitePast()) {
       record.set_wall_seconds(wall_base_ + absl::ToDoubleSeconds(absl::Now() - run_start_));
     }

@@ -263,6 +263,46 @@ TEST(CoordinatorFaultTest, CancelHeardBeforeACrashStaysCancelled) {
   EXPECT_EQ(last.restarts(), 1);
 }
 
+// Whether `log` holds `text` within `timeout` (the coordinator logs to it as it goes).
+bool LogMentions(const std::string& log, const std::string& text, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  do {
+    absl::StatusOr<std::string> content = common::ReadFileToString(log);
+    if (content.ok() && absl::StrContains(*content, text)) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  } while (absl::Now() < deadline);
+  return false;
+}
+
+// A run continues bit for bit only under the BLAS thread count it was checkpointed with
+// (docs/durability.md §2): a restore under another count says so in the log, naming both; one
+// under the same count says nothing.
+TEST(CoordinatorFaultTest, RestoreUnderAnotherBlasThreadCountIsLogged) {
+  const std::string dir = FreshDir("blas_threads");
+  const std::string state = dir + "/state";
+  {
+    Server server(state, 0, dir + "/server1.log", {"--checkpoint_interval=0s", "--blas_threads=1"});
+    auto worker = StartWorker(server.address(), 0, dir + "/w0.log");
+    auto client = Connect(server);
+    GDAQD_ASSERT_OK_AND_ASSIGN(std::string id, client->Submit(Config(1'000'000)));
+    ASSERT_GE(WaitForEvaluations(*client, id, 300).progress().evaluations(), 300);
+    server.process().Signal(SIGKILL);
+    ASSERT_TRUE(server.process().Wait(kStartTimeout).ok());
+  }
+  {
+    Server server(state, 0, dir + "/server2.log", {"--blas_threads=1"});
+    ASSERT_TRUE(LogMentions(dir + "/server2.log", "experiment_restored id=exp-1", kStartTimeout));
+    EXPECT_FALSE(
+        LogMentions(dir + "/server2.log", "restore_blas_threads_differ", absl::ZeroDuration()));
+    server.process().Signal(SIGKILL);
+    ASSERT_TRUE(server.process().Wait(kStartTimeout).ok());
+  }
+  Server server(state, 0, dir + "/server3.log", {"--blas_threads=2"});
+  EXPECT_TRUE(LogMentions(dir + "/server3.log",
+                          "restore_blas_threads_differ id=exp-1 checkpointed_with=1 now=2",
+                          kStartTimeout));
+}
+
 // Replaces the newest checkpoint of experiment 1 by a damaged copy.
 void DamageNewestCheckpoint(const std::string& state, bool truncate) {
   std::vector<std::string> files;
