@@ -29,6 +29,10 @@ absl::Status ReadTensor(torch::serialize::InputArchive& archive, const std::stri
   return absl::OkStatus();
 }
 
+bool SameShapeAndType(const torch::Tensor& a, const torch::Tensor& b) {
+  return a.defined() && a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type();
+}
+
 absl::Status ReadNet(torch::serialize::InputArchive& archive, const std::string& prefix,
                      const BatchedPolicies& net, std::vector<PendingCopy>& pending) {
   for (size_t l = 0; l < net.weights().size(); ++l) {
@@ -75,8 +79,7 @@ absl::Status CheckMoments(const std::string& key, size_t index,
         {"exp_avg_sq", &state.exp_avg_sq(), true},
         {"max_exp_avg_sq", &state.max_exp_avg_sq(), false}}) {
     if (!required && !moment->defined()) continue;
-    if (!moment->defined() || moment->sizes() != param.sizes() ||
-        moment->scalar_type() != param.scalar_type()) {
+    if (!SameShapeAndType(*moment, param)) {
       return absl::InvalidArgumentError(absl::StrCat("checkpoint optimizer ", key, " has a p",
                                                      index, ".", name,
                                                      " that does not match its parameter"));

@@ -35,6 +35,10 @@ absl::Status ReadTensor(torch::serialize::InputArchive& archive, const std::stri
 absl::Status ReadNet(torch::serialize::InputArchive& archive, const std::string& prefix,
                      const BatchedPolicies& net, std::vector<PendingCopy>& pending);
 
+// Whether `a` is defined and has `b`'s sizes and element type (a checkpoint tensor against what
+// it will replace).
+bool SameShapeAndType(const torch::Tensor& a, const torch::Tensor& b);
+
 // Copies every pending source into its destination in place (so optimisers keep referring to
 // the same parameter tensors), without recording gradients.
 void ApplyPendingCopies(const std::vector<PendingCopy>& pending);

@@ -582,7 +582,8 @@ absl::Status Sac::ReadState(torch::serialize::InputArchive& archive) {
   }
   torch::Tensor step_count, generator_state;
   if (!archive.try_read("step_count", step_count) || step_count.numel() != 1 ||
-      !archive.try_read("generator_state", generator_state)) {
+      !archive.try_read("generator_state", generator_state) ||
+      !SameShapeAndType(generator_state, generator_.get_state())) {
     return absl::InvalidArgumentError(
         "SAC checkpoint has no or malformed step_count or generator_state");
   }

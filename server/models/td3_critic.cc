@@ -401,7 +401,8 @@ absl::Status Td3::Load(const std::string& bytes) {
     }
     torch::Tensor counters, generator_state;
     if (!archive.try_read("counters", counters) || counters.numel() != 2 ||
-        !archive.try_read("generator_state", generator_state)) {
+        !archive.try_read("generator_state", generator_state) ||
+        !SameShapeAndType(generator_state, generator_.get_state())) {
       return absl::InvalidArgumentError(
           "TD3 checkpoint has no or malformed counters or generator_state");
     }
