@@ -22,6 +22,10 @@
 //       [--algorithms MAP_ELITES,GDA_QD] [--budgets point_maze=300] [--arms ""]
 //       [--rl_budgets point_maze=3000]
 //       [--config_extra "env { action_map: CLIP_1_DIVIDE_10 }"] [--report_only]
+//       [--submit_only ant_trap_map_elites,ant_trap_pga_me_s1]
+// --tasks, --algorithms, --seeds, --arms and the budgets define the grid, and with it runs.csv and
+// the report: give the same ones at every sitting. --submit_only only chooses which of its
+// unfinished runs this sitting may start (e.g. those that can finish before the sitting ends).
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -75,6 +79,10 @@ ABSL_FLAG(int, parallel, 2, "experiments run at the same time (they share the wo
 ABSL_FLAG(int, workers, 2, "worker processes");
 ABSL_FLAG(bool, report_only, false, "rebuild the report from the finished runs and exit");
 ABSL_FLAG(bool, retry_failed, false, "submit FAILED/CANCELLED runs again");
+ABSL_FLAG(std::string, submit_only, "",
+          "run-name prefixes, comma-separated (e.g. ant_trap_map_elites,ant_trap_pga_me_s1): "
+          "submit only these of the grid's unfinished runs in this sitting; runs.csv and the "
+          "report still cover the whole grid, and runs the coordinator holds are followed");
 ABSL_FLAG(absl::Duration, progress_every, absl::Seconds(60), "how often to print progress");
 
 namespace gdaqd::bench {
@@ -111,6 +119,12 @@ absl::StatusOr<std::vector<Tracked>> BuildGrid(const std::string& out) {
     grid.push_back(std::move(t));
   }
   return grid;
+}
+
+std::vector<StudyRun> RunsOf(const std::vector<Tracked>& grid) {
+  std::vector<StudyRun> runs;
+  for (const Tracked& t : grid) runs.push_back(t.run);
+  return runs;
 }
 
 // The source tree's commit ("<hash>" or "<hash>-dirty"), "" if git cannot tell.
@@ -206,7 +220,8 @@ void WarnUntracked(const std::vector<Tracked>& grid,
 // exported, a FAILED/CANCELLED one is reported (queued again with --retry_failed), and the
 // rest are queued for submission in grid order.
 void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& experiments,
-           const std::string& commit, std::vector<Tracked*>& active, std::deque<Tracked*>& queue) {
+           const std::string& commit, const std::vector<std::string>& submit_only,
+           std::vector<Tracked*>& active, std::deque<Tracked*>& queue) {
   for (Tracked& t : grid) {
     if (t.run.finished) continue;
     const ExperimentStatus* found = nullptr;
@@ -220,7 +235,7 @@ void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& expe
     }
     if (found == nullptr || !SameRun(t.run, found->config()) ||
         (found->state() == gdaqd::v1::SUCCEEDED && !BudgetReached(t.run, found->progress()))) {
-      queue.push_back(&t);
+      if (SubmitAllowed(t.run, submit_only)) queue.push_back(&t);
       continue;
     }
     Update(t, *found);
@@ -229,7 +244,7 @@ void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& expe
                         BudgetText(t), ")"));
       (void)NoteRunCommit(t.run, commit);
       active.push_back(&t);
-    } else if (absl::GetFlag(FLAGS_retry_failed)) {
+    } else if (absl::GetFlag(FLAGS_retry_failed) && SubmitAllowed(t.run, submit_only)) {
       Note(absl::StrCat(RunName(t.run), ": ", t.id, " ended ", t.state, " (", t.error,
                         "); submitting it again"));
       queue.push_back(&t);
@@ -365,7 +380,8 @@ absl::Status WaitForStateDir(const std::string& state_dir) {
 }
 
 // Starts the coordinator on <out>/state and the workers, then drives the unfinished runs.
-absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out) {
+absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out,
+                      const std::vector<std::string>& submit_only) {
   const std::string commit = CurrentCommit();
   // Experiments side by side share the cores with the workers: one OpenBLAS thread in the
   // coordinator so they do not oversubscribe (the server inherits this).
@@ -396,7 +412,7 @@ absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out) {
   std::vector<Tracked*> active;
   std::deque<Tracked*> queue;
   WarnUntracked(grid, *experiments);
-  Match(grid, *experiments, commit, active, queue);
+  Match(grid, *experiments, commit, submit_only, active, queue);
   absl::Status driven = Drive(**client, grid, active, queue, out, commit);
   if (g_stop) {
     Note(
@@ -410,10 +426,9 @@ absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out) {
 // The report of the grid's finished runs, with MAP-Elites of --qd_reference_grids beside the RL
 // rows.
 absl::StatusOr<std::string> Report(const std::string& out, const std::vector<Tracked>& grid) {
-  std::vector<StudyRun> runs;
+  const std::vector<StudyRun> runs = RunsOf(grid);
   std::vector<std::string> rl_tasks;
   for (const Tracked& t : grid) {
-    runs.push_back(t.run);
     if (IsRlRun(t.run) &&
         std::find(rl_tasks.begin(), rl_tasks.end(), t.run.task) == rl_tasks.end()) {
       rl_tasks.push_back(t.run.task);
@@ -438,6 +453,12 @@ int Main() {
     std::fprintf(stderr, "error: %s\n", grid.status().ToString().c_str());
     return 2;
   }
+  absl::StatusOr<std::vector<std::string>> submit_only =
+      ParseSubmitOnly(absl::GetFlag(FLAGS_submit_only), RunsOf(*grid));
+  if (!submit_only.ok()) {
+    std::fprintf(stderr, "error: %s\n", submit_only.status().ToString().c_str());
+    return 2;
+  }
   bool unfinished = false;
   for (Tracked& t : *grid) {
     if (LoadFinishedRun(t.run)) {
@@ -456,7 +477,7 @@ int Main() {
     std::signal(SIGINT, OnSignal);
     std::signal(SIGTERM, OnSignal);
     if (unfinished) {
-      absl::Status s = RunStudy(*grid, out);
+      absl::Status s = RunStudy(*grid, out, *submit_only);
       if (!s.ok()) {
         Note(absl::StrCat("error: ", s.ToString()));
         rc = 1;

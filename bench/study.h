@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "client/results/csv.h"
 #include "gdaqd/v1/config.pb.h"
 #include "gdaqd/v1/coordinator.pb.h"
@@ -116,6 +117,17 @@ struct StudyPlan {
 // that is not an integer, an arm that is not task:ALGORITHM:SCHEDULE:seeds, or a task with no
 // budget entry of a kind (evaluations, steps) one of its algorithms needs.
 absl::StatusOr<std::vector<StudyRun>> PlanStudy(const StudyPlan& plan);
+
+// Which of the grid's runs bench_reproduce may submit in this sitting (--submit_only): run-name
+// prefixes, comma-separated ("ant_trap_map_elites,ant_trap_pga_me_s1"); empty allows every run.
+// It orders a sitting's work (e.g. runs short enough to finish in it first) without changing the
+// grid: runs.csv and the report still cover every run, and runs the coordinator already holds
+// are followed whatever the filter says. InvalidArgument for a prefix that names no run of `grid`.
+absl::StatusOr<std::vector<std::string>> ParseSubmitOnly(absl::string_view text,
+                                                         const std::vector<StudyRun>& grid);
+
+// Whether `run` may be submitted under `prefixes` (ParseSubmitOnly's; empty allows all).
+bool SubmitAllowed(const StudyRun& run, const std::vector<std::string>& prefixes);
 
 // MAP-Elites' final max fitness on one task in another grid of the study, which addendum 2's
 // Analysis puts beside the RL rows, stated with its (evaluation) budget.

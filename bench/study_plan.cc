@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -140,6 +141,33 @@ absl::StatusOr<std::vector<StudyRun>> PlanStudy(const StudyPlan& plan) {
     }
   }
   return grid;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseSubmitOnly(absl::string_view text,
+                                                         const std::vector<StudyRun>& grid) {
+  std::vector<std::string> prefixes;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    const std::string prefix(absl::StripAsciiWhitespace(item));
+    if (prefix.empty()) continue;
+    const bool names_a_run = std::any_of(grid.begin(), grid.end(), [&](const StudyRun& run) {
+      return absl::StartsWith(RunName(run), prefix);
+    });
+    if (!names_a_run) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--submit_only entry '", prefix,
+          "' is the start of no run's name in this grid (names are <task>_<algorithm>_s<seed>, "
+          "e.g. ant_trap_map_elites_s1)"));
+    }
+    prefixes.push_back(prefix);
+  }
+  return prefixes;
+}
+
+bool SubmitAllowed(const StudyRun& run, const std::vector<std::string>& prefixes) {
+  if (prefixes.empty()) return true;
+  const std::string name = RunName(run);
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& prefix) { return absl::StartsWith(name, prefix); });
 }
 
 }  // namespace gdaqd::bench

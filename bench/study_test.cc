@@ -259,6 +259,32 @@ TEST(PlanStudyTest, MainGridIsUnchangedAndBudgetsAreByKind) {
       PlanStudy({"o", "point_maze", "TD3", "0", "", "point_maze=9", "point_maze:TD3"}).ok());
 }
 
+TEST(PlanStudyTest, SubmitOnlyPicksRunsByNamePrefixAndNamesABadEntry) {
+  absl::StatusOr<std::vector<StudyRun>> grid =
+      PlanStudy({"out", kDefaultStudyTasks, kDefaultStudyAlgorithms, kDefaultStudySeeds,
+                 kDefaultStudyBudgets, kDefaultStudyRlBudgets, kDefaultStudyArms});
+  ASSERT_TRUE(grid.ok()) << grid.status();
+  absl::StatusOr<std::vector<std::string>> only =
+      ParseSubmitOnly("ant_trap_map_elites, ant_trap_pga_me_s1,", *grid);
+  ASSERT_TRUE(only.ok()) << only.status();
+  EXPECT_THAT(*only, ElementsAre("ant_trap_map_elites", "ant_trap_pga_me_s1"));
+  std::vector<std::string> allowed;
+  for (const StudyRun& run : *grid) {
+    if (SubmitAllowed(run, *only)) allowed.push_back(RunName(run));
+  }
+  EXPECT_THAT(allowed, ElementsAre("ant_trap_map_elites_s0", "ant_trap_map_elites_s1",
+                                   "ant_trap_pga_me_s1", "ant_trap_map_elites_s2",
+                                   "ant_trap_map_elites_s3", "ant_trap_map_elites_s4"));
+  // Empty allows every run; a prefix of no run is refused with its text.
+  absl::StatusOr<std::vector<std::string>> all = ParseSubmitOnly("", *grid);
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->empty());
+  for (const StudyRun& run : *grid) EXPECT_TRUE(SubmitAllowed(run, *all));
+  const absl::Status bad = ParseSubmitOnly("ant_trap_me", *grid).status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.message(), HasSubstr("'ant_trap_me'"));
+}
+
 TEST(StudyRunTest, RlBudgetIsEnvironmentSteps) {
   StudyRun td3 = Cell("point_maze", "TD3", 0);
   StudyRun me = Cell("point_maze", "MAP_ELITES", 0);
