@@ -23,9 +23,13 @@
 //       [--rl_budgets point_maze=3000]
 //       [--config_extra "env { action_map: CLIP_1_DIVIDE_10 }"] [--report_only]
 //       [--submit_only ant_trap_map_elites,ant_trap_pga_me_s1]
+//       [--reuse_from docs/reproduction/study --reuse_algorithms MAP_ELITES]
 // --tasks, --algorithms, --seeds, --arms and the budgets define the grid, and with it runs.csv and
 // the report: give the same ones at every sitting. --submit_only only chooses which of its
 // unfinished runs this sitting may start (e.g. those that can finish before the sitting ends).
+// --reuse_from with --reuse_algorithms: those algorithms' runs are copied from another grid once
+// they have finished there with the same config (ReuseFinishedRun; reused_from.txt says so), and
+// are never submitted by this grid. The ES grid takes its MAP-Elites runs from the main grid so.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -79,6 +83,12 @@ ABSL_FLAG(int, parallel, 2, "experiments run at the same time (they share the wo
 ABSL_FLAG(int, workers, 2, "worker processes");
 ABSL_FLAG(bool, report_only, false, "rebuild the report from the finished runs and exit");
 ABSL_FLAG(bool, retry_failed, false, "submit FAILED/CANCELLED runs again");
+ABSL_FLAG(std::string, reuse_from, "",
+          "another grid's folder (e.g. docs/reproduction/study) whose finished runs of "
+          "--reuse_algorithms this grid copies instead of running them, when they are the same run "
+          "(same name, same config); such runs are never submitted here (protocol, addendum 1)");
+ABSL_FLAG(std::string, reuse_algorithms, "",
+          "algorithms whose runs come from --reuse_from, comma-separated (e.g. MAP_ELITES)");
 ABSL_FLAG(std::string, submit_only, "",
           "run-name prefixes, comma-separated (e.g. ant_trap_map_elites,ant_trap_pga_me_s1): "
           "submit only these of the grid's unfinished runs in this sitting; runs.csv and the "
@@ -215,13 +225,78 @@ void WarnUntracked(const std::vector<Tracked>& grid,
   }
 }
 
+// --reuse_from / --reuse_algorithms: which runs this grid copies from another grid.
+struct ReusePlan {
+  std::string source;                   // the other grid's folder; empty: no reuse
+  std::vector<std::string> algorithms;  // ALGORITHM names
+};
+
+absl::StatusOr<ReusePlan> ParseReusePlan(const std::vector<Tracked>& grid) {
+  ReusePlan plan;
+  plan.source = absl::GetFlag(FLAGS_reuse_from);
+  plan.algorithms = absl::StrSplit(absl::GetFlag(FLAGS_reuse_algorithms), ',', absl::SkipEmpty());
+  if (plan.source.empty() != plan.algorithms.empty()) {
+    return absl::InvalidArgumentError("--reuse_from and --reuse_algorithms go together");
+  }
+  for (const std::string& algorithm : plan.algorithms) {
+    const bool in_grid = std::any_of(grid.begin(), grid.end(),
+                                     [&](const Tracked& t) { return t.run.algorithm == algorithm; });
+    if (!in_grid) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--reuse_algorithms: ", algorithm, " has no run in this grid"));
+    }
+  }
+  return plan;
+}
+
+bool ReuseWanted(const StudyRun& run, const ReusePlan& plan) {
+  return std::find(plan.algorithms.begin(), plan.algorithms.end(), run.algorithm) !=
+         plan.algorithms.end();
+}
+
+// What a finished run's line of runs.csv says.
+void MarkFinished(Tracked& t) {
+  t.state = "SUCCEEDED";
+  t.error.clear();
+  t.evaluations = t.run.metrics.back().evaluations;
+  t.env_steps =
+      static_cast<int64_t>(client::FindMetric(t.run.metrics.back(), "env_steps").value_or(0));
+  t.wall_seconds = t.run.metrics.back().wall_seconds;
+  t.qd_score_pct = t.run.metrics.back().qd_score_pct;
+}
+
+// Copies the runs `plan` reuses that have finished in its source grid (ReuseFinishedRun), except
+// those this grid's coordinator already follows. Returns how many it copied; a run that cannot
+// be reused keeps the reason in its `error` (noted once).
+int TryReuse(std::vector<Tracked>& grid, const ReusePlan& plan) {
+  int copied = 0;
+  for (Tracked& t : grid) {
+    if (t.run.finished || !t.id.empty() || !ReuseWanted(t.run, plan)) continue;
+    absl::StatusOr<bool> reused =
+        ReuseFinishedRun(t.run, plan.source, absl::GetFlag(FLAGS_config_extra));
+    if (reused.ok() && *reused) {
+      MarkFinished(t);
+      Note(absl::StrCat(RunName(t.run), ": reused from ", plan.source, "/runs/", RunName(t.run)));
+      ++copied;
+      continue;
+    }
+    const std::string why = reused.ok() ? absl::StrCat("waits for ", plan.source)
+                                        : std::string(reused.status().message());
+    if (why != t.error) {
+      Note(absl::StrCat(RunName(t.run), ": ", why));
+      t.error = why;
+    }
+  }
+  return copied;
+}
+
 // Sorts the unfinished runs by what the coordinator has of each (found by name): a RUNNING or
 // PENDING experiment is re-attached, a SUCCEEDED one not yet written out is attached to be
 // exported, a FAILED/CANCELLED one is reported (queued again with --retry_failed), and the
 // rest are queued for submission in grid order.
 void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& experiments,
            const std::string& commit, const std::vector<std::string>& submit_only,
-           std::vector<Tracked*>& active, std::deque<Tracked*>& queue) {
+           const ReusePlan& reuse, std::vector<Tracked*>& active, std::deque<Tracked*>& queue) {
   for (Tracked& t : grid) {
     if (t.run.finished) continue;
     const ExperimentStatus* found = nullptr;
@@ -235,7 +310,7 @@ void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& expe
     }
     if (found == nullptr || !SameRun(t.run, found->config()) ||
         (found->state() == gdaqd::v1::SUCCEEDED && !BudgetReached(t.run, found->progress()))) {
-      if (SubmitAllowed(t.run, submit_only)) queue.push_back(&t);
+      if (SubmitAllowed(t.run, submit_only) && !ReuseWanted(t.run, reuse)) queue.push_back(&t);
       continue;
     }
     Update(t, *found);
@@ -244,7 +319,8 @@ void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& expe
                         BudgetText(t), ")"));
       (void)NoteRunCommit(t.run, commit);
       active.push_back(&t);
-    } else if (absl::GetFlag(FLAGS_retry_failed) && SubmitAllowed(t.run, submit_only)) {
+    } else if (absl::GetFlag(FLAGS_retry_failed) && SubmitAllowed(t.run, submit_only) &&
+               !ReuseWanted(t.run, reuse)) {
       Note(absl::StrCat(RunName(t.run), ": ", t.id, " ended ", t.state, " (", t.error,
                         "); submitting it again"));
       queue.push_back(&t);
@@ -313,7 +389,7 @@ void SleepUnlessStopped(absl::Duration d) {
 // Submits and follows runs until every queued and attached run has ended or a signal arrives.
 absl::Status Drive(client::ExperimentClient& client, std::vector<Tracked>& grid,
                    std::vector<Tracked*> active, std::deque<Tracked*> queue, const std::string& out,
-                   const std::string& commit) {
+                   const std::string& commit, const ReusePlan& reuse) {
   const size_t parallel = std::max(1, absl::GetFlag(FLAGS_parallel));
   absl::Time last_progress = absl::InfinitePast();
   int failed_polls = 0;
@@ -353,6 +429,7 @@ absl::Status Drive(client::ExperimentClient& client, std::vector<Tracked>& grid,
       it = active.erase(it);
     }
     if (absl::Now() - last_progress >= absl::GetFlag(FLAGS_progress_every)) {
+      if (TryReuse(grid, reuse) > 0) WriteRunsCsv(out, grid);
       PrintProgress(grid, active);
       last_progress = absl::Now();
     }
@@ -381,7 +458,7 @@ absl::Status WaitForStateDir(const std::string& state_dir) {
 
 // Starts the coordinator on <out>/state and the workers, then drives the unfinished runs.
 absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out,
-                      const std::vector<std::string>& submit_only) {
+                      const std::vector<std::string>& submit_only, const ReusePlan& reuse) {
   const std::string commit = CurrentCommit();
   // Experiments side by side share the cores with the workers: one OpenBLAS thread in the
   // coordinator so they do not oversubscribe (the server inherits this).
@@ -412,8 +489,8 @@ absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out,
   std::vector<Tracked*> active;
   std::deque<Tracked*> queue;
   WarnUntracked(grid, *experiments);
-  Match(grid, *experiments, commit, submit_only, active, queue);
-  absl::Status driven = Drive(**client, grid, active, queue, out, commit);
+  Match(grid, *experiments, commit, submit_only, reuse, active, queue);
+  absl::Status driven = Drive(**client, grid, active, queue, out, commit, reuse);
   if (g_stop) {
     Note(
         "stopping: the coordinator checkpoints the unfinished runs; run again with the same "
@@ -459,25 +536,23 @@ int Main() {
     std::fprintf(stderr, "error: %s\n", submit_only.status().ToString().c_str());
     return 2;
   }
-  bool unfinished = false;
-  for (Tracked& t : *grid) {
-    if (LoadFinishedRun(t.run)) {
-      t.state = "SUCCEEDED";
-      t.evaluations = t.run.metrics.back().evaluations;
-      t.env_steps =
-          static_cast<int64_t>(client::FindMetric(t.run.metrics.back(), "env_steps").value_or(0));
-      t.wall_seconds = t.run.metrics.back().wall_seconds;
-      t.qd_score_pct = t.run.metrics.back().qd_score_pct;
-    } else {
-      unfinished = true;
-    }
+  absl::StatusOr<ReusePlan> reuse = ParseReusePlan(*grid);
+  if (!reuse.ok()) {
+    std::fprintf(stderr, "error: %s\n", reuse.status().ToString().c_str());
+    return 2;
   }
+  for (Tracked& t : *grid) {
+    if (LoadFinishedRun(t.run)) MarkFinished(t);
+  }
+  if (!absl::GetFlag(FLAGS_report_only)) TryReuse(*grid, *reuse);
+  const bool unfinished =
+      std::any_of(grid->begin(), grid->end(), [](const Tracked& t) { return !t.run.finished; });
   int rc = 0;
   if (!absl::GetFlag(FLAGS_report_only)) {
     std::signal(SIGINT, OnSignal);
     std::signal(SIGTERM, OnSignal);
     if (unfinished) {
-      absl::Status s = RunStudy(*grid, out, *submit_only);
+      absl::Status s = RunStudy(*grid, out, *submit_only, *reuse);
       if (!s.ok()) {
         Note(absl::StrCat("error: ", s.ToString()));
         rc = 1;

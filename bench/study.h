@@ -90,6 +90,19 @@ bool SameRun(const StudyRun& run, const gdaqd::v1::ExperimentConfig& config);
 // Otherwise leaves the run unfinished and returns false.
 bool LoadFinishedRun(StudyRun& run);
 
+// Copies another grid's finished run of the same name into run.dir when it is this run (the
+// ES grid takes its MAP-Elites cells from the main grid: protocol, addendum 1, amendment of
+// 2026-12-01). The source is <source_grid>/runs/<RunName(run)>; it is this run when it loads as
+// finished for `run`'s budget (LoadFinishedRun) and its config.textproto, as the coordinator
+// reads a stored config (common::LoadStoredExperimentConfig), equals StudyRunConfig(run, extra)
+// with the defaults applied. The copy (everything in the folder) gets a reused_from.txt naming
+// the source folder and is loaded into `run`; it replaces whatever run.dir held.
+// Returns false and changes nothing when the source has not finished (yet). FailedPrecondition,
+// changing nothing, when it finished with another config or its config does not load;
+// InvalidArgument from StudyRunConfig; Internal when the copy fails.
+absl::StatusOr<bool> ReuseFinishedRun(StudyRun& run, const std::string& source_grid,
+                                      const std::string& extra);
+
 // bench_reproduce's defaults: the main grid of the protocol, and the budgets of the RL rows
 // (addendum 2: 100,000 environment steps per task), used for the RL algorithms of any grid.
 inline constexpr char kDefaultStudyTasks[] = "point_maze,ant_trap,ant_maze";

@@ -16,7 +16,10 @@
 #include "absl/strings/strip.h"
 #include "bench/study.h"
 #include "bench/study_stats.h"
+#include "client/results/svg_plots.h"
+#include "common/config/config.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace gdaqd::bench {
 namespace {
@@ -168,6 +171,51 @@ bool SubmitAllowed(const StudyRun& run, const std::vector<std::string>& prefixes
   const std::string name = RunName(run);
   return std::any_of(prefixes.begin(), prefixes.end(),
                      [&](const std::string& prefix) { return absl::StartsWith(name, prefix); });
+}
+
+absl::StatusOr<bool> ReuseFinishedRun(StudyRun& run, const std::string& source_grid,
+                                      const std::string& extra) {
+  StudyRun source = run;
+  source.dir = absl::StrCat(source_grid, "/runs/", RunName(run));
+  source.finished = false;
+  source.metrics.clear();
+  if (!LoadFinishedRun(source)) return false;
+  absl::StatusOr<gdaqd::v1::ExperimentConfig> mine = StudyRunConfig(run, extra);
+  if (!mine.ok()) return mine.status();
+  common::ApplyDefaults(&*mine);
+  absl::StatusOr<gdaqd::v1::ExperimentConfig> theirs =
+      common::LoadStoredExperimentConfig(source.dir + "/config.textproto");
+  if (!theirs.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot reuse ", source.dir, ": its config.textproto: ", theirs.status().message()));
+  }
+  if (!google::protobuf::util::MessageDifferencer::Equals(*mine, *theirs)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot reuse ", source.dir,
+                     ": it ran with another config than this grid's run of that name"));
+  }
+  const std::string staging = run.dir + ".reuse-tmp";
+  std::error_code error;
+  std::filesystem::remove_all(staging, error);
+  std::filesystem::create_directories(std::filesystem::path(staging).parent_path(), error);
+  std::filesystem::copy(source.dir, staging, std::filesystem::copy_options::recursive, error);
+  if (!error) {
+    absl::Status written = client::WriteTextFile(
+        staging + "/reused_from.txt",
+        absl::StrCat(source.dir, "\n(the same run: same name, same config, finished there)\n"));
+    if (!written.ok()) return written;
+    std::filesystem::remove_all(run.dir, error);
+  }
+  if (!error) std::filesystem::rename(staging, run.dir, error);
+  if (error) {
+    const std::string why = error.message();
+    std::filesystem::remove_all(staging, error);
+    return absl::InternalError(absl::StrCat("cannot copy ", source.dir, " to ", run.dir, ": ", why));
+  }
+  if (!LoadFinishedRun(run)) {
+    return absl::InternalError(absl::StrCat("the copy ", run.dir, " does not load"));
+  }
+  return true;
 }
 
 }  // namespace gdaqd::bench

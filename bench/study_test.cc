@@ -654,6 +654,68 @@ TEST_F(StudyReportTest, LoadsOnlyRunsThatSucceededWithTheFullBudget) {
   EXPECT_EQ(run.commit, "c1,c2");
 }
 
+TEST_F(StudyReportTest, ReusesAnotherGridsRunOnlyWhenItIsThisRun) {
+  const std::string main = dir_ + "/main";
+  auto write_source = [&](const StudyRun& cell, const std::string& state,
+                          const std::string& config_extra) {
+    const std::string source = absl::StrCat(main, "/runs/", RunName(cell));
+    std::filesystem::create_directories(source);
+    absl::StatusOr<gdaqd::v1::ExperimentConfig> config = StudyRunConfig(cell, config_extra);
+    ASSERT_TRUE(config.ok()) << config.status();
+    common::ApplyDefaults(&*config);
+    std::string text;
+    ASSERT_TRUE(google::protobuf::TextFormat::PrintToString(*config, &text));
+    ASSERT_TRUE(client::WriteTextFile(source + "/config.textproto", text).ok());
+    ASSERT_TRUE(client::WriteMetricsCsv(source + "/metrics.csv", Finished(cell, 10, 1).metrics).ok());
+    ASSERT_TRUE(client::WriteTextFile(source + "/status.textproto",
+                                      absl::StrCat("state: ", state, " progress { evaluations: ",
+                                                   cell.budget, " }"))
+                    .ok());
+    ASSERT_TRUE(client::WriteTextFile(source + "/archive.csv", "cell,fitness\n7,1.5\n").ok());
+    ASSERT_TRUE(client::WriteTextFile(source + "/commit.txt", "c1\n").ok());
+  };
+  StudyRun run = Cell("ant_trap", "MAP_ELITES", 1);
+  run.dir = dir_ + "/es/runs/" + RunName(run);
+
+  // Nothing there yet, then a run still going: not reused, nothing written.
+  absl::StatusOr<bool> reused = ReuseFinishedRun(run, main, "");
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_FALSE(*reused);
+  write_source(run, "RUNNING", "");
+  reused = ReuseFinishedRun(run, main, "");
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_FALSE(*reused);
+  EXPECT_FALSE(std::filesystem::exists(run.dir));
+
+  // Finished with this run's config: copied whole over what the folder held, and loaded.
+  write_source(run, "SUCCEEDED", "");
+  ASSERT_TRUE(NoteRunCommit(run, "stale").ok());
+  reused = ReuseFinishedRun(run, main, "");
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_TRUE(*reused);
+  EXPECT_TRUE(run.finished);
+  EXPECT_EQ(run.metrics.size(), 10u);
+  EXPECT_EQ(run.commit, "c1");
+  EXPECT_EQ(Read("es/runs/" + RunName(run) + "/archive.csv"), "cell,fitness\n7,1.5\n");
+  EXPECT_THAT(Read("es/runs/" + RunName(run) + "/reused_from.txt"), HasSubstr(main + "/runs/" + RunName(run)));
+  EXPECT_FALSE(std::filesystem::exists(run.dir + ".reuse-tmp"));
+
+  // Finished with another config (here another emitter sigma): refused, nothing written.
+  StudyRun other = Cell("ant_trap", "MAP_ELITES", 2);
+  other.dir = dir_ + "/es/runs/" + RunName(other);
+  write_source(other, "SUCCEEDED", "emitter { iso_sigma: 0.5 }");
+  reused = ReuseFinishedRun(other, main, "");
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(reused.status().message(), HasSubstr("another config"));
+  EXPECT_FALSE(std::filesystem::exists(other.dir));
+  EXPECT_FALSE(other.finished);
+  // ... and a budget this run does not have is no finished run of it.
+  other.budget = 2000;
+  reused = ReuseFinishedRun(other, main, "");
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_FALSE(*reused);
+}
+
 TEST_F(StudyReportTest, LoadsRlRunsThatSucceededWithTheirStepBudget) {
   StudyRun run = Cell("point_maze", "TD3", 0);  // budget: 1000 environment steps
   run.dir = dir_ + "/run";
