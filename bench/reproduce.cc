@@ -11,7 +11,8 @@
 //                      from finished runs only; rebuilt at the end and by --report_only; with RL
 //                      runs also rl_rows.csv, rl_progress_<task>.svg and
 //                      rl_map_elites_reference.csv (from --qd_reference_grids)
-//   state/             the coordinator's --state_dir: checkpoints of unfinished runs
+//   state/             the coordinator's --state_dir: checkpoints of unfinished runs (or
+//                      --state_dir elsewhere)
 //   logs/              server.log, worker_<i>.log
 // Resumable: killing the runner (SIGINT/SIGTERM/SIGKILL: the coordinator gets SIGTERM and
 // checkpoints) and starting it again with the same arguments re-attaches to the experiments the
@@ -79,6 +80,9 @@ ABSL_FLAG(std::string, arms, gdaqd::bench::kDefaultStudyArms,
 ABSL_FLAG(std::string, config_extra, "",
           "text-format fields merged into every config as a message of their own (e.g. \"env { "
           "action_map: CLIP_1_DIVIDE_10 }\"), for ablations; not the protocol's");
+ABSL_FLAG(std::string, state_dir, "",
+          "the coordinator's --state_dir (checkpoints of unfinished runs); default <out>/state. "
+          "A folder outside the source tree keeps them when the tree is checked out anew");
 ABSL_FLAG(int, parallel, 2, "experiments run at the same time (they share the workers)");
 ABSL_FLAG(int, workers, 2, "worker processes");
 ABSL_FLAG(bool, report_only, false, "rebuild the report from the finished runs and exit");
@@ -456,7 +460,8 @@ absl::Status WaitForStateDir(const std::string& state_dir) {
       path, " is still held: another gdaqd-server (or bench_reproduce) uses ", state_dir));
 }
 
-// Starts the coordinator on <out>/state and the workers, then drives the unfinished runs.
+// Starts the coordinator on its state folder (--state_dir, default <out>/state) and the workers,
+// then drives the unfinished runs.
 absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out,
                       const std::vector<std::string>& submit_only, const ReusePlan& reuse) {
   const std::string commit = CurrentCommit();
@@ -468,7 +473,8 @@ absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out,
   options.server_binary = GDAQD_SERVER_BINARY;
   options.worker_binary = GDAQD_WORKER_BINARY;
   options.log_dir = out + "/logs";
-  options.state_dir = out + "/state";
+  options.state_dir =
+      absl::GetFlag(FLAGS_state_dir).empty() ? out + "/state" : absl::GetFlag(FLAGS_state_dir);
   std::filesystem::create_directories(options.log_dir);
   if (absl::Status s = WaitForStateDir(options.state_dir); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<client::LocalCluster>> cluster =
