@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/models/batched_policy.h"
+#include "server/models/checkpoint_surgery_for_test.h"
 #include "server/models/errors.h"
 #include "server/models/torch_util.h"
 #include "tests/testing/status_matchers.h"
@@ -428,6 +430,35 @@ TEST(SacTest, LoadRejectsGarbageAndOtherLayouts) {
   EXPECT_THAT(sac->Load(diayn_blob),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("diversity mode")));
   EXPECT_EQ(Flat(sac->actor()), before);
+}
+
+TEST(SacTest, LoadRefusesAGeneratorStateOfAnotherSizeAndChangesNothing) {
+  SacConfig config = TinyConfig();
+  std::unique_ptr<Sac> original = MakeSac(config, 1, 1);
+  ASSERT_NE(original, nullptr);
+  GDAQD_ASSERT_OK(original->TrainSteps(MakeSampler(BanditDataset(64, 4), 6, 5), 3).status());
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::string blob, original->Save());
+  torch::serialize::InputArchive archive;
+  std::istringstream bytes(blob);
+  archive.load_from(bytes);
+  torch::Tensor state;
+  ASSERT_TRUE(archive.try_read("generator_state", state));
+  config.seed = 99;
+  // The copy with the state as it was loads (the surgery itself keeps the checkpoint whole) ...
+  std::unique_ptr<Sac> whole = MakeSac(config, 1, 1);
+  ASSERT_NE(whole, nullptr);
+  GDAQD_ASSERT_OK(whole->Load(checkpoint_surgery::WithTensorReplaced(blob, "generator_state", state)));
+  EXPECT_EQ(whole->step_count(), 3);
+  // ... one with a state of another size is refused before anything is applied.
+  std::unique_ptr<Sac> sac = MakeSac(config, 1, 1);
+  ASSERT_NE(sac, nullptr);
+  const std::vector<float> before = Flat(sac->actor());
+  for (const torch::Tensor& bad : {state.narrow(0, 0, state.size(0) - 1), torch::zeros({0})}) {
+    EXPECT_THAT(sac->Load(checkpoint_surgery::WithTensorReplaced(blob, "generator_state", bad)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("generator_state")));
+    EXPECT_EQ(Flat(sac->actor()), before);
+    EXPECT_EQ(sac->step_count(), 0);
+  }
 }
 
 TEST(SacTest, TrainRunsStepsPerTrainByDefaultAndZeroStepsSamplesNothing) {

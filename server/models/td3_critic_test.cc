@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/models/batched_policy.h"
+#include "server/models/checkpoint_surgery_for_test.h"
 #include "server/models/errors.h"
 #include "tests/testing/status_matchers.h"
 
@@ -364,6 +366,37 @@ TEST(Td3Test, LoadRejectsGarbageAndOtherShapes) {
   const std::vector<float> critic_before = Flat(td3->critic());
   EXPECT_THAT(td3->Load(blob), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("actor.w0")));
   EXPECT_EQ(Flat(td3->critic()), critic_before);
+}
+
+TEST(Td3Test, LoadRefusesAGeneratorStateOfAnotherSizeAndChangesNothing) {
+  std::unique_ptr<Td3> a = MakeTd3(TinyConfig(), 7);
+  ASSERT_NE(a, nullptr);
+  const std::vector<float> dataset = OneStepDataset(256, 1);
+  GDAQD_ASSERT_OK(a->Train(MakeSampler(dataset, 8, 2)).status());
+  GDAQD_ASSERT_OK_AND_ASSIGN(const std::string blob, a->Save());
+  torch::serialize::InputArchive archive;
+  std::istringstream bytes(blob);
+  archive.load_from(bytes);
+  torch::Tensor state;
+  ASSERT_TRUE(archive.try_read("generator_state", state));
+  Td3Config other_seed = TinyConfig();
+  other_seed.seed = 5;
+  std::unique_ptr<Td3> b = MakeTd3(other_seed, 8);
+  ASSERT_NE(b, nullptr);
+  const std::vector<float> critic_before = Flat(b->critic());
+  const int64_t steps_before = b->critic_step_count();
+  // The copy with the state as it was loads (the surgery itself keeps the checkpoint whole) ...
+  GDAQD_ASSERT_OK(b->Load(checkpoint_surgery::WithTensorReplaced(blob, "generator_state", state)));
+  EXPECT_EQ(Flat(b->critic()), Flat(a->critic()));
+  // ... one with a state of another size is refused before anything is applied.
+  std::unique_ptr<Td3> c = MakeTd3(other_seed, 8);
+  ASSERT_NE(c, nullptr);
+  for (const torch::Tensor& bad : {state.narrow(0, 0, state.size(0) - 1), torch::zeros({0})}) {
+    EXPECT_THAT(c->Load(checkpoint_surgery::WithTensorReplaced(blob, "generator_state", bad)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("generator_state")));
+    EXPECT_EQ(Flat(c->critic()), critic_before);
+    EXPECT_EQ(c->critic_step_count(), steps_before);
+  }
 }
 
 // A sampler that sets `flag` when it is called: Train() and PolicyGradientChildren() call it once,
