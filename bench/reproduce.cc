@@ -173,12 +173,15 @@ void WriteRunsCsv(const std::string& out, const std::vector<Tracked>& grid) {
     std::string error = t.error;
     std::replace(error.begin(), error.end(), ',', ';');
     std::replace(error.begin(), error.end(), '\n', ' ');
+    // commit.txt lists a resumed run's commits as "a,b": one field here, "a b".
+    std::string commit = ReadRunCommit(t.run);
+    std::replace(commit.begin(), commit.end(), ',', ' ');
     absl::StrAppend(
         &csv,
         absl::StrJoin({RunName(t.run), t.run.task, t.run.algorithm, t.run.schedule,
                        absl::StrCat(t.run.seed), absl::StrCat(t.run.budget), t.state,
                        absl::StrCat(t.evaluations), absl::StrFormat("%.1f", t.wall_seconds),
-                       absl::StrFormat("%.3f", t.qd_score_pct), t.id, ReadRunCommit(t.run), error},
+                       absl::StrFormat("%.3f", t.qd_score_pct), t.id, commit, error},
                       ","),
         rl ? absl::StrCat(",", t.env_steps) : "", "\n");
   }
@@ -284,10 +287,12 @@ int TryReuse(std::vector<Tracked>& grid, const ReusePlan& plan) {
       ++copied;
       continue;
     }
-    const std::string why = reused.ok() ? absl::StrCat("waits for ", plan.source)
+    // runs.csv is committed: its line names no folder of this machine; the log does.
+    const std::string why = reused.ok() ? "waits for its run in the --reuse_from grid"
                                         : std::string(reused.status().message());
     if (why != t.error) {
-      Note(absl::StrCat(RunName(t.run), ": ", why));
+      Note(absl::StrCat(RunName(t.run), ": ", reused.ok() ? absl::StrCat("waits for ", plan.source)
+                                                          : why));
       t.error = why;
     }
   }

@@ -13,8 +13,9 @@
 # Environment:
 #   GDAQD_BUILD_DIR    the build whose bench_reproduce runs (default <repo>/build). Build the
 #                      study from its own clone if you rebuild this tree while it runs.
-#   GDAQD_STUDY_DOCS   where the grids' folders are (default <repo>/docs/reproduction): finished
-#                      runs land in <docs>/study*/runs/, to be committed.
+#   GDAQD_STUDY_DOCS   where the grids' folders are, relative to this repo (every grid runs in
+#                      it) or absolute; default docs/reproduction. Finished runs land in
+#                      <docs>/study*/runs/, to be committed.
 #   GDAQD_STUDY_STATE  the coordinators' checkpoints and logs (default ~/.local/state/gdaqd-study),
 #                      outside the source tree so that a new checkout keeps unfinished runs; a
 #                      sitting on another machine starts them over.
@@ -22,7 +23,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${GDAQD_BUILD_DIR:-$ROOT/build}"
-DOCS="${GDAQD_STUDY_DOCS:-$ROOT/docs/reproduction}"
+# Relative to ROOT by default, so that what the grids write (runs.csv, reports) names no folder
+# of this machine.
+DOCS="${GDAQD_STUDY_DOCS:-docs/reproduction}"
 STATE="${GDAQD_STUDY_STATE:-$HOME/.local/state/gdaqd-study}"
 BENCH="$BUILD_DIR/bench/bench_reproduce"
 
@@ -90,6 +93,7 @@ status() {
   return 0
 }
 
+cd "$ROOT"
 case "${1:-}" in
   start) shift; start "$@" ;;
   stop) stop ;;
