@@ -31,6 +31,16 @@ inline void CopyArchive(torch::serialize::InputArchive& in, torch::serialize::Ou
   }
 }
 
+// The top-level tensor `key` of `checkpoint`; an undefined tensor if there is none.
+inline torch::Tensor ReadTensor(const std::string& checkpoint, const std::string& key) {
+  torch::serialize::InputArchive in;
+  std::istringstream bytes(checkpoint);
+  in.load_from(bytes);
+  torch::Tensor tensor;
+  in.try_read(key, tensor);
+  return tensor;
+}
+
 // `checkpoint` with its top-level tensor `key` replaced by `replacement`.
 inline std::string WithTensorReplaced(const std::string& checkpoint, const std::string& key,
                                       const torch::Tensor& replacement) {
