@@ -88,7 +88,9 @@ status() {
     local pid log="$STATE/$grid/run.log"
     pid="$(grid_pid "$grid")"
     if [ -n "$pid" ]; then echo "$grid: running (pid $pid)"; else echo "$grid: not running"; fi
-    [ -f "$log" ] && grep -v '^|' "$log" | grep 'runs finished' | tail -1 | sed 's/^/  /'
+    if [ -f "$log" ]; then
+      { grep -v '^|' "$log" | grep 'runs finished' || true; } | tail -1 | sed 's/^/  /'
+    fi
   done
   return 0
 }
