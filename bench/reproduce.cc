@@ -443,6 +443,7 @@ absl::Status Drive(client::ExperimentClient& client, std::vector<Tracked>& grid,
       last_progress = absl::Now();
     }
   }
+  PrintProgress(grid, active);  // the log ends with where the grid stands
   return absl::OkStatus();
 }
 
