@@ -203,7 +203,10 @@ absl::StatusOr<bool> ReuseFinishedRun(StudyRun& run, const std::string& source_g
     absl::Status written = client::WriteTextFile(
         staging + "/reused_from.txt",
         absl::StrCat(source.dir, "\n(the same run: same name, same config, finished there)\n"));
-    if (!written.ok()) return written;
+    if (!written.ok()) {
+      std::filesystem::remove_all(staging, error);
+      return written;
+    }
     std::filesystem::remove_all(run.dir, error);
   }
   if (!error) std::filesystem::rename(staging, run.dir, error);
