@@ -181,8 +181,7 @@ absl::StatusOr<bool> ReuseFinishedRun(StudyRun& run, const std::string& source_g
   source.metrics.clear();
   if (!LoadFinishedRun(source)) return false;
   absl::StatusOr<gdaqd::v1::ExperimentConfig> mine = StudyRunConfig(run, extra);
-  if (!mine.ok()) return mine.status();
-  common::ApplyDefaults(&*mine);
+  if (!mine.ok()) return mine.status();  // defaults applied there
   absl::StatusOr<gdaqd::v1::ExperimentConfig> theirs =
       common::LoadStoredExperimentConfig(source.dir + "/config.textproto");
   if (!theirs.ok()) {
