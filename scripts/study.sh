@@ -2,8 +2,8 @@
 # The reproduction study's three grids (docs/reproduction/protocol.md) as one sitting runs them:
 #
 #   scripts/study.sh start [main|es|rl ...] [-- bench_reproduce flags for this sitting]
-#   scripts/study.sh stop            # SIGTERM: every coordinator checkpoints its unfinished runs
-#   scripts/study.sh status          # each grid's last progress line
+#   scripts/study.sh stop [main|es|rl ...]   # SIGTERM: the coordinators checkpoint unfinished runs
+#   scripts/study.sh status                  # each grid's last progress line
 #
 # Each grid gets the same grid-defining flags at every sitting (runs.csv and the report cover
 # exactly that grid; docs/benchmarks.md), its own bench_reproduce, coordinator and 2 workers,
@@ -69,9 +69,11 @@ start() {
 }
 
 stop() {
-  local pids=()
-  for grid in main es rl; do
+  local pids=() grids=("$@")
+  [ ${#grids[@]} -eq 0 ] && grids=(main es rl)
+  for grid in "${grids[@]}"; do
     local pid
+    grid_flags "$grid" > /dev/null || exit 2
     pid="$(grid_pid "$grid")"
     [ -n "$pid" ] && { kill -TERM "$pid"; pids+=("$pid"); echo "$grid: stopping (pid $pid)"; }
   done
@@ -98,7 +100,7 @@ status() {
 cd "$ROOT"
 case "${1:-}" in
   start) shift; start "$@" ;;
-  stop) stop ;;
+  stop) shift; stop "$@" ;;
   status) status ;;
   *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

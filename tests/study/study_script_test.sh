@@ -54,5 +54,16 @@ if grep map_elites "$GDAQD_STUDY_STATE/es/run.log" | grep -q "submitted as"; the
 fi
 
 "$STUDY" start nonsense > /dev/null 2>&1 && fail "an unknown grid was accepted"
+
+# `stop GRID` stops that grid only. Two runs at a budget they cannot finish in this test.
+LONG=(--budgets=point_maze=100000000,ant_trap=200,ant_maze=200 --progress_every=1s)
+"$STUDY" start main -- --submit_only=point_maze_map_elites_s1 "${LONG[@]}" > /dev/null
+"$STUDY" start es -- --submit_only=point_maze_es_s1 "${LONG[@]}" > /dev/null
+"$STUDY" stop nonsense > /dev/null 2>&1 && fail "stop accepted an unknown grid"
+"$STUDY" stop es > /dev/null
+now="$("$STUDY" status)"
+grep -q "^es: not running" <<< "$now" || fail "stop es left the ES grid running: $now"
+grep -q "^main: running" <<< "$now" || fail "stop es stopped the main grid too: $now"
 "$STUDY" stop > /dev/null
+grep -q "^main: not running" <<< "$("$STUDY" status)" || fail "stop left the main grid running"
 echo "study_script_test: passed"
