@@ -117,6 +117,9 @@ struct Tracked {
   double max_eval_return = NAN;  // RL runs only: max total reward so far
   double wall_seconds = 0, qd_score_pct = 0;
   std::string error;
+  // The budget used when this runner first saw the run RUNNING, and when: the sitting's rate.
+  int64_t sitting_start_used = -1;
+  absl::Time sitting_start;
 };
 
 // The grid in run order (PlanStudy): per task, seed 0 of every algorithm, then seed 1, ...; then
@@ -205,6 +208,10 @@ void Update(Tracked& t, const ExperimentStatus& status) {
   t.wall_seconds = status.progress().wall_seconds();
   t.qd_score_pct = status.progress().qd_score_pct();
   t.error = status.error();
+  if (t.sitting_start_used < 0 && status.state() == gdaqd::v1::RUNNING) {
+    t.sitting_start_used = BudgetUsed(t.run, status.progress());
+    t.sitting_start = absl::Now();
+  }
 }
 
 bool IsFinal(const std::string& state) {
@@ -385,6 +392,13 @@ void PrintProgress(const std::vector<Tracked>& grid, const std::vector<Tracked*>
                                     : absl::StrFormat("QD %.1f%%", t->qd_score_pct);
     absl::StrAppend(&line, absl::StrFormat("; %s %s, %s, %.0f s", RunName(t->run), BudgetText(*t),
                                            measure, t->wall_seconds));
+    const int64_t used = IsRlRun(t->run) ? t->env_steps : t->evaluations;
+    const double eta =
+        t->sitting_start_used < 0
+            ? -1
+            : RunEtaSeconds(t->run.budget, used, t->wall_seconds, used - t->sitting_start_used,
+                            absl::ToDoubleSeconds(absl::Now() - t->sitting_start));
+    if (eta >= 0) absl::StrAppend(&line, ", ETA ", client::FormatDuration(eta));
   }
   Note(line);
 }

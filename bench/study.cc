@@ -391,6 +391,17 @@ int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progr
   return steps.has_value() && std::isfinite(*steps) ? static_cast<int64_t>(*steps) : 0;
 }
 
+double RunEtaSeconds(int64_t budget, int64_t used, double wall_seconds, int64_t sitting_used,
+                     double sitting_seconds) {
+  if (used >= budget || used <= 0) return -1;
+  const double left = static_cast<double>(budget - used);
+  if (sitting_used > 0 && sitting_seconds >= 30) {
+    return left * sitting_seconds / static_cast<double>(sitting_used);
+  }
+  if (wall_seconds > 0) return left * wall_seconds / static_cast<double>(used);
+  return -1;
+}
+
 bool BudgetReached(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress) {
   return IsRlRun(run) ? BudgetUsed(run, progress) >= run.budget
                       : progress.evaluations() == run.budget;

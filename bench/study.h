@@ -73,6 +73,14 @@ absl::Status NoteRunCommit(const StudyRun& run, const std::string& commit);
 // `env_steps` metric (0 when the snapshot has none).
 int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress);
 
+// Seconds until a running run spends its budget, at the rate it has kept in this sitting:
+// `sitting_used` of the budget in `sitting_seconds` since this runner first saw it (a sitting's
+// load is what the rest of the run will see; a resumed run's `wall_seconds` spans sittings).
+// Until the sitting has a rate (under 30 s or no progress) the run's own average
+// (`wall_seconds` for `used`) stands in. -1 when neither gives one or the budget is spent.
+double RunEtaSeconds(int64_t budget, int64_t used, double wall_seconds, int64_t sitting_used,
+                     double sitting_seconds);
+
 // Whether an experiment that ended SUCCEEDED spent the run's whole budget: exactly `budget`
 // evaluations, or for an RL run at least `budget` environment steps (the coordinator checks the
 // step budget between rounds, so a run stops after the round that reaches it, up to a round's

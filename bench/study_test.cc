@@ -285,6 +285,18 @@ TEST(PlanStudyTest, SubmitOnlyPicksRunsByNamePrefixAndNamesABadEntry) {
   EXPECT_THAT(bad.message(), HasSubstr("'ant_trap_me'"));
 }
 
+TEST(StudyRunTest, EtaUsesThisSittingsRateOnceItHasOne) {
+  // A resumed run: 8,000 of 10,000 in 4,000 s over earlier sittings (2 per second), 300 more in
+  // the 60 s of this sitting (5 per second): the 2,000 left take 400 s at this sitting's rate.
+  EXPECT_DOUBLE_EQ(RunEtaSeconds(10000, 8000, 4000, 300, 60), 400);
+  // Under 30 s of this sitting, or no progress in it yet: the run's own average.
+  EXPECT_DOUBLE_EQ(RunEtaSeconds(10000, 8000, 4000, 300, 20), 1000);
+  EXPECT_DOUBLE_EQ(RunEtaSeconds(10000, 8000, 4000, 0, 600), 1000);
+  EXPECT_EQ(RunEtaSeconds(10000, 0, 0, 0, 600), -1);         // nothing to go by
+  EXPECT_EQ(RunEtaSeconds(10000, 10000, 4000, 300, 60), -1);  // budget spent
+  EXPECT_EQ(RunEtaSeconds(100000, 100240, 4000, 300, 60), -1);  // an RL round ran past it
+}
+
 TEST(StudyRunTest, RlBudgetIsEnvironmentSteps) {
   StudyRun td3 = Cell("point_maze", "TD3", 0);
   StudyRun me = Cell("point_maze", "MAP_ELITES", 0);
