@@ -4,7 +4,9 @@
 // the deep-RL rows (protocol addendum 2) are
 //   --out docs/reproduction/study-rl --algorithms=TD3,SAC,DIAYN,SMERL --seeds=0,1,2 --arms=
 // whose runs are budgeted in environment steps (--rl_budgets). Into --out it writes:
-//   runs/<run>/        each finished run's results folder (no archive_params.npy) and commit.txt
+//   runs/<run>/        each finished run's results folder (no archive_params.npy), commit.txt
+//                      and sittings.csv (each sitting's span, budget used and the runs beside
+//                      it; kept up to date while the run is followed)
 //   runs.csv           every run of the grid: state, evaluations, wall seconds, commit (and
 //                      env_steps when the grid has RL runs); rewritten after every change
 //   table1.csv, results.md, schedule_arm.csv, progress_<task>.svg   the report (bench/study.h),
@@ -120,6 +122,9 @@ struct Tracked {
   // The budget used when this runner first saw the run RUNNING, and when: the sitting's rate.
   int64_t sitting_start_used = -1;
   absl::Time sitting_start;
+  // Its earlier sittings (sittings.csv) and, last, this one, while this runner follows it.
+  std::vector<Sitting> sittings;
+  bool in_sitting = false;
 };
 
 // The grid in run order (PlanStudy): per task, seed 0 of every algorithm, then seed 1, ...; then
@@ -306,6 +311,50 @@ int TryReuse(std::vector<Tracked>& grid, const ReusePlan& plan) {
   return copied;
 }
 
+int64_t Used(const Tracked& t) { return IsRlRun(t.run) ? t.env_steps : t.evaluations; }
+
+// Opens the run's sitting in this runner (its folder exists: NoteRunCommit made it), after the
+// earlier ones of a resumed run; a run submitted anew starts its record over. A sittings.csv
+// that does not read is left as it is, and this sitting goes unrecorded.
+void BeginSitting(Tracked& t, bool resumed) {
+  absl::StatusOr<std::vector<Sitting>> earlier =
+      resumed ? ReadSittings(t.run.dir) : std::vector<Sitting>{};
+  if (!earlier.ok()) {
+    Note(absl::StrCat("warning: ", RunName(t.run), ": ", earlier.status().message(),
+                      " (this sitting is not recorded)"));
+    return;
+  }
+  t.sittings = *std::move(earlier);
+  Sitting now;
+  now.started = now.ended = absl::Now();
+  now.used_started = now.used_ended = Used(t);
+  t.sittings.push_back(std::move(now));
+  t.in_sitting = true;
+}
+
+// Brings the open sittings up to now: their end, budget used, and the live runs beside them.
+void ExtendSittings(const std::vector<Tracked*>& active) {
+  for (Tracked* t : active) {
+    if (!t->in_sitting) continue;
+    Sitting& s = t->sittings.back();
+    s.ended = absl::Now();
+    s.used_ended = Used(*t);
+    for (const Tracked* other : active) {
+      if (other == t || IsFinal(other->state)) continue;
+      const std::string name = RunName(other->run);
+      auto at = std::lower_bound(s.beside.begin(), s.beside.end(), name);
+      if (at == s.beside.end() || *at != name) s.beside.insert(at, name);
+    }
+  }
+}
+
+void SaveSittings(const Tracked& t) {
+  if (!t.in_sitting) return;
+  if (absl::Status s = WriteSittings(t.run.dir, t.sittings); !s.ok()) {
+    Note(absl::StrCat("warning: ", RunName(t.run), ": ", s.ToString()));
+  }
+}
+
 // Sorts the unfinished runs by what the coordinator has of each (found by name): a RUNNING or
 // PENDING experiment is re-attached, a SUCCEEDED one not yet written out is attached to be
 // exported, a FAILED/CANCELLED one is reported (queued again with --retry_failed), and the
@@ -334,6 +383,7 @@ void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& expe
       Note(absl::StrCat(RunName(t.run), ": re-attached to ", t.id, " (", t.state, ", ",
                         BudgetText(t), ")"));
       (void)NoteRunCommit(t.run, commit);
+      if (!IsFinal(t.state)) BeginSitting(t, /*resumed=*/true);
       active.push_back(&t);
     } else if (absl::GetFlag(FLAGS_retry_failed) && SubmitAllowed(t.run, submit_only) &&
                !ReuseWanted(t.run, reuse)) {
@@ -350,6 +400,8 @@ void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& expe
 // Exports a finished experiment into the run's folder (without the policy parameters), loads
 // it back, and deletes the experiment from the coordinator's state.
 void Finish(client::ExperimentClient& client, Tracked& t) {
+  SaveSittings(t);  // beside the results, which do not replace it
+  t.in_sitting = false;
   if (t.state != "SUCCEEDED") {
     Note(absl::StrCat("error: ", RunName(t.run), " (", t.id, ") ended ", t.state, ": ", t.error));
     return;
@@ -430,6 +482,7 @@ absl::Status Drive(client::ExperimentClient& client, std::vector<Tracked>& grid,
       t.error.clear();
       if (absl::Status s = NoteRunCommit(t.run, commit); !s.ok()) return s;
       Note(absl::StrCat(RunName(t.run), ": submitted as ", t.id));
+      BeginSitting(t, /*resumed=*/false);
       active.push_back(&t);
     }
     WriteRunsCsv(out, grid);
@@ -443,6 +496,7 @@ absl::Status Drive(client::ExperimentClient& client, std::vector<Tracked>& grid,
       }
       failed_polls = 0;
       Update(**it, *status);
+      ExtendSittings(active);
       if (!IsFinal((*it)->state)) {
         ++it;
         continue;
@@ -452,11 +506,14 @@ absl::Status Drive(client::ExperimentClient& client, std::vector<Tracked>& grid,
       it = active.erase(it);
     }
     if (absl::Now() - last_progress >= absl::GetFlag(FLAGS_progress_every)) {
+      for (const Tracked* t : active) SaveSittings(*t);
       if (TryReuse(grid, reuse) > 0) WriteRunsCsv(out, grid);
       PrintProgress(grid, active);
       last_progress = absl::Now();
     }
   }
+  ExtendSittings(active);
+  for (const Tracked* t : active) SaveSittings(*t);
   PrintProgress(grid, active);  // the log ends with where the grid stands
   return absl::OkStatus();
 }

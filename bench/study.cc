@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "bench/bench_util.h"
 #include "bench/study_stats.h"
 #include "client/progress.h"
@@ -385,6 +387,68 @@ absl::Status NoteRunCommit(const StudyRun& run, const std::string& commit) {
                                absl::StrCat(known, known.empty() ? "" : ",", commit, "\n"));
 }
 
+namespace {
+constexpr char kSittingsHeader[] = "started,ended,used_started,used_ended,beside\n";
+constexpr char kSittingTime[] = "%Y-%m-%dT%H:%M:%SZ";
+}  // namespace
+
+absl::Status WriteSittings(const std::string& dir, const std::vector<Sitting>& sittings) {
+  std::string text = kSittingsHeader;
+  for (const Sitting& s : sittings) {
+    absl::StrAppend(&text, absl::FormatTime(kSittingTime, s.started, absl::UTCTimeZone()), ",",
+                    absl::FormatTime(kSittingTime, s.ended, absl::UTCTimeZone()), ",",
+                    s.used_started, ",", s.used_ended, ",", absl::StrJoin(s.beside, " "), "\n");
+  }
+  return client::WriteTextFile(dir + "/" + kSittingsFile, text);
+}
+
+absl::StatusOr<std::vector<Sitting>> ReadSittings(const std::string& dir) {
+  const std::string path = dir + "/" + kSittingsFile;
+  std::vector<Sitting> sittings;
+  if (!std::filesystem::exists(path)) return sittings;
+  const std::vector<std::string> lines =
+      absl::StrSplit(ReadWhole(path), '\n', absl::SkipWhitespace());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i == 0 && lines[i] + "\n" == kSittingsHeader) continue;
+    const std::vector<std::string> f = absl::StrSplit(lines[i], ',');
+    Sitting s;
+    std::string error;
+    if (f.size() != 5 || !absl::ParseTime(kSittingTime, f[0], &s.started, &error) ||
+        !absl::ParseTime(kSittingTime, f[1], &s.ended, &error) ||
+        !absl::SimpleAtoi(f[2], &s.used_started) || !absl::SimpleAtoi(f[3], &s.used_ended)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, " line ", i + 1, ": expected started,ended,used_started,used_ended,beside, got '",
+          lines[i], "'"));
+    }
+    s.beside = absl::StrSplit(f[4], ' ', absl::SkipEmpty());
+    sittings.push_back(std::move(s));
+  }
+  return sittings;
+}
+
+bool RanSideBySide(const StudyRun& a, const StudyRun& b) {
+  if (a.sittings.empty() || b.sittings.empty()) return false;
+  // Every sitting of x had no live run but y beside it, and the ones that began while y still
+  // had sittings to come began with one of y's and had y beside them.
+  auto beside_only = [](const StudyRun& x, const StudyRun& y) {
+    const std::string y_name = RunName(y);
+    const absl::Time y_end = y.sittings.back().ended;
+    for (const Sitting& s : x.sittings) {
+      for (const std::string& other : s.beside) {
+        if (other != y_name) return false;
+      }
+      if (s.started >= y_end) continue;  // y had finished: x runs on alone
+      const bool together =
+          std::any_of(y.sittings.begin(), y.sittings.end(), [&](const Sitting& t) {
+            return absl::AbsDuration(s.started - t.started) <= absl::Minutes(2);
+          });
+      if (!together || s.beside.empty()) return false;
+    }
+    return true;
+  };
+  return beside_only(a, b) && beside_only(b, a);
+}
+
 int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress) {
   if (!IsRlRun(run)) return progress.evaluations();
   const std::optional<double> steps = client::ProgressMetric(progress, "env_steps");
@@ -435,6 +499,8 @@ bool LoadFinishedRun(StudyRun& run) {
   if (!metrics.ok() || metrics->empty()) return false;
   run.metrics = *std::move(metrics);
   run.commit = ReadRunCommit(run);
+  absl::StatusOr<std::vector<Sitting>> sittings = ReadSittings(run.dir);
+  run.sittings = sittings.ok() ? *std::move(sittings) : std::vector<Sitting>{};
   run.finished = true;
   return true;
 }
@@ -470,10 +536,14 @@ std::string ReportArm(const std::vector<StudyRun>& runs, std::string& csv) {
   csv =
       "task,arm,seed,final_qd_score_pct_base,final_qd_score_pct_arm,equal_wall_seconds,"
       "qd_score_pct_at_equal_wall_base,qd_score_pct_at_equal_wall_arm,"
-      "wall_seconds_per_iteration_base,wall_seconds_per_iteration_arm\n";
-  Table table({"task", "arm", "seed", "final QD % SYNCHRONOUS / arm", "equal wall s",
-               "QD % at equal wall SYNCHRONOUS / arm", "wall s per iteration SYNCHRONOUS / arm"});
+      "wall_seconds_per_iteration_base,wall_seconds_per_iteration_arm,side_by_side\n";
+  Table table({"task", "arm", "seed", "final QD % SYNCHRONOUS / arm", "side by side",
+               "equal wall s", "QD % at equal wall SYNCHRONOUS / arm",
+               "wall s per iteration SYNCHRONOUS / arm"});
+  // Columns 0-1 compare at equal evaluations; 2-6 are wall-clock, whose medians take only the
+  // pairs that ran side by side (protocol, amendment to Analysis 4).
   std::vector<double> columns[7];
+  int side_by_side = 0;
   for (const ArmPair& p : pairs) {
     const double equal_wall =
         std::min(p.arm->metrics.back().wall_seconds, p.base->metrics.back().wall_seconds);
@@ -485,28 +555,36 @@ std::string ReportArm(const std::vector<StudyRun>& runs, std::string& csv) {
         ValueAt(History(*p.arm, &MetricsRow::qd_score_pct, true), equal_wall),
         SecondsPerIteration(*p.base),
         SecondsPerIteration(*p.arm)};
+    const bool together = RanSideBySide(*p.arm, *p.base);
+    side_by_side += together ? 1 : 0;
     std::vector<std::string> row = {p.arm->task, GroupLabel(*p.arm), absl::StrCat(p.arm->seed)};
     for (int i = 0; i < 7; ++i) {
-      columns[i].push_back(values[i]);
+      if (i < 2 || together) columns[i].push_back(values[i]);
       row.push_back(Fmt(values[i], "%.4f"));
     }
+    row.push_back(together ? "yes" : "no");
     absl::StrAppend(&csv, absl::StrJoin(row, ","), "\n");
     table.AddRow({row[0], row[1], row[2], absl::StrCat(Fmt(values[0]), " / ", Fmt(values[1])),
-                  Fmt(values[2], "%.0f"), absl::StrCat(Fmt(values[3]), " / ", Fmt(values[4])),
+                  row.back(), Fmt(values[2], "%.0f"),
+                  absl::StrCat(Fmt(values[3]), " / ", Fmt(values[4])),
                   absl::StrCat(Fmt(values[5], "%.2f"), " / ", Fmt(values[6], "%.2f"))});
   }
   if (pairs.empty()) return "";
   double m[7];
-  for (int i = 0; i < 7; ++i) m[i] = Quantile(columns[i], 0.5);
-  table.AddRow({"", "median", absl::StrCat(pairs.size(), " pairs"),
-                absl::StrCat(Fmt(m[0]), " / ", Fmt(m[1])), Fmt(m[2], "%.0f"),
-                absl::StrCat(Fmt(m[3]), " / ", Fmt(m[4])),
+  for (int i = 0; i < 7; ++i) m[i] = columns[i].empty() ? NAN : Quantile(columns[i], 0.5);
+  auto pairs_text = [](size_t n) { return absl::StrCat(n, n == 1 ? " pair" : " pairs"); };
+  table.AddRow({"", "median", pairs_text(pairs.size()),
+                absl::StrCat(Fmt(m[0]), " / ", Fmt(m[1])), pairs_text(side_by_side),
+                Fmt(m[2], "%.0f"), absl::StrCat(Fmt(m[3]), " / ", Fmt(m[4])),
                 absl::StrCat(Fmt(m[5], "%.2f"), " / ", Fmt(m[6], "%.2f"))});
   return absl::StrCat(
       "\n## Schedule arm\n\nEach arm run against the main grid's run of the same task, algorithm "
-      "and seed (SYNCHRONOUS). Equal evaluations: final QD-score % at the common budget. Equal "
-      "wall time: each run's QD-score % at the wall time the faster of the pair finished. Wall "
-      "seconds per iteration: final wall seconds / final iteration (metrics.csv).\n\n",
+      "and seed (SYNCHRONOUS). Equal evaluations: final QD-score % at the common budget. Side by "
+      "side: the pair ran together in the same sittings with no third run beside them "
+      "(sittings.csv; protocol, amendment to Analysis 4); the wall-clock columns' medians take "
+      "only those pairs. Equal wall time: each run's QD-score % at the wall time the faster of "
+      "the pair finished. Wall seconds per iteration: final wall seconds / final iteration "
+      "(metrics.csv).\n\n",
       table.ToText());
 }
 

@@ -14,11 +14,25 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "client/results/csv.h"
 #include "gdaqd/v1/config.pb.h"
 #include "gdaqd/v1/coordinator.pb.h"
 
 namespace gdaqd::bench {
+
+// One sitting of a run: the span one bench_reproduce followed it, the budget used (evaluations;
+// environment steps for an RL run) when it attached and at its last poll (a stopped run resumes
+// from its checkpoint, which may be a batch before or after that), and the other runs that
+// runner followed while they were live at any time in that span: they shared its coordinator
+// and workers.
+struct Sitting {
+  absl::Time started;
+  absl::Time ended;
+  int64_t used_started = 0;
+  int64_t used_ended = 0;
+  std::vector<std::string> beside;  // RunName()s, sorted, each once
+};
 
 // One cell of the grid: a task, an algorithm, a seed, and for a schedule arm its learning
 // schedule. A run of a deep-RL baseline (IsRlRun(): TD3, SAC, DIAYN, SMERL; the protocol's
@@ -33,10 +47,12 @@ struct StudyRun {
   int64_t budget = 0;  // real evaluations; environment steps for an RL run (IsRlRun())
   std::string dir;     // its results folder, <out>/runs/<name>
 
-  // Filled by LoadFinishedRun(): the run's history and the commit(s) it ran at ("" unknown).
+  // Filled by LoadFinishedRun(): the run's history, the commit(s) it ran at ("" unknown) and
+  // its sittings (none for a run that finished before they were recorded).
   bool finished = false;
   std::vector<client::MetricsRow> metrics;
   std::string commit;
+  std::vector<Sitting> sittings;
 };
 
 // True when the run's algorithm is one of the deep-RL baselines (common::IsRlAlgorithm: TD3, SAC,
@@ -69,6 +85,21 @@ std::string ReadRunCommit(const StudyRun& run);
 // other commit it was resumed at ("a,b"). Internal/NotFound from the file system.
 absl::Status NoteRunCommit(const StudyRun& run, const std::string& commit);
 
+// A run's sittings are kept beside its results in <dir>/sittings.csv: a header line, then a
+// line a sitting, "started,ended,used_started,used_ended,beside" (UTC, RFC 3339 to the second;
+// the names space-separated). WriteSittings replaces the file whole (Internal on I/O failure);
+// ReadSittings gives none for a missing file and InvalidArgument, naming the file and line, for
+// one that is not that form.
+inline constexpr char kSittingsFile[] = "sittings.csv";
+absl::Status WriteSittings(const std::string& dir, const std::vector<Sitting>& sittings);
+absl::StatusOr<std::vector<Sitting>> ReadSittings(const std::string& dir);
+
+// Whether two runs ran side by side (protocol, amendment to Analysis 4): both have sittings;
+// none of either's sittings had a third live run beside it; and every sitting of one that began
+// before the other's last sitting ended began within two minutes of a sitting of the other and
+// had the other beside it. (A sitting that begins after the other run finished runs alone.)
+bool RanSideBySide(const StudyRun& a, const StudyRun& b);
+
 // What the study counts of an experiment's budget: progress.evaluations, or for an RL run its
 // `env_steps` metric (0 when the snapshot has none).
 int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress);
@@ -94,8 +125,9 @@ bool SameRun(const StudyRun& run, const gdaqd::v1::ExperimentConfig& config);
 // Loads the run if its folder holds a SUCCEEDED status.textproto with the full budget
 // (BudgetReached) and a non-empty metrics.csv, and, for an RL run whose folder has a
 // config.textproto, that config's budget.max_env_steps equals the run's budget (a run to a
-// larger step budget also reaches this one): sets finished, metrics and commit, and returns true.
-// Otherwise leaves the run unfinished and returns false.
+// larger step budget also reaches this one): sets finished, metrics, commit and sittings (none
+// when sittings.csv is missing or malformed), and returns true. Otherwise leaves the run
+// unfinished and returns false.
 bool LoadFinishedRun(StudyRun& run);
 
 // Copies another grid's finished run of the same name into run.dir when it is this run (the

@@ -297,6 +297,49 @@ TEST(StudyRunTest, EtaUsesThisSittingsRateOnceItHasOne) {
   EXPECT_EQ(RunEtaSeconds(100000, 100240, 4000, 300, 60), -1);  // an RL round ran past it
 }
 
+Sitting SittingOf(absl::Time started, absl::Duration length, std::vector<std::string> beside) {
+  Sitting s;
+  s.started = started;
+  s.ended = started + length;
+  s.beside = std::move(beside);
+  return s;
+}
+
+// Protocol, amendment to Analysis 4: an arm run and its SYNCHRONOUS counterpart ran together.
+TEST(StudyRunTest, SideBySideNeedsTheSameSittingsAndNoThirdRun) {
+  StudyRun sync = Cell("ant_trap", "GDA_QD", 0);
+  StudyRun arm = Cell("ant_trap", "GDA_QD", 0, "PIPELINED");
+  const std::string s_name = RunName(sync), a_name = RunName(arm);
+  const absl::Time t0 = absl::FromUnixSeconds(1764612000);
+  EXPECT_FALSE(RanSideBySide(arm, sync));  // no sittings recorded
+  // Two sittings together (started 30 s and 10 s apart); the arm finished in the second, and
+  // SYNCHRONOUS then ran on alone, also in a third sitting.
+  arm.sittings = {SittingOf(t0, absl::Hours(3), {s_name}),
+                  SittingOf(t0 + absl::Hours(20), absl::Hours(1), {s_name})};
+  sync.sittings = {SittingOf(t0 + absl::Seconds(30), absl::Hours(3), {a_name}),
+                   SittingOf(t0 + absl::Hours(20) + absl::Seconds(10), absl::Hours(2), {a_name}),
+                   SittingOf(t0 + absl::Hours(40), absl::Hours(1), {})};
+  EXPECT_TRUE(RanSideBySide(arm, sync));
+  EXPECT_TRUE(RanSideBySide(sync, arm));
+  // A third run beside one of them for a while.
+  sync.sittings[1].beside = {"ant_trap_da_qd_ext_s0", a_name};
+  EXPECT_FALSE(RanSideBySide(arm, sync));
+  sync.sittings[1].beside = {a_name};
+  // A sitting of the arm without SYNCHRONOUS, before SYNCHRONOUS finished.
+  arm.sittings.insert(arm.sittings.begin() + 1,
+                      SittingOf(t0 + absl::Hours(10), absl::Hours(1), {}));
+  EXPECT_FALSE(RanSideBySide(arm, sync));
+  arm.sittings.erase(arm.sittings.begin() + 1);
+  // Started more than two minutes apart.
+  sync.sittings[0].started = t0 + absl::Minutes(5);
+  EXPECT_FALSE(RanSideBySide(arm, sync));
+  // One after the other.
+  arm.sittings = {SittingOf(t0, absl::Hours(3), {})};
+  sync.sittings = {SittingOf(t0 + absl::Hours(4), absl::Hours(3), {})};
+  EXPECT_FALSE(RanSideBySide(arm, sync));
+  EXPECT_FALSE(RanSideBySide(sync, arm));
+}
+
 TEST(StudyRunTest, RlBudgetIsEnvironmentSteps) {
   StudyRun td3 = Cell("point_maze", "TD3", 0);
   StudyRun me = Cell("point_maze", "MAP_ELITES", 0);
@@ -450,14 +493,15 @@ TEST_F(StudyReportTest, TableFromFinishedRunsWithTestsAgainstMapElites) {
   // 36 %; 10 and 5 s per iteration.
   EXPECT_THAT(Read("schedule_arm.csv"),
               HasSubstr("point_maze,GDA_QD_PIPELINED,0,40.0000,36.0000,50.0000,20.0000,"
-                        "36.0000,10.0000,5.0000\n"));
+                        "36.0000,10.0000,5.0000,no\n"));  // no sittings.csv: not side by side
   // The curves keep the group with an unfinished seed.
   EXPECT_THAT(Read("progress_point_maze.svg"), HasSubstr("GDA_QD (2)"));
   EXPECT_EQ(Read("results.md"), *md);
 }
 
 TEST_F(StudyReportTest, GridWithoutRlRunsWritesWhatItWroteBeforeRlRows) {
-  // The report of QdFixture() as the code before the RL rows (commit 8c15009) wrote it.
+  // The report of QdFixture() as the code before the RL rows (commit 8c15009) wrote it, but for
+  // the schedule arm's side-by-side column (protocol, amendment to Analysis 4).
   absl::StatusOr<std::string> md =
       WriteStudyReport(dir_, QdFixture(), {"0,1", "point_maze=1000,ant_trap=1000", "", 2, 2, ""});
   ASSERT_TRUE(md.ok()) << md.status();
@@ -469,11 +513,12 @@ TEST_F(StudyReportTest, GridWithoutRlRunsWritesWhatItWroteBeforeRlRows) {
   EXPECT_EQ(Read("schedule_arm.csv"),
             "task,arm,seed,final_qd_score_pct_base,final_qd_score_pct_arm,equal_wall_seconds,"
             "qd_score_pct_at_equal_wall_base,qd_score_pct_at_equal_wall_arm,"
-            "wall_seconds_per_iteration_base,wall_seconds_per_iteration_arm\n"
-            "ant_trap,GDA_QD_PIPELINED,0,33.0000,36.0000,50.0000,26.4000,36.0000,6.0000,5.0000\n");
+            "wall_seconds_per_iteration_base,wall_seconds_per_iteration_arm,side_by_side\n"
+            "ant_trap,GDA_QD_PIPELINED,0,33.0000,36.0000,50.0000,26.4000,36.0000,6.0000,5.0000,"
+            "no\n");
   const std::string stable = WithoutMachineAndTime(*md);
-  EXPECT_EQ(stable.size(), 4595u);
-  EXPECT_EQ(Fnv1a(stable), 0xdcc0782ff7764b74ull) << stable;
+  EXPECT_EQ(stable.size(), 4844u);
+  EXPECT_EQ(Fnv1a(stable), 0x8eb09e3581438090ull) << stable;
   EXPECT_EQ(Read("results.md"), *md);
   EXPECT_EQ(Fnv1a(Read("progress_point_maze.svg")), 0xcb02b1d7bb6b161dull);
   EXPECT_EQ(Fnv1a(Read("progress_ant_trap.svg")), 0xc14370b0ee971393ull);
@@ -637,6 +682,64 @@ TEST_F(StudyReportTest, CensoredMedianAndMissingMapElites) {
   ASSERT_TRUE(md.ok()) << md.status();
   EXPECT_THAT(Read("table1.csv"), HasSubstr(",50.0000,censored,1,censored,"));
   EXPECT_THAT(*md, HasSubstr("> 1000 (1 of 3 reach)"));
+}
+
+TEST_F(StudyReportTest, SittingsFileRoundTripsAndABadOneIsNamed) {
+  absl::StatusOr<std::vector<Sitting>> none = ReadSittings(dir_);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());  // no file: no sittings
+  Sitting a = SittingOf(absl::FromUnixSeconds(1764612000), absl::Minutes(90),
+                        {"ant_trap_gda_qd_pipelined_s0", "x_s1"});
+  a.used_ended = 4100;
+  Sitting b = SittingOf(absl::FromUnixSeconds(1764700000), absl::Seconds(5), {});
+  b.used_started = b.used_ended = 4100;
+  ASSERT_TRUE(WriteSittings(dir_, {a, b}).ok());
+  EXPECT_EQ(Read("sittings.csv"),
+            "started,ended,used_started,used_ended,beside\n"
+            "2025-12-01T18:00:00Z,2025-12-01T19:30:00Z,0,4100,ant_trap_gda_qd_pipelined_s0 x_s1\n"
+            "2025-12-02T18:26:40Z,2025-12-02T18:26:45Z,4100,4100,\n");
+  absl::StatusOr<std::vector<Sitting>> back = ReadSittings(dir_);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[0].started, a.started);
+  EXPECT_EQ((*back)[0].ended, a.ended);
+  EXPECT_EQ((*back)[0].used_ended, 4100);
+  EXPECT_THAT((*back)[0].beside, ElementsAre("ant_trap_gda_qd_pipelined_s0", "x_s1"));
+  EXPECT_TRUE((*back)[1].beside.empty());
+  EXPECT_EQ((*back)[1].used_started, 4100);
+
+  std::ofstream(dir_ + "/sittings.csv") << "started,ended,used_started,used_ended,beside\n"
+                                        << "2025-12-01T18:00:00Z,soon,0,4100,\n";
+  absl::StatusOr<std::vector<Sitting>> bad = ReadSittings(dir_);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("sittings.csv line 2"));
+}
+
+TEST_F(StudyReportTest, ArmWallClockMediansTakeOnlyPairsThatRanSideBySide) {
+  const absl::Time t0 = absl::FromUnixSeconds(1764612000);
+  StudyRun arm0 = Finished(Cell("ant_trap", "GDA_QD", 0, "PIPELINED"), 36, 5);
+  StudyRun sync0 = Finished(Cell("ant_trap", "GDA_QD", 0), 33, 6);
+  arm0.sittings = {SittingOf(t0, absl::Minutes(1), {RunName(sync0)})};
+  sync0.sittings = {SittingOf(t0, absl::Minutes(1), {RunName(arm0)})};
+  // Seed 1 ran one after the other.
+  StudyRun arm1 = Finished(Cell("ant_trap", "GDA_QD", 1, "PIPELINED"), 40, 4);
+  StudyRun sync1 = Finished(Cell("ant_trap", "GDA_QD", 1), 30, 8);
+  arm1.sittings = {SittingOf(t0, absl::Minutes(1), {})};
+  sync1.sittings = {SittingOf(t0 + absl::Hours(1), absl::Minutes(1), {})};
+  absl::StatusOr<std::string> md = WriteStudyReport(
+      dir_, {sync0, sync1, arm0, arm1}, {"0,1", "ant_trap=1000", "", 2, 2, ""});
+  ASSERT_TRUE(md.ok()) << md.status();
+  const std::string csv = Read("schedule_arm.csv");
+  EXPECT_THAT(csv, HasSubstr("ant_trap,GDA_QD_PIPELINED,0,33.0000,36.0000,50.0000,26.4000,"
+                             "36.0000,6.0000,5.0000,yes\n"));
+  // Equal wall 40 s: SYNCHRONOUS at 15 %, the arm at its final 40 %.
+  EXPECT_THAT(csv, HasSubstr("ant_trap,GDA_QD_PIPELINED,1,30.0000,40.0000,40.0000,15.0000,"
+                             "40.0000,8.0000,4.0000,no\n"));
+  // Final QD % medians over both pairs; the wall-clock ones over seed 0 only (with seed 1 they
+  // would be 45 s, 20.7 / 38.0 and 7.00 / 4.50).
+  EXPECT_THAT(*md, ::testing::ContainsRegex(
+                       "median +\\| 2 pairs +\\| 31\\.5 / 38\\.0 +\\| 1 pair +\\| 50 +\\| "
+                       "26\\.4 / 36\\.0 +\\| 6\\.00 / 5\\.00"));
 }
 
 TEST_F(StudyReportTest, LoadsOnlyRunsThatSucceededWithTheFullBudget) {

@@ -24,7 +24,9 @@ _REPORTS = {
 class Study:
     """A study folder, loaded. `runs`: runs.csv, one row per planned run (state, evaluations,
     commit, ...). `metrics`: every finished run's metrics.csv, stacked, with the run's `run`,
-    `task`, `algorithm`, `schedule` and `seed` in front; `archives` likewise for archive.csv.
+    `task`, `algorithm`, `schedule` and `seed` in front; `archives` likewise for archive.csv,
+    and `sittings` for sittings.csv (each sitting's span as UTC timestamps, the budget used at
+    both ends, the runs beside it as a space-separated string), of the runs that have one.
     The report's CSVs (`table1`, `schedule_arm`, `rl_rows`, `rl_map_elites_reference`) are None
     where the folder has none (a grid whose report has not been written). Missing numbers are
     NaN."""
@@ -37,6 +39,7 @@ class Study:
     schedule_arm: Optional[pd.DataFrame] = None
     rl_rows: Optional[pd.DataFrame] = None
     rl_map_elites_reference: Optional[pd.DataFrame] = None
+    sittings: Optional[pd.DataFrame] = None
 
     def finished(self) -> pd.DataFrame:
         """The rows of `runs` whose run SUCCEEDED and whose results folder is present."""
@@ -53,11 +56,14 @@ def _read_csv(path: str) -> pd.DataFrame:
         raise ValueError(f"{path}: {e}") from None
 
 
-def _stack(path: str, finished: pd.DataFrame, file: str) -> pd.DataFrame:
+def _stack(path: str, finished: pd.DataFrame, file: str, optional: bool = False) -> pd.DataFrame:
     keys = ["run", "task", "algorithm", "schedule", "seed"]
     frames = []
     for _, row in finished.iterrows():
-        frame = _read_csv(os.path.join(path, "runs", row["run"], file))
+        run_file = os.path.join(path, "runs", row["run"], file)
+        if optional and not os.path.exists(run_file):
+            continue
+        frame = _read_csv(run_file)
         for i, key in enumerate(keys):
             frame.insert(i, key, row[key])
         frames.append(frame)
@@ -82,6 +88,12 @@ def load_study(path) -> Study:
     finished = study.finished()
     study.metrics = _stack(path, finished, "metrics.csv")
     study.archives = _stack(path, finished, "archive.csv")
+    study.sittings = _stack(path, finished, "sittings.csv", optional=True)
+    for column in ("started", "ended"):
+        if column in study.sittings:
+            study.sittings[column] = pd.to_datetime(study.sittings[column], utc=True)
+    if "beside" in study.sittings:
+        study.sittings["beside"] = study.sittings["beside"].fillna("")
     for attribute, file in _REPORTS.items():
         report = os.path.join(path, file)
         if os.path.exists(report):

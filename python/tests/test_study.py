@@ -33,6 +33,10 @@ def write_study(root):
         run.mkdir(parents=True)
         (run / "metrics.csv").write_text(METRICS.format(a=a, b=b))
         (run / "archive.csv").write_text(ARCHIVE)
+    (root / "runs" / "point_maze_gda_qd_s0" / "sittings.csv").write_text(
+        "started,ended,used_started,used_ended,beside\n"
+        "2026-12-01T18:00:00Z,2026-12-01T19:30:00Z,0,120,point_maze_gda_qd_s1 x_s0\n"
+        "2026-12-02T09:00:00Z,2026-12-02T09:10:00Z,120,200,\n")
     return root
 
 
@@ -51,6 +55,12 @@ def test_loads_finished_runs_and_reports(tmp_path):
     assert math.isnan(study.table1.loc[0, "p_evals"])
     assert study.table1.loc[1, "evaluations_to_target_median"] == "censored"
     assert study.rl_rows is None and study.schedule_arm is None
+    # Sittings of the finished runs that have them (point_maze_map_elites_s0 has none).
+    assert list(study.sittings["run"]) == ["point_maze_gda_qd_s0"] * 2
+    spans = study.sittings["ended"] - study.sittings["started"]
+    assert [s.total_seconds() for s in spans] == [5400, 600]
+    assert study.sittings["beside"].tolist() == ["point_maze_gda_qd_s1 x_s0", ""]
+    assert study.sittings["used_ended"].tolist() == [120, 200]
 
 
 def test_errors_name_the_file(tmp_path):

@@ -57,7 +57,8 @@ fi
 
 # `stop GRID` stops that grid only. Two runs at a budget they cannot finish in this test.
 LONG=(--budgets=point_maze=100000000,ant_trap=200,ant_maze=200 --progress_every=1s)
-"$STUDY" start main -- --submit_only=point_maze_map_elites_s1 "${LONG[@]}" > /dev/null
+"$STUDY" start main -- --submit_only=point_maze_map_elites_s1,point_maze_map_elites_s2 \
+  "${LONG[@]}" > /dev/null
 "$STUDY" start es -- --submit_only=point_maze_es_s1 "${LONG[@]}" > /dev/null
 "$STUDY" stop nonsense > /dev/null 2>&1 && fail "stop accepted an unknown grid"
 "$STUDY" stop es > /dev/null
@@ -66,4 +67,29 @@ grep -q "^es: not running" <<< "$now" || fail "stop es left the ES grid running:
 grep -q "^main: running" <<< "$now" || fail "stop es stopped the main grid too: $now"
 "$STUDY" stop > /dev/null
 grep -q "^main: not running" <<< "$("$STUDY" status)" || fail "stop left the main grid running"
+
+# Each run's sittings.csv: the finished run's one sitting alone (copied with it by the ES grid),
+# and the two stopped runs' sitting each with the other beside it.
+runs="$GDAQD_STUDY_DOCS/study/runs"
+sitting_re='^[0-9-]{10}T[0-9:]{8}Z,[0-9-]{10}T[0-9:]{8}Z'
+[ "$(wc -l < "$runs/point_maze_map_elites_s0/sittings.csv")" -eq 2 ] &&
+  grep -Eq "$sitting_re,0,200,\$" "$runs/point_maze_map_elites_s0/sittings.csv" ||
+  fail "the finished run's sittings.csv: $(cat "$runs/point_maze_map_elites_s0/sittings.csv")"
+cmp -s "$runs/point_maze_map_elites_s0/sittings.csv" "$es/point_maze_map_elites_s0/sittings.csv" ||
+  fail "the ES grid's copy lacks the run's sittings"
+grep -Eq "$sitting_re,0,[0-9]+,point_maze_map_elites_s2\$" \
+  "$runs/point_maze_map_elites_s1/sittings.csv" ||
+  fail "s1's sitting lacks s2 beside it: $(cat "$runs/point_maze_map_elites_s1/sittings.csv")"
+grep -Eq "$sitting_re,0,[0-9]+,point_maze_map_elites_s1\$" \
+  "$runs/point_maze_map_elites_s2/sittings.csv" || fail "s2's sitting lacks s1 beside it"
+# A second sitting of the same two runs (restored from their checkpoints) adds a line after the
+# first, starting from its checkpoint (not 0; the first's end is its last poll, which the
+# checkpoint written at the stop may be before or after).
+"$STUDY" start main -- --submit_only=point_maze_map_elites_s1 "${LONG[@]}" > /dev/null
+for _ in $(seq 60); do grep -q "s1: re-attached" "$GDAQD_STUDY_STATE/main/run.log" && break; sleep 0.5; done
+"$STUDY" stop main > /dev/null
+s1="$runs/point_maze_map_elites_s1/sittings.csv"
+[ "$(wc -l < "$s1")" -eq 3 ] || fail "the resumed run has not two sittings: $(cat "$s1")"
+[ "$(sed -n 3p "$s1" | cut -d, -f3)" -gt 0 ] ||
+  fail "the second sitting does not resume the first: $(cat "$s1")"
 echo "study_script_test: passed"
