@@ -455,6 +455,13 @@ void PrintProgress(const std::vector<Tracked>& grid, const std::vector<Tracked*>
   Note(line);
 }
 
+// What the unfinished runs still need, from the finished ones (EstimateRemaining).
+void NoteRemaining(const std::vector<Tracked>& grid) {
+  std::vector<int64_t> used;
+  for (const Tracked& t : grid) used.push_back(Used(t));
+  Note(FormatRemaining(EstimateRemaining(RunsOf(grid), used), absl::GetFlag(FLAGS_parallel)));
+}
+
 // Sleeps `d` unless a signal arrives first.
 void SleepUnlessStopped(absl::Duration d) {
   const absl::Time end = absl::Now() + d;
@@ -468,6 +475,7 @@ absl::Status Drive(client::ExperimentClient& client, std::vector<Tracked>& grid,
   const size_t parallel = std::max(1, absl::GetFlag(FLAGS_parallel));
   absl::Time last_progress = absl::InfinitePast();
   int failed_polls = 0;
+  NoteRemaining(grid);
   while ((!queue.empty() || !active.empty()) && !g_stop) {
     while (active.size() < parallel && !queue.empty()) {
       Tracked& t = *queue.front();
@@ -514,6 +522,7 @@ absl::Status Drive(client::ExperimentClient& client, std::vector<Tracked>& grid,
   }
   ExtendSittings(active);
   for (const Tracked* t : active) SaveSittings(*t);
+  NoteRemaining(grid);
   PrintProgress(grid, active);  // the log ends with where the grid stands
   return absl::OkStatus();
 }

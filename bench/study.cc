@@ -449,6 +449,64 @@ bool RanSideBySide(const StudyRun& a, const StudyRun& b) {
   return beside_only(a, b) && beside_only(b, a);
 }
 
+RemainingWork EstimateRemaining(const std::vector<StudyRun>& runs,
+                                const std::vector<int64_t>& used) {
+  RemainingWork work;
+  std::vector<std::string> unknown_groups;
+  std::vector<int> unknown_counts;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const StudyRun& run = runs[i];
+    if (run.finished) continue;
+    ++work.unfinished;
+    const std::string group = absl::StrCat(run.task, " ", GroupLabel(run));
+    std::vector<double> walls;
+    for (const StudyRun& done : runs) {
+      if (done.finished && !done.metrics.empty() && done.task == run.task &&
+          GroupLabel(done) == GroupLabel(run)) {
+        walls.push_back(done.metrics.back().wall_seconds);
+      }
+    }
+    if (walls.empty()) {
+      auto at = std::find(unknown_groups.begin(), unknown_groups.end(), group);
+      if (at == unknown_groups.end()) {
+        unknown_groups.push_back(group);
+        unknown_counts.push_back(1);
+      } else {
+        ++unknown_counts[at - unknown_groups.begin()];
+      }
+      continue;
+    }
+    const int64_t spent = i < used.size() ? std::clamp<int64_t>(used[i], 0, run.budget) : 0;
+    ++work.estimated;
+    work.run_seconds += Quantile(walls, 0.5) * static_cast<double>(run.budget - spent) /
+                        static_cast<double>(run.budget);
+  }
+  for (size_t g = 0; g < unknown_groups.size(); ++g) {
+    work.unknown.push_back(absl::StrCat(unknown_groups[g], " (", unknown_counts[g], ")"));
+  }
+  return work;
+}
+
+std::string FormatRemaining(const RemainingWork& work, int parallel) {
+  if (work.unfinished == 0) return "remaining: none, every run has finished";
+  std::string line = absl::StrCat("remaining: ", work.unfinished, " unfinished run",
+                                  work.unfinished == 1 ? "" : "s");
+  if (work.estimated > 0) {
+    const double hours = work.run_seconds / 3600;
+    absl::StrAppend(&line, absl::StrFormat("; %d with finished runs of their task and algorithm "
+                                           "to go by: %.1f h of run time",
+                                           work.estimated, hours));
+    if (parallel > 1) {
+      absl::StrAppend(&line, absl::StrFormat(" (%.1f h at %d side by side)", hours / parallel,
+                                             parallel));
+    }
+  }
+  if (!work.unknown.empty()) {
+    absl::StrAppend(&line, "; none finished yet: ", absl::StrJoin(work.unknown, ", "));
+  }
+  return line;
+}
+
 int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress) {
   if (!IsRlRun(run)) return progress.evaluations();
   const std::optional<double> steps = client::ProgressMetric(progress, "env_steps");

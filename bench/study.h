@@ -100,6 +100,24 @@ absl::StatusOr<std::vector<Sitting>> ReadSittings(const std::string& dir);
 // had the other beside it. (A sitting that begins after the other run finished runs alone.)
 bool RanSideBySide(const StudyRun& a, const StudyRun& b);
 
+// What a grid's unfinished runs still need, judged by its finished ones: each unfinished run
+// whose group (task and GroupLabel) has finished runs is charged the median of their final
+// wall_seconds times the share of its budget it has left (`used[i]` of runs[i]'s budget used;
+// 0 if not started). Those wall times were measured at the load of their own sittings, so this
+// is a planning figure, not a measurement.
+struct RemainingWork {
+  int unfinished = 0;
+  int estimated = 0;         // unfinished runs with finished runs of their group to go by
+  double run_seconds = 0;    // the estimated runs' remaining wall seconds, summed
+  std::vector<std::string> unknown;  // "<task> <group> (<runs>)": groups with none finished
+};
+RemainingWork EstimateRemaining(const std::vector<StudyRun>& runs,
+                                const std::vector<int64_t>& used);
+// One line for the runner's log, e.g. "remaining: 37 unfinished runs; 24 with finished runs of
+// their task and algorithm to go by: 31.2 h of run time (15.6 h at 2 side by side); none
+// finished yet: ant_trap DA_QD_EXT (5), ant_trap GDA_QD (5)".
+std::string FormatRemaining(const RemainingWork& work, int parallel);
+
 // What the study counts of an experiment's budget: progress.evaluations, or for an RL run its
 // `env_steps` metric (0 when the snapshot has none).
 int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress);

@@ -684,6 +684,33 @@ TEST_F(StudyReportTest, CensoredMedianAndMissingMapElites) {
   EXPECT_THAT(*md, HasSubstr("> 1000 (1 of 3 reach)"));
 }
 
+TEST_F(StudyReportTest, RemainingWorkFromTheFinishedRunsOfEachGroup) {
+  // ant_trap MAP-Elites finished in 10 and 30 s (median 20); its seed 2 has used a quarter of
+  // its budget, seed 3 none: 15 + 20 s. The arm's group has no finished run.
+  const std::vector<StudyRun> runs = {
+      Finished(Cell("ant_trap", "MAP_ELITES", 0), 30, 1),
+      Finished(Cell("ant_trap", "MAP_ELITES", 1), 30, 3),
+      Cell("ant_trap", "MAP_ELITES", 2),
+      Cell("ant_trap", "MAP_ELITES", 3),
+      Finished(Cell("ant_trap", "GDA_QD", 0), 30, 6),
+      Cell("ant_trap", "GDA_QD", 0, "PIPELINED"),
+      Cell("ant_trap", "GDA_QD", 1, "PIPELINED"),
+      Cell("ant_maze", "GDA_QD", 0),
+  };
+  const RemainingWork work = EstimateRemaining(runs, {1000, 1000, 250, 0, 1000, 300, 0, 0});
+  EXPECT_EQ(work.unfinished, 5);
+  EXPECT_EQ(work.estimated, 2);
+  EXPECT_DOUBLE_EQ(work.run_seconds, 35);
+  EXPECT_THAT(work.unknown,
+              ElementsAre("ant_trap GDA_QD_PIPELINED (2)", "ant_maze GDA_QD (1)"));
+  EXPECT_EQ(FormatRemaining(work, 2),
+            "remaining: 5 unfinished runs; 2 with finished runs of their task and algorithm to go "
+            "by: 0.0 h of run time (0.0 h at 2 side by side); none finished yet: ant_trap "
+            "GDA_QD_PIPELINED (2), ant_maze GDA_QD (1)");
+  EXPECT_EQ(FormatRemaining(EstimateRemaining({runs[0]}, {}), 2),
+            "remaining: none, every run has finished");
+}
+
 TEST_F(StudyReportTest, SittingsFileRoundTripsAndABadOneIsNamed) {
   absl::StatusOr<std::vector<Sitting>> none = ReadSittings(dir_);
   ASSERT_TRUE(none.ok()) << none.status();
