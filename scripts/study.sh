@@ -3,7 +3,7 @@
 #
 #   scripts/study.sh start [main|es|rl ...] [-- bench_reproduce flags for this sitting]
 #   scripts/study.sh stop [main|es|rl ...]   # SIGTERM: the coordinators checkpoint unfinished runs
-#   scripts/study.sh status                  # each grid's last progress line
+#   scripts/study.sh status                  # runs finished, and each grid's last progress line
 #
 # Each grid gets the same grid-defining flags at every sitting (runs.csv and the report cover
 # exactly that grid; docs/benchmarks.md), its own bench_reproduce, coordinator and 2 workers,
@@ -90,6 +90,13 @@ status() {
     local pid log="$STATE/$grid/run.log"
     pid="$(grid_pid "$grid")"
     if [ -n "$pid" ]; then echo "$grid: running (pid $pid)"; else echo "$grid: not running"; fi
+    local csv="$DOCS/$(grid_dir "$grid")/runs.csv"
+    if [ -f "$csv" ]; then
+      local finished planned
+      finished="$(grep -c ',SUCCEEDED,' "$csv" || true)"
+      planned=$(($(wc -l < "$csv") - 1))
+      echo "  runs.csv: $finished of $planned runs finished"
+    fi
     if [ -f "$log" ]; then
       { grep -v '^|' "$log" | grep 'runs finished' || true; } | tail -1 | sed 's/^/  /'
     fi

@@ -39,6 +39,7 @@ grep -q "^point_maze_map_elites_s0,.*,SUCCEEDED,200," "$GDAQD_STUDY_DOCS/study/r
 [ -f "$GDAQD_STUDY_STATE/main/state/LOCK" ] || fail "checkpoints are not under GDAQD_STUDY_STATE"
 now="$("$STUDY" status)"
 grep -q "1/63 runs finished" <<< "$now" || fail "status lacks the progress line: $now"
+grep -q "runs.csv: 1 of 63 runs finished" <<< "$now" || fail "status lacks runs.csv's count: $now"
 
 "$STUDY" start es -- --submit_only=point_maze_es_s0 "${SITTING[@]}" > /dev/null
 wait_idle
