@@ -373,6 +373,13 @@ void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& expe
       }
       if (live) break;
     }
+    if (found != nullptr && !SameRun(t.run, found->config()) &&
+        !IsFinal(gdaqd::v1::ExperimentState_Name(found->state()))) {
+      Note(absl::StrCat("warning: ", found->id(), " (", RunName(t.run),
+                        ") runs on the coordinator with another task, algorithm, seed or budget "
+                        "than this grid's run; it is not followed and shares the workers ("
+                        "`gdaqd cancel` ends it)"));
+    }
     if (found == nullptr || !SameRun(t.run, found->config()) ||
         (found->state() == gdaqd::v1::SUCCEEDED && !BudgetReached(t.run, found->progress()))) {
       if (SubmitAllowed(t.run, submit_only) && !ReuseWanted(t.run, reuse)) queue.push_back(&t);

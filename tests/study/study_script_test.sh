@@ -93,4 +93,10 @@ s1="$runs/point_maze_map_elites_s1/sittings.csv"
 [ "$(wc -l < "$s1")" -eq 3 ] || fail "the resumed run has not two sittings: $(cat "$s1")"
 [ "$(sed -n 3p "$s1" | cut -d, -f3)" -gt 0 ] ||
   fail "the second sitting does not resume the first: $(cat "$s1")"
+# A sitting whose grid has another budget for s1 does not follow the restored s1, and says so.
+"$STUDY" start main -- --submit_only=point_maze_map_elites_s1 "${SITTING[@]}" > /dev/null
+for _ in $(seq 60); do grep -q "s1: submitted" "$GDAQD_STUDY_STATE/main/run.log" && break; sleep 0.5; done
+"$STUDY" stop main > /dev/null
+grep -q "warning: exp-2 (point_maze_map_elites_s1) runs on the coordinator with another" \
+  "$GDAQD_STUDY_STATE/main/run.log" || fail "no warning for the restored s1 of another budget"
 echo "study_script_test: passed"
