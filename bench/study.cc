@@ -520,7 +520,10 @@ double RunEtaSeconds(int64_t budget, int64_t used, double wall_seconds, int64_t 
   if (sitting_used > 0 && sitting_seconds >= 30) {
     return left * sitting_seconds / static_cast<double>(sitting_used);
   }
-  if (wall_seconds > 0) return left * wall_seconds / static_cast<double>(used);
+  // A run's first batches (random policies, short episodes) say little about the rest.
+  if (wall_seconds > 0 && used * 20 >= budget) {
+    return left * wall_seconds / static_cast<double>(used);
+  }
   return -1;
 }
 

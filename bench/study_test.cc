@@ -293,6 +293,7 @@ TEST(StudyRunTest, EtaUsesThisSittingsRateOnceItHasOne) {
   EXPECT_DOUBLE_EQ(RunEtaSeconds(10000, 8000, 4000, 300, 20), 1000);
   EXPECT_DOUBLE_EQ(RunEtaSeconds(10000, 8000, 4000, 0, 600), 1000);
   EXPECT_EQ(RunEtaSeconds(10000, 0, 0, 0, 600), -1);         // nothing to go by
+  EXPECT_EQ(RunEtaSeconds(20000, 5, 9, 0, 9), -1);           // too early for its average
   EXPECT_EQ(RunEtaSeconds(10000, 10000, 4000, 300, 60), -1);  // budget spent
   EXPECT_EQ(RunEtaSeconds(100000, 100240, 4000, 300, 60), -1);  // an RL round ran past it
 }
