@@ -484,9 +484,30 @@ absl::Status Drive(client::ExperimentClient& client, std::vector<Tracked>& grid,
   int failed_polls = 0;
   NoteRemaining(grid);
   while ((!queue.empty() || !active.empty()) && !g_stop) {
-    while (active.size() < parallel && !queue.empty()) {
-      Tracked& t = *queue.front();
-      queue.pop_front();
+    // The queue's front as slots allow; a schedule-arm pair alone (PlanSubmissions).
+    std::vector<size_t> submit;
+    if (active.size() < parallel && !queue.empty()) {
+      const auto index = [&](const Tracked* t) { return static_cast<size_t>(t - grid.data()); };
+      std::vector<size_t> queued, running;
+      for (const Tracked* t : queue) queued.push_back(index(t));
+      for (const Tracked* t : active) running.push_back(index(t));
+      const Submissions plan =
+          PlanSubmissions(RunsOf(grid), queued, running, static_cast<int>(parallel));
+      const auto drop = [&](size_t i) {
+        queue.erase(std::find(queue.begin(), queue.end(), &grid[i]));
+      };
+      for (size_t i : plan.held) {
+        Note(absl::StrCat(RunName(grid[i].run),
+                          ": not submitted: a schedule-arm pair runs side by side, alone "
+                          "(protocol, amendment to Analysis 4); let this sitting submit both, "
+                          "with --parallel of at least 2"));
+        drop(i);
+      }
+      for (size_t i : plan.submit) drop(i);
+      submit = plan.submit;
+    }
+    for (size_t i : submit) {
+      Tracked& t = grid[i];
       absl::StatusOr<gdaqd::v1::ExperimentConfig> config =
           StudyRunConfig(t.run, absl::GetFlag(FLAGS_config_extra));
       absl::StatusOr<std::string> id = config.ok() ? client.Submit(*config) : config.status();

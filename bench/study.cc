@@ -449,6 +449,55 @@ bool RanSideBySide(const StudyRun& a, const StudyRun& b) {
   return beside_only(a, b) && beside_only(b, a);
 }
 
+int ArmPartner(const std::vector<StudyRun>& runs, size_t i) {
+  const StudyRun& run = runs[i];
+  for (size_t j = 0; j < runs.size(); ++j) {
+    const StudyRun& other = runs[j];
+    if (j != i && other.task == run.task && other.algorithm == run.algorithm &&
+        other.seed == run.seed && other.schedule.empty() != run.schedule.empty() &&
+        !IsRlRun(other)) {
+      return static_cast<int>(j);
+    }
+  }
+  return -1;
+}
+
+Submissions PlanSubmissions(const std::vector<StudyRun>& runs, const std::vector<size_t>& queue,
+                            const std::vector<size_t>& active, int parallel) {
+  Submissions out;
+  for (size_t a : active) {
+    if (ArmPartner(runs, a) >= 0) return out;  // a pair runs alone
+  }
+  const auto queued = [&](size_t i) {
+    return std::find(queue.begin(), queue.end(), i) != queue.end();
+  };
+  size_t free = parallel > 0 && static_cast<size_t>(parallel) > active.size()
+                    ? static_cast<size_t>(parallel) - active.size()
+                    : 0;
+  for (size_t q : queue) {
+    if (free == 0) break;
+    const int partner = ArmPartner(runs, q);
+    if (partner < 0) {
+      out.submit.push_back(q);
+      --free;
+      continue;
+    }
+    if (runs[partner].finished) {  // its partner ran without it: it still runs alone
+      if (!active.empty() || !out.submit.empty()) break;
+      out.submit = {q};
+      break;
+    }
+    if (!queued(static_cast<size_t>(partner)) || parallel < 2) {
+      out.held.push_back(q);
+      continue;
+    }
+    if (!active.empty() || !out.submit.empty()) break;  // the pair waits for an empty runner
+    out.submit = {q, static_cast<size_t>(partner)};
+    break;
+  }
+  return out;
+}
+
 RemainingWork EstimateRemaining(const std::vector<StudyRun>& runs,
                                 const std::vector<int64_t>& used) {
   RemainingWork work;

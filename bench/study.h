@@ -118,6 +118,25 @@ RemainingWork EstimateRemaining(const std::vector<StudyRun>& runs,
 // finished yet: ant_trap DA_QD_EXT (5), ant_trap GDA_QD (5)".
 std::string FormatRemaining(const RemainingWork& work, int parallel);
 
+// Schedule-arm pairs (protocol, amendment to Analysis 4): an arm run and the run of the same
+// task, algorithm and seed without a schedule. The index in `runs` of run i's partner, or -1.
+int ArmPartner(const std::vector<StudyRun>& runs, size_t i);
+
+// Which queued runs a runner submits now, given `queue` (indices into `runs`, in grid order) and
+// the `active` runs, at `parallel` runs side by side. Runs are taken from the queue's front as
+// slots allow, except that a pair runs alone: while a pair member is active nothing is
+// submitted, and a pair member whose partner is unfinished is submitted only with that partner,
+// both at once into a runner with nothing active, nothing else before them in this call
+// (the queue waits for the runner to empty, keeping grid order); one whose partner has finished
+// without it is submitted alone into an empty runner. A pair member whose unfinished partner is
+// not queued, or that cannot run beside it (parallel < 2), is `held` instead.
+struct Submissions {
+  std::vector<size_t> submit;  // in this order
+  std::vector<size_t> held;    // not submitted in this sitting
+};
+Submissions PlanSubmissions(const std::vector<StudyRun>& runs, const std::vector<size_t>& queue,
+                            const std::vector<size_t>& active, int parallel);
+
 // What the study counts of an experiment's budget: progress.evaluations, or for an RL run its
 // `env_steps` metric (0 when the snapshot has none).
 int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progress);

@@ -341,6 +341,46 @@ TEST(StudyRunTest, SideBySideNeedsTheSameSittingsAndNoThirdRun) {
   EXPECT_FALSE(RanSideBySide(sync, arm));
 }
 
+// Protocol, amendment to Analysis 4: a schedule-arm pair is submitted together and runs alone.
+TEST(StudyRunTest, ArmPairsAreSubmittedTogetherAndRunAlone) {
+  std::vector<StudyRun> runs = {
+      Cell("ant_trap", "PGA_ME", 1),                // 0
+      Cell("ant_trap", "GDA_QD", 0),                // 1: base of the pair
+      Cell("ant_trap", "GDA_QD", 3),                // 2: no arm run
+      Cell("ant_trap", "GDA_QD", 0, "PIPELINED"),  // 3: the arm run
+      Cell("ant_trap", "PGA_ME", 2),                // 4
+  };
+  EXPECT_EQ(ArmPartner(runs, 1), 3);
+  EXPECT_EQ(ArmPartner(runs, 3), 1);
+  EXPECT_EQ(ArmPartner(runs, 2), -1);
+  EXPECT_EQ(ArmPartner(runs, 0), -1);
+  using V = std::vector<size_t>;
+  auto submit = [&](V queue, V active, int parallel) {
+    return PlanSubmissions(runs, queue, active, parallel).submit;
+  };
+  EXPECT_EQ(submit({0, 2, 4}, {}, 2), (V{0, 2}));  // no pair: the queue's front
+  EXPECT_EQ(submit({0, 2, 4}, {2}, 2), (V{0}));
+  EXPECT_EQ(submit({1, 0, 3}, {}, 2), (V{1, 3}));   // the pair together, in an empty runner
+  EXPECT_EQ(submit({1, 0, 3}, {}, 4), (V{1, 3}));   // ... and nothing beside it
+  EXPECT_EQ(submit({1, 3}, {0}, 2), V{});            // it waits for the runner to empty
+  EXPECT_EQ(submit({0, 1, 3}, {}, 2), (V{0}));      // grid order: a run before the pair first
+  EXPECT_EQ(submit({0, 4}, {3}, 2), V{});            // nothing beside an active pair member
+  EXPECT_EQ(submit({0, 4}, {1}, 3), V{});
+  // The partner is not queued (e.g. --submit_only names one of the pair): held.
+  Submissions one = PlanSubmissions(runs, {1, 0}, {}, 2);
+  EXPECT_EQ(one.submit, (V{0}));
+  EXPECT_EQ(one.held, (V{1}));
+  // One run at a time cannot run a pair.
+  Submissions serial = PlanSubmissions(runs, {1, 3, 0}, {}, 1);
+  EXPECT_EQ(serial.submit, (V{0}));
+  EXPECT_EQ(serial.held, (V{1, 3}));
+  // Its partner finished without it: it runs alone, in an empty runner.
+  runs[3].finished = true;
+  EXPECT_EQ(submit({1, 0}, {}, 2), (V{1}));
+  EXPECT_EQ(submit({1, 0}, {4}, 2), V{});
+  EXPECT_EQ(submit({0, 1}, {}, 2), (V{0}));
+}
+
 TEST(StudyRunTest, RlBudgetIsEnvironmentSteps) {
   StudyRun td3 = Cell("point_maze", "TD3", 0);
   StudyRun me = Cell("point_maze", "MAP_ELITES", 0);

@@ -27,6 +27,17 @@ wait_idle() {
   fail "a grid still runs after 120 s"
 }
 
+# Waits (at most 60 s) for a line matching the extended regex $1 among the main grid's log lines
+# after the first $2.
+wait_log() {
+  for _ in $(seq 120); do
+    tail -n +"$(($2 + 1))" "$GDAQD_STUDY_STATE/main/run.log" 2> /dev/null | grep -Eq "$1" && return 0
+    sleep 0.5
+  done
+  fail "no '$1' in the main grid's log within 60 s"
+}
+log_lines() { wc -l < "$GDAQD_STUDY_STATE/main/run.log"; }
+
 started="$("$STUDY" start main -- --submit_only=point_maze_map_elites_s0 "${SITTING[@]}")"
 grep -q "main: started" <<< "$started" || fail "start main: $started"
 wait_idle
@@ -40,6 +51,14 @@ grep -q "^point_maze_map_elites_s0,.*,SUCCEEDED,200," "$GDAQD_STUDY_DOCS/study/r
 now="$("$STUDY" status)"
 grep -q "1/63 runs finished" <<< "$now" || fail "status lacks the progress line: $now"
 grep -q "runs.csv: 1 of 63 runs finished" <<< "$now" || fail "status lacks runs.csv's count: $now"
+
+# A schedule-arm run is submitted only together with its SYNCHRONOUS counterpart.
+"$STUDY" start main -- --submit_only=ant_trap_gda_qd_pipelined_s0 "${SITTING[@]}" > /dev/null
+wait_idle
+grep -q "ant_trap_gda_qd_pipelined_s0: not submitted: a schedule-arm pair" \
+  "$GDAQD_STUDY_STATE/main/run.log" || fail "an arm run was not held without its counterpart"
+grep -q "pipelined_s0: submitted" "$GDAQD_STUDY_STATE/main/run.log" &&
+  fail "an arm run was submitted without its counterpart"
 
 "$STUDY" start es -- --submit_only=point_maze_es_s0 "${SITTING[@]}" > /dev/null
 wait_idle
@@ -58,8 +77,11 @@ fi
 
 # `stop GRID` stops that grid only. Two runs at a budget they cannot finish in this test.
 LONG=(--budgets=point_maze=100000000,ant_trap=200,ant_maze=200 --progress_every=1s)
+mark="$(log_lines)"
 "$STUDY" start main -- --submit_only=point_maze_map_elites_s1,point_maze_map_elites_s2 \
   "${LONG[@]}" > /dev/null
+# (both under way, so that their checkpoints are past 0)
+wait_log "s1 [1-9][0-9]*/100000000 evals.*s2 [1-9][0-9]*/100000000 evals" "$mark"
 "$STUDY" start es -- --submit_only=point_maze_es_s1 "${LONG[@]}" > /dev/null
 "$STUDY" stop nonsense > /dev/null 2>&1 && fail "stop accepted an unknown grid"
 "$STUDY" stop es > /dev/null
@@ -86,16 +108,18 @@ grep -Eq "$sitting_re,0,[0-9]+,point_maze_map_elites_s1\$" \
 # A second sitting of the same two runs (restored from their checkpoints) adds a line after the
 # first, starting from its checkpoint (not 0; the first's end is its last poll, which the
 # checkpoint written at the stop may be before or after).
+mark="$(log_lines)"
 "$STUDY" start main -- --submit_only=point_maze_map_elites_s1 "${LONG[@]}" > /dev/null
-for _ in $(seq 60); do grep -q "s1: re-attached" "$GDAQD_STUDY_STATE/main/run.log" && break; sleep 0.5; done
+wait_log "s1: re-attached" "$mark"
 "$STUDY" stop main > /dev/null
 s1="$runs/point_maze_map_elites_s1/sittings.csv"
 [ "$(wc -l < "$s1")" -eq 3 ] || fail "the resumed run has not two sittings: $(cat "$s1")"
 [ "$(sed -n 3p "$s1" | cut -d, -f3)" -gt 0 ] ||
   fail "the second sitting does not resume the first: $(cat "$s1")"
 # A sitting whose grid has another budget for s1 does not follow the restored s1, and says so.
+mark="$(log_lines)"
 "$STUDY" start main -- --submit_only=point_maze_map_elites_s1 "${SITTING[@]}" > /dev/null
-for _ in $(seq 60); do grep -q "s1: submitted" "$GDAQD_STUDY_STATE/main/run.log" && break; sleep 0.5; done
+wait_log "s1: submitted" "$mark"
 "$STUDY" stop main > /dev/null
 grep -q "warning: exp-2 (point_maze_map_elites_s1) runs on the coordinator with another" \
   "$GDAQD_STUDY_STATE/main/run.log" || fail "no warning for the restored s1 of another budget"
