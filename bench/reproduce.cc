@@ -451,7 +451,7 @@ void PrintProgress(const std::vector<Tracked>& grid, const std::vector<Tracked*>
                                     : absl::StrFormat("QD %.1f%%", t->qd_score_pct);
     absl::StrAppend(&line, absl::StrFormat("; %s %s, %s, %.0f s", RunName(t->run), BudgetText(*t),
                                            measure, t->wall_seconds));
-    const int64_t used = IsRlRun(t->run) ? t->env_steps : t->evaluations;
+    const int64_t used = Used(*t);
     const double eta =
         t->sitting_start_used < 0
             ? -1
