@@ -229,17 +229,25 @@ std::string BudgetText(const Tracked& t) {
                         : absl::StrCat(t.evaluations, "/", t.run.budget, " evals");
 }
 
-// Says which live experiments the coordinator restored that this grid does not follow (e.g. the
-// rest of the study when a subset is run into the same --out): they still share the workers.
+// Says which live experiments the coordinator restored that this grid does not follow: those of
+// no run of it (e.g. the rest of the study when a subset is run into the same --out) and those
+// of runs it has finished (e.g. a state folder older than the committed results). They still
+// share the workers.
 void WarnUntracked(const std::vector<Tracked>& grid,
                    const std::vector<ExperimentStatus>& experiments) {
   for (const ExperimentStatus& e : experiments) {
-    const bool in_grid = std::any_of(grid.begin(), grid.end(), [&](const Tracked& t) {
+    if (IsFinal(gdaqd::v1::ExperimentState_Name(e.state()))) continue;
+    const auto run = std::find_if(grid.begin(), grid.end(), [&](const Tracked& t) {
       return RunName(t.run) == e.config().name();
     });
-    if (!in_grid && !IsFinal(gdaqd::v1::ExperimentState_Name(e.state()))) {
+    if (run == grid.end()) {
       Note(absl::StrCat("warning: ", e.id(), " (", e.config().name(),
                         ") runs on the coordinator but not in this grid; it shares the workers"));
+    } else if (run->run.finished) {
+      Note(absl::StrCat("warning: ", e.id(), " (", e.config().name(),
+                        ") runs on the coordinator although that run has finished in this grid "
+                        "(e.g. checkpoints older than its results); it is not followed and shares "
+                        "the workers (`gdaqd cancel` ends it)"));
     }
   }
 }
