@@ -71,9 +71,9 @@ start() {
 stop() {
   local pids=() grids=("$@")
   [ ${#grids[@]} -eq 0 ] && grids=(main es rl)
+  for grid in "${grids[@]}"; do grid_flags "$grid" > /dev/null || exit 2; done  # all, first
   for grid in "${grids[@]}"; do
     local pid
-    grid_flags "$grid" > /dev/null || exit 2
     pid="$(grid_pid "$grid")"
     [ -n "$pid" ] && { kill -TERM "$pid"; pids+=("$pid"); echo "$grid: stopping (pid $pid)"; }
   done
