@@ -229,29 +229,6 @@ std::string BudgetText(const Tracked& t) {
                         : absl::StrCat(t.evaluations, "/", t.run.budget, " evals");
 }
 
-// Says which live experiments the coordinator restored that this grid does not follow: those of
-// no run of it (e.g. the rest of the study when a subset is run into the same --out) and those
-// of runs it has finished (e.g. a state folder older than the committed results). They still
-// share the workers.
-void WarnUntracked(const std::vector<Tracked>& grid,
-                   const std::vector<ExperimentStatus>& experiments) {
-  for (const ExperimentStatus& e : experiments) {
-    if (IsFinal(gdaqd::v1::ExperimentState_Name(e.state()))) continue;
-    const auto run = std::find_if(grid.begin(), grid.end(), [&](const Tracked& t) {
-      return RunName(t.run) == e.config().name();
-    });
-    if (run == grid.end()) {
-      Note(absl::StrCat("warning: ", e.id(), " (", e.config().name(),
-                        ") runs on the coordinator but not in this grid; it shares the workers"));
-    } else if (run->run.finished) {
-      Note(absl::StrCat("warning: ", e.id(), " (", e.config().name(),
-                        ") runs on the coordinator although that run has finished in this grid "
-                        "(e.g. checkpoints older than its results); it is not followed and shares "
-                        "the workers (`gdaqd cancel` ends it)"));
-    }
-  }
-}
-
 // --reuse_from / --reuse_algorithms: which runs this grid copies from another grid.
 struct ReusePlan {
   std::string source;                   // the other grid's folder; empty: no reuse
@@ -380,13 +357,6 @@ void Match(std::vector<Tracked>& grid, const std::vector<ExperimentStatus>& expe
         found = &e;  // ... unless an older one still runs
       }
       if (live) break;
-    }
-    if (found != nullptr && !SameRun(t.run, found->config()) &&
-        !IsFinal(gdaqd::v1::ExperimentState_Name(found->state()))) {
-      Note(absl::StrCat("warning: ", found->id(), " (", RunName(t.run),
-                        ") runs on the coordinator with another task, algorithm, seed or budget "
-                        "than this grid's run; it is not followed and shares the workers ("
-                        "`gdaqd cancel` ends it)"));
     }
     if (found == nullptr || !SameRun(t.run, found->config()) ||
         (found->state() == gdaqd::v1::SUCCEEDED && !BudgetReached(t.run, found->progress()))) {
@@ -616,7 +586,10 @@ absl::Status RunStudy(std::vector<Tracked>& grid, const std::string& out,
                     " experiment(s) restored"));
   std::vector<Tracked*> active;
   std::deque<Tracked*> queue;
-  WarnUntracked(grid, *experiments);
+  // Live experiments this runner will not follow still share the workers.
+  for (const std::string& w : LiveExperimentWarnings(RunsOf(grid), *experiments)) {
+    Note(absl::StrCat("warning: ", w));
+  }
   Match(grid, *experiments, commit, submit_only, reuse, active, queue);
   absl::Status driven = Drive(**client, grid, active, queue, out, commit, reuse);
   if (g_stop) {

@@ -589,6 +589,37 @@ bool SameRun(const StudyRun& run, const ExperimentConfig& config) {
          static_cast<int64_t>(config.seed()) == run.seed && budget == run.budget;
 }
 
+std::vector<std::string> LiveExperimentWarnings(
+    const std::vector<StudyRun>& runs, const std::vector<gdaqd::v1::ExperimentStatus>& experiments) {
+  std::vector<std::string> warnings;
+  for (const gdaqd::v1::ExperimentStatus& e : experiments) {
+    if (e.state() == gdaqd::v1::SUCCEEDED || e.state() == gdaqd::v1::FAILED ||
+        e.state() == gdaqd::v1::CANCELLED) {
+      continue;
+    }
+    const auto run = std::find_if(runs.begin(), runs.end(), [&](const StudyRun& r) {
+      return RunName(r) == e.config().name();
+    });
+    const std::string which = absl::StrCat(e.id(), " (", e.config().name(), ")");
+    if (run == runs.end()) {
+      warnings.push_back(absl::StrCat(
+          which, " runs on the coordinator but not in this grid; it shares the workers"));
+    } else if (run->finished) {
+      warnings.push_back(absl::StrCat(
+          which,
+          " runs on the coordinator although that run has finished in this grid (e.g. "
+          "checkpoints older than its results); it is not followed and shares the workers "
+          "(`gdaqd cancel` ends it)"));
+    } else if (!SameRun(*run, e.config())) {
+      warnings.push_back(absl::StrCat(
+          which,
+          " runs on the coordinator with another task, algorithm, seed or budget than this "
+          "grid's run; it is not followed and shares the workers (`gdaqd cancel` ends it)"));
+    }
+  }
+  return warnings;
+}
+
 bool LoadFinishedRun(StudyRun& run) {
   gdaqd::v1::ExperimentStatus status;
   if (!google::protobuf::TextFormat::ParseFromString(ReadWhole(run.dir + "/status.textproto"),

@@ -160,6 +160,15 @@ bool BudgetReached(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progr
 // algorithm, seed and budget (max_env_steps for an RL run, else max_evaluations).
 bool SameRun(const StudyRun& run, const gdaqd::v1::ExperimentConfig& config);
 
+// Warnings about the live (not SUCCEEDED, FAILED or CANCELLED) experiments a coordinator holds
+// that a grid's runner will not follow, one line each, naming the experiment's id and name: one
+// of no run of the grid (e.g. the rest of the study when a subset runs into the same folder), one
+// of a run the grid has finished (e.g. a state folder older than the committed results), and one
+// of an unfinished run that is not that run (SameRun false: another task, algorithm, seed or
+// budget). Each still shares the workers.
+std::vector<std::string> LiveExperimentWarnings(
+    const std::vector<StudyRun>& runs, const std::vector<gdaqd::v1::ExperimentStatus>& experiments);
+
 // Loads the run if its folder holds a SUCCEEDED status.textproto with the full budget
 // (BudgetReached) and a non-empty metrics.csv, and, for an RL run whose folder has a
 // config.textproto, that config's budget.max_env_steps equals the run's budget (a run to a

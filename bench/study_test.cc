@@ -413,6 +413,45 @@ TEST(StudyRunTest, RlBudgetIsEnvironmentSteps) {
   EXPECT_FALSE(SameRun(me, *config));
 }
 
+TEST(StudyRunTest, WarnsOfLiveExperimentsTheRunnerWillNotFollow) {
+  std::vector<StudyRun> runs = {Cell("ant_trap", "GDA_QD", 0), Cell("ant_trap", "ES", 1),
+                                Cell("ant_trap", "PGA_ME", 2)};
+  runs[1].finished = true;
+  auto experiment = [&](const std::string& id, const StudyRun& run,
+                        gdaqd::v1::ExperimentState state) {
+    gdaqd::v1::ExperimentStatus e;
+    e.set_id(id);
+    absl::StatusOr<gdaqd::v1::ExperimentConfig> config = StudyRunConfig(run, "");
+    EXPECT_TRUE(config.ok()) << config.status();
+    *e.mutable_config() = *config;
+    e.set_state(state);
+    return e;
+  };
+  std::vector<gdaqd::v1::ExperimentStatus> experiments = {
+      experiment("exp-1", runs[0], gdaqd::v1::RUNNING),    // followed: no warning
+      experiment("exp-2", runs[1], gdaqd::v1::RUNNING),    // its run has finished
+      experiment("exp-3", runs[1], gdaqd::v1::SUCCEEDED),  // not live: no warning
+      experiment("exp-4", Cell("point_maze", "ES", 7), gdaqd::v1::PENDING),  // no run of it
+  };
+  StudyRun other_budget = runs[2];
+  other_budget.budget = 500;
+  experiments.push_back(experiment("exp-5", other_budget, gdaqd::v1::RUNNING));
+  experiments.push_back(experiment("exp-6", Cell("ant_trap", "MAP_ELITES", 3),
+                                   gdaqd::v1::CANCELLED));
+  std::vector<std::string> warnings = LiveExperimentWarnings(runs, experiments);
+  ASSERT_EQ(warnings.size(), 3u) << absl::StrJoin(warnings, "\n");
+  EXPECT_THAT(warnings[0], HasSubstr("exp-2 (ant_trap_es_s1) runs on the coordinator although "
+                                     "that run has finished in this grid"));
+  EXPECT_THAT(warnings[1], HasSubstr("exp-4 (point_maze_es_s7) runs on the coordinator but not "
+                                     "in this grid"));
+  EXPECT_THAT(warnings[2], HasSubstr("exp-5 (ant_trap_pga_me_s2) runs on the coordinator with "
+                                     "another task, algorithm, seed or budget"));
+  // A grid that follows all of them has nothing to say.
+  runs[1].finished = false;
+  EXPECT_THAT(LiveExperimentWarnings(runs, {experiments[0], experiments[1], experiments[2]}),
+              ::testing::IsEmpty());
+}
+
 // FNV-1a, 64 bits: pins files too long to spell out in the test.
 uint64_t Fnv1a(const std::string& text) {
   uint64_t hash = 0xcbf29ce484222325ull;
