@@ -564,15 +564,14 @@ int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progr
 
 double RunEtaSeconds(int64_t budget, int64_t used, double wall_seconds, int64_t sitting_used,
                      double sitting_seconds) {
-  if (used >= budget || used <= 0) return -1;
+  // A run's first batches (random policies, short episodes, a coordinator still starting) say
+  // little about the rest: 5 evaluations in a first 32 s once read as two days.
+  if (used >= budget || used <= 0 || used * 20 < budget) return -1;
   const double left = static_cast<double>(budget - used);
   if (sitting_used > 0 && sitting_seconds >= 30) {
     return left * sitting_seconds / static_cast<double>(sitting_used);
   }
-  // A run's first batches (random policies, short episodes) say little about the rest.
-  if (wall_seconds > 0 && used * 20 >= budget) {
-    return left * wall_seconds / static_cast<double>(used);
-  }
+  if (wall_seconds > 0) return left * wall_seconds / static_cast<double>(used);
   return -1;
 }
 

@@ -145,8 +145,9 @@ int64_t BudgetUsed(const StudyRun& run, const gdaqd::v1::ProgressSnapshot& progr
 // `sitting_used` of the budget in `sitting_seconds` since this runner first saw it (a sitting's
 // load is what the rest of the run will see; a resumed run's `wall_seconds` spans sittings).
 // Until the sitting has a rate (under 30 s or no progress) the run's own average
-// (`wall_seconds` for `used`) stands in once it has used 5 % of its budget. -1 when neither
-// gives one or the budget is spent.
+// (`wall_seconds` for `used`) stands in. -1 until the run has used 5 % of its budget (its
+// first batches say little about the rest), when neither gives a rate, or when the budget is
+// spent.
 double RunEtaSeconds(int64_t budget, int64_t used, double wall_seconds, int64_t sitting_used,
                      double sitting_seconds);
 

@@ -294,6 +294,11 @@ TEST(StudyRunTest, EtaUsesThisSittingsRateOnceItHasOne) {
   EXPECT_DOUBLE_EQ(RunEtaSeconds(10000, 8000, 4000, 0, 600), 1000);
   EXPECT_EQ(RunEtaSeconds(10000, 0, 0, 0, 600), -1);         // nothing to go by
   EXPECT_EQ(RunEtaSeconds(20000, 5, 9, 0, 9), -1);           // too early for its average
+  // A new run's first batch in this sitting's first 32 s: too early for a rate (it once read
+  // as 2 days); from 5 % of the budget on, this sitting's rate.
+  EXPECT_EQ(RunEtaSeconds(10000, 5, 32, 5, 32), -1);
+  EXPECT_EQ(RunEtaSeconds(10000, 499, 100, 499, 100), -1);
+  EXPECT_DOUBLE_EQ(RunEtaSeconds(10000, 500, 100, 500, 100), 1900);
   EXPECT_EQ(RunEtaSeconds(10000, 10000, 4000, 300, 60), -1);  // budget spent
   EXPECT_EQ(RunEtaSeconds(100000, 100240, 4000, 300, 60), -1);  // an RL round ran past it
 }
